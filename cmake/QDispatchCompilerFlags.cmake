@@ -1,0 +1,15 @@
+# Warning and sanitizer flags shared by every target of the project (library, tests, demo).
+# They are applied through an interface target so that they never leak into a user's build
+# through the exported QDispatch::QDispatch target.
+add_library(qdispatch_project_flags INTERFACE)
+target_compile_options(qdispatch_project_flags INTERFACE -Wall -Wextra -Wpedantic)
+if(QDISPATCH_WARNINGS_AS_ERRORS)
+    target_compile_options(qdispatch_project_flags INTERFACE -Werror)
+endif()
+target_compile_definitions(qdispatch_project_flags INTERFACE
+    QT_NO_KEYWORDS QT_NO_CAST_FROM_ASCII QT_NO_CAST_TO_ASCII)
+if(QDISPATCH_SANITIZE)
+    target_compile_options(qdispatch_project_flags INTERFACE
+        -fsanitize=${QDISPATCH_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+    target_link_options(qdispatch_project_flags INTERFACE -fsanitize=${QDISPATCH_SANITIZE})
+endif()

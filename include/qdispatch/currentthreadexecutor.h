@@ -1,0 +1,210 @@
+// QDispatch: run code on one particular Qt thread and wait for futures there without
+// freezing or deadlocking. See README.md for the guided tour and SPEC rule ids (C1..C13).
+#pragma once
+
+#include <qdispatch/qdispatch_export.h>
+
+#include <QtCore/QDeadlineTimer>
+#include <QtCore/QFuture>
+#include <QtCore/QFutureInterface>
+
+#include <exception>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+QT_BEGIN_NAMESPACE
+class QThread;
+QT_END_NAMESPACE
+
+namespace qdispatch {
+
+// How the owner thread waits in runUntilFuture() (C9).
+enum class RunMode {
+    AllEvents, // a local QEventLoop: timers, paint, input and other executors keep running
+    ExcludeUserInput, // the same, but user input is deferred until the wait ends
+    ExecutorOnly // nothing but this executor's items; needs no QCoreApplication
+};
+
+// The one exception type QDispatch throws. Derived from std::runtime_error so that what()
+// carries a sentence that says what went wrong and what to do instead.
+class QDISPATCH_EXPORT ExecutorError : public std::runtime_error
+{
+public:
+    enum class Code {
+        WrongThread, // runUntilFuture() called on a thread that does not own the executor
+        OwnThread, // submit() from the thread that would have to run the item
+        Broken, // the executor and every executor down its chain are broken
+        NoApplication // an event-loop wait mode, or the main-thread executor, without a QCoreApplication
+    };
+
+    ExecutorError(Code code, const std::string &message);
+    Code code() const noexcept { return m_code; }
+
+private:
+    Code m_code;
+};
+
+class CurrentThreadExecutor;
+
+namespace detail {
+
+class ExecutorState;
+
+// One queued piece of work. The public templates below build exactly one of these per call
+// (callable, arguments and promise in a single allocation) and hand it to non-template code.
+class QDISPATCH_EXPORT WorkItem
+{
+public:
+    WorkItem() = default;
+    WorkItem(const WorkItem &) = delete;
+    WorkItem &operator=(const WorkItem &) = delete;
+    virtual ~WorkItem();
+
+    // Runs the work on the executor's thread. Never throws: a failure goes into the future.
+    virtual void run() noexcept = 0;
+    // The work will never run (every executor of the chain is broken): finish with `error`.
+    virtual void fail(const std::exception_ptr &error) noexcept = 0;
+
+private:
+    friend class ExecutorState;
+    WorkItem *m_next = nullptr; // intrusive FIFO link, guarded by the owning queue's mutex
+};
+
+// Wakes the threads that wait in RunMode::ExecutorOnly so that they look at their future
+// again. Called after every future that QDispatch finishes; costs one atomic load when
+// nobody waits that way.
+QDISPATCH_EXPORT void notifyFutureFinished() noexcept;
+
+template <typename R, typename Fn, typename... Args>
+class TaskItem final : public WorkItem
+{
+public:
+    template <typename F, typename... A>
+    explicit TaskItem(F &&fn, A &&...args)
+        : m_fn(std::forward<F>(fn)), m_args(std::forward<A>(args)...)
+    {
+        m_promise.reportStarted();
+    }
+
+    QFuture<R> future() { return m_promise.future(); }
+
+    void run() noexcept override
+    {
+        // C6: a future cancelled before the item starts means the callable is never called.
+        if (!m_promise.isCanceled()) {
+            try {
+                if constexpr (std::is_void_v<R>) {
+                    std::apply(std::move(m_fn), std::move(m_args));
+                } else {
+                    m_promise.reportAndMoveResult(std::apply(std::move(m_fn), std::move(m_args)));
+                }
+            } catch (...) {
+                m_promise.reportException(std::current_exception()); // C5: any type
+            }
+        }
+        finish();
+    }
+
+    void fail(const std::exception_ptr &error) noexcept override
+    {
+        m_promise.reportException(error);
+        finish();
+    }
+
+private:
+    void finish() noexcept
+    {
+        m_promise.reportFinished();
+        notifyFutureFinished();
+    }
+
+    QFutureInterface<R> m_promise;
+    Fn m_fn;
+    std::tuple<Args...> m_args;
+};
+
+template <typename F, typename... Args>
+using InvokeResult = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;
+
+} // namespace detail
+
+// An executor that runs submitted callables on the thread that constructed it (C1).
+//
+// Thread rules, in short: submit() from any thread but the owner; runUntilFuture() only on
+// the owner; shutdown(), isBroken(), thread() and oldExecutor() from any thread. Every
+// callable runs on the owner thread (or, after this executor broke, on the nearest live
+// executor of its chain), one at a time, in the order the items were accepted.
+class QDISPATCH_EXPORT CurrentThreadExecutor
+{
+public:
+    // Binds the executor to QThread::currentThread(). `oldExecutor` (may live on another
+    // thread, may be destroyed first) is where work goes once this executor is broken (C11).
+    explicit CurrentThreadExecutor(CurrentThreadExecutor *oldExecutor = nullptr);
+    // Call on the owner thread, or on any thread once the owner thread has finished (C13).
+    // Queued items move down the chain or fail with ExecutorError{Broken} (C12).
+    ~CurrentThreadExecutor();
+
+    CurrentThreadExecutor(const CurrentThreadExecutor &) = delete;
+    CurrentThreadExecutor &operator=(const CurrentThreadExecutor &) = delete;
+    CurrentThreadExecutor(CurrentThreadExecutor &&) = delete;
+    CurrentThreadExecutor &operator=(CurrentThreadExecutor &&) = delete;
+
+    // Queues fn(args...) to run on the owner thread and returns at once (C2, C3). Any thread
+    // but the owner may call it; from the owner it throws ExecutorError{OwnThread} (C7). On a
+    // broken executor the item goes down the chain, or ExecutorError{Broken} is thrown when no
+    // executor of the chain is alive (C11). Callable and arguments are decay-copied or moved;
+    // the callable is invoked with rvalues of them. Exceptions of any type land in the future.
+    template <typename F, typename... Args>
+    auto submit(F &&fn, Args &&...args) -> QFuture<detail::InvokeResult<F, Args...>>
+    {
+        using R = detail::InvokeResult<F, Args...>;
+        static_assert(!std::is_reference_v<R>,
+                      "QDispatch: the callable returns a reference; a QFuture cannot hold one. "
+                      "Return the value (or a pointer) instead.");
+        using Item = detail::TaskItem<R, std::decay_t<F>, std::decay_t<Args>...>;
+        auto item = std::make_unique<Item>(std::forward<F>(fn), std::forward<Args>(args)...);
+        QFuture<R> future = item->future();
+        enqueue(std::move(item), true);
+        return future;
+    }
+
+    // Runs this executor's items on the owner thread until `future` is finished (result,
+    // exception or cancelled) and every item accepted before it finished has run (C8). Owner
+    // thread only, else ExecutorError{WrongThread}. May be nested. Does not rethrow the
+    // future's exception: read the future for that.
+    template <typename T>
+    void runUntilFuture(const QFuture<T> &future, RunMode mode = RunMode::AllEvents)
+    {
+        runUntil(QFuture<void>(future), QDeadlineTimer(QDeadlineTimer::Forever), mode);
+    }
+    // As above, but gives up at `deadline`: returns false when the deadline passed first.
+    template <typename T>
+    bool runUntilFuture(const QFuture<T> &future, QDeadlineTimer deadline,
+                        RunMode mode = RunMode::AllEvents)
+    {
+        return runUntil(QFuture<void>(future), deadline, mode);
+    }
+
+    // Breaks the executor for good (C10): queued items move down the chain or fail with
+    // ExecutorError{Broken}; later submits follow the chain. Any thread; idempotent.
+    void shutdown();
+    // True once shutdown() was called, destruction began or the owner thread finished. Any thread.
+    bool isBroken() const;
+    // The owner thread (C1). Any thread; valid while the owner thread runs.
+    QThread *thread() const;
+    // The executor given at construction, or nullptr (also once it was destroyed).
+    CurrentThreadExecutor *oldExecutor() const;
+
+private:
+    void enqueue(std::unique_ptr<detail::WorkItem> item, bool rejectOwnThread);
+    bool runUntil(const QFuture<void> &future, QDeadlineTimer deadline, RunMode mode);
+
+    std::shared_ptr<detail::ExecutorState> d;
+};
+
+} // namespace qdispatch

@@ -1,0 +1,549 @@
+#include "currentthreadexecutor_p.h"
+
+#include <QtCore/QCoreApplication>
+#include <QtCore/QEvent>
+#include <QtCore/QEventLoop>
+#include <QtCore/QFutureWatcher>
+#include <QtCore/QLoggingCategory>
+#include <QtCore/QThread>
+#include <QtCore/QTimer>
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+namespace qdispatch {
+
+Q_LOGGING_CATEGORY(lcExecutor, "qdispatch.executor")
+
+ExecutorError::ExecutorError(Code code, const std::string &message)
+    : std::runtime_error(message), m_code(code)
+{
+}
+
+namespace detail {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// How long one wake-up event may run items before it yields to the event loop, so that a
+// flood of submissions cannot starve paint events and timers (see docs/ for the numbers).
+constexpr auto kTimeSlice = std::chrono::milliseconds(4);
+
+// An ExecutorOnly wait on a future that QDispatch did not make cannot be woken when that future
+// finishes (Qt 6.4 offers no public, non-destructive completion hook that works without an event
+// loop: QFuture::then() replaces an existing continuation). It looks again after these delays.
+constexpr auto kFirstRecheck = std::chrono::microseconds(50);
+constexpr auto kLongestRecheck = std::chrono::milliseconds(2);
+
+QEvent::Type wakeEventType()
+{
+    static const auto type = static_cast<QEvent::Type>(QEvent::registerEventType());
+    return type;
+}
+
+[[noreturn]] void throwError(ExecutorError::Code code)
+{
+    switch (code) {
+    case ExecutorError::Code::OwnThread:
+        throw ExecutorError(code,
+                            "QDispatch: submit() was called on the thread that would have to run "
+                            "the item; waiting for it there would deadlock. Call the function "
+                            "directly instead (nothing was queued).");
+    case ExecutorError::Code::Broken:
+        throw ExecutorError(code,
+                            "QDispatch: the executor is broken (shut down, being destroyed, or its "
+                            "thread has finished) and no executor down its chain is alive; nothing "
+                            "was queued.");
+    case ExecutorError::Code::WrongThread:
+        throw ExecutorError(code,
+                            "QDispatch: runUntilFuture() must be called on the executor's own "
+                            "thread (see thread()); it was called from another thread and did "
+                            "nothing.");
+    case ExecutorError::Code::NoApplication:
+        throw ExecutorError(code,
+                            "QDispatch: RunMode::AllEvents and RunMode::ExcludeUserInput run a "
+                            "QEventLoop and need a QCoreApplication; create one first, or wait with "
+                            "RunMode::ExecutorOnly.");
+    }
+    Q_UNREACHABLE();
+}
+
+std::exception_ptr brokenError()
+{
+    try {
+        throwError(ExecutorError::Code::Broken);
+    } catch (...) {
+        return std::current_exception();
+    }
+}
+
+// The threads that sleep in an ExecutorOnly wait. notifyFutureFinished() pokes all of them:
+// there are rarely more than a few, and each one re-checks its own future.
+struct ExclusiveWaiters
+{
+    std::atomic<int> count{0};
+    QMutex mutex;
+    std::vector<ExecutorState *> states;
+};
+
+ExclusiveWaiters &exclusiveWaiters()
+{
+    static ExclusiveWaiters waiters;
+    return waiters;
+}
+
+class ExclusiveWaitScope
+{
+public:
+    explicit ExclusiveWaitScope(ExecutorState *state) : m_state(state)
+    {
+        auto &w = exclusiveWaiters();
+        {
+            QMutexLocker locker(&w.mutex);
+            w.states.push_back(state);
+        }
+        w.count.fetch_add(1, std::memory_order_seq_cst);
+        // Pairs with the fence in notifyFutureFinished(): either that thread sees our count,
+        // or we see its finished future (a store-buffering pattern needs fences on both sides).
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+    }
+    ~ExclusiveWaitScope()
+    {
+        auto &w = exclusiveWaiters();
+        w.count.fetch_sub(1, std::memory_order_seq_cst);
+        QMutexLocker locker(&w.mutex);
+        w.states.erase(std::find(w.states.begin(), w.states.end(), m_state));
+    }
+    ExclusiveWaitScope(const ExclusiveWaitScope &) = delete;
+    ExclusiveWaitScope &operator=(const ExclusiveWaitScope &) = delete;
+
+private:
+    ExecutorState *m_state;
+};
+
+// Every executor constructed on a thread, oldest first. When the thread ends, its executors
+// break (newest first, so that items hand down the chain in one pass) and nothing waits forever.
+struct ThreadRecord
+{
+    std::vector<std::shared_ptr<ExecutorState>> executors;
+    ~ThreadRecord();
+};
+
+thread_local bool t_recordDestroyed = false; // trivially destructible: readable at thread exit
+thread_local ThreadRecord t_record;
+
+ThreadRecord::~ThreadRecord()
+{
+    t_recordDestroyed = true;
+    for (auto it = executors.rbegin(); it != executors.rend(); ++it)
+        (*it)->markOwnerFinished();
+}
+
+// nullptr once the calling thread is past its thread-local teardown (an executor destroyed
+// by a static destructor after main() returned, say).
+ThreadRecord *threadRecord()
+{
+    return t_recordDestroyed ? nullptr : &t_record;
+}
+
+} // namespace
+
+WorkItem::~WorkItem() = default;
+
+void notifyFutureFinished() noexcept
+{
+    auto &w = exclusiveWaiters();
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (w.count.load(std::memory_order_seq_cst) == 0)
+        return;
+    QMutexLocker locker(&w.mutex);
+    for (ExecutorState *state : w.states)
+        state->poke();
+}
+
+Receiver::Receiver(std::shared_ptr<ExecutorState> state) : m_state(std::move(state)) { }
+
+bool Receiver::event(QEvent *event)
+{
+    if (event->type() != wakeEventType())
+        return QObject::event(event);
+    // A local reference: an item may destroy the executor while this drain runs.
+    const std::shared_ptr<ExecutorState> state = m_state;
+    state->drainTimeSliced();
+    return true;
+}
+
+ExecutorState::ExecutorState(CurrentThreadExecutor *owner, std::shared_ptr<ExecutorState> oldState)
+    : thread(QThread::currentThread()),
+      threadId(QThread::currentThreadId()),
+      old(std::move(oldState)),
+      executor(owner)
+{
+}
+
+ExecutorState::~ExecutorState()
+{
+    // Every path that drops the last reference has broken the executor first, so the queue is
+    // empty here; this is a guard against a future change forgetting that.
+    Q_ASSERT(m_head == nullptr);
+}
+
+void ExecutorState::postWakeLocked()
+{
+    // Posting under our mutex keeps the receiver alive for the call: it is detached (and only
+    // then deleted) under the same mutex.
+    if (m_wakePosted || !m_receiver)
+        return;
+    m_wakePosted = true;
+    QCoreApplication::postEvent(m_receiver, new QEvent(wakeEventType()));
+}
+
+bool ExecutorState::pushList(WorkItem *first, WorkItem *last, std::uint64_t count)
+{
+    QMutexLocker locker(&m_mutex);
+    if (broken.load(std::memory_order_relaxed))
+        return false;
+    const bool wasEmpty = m_head == nullptr;
+    if (m_tail)
+        m_tail->m_next = first;
+    else
+        m_head = first;
+    m_tail = last;
+    m_accepted += count;
+    // One wake-up per burst: an event only when none is on its way, a condition signal only
+    // when the owner may be asleep in an ExecutorOnly wait (it sleeps only on an empty queue).
+    postWakeLocked();
+    if (wasEmpty && m_exclusiveWaiters > 0)
+        m_wake.wakeAll();
+    return true;
+}
+
+void ExecutorState::route(std::unique_ptr<WorkItem> item, bool rejectOwnThread)
+{
+    const Qt::HANDLE self = QThread::currentThreadId();
+    if (rejectOwnThread && self == threadId && !broken.load(std::memory_order_acquire))
+        throwError(ExecutorError::Code::OwnThread);
+    for (ExecutorState *state = this; state; state = state->old.get()) {
+        if (state->broken.load(std::memory_order_acquire))
+            continue;
+        if (rejectOwnThread && state->threadId == self)
+            throwError(ExecutorError::Code::OwnThread);
+        WorkItem *raw = item.get();
+        if (state->pushList(raw, raw, 1)) {
+            item.release();
+            return;
+        }
+    }
+    throwError(ExecutorError::Code::Broken);
+}
+
+WorkItem *ExecutorState::takeNext()
+{
+    QMutexLocker locker(&m_mutex);
+    WorkItem *item = m_head;
+    if (item) {
+        m_head = item->m_next;
+        if (!m_head)
+            m_tail = nullptr;
+        item->m_next = nullptr;
+        ++m_removed;
+    }
+    return item;
+}
+
+void ExecutorState::runItem(WorkItem *item) noexcept
+{
+    item->run();
+    delete item; // C12: the callable is destroyed on the thread that ran it
+}
+
+void ExecutorState::drainTimeSliced()
+{
+    {
+        QMutexLocker locker(&m_mutex);
+        m_wakePosted = false; // from here on, new submissions post a fresh wake-up
+    }
+    ++drainDepth;
+    const auto sliceEnd = Clock::now() + kTimeSlice;
+    while (WorkItem *item = takeNext()) {
+        runItem(item);
+        if (Clock::now() >= sliceEnd) {
+            kick(); // yield: paint and timers run before the next slice
+            break;
+        }
+    }
+    --drainDepth;
+}
+
+void ExecutorState::drainAcceptedSoFar()
+{
+    std::uint64_t target;
+    {
+        QMutexLocker locker(&m_mutex);
+        target = m_accepted;
+    }
+    ++drainDepth;
+    for (;;) {
+        {
+            // Counted under the lock: nested waits and hand-offs also take items out.
+            QMutexLocker locker(&m_mutex);
+            if (m_removed >= target)
+                break;
+        }
+        WorkItem *item = takeNext();
+        if (!item)
+            break;
+        runItem(item);
+    }
+    --drainDepth;
+}
+
+void ExecutorState::kick()
+{
+    QMutexLocker locker(&m_mutex);
+    if (m_head)
+        postWakeLocked();
+}
+
+void ExecutorState::poke()
+{
+    QMutexLocker locker(&m_mutex);
+    m_poked = true;
+    m_wake.wakeAll();
+}
+
+bool ExecutorState::waitExclusive(const QFuture<void> &future, QDeadlineTimer deadline)
+{
+    ExclusiveWaitScope scope(this);
+    {
+        QMutexLocker locker(&m_mutex);
+        ++m_exclusiveWaiters;
+    }
+    struct Leave
+    {
+        ExecutorState *state;
+        ~Leave()
+        {
+            QMutexLocker locker(&state->m_mutex);
+            --state->m_exclusiveWaiters;
+        }
+    } leave{this};
+
+    auto recheck = std::chrono::duration_cast<std::chrono::nanoseconds>(kFirstRecheck);
+    for (;;) {
+        ++drainDepth;
+        while (!future.isFinished()) {
+            WorkItem *item = takeNext();
+            if (!item)
+                break;
+            runItem(item);
+        }
+        --drainDepth;
+        if (future.isFinished())
+            return true;
+        if (deadline.hasExpired())
+            return false;
+
+        QMutexLocker locker(&m_mutex);
+        if (!m_head && !m_poked) {
+            QDeadlineTimer nap(recheck, Qt::PreciseTimer);
+            if (!deadline.isForever() && deadline < nap)
+                nap = deadline;
+            const bool signalled = m_wake.wait(&m_mutex, nap);
+            recheck = signalled ? std::chrono::duration_cast<std::chrono::nanoseconds>(kFirstRecheck)
+                                : std::min<std::chrono::nanoseconds>(recheck * 2, kLongestRecheck);
+        }
+        m_poked = false;
+    }
+}
+
+bool ExecutorState::waitInEventLoop(const QFuture<void> &future, QDeadlineTimer deadline,
+                                    RunMode mode)
+{
+    QEventLoop loop;
+    QFutureWatcher<void> watcher;
+    QObject::connect(&watcher, &QFutureWatcherBase::finished, &loop, &QEventLoop::quit);
+    QTimer timer;
+    timer.setSingleShot(true);
+    timer.setTimerType(Qt::PreciseTimer);
+    QObject::connect(&timer, &QTimer::timeout, &loop, &QEventLoop::quit);
+    watcher.setFuture(future);
+
+    // When this wait is nested in one of our own items, the outer drain is paused; make sure
+    // the items it had not reached yet get a wake-up that this loop will deliver.
+    kick();
+
+    const auto flags = mode == RunMode::ExcludeUserInput ? QEventLoop::ExcludeUserInputEvents
+                                                         : QEventLoop::AllEvents;
+    while (!future.isFinished()) {
+        if (deadline.hasExpired())
+            return false;
+        if (!deadline.isForever())
+            timer.start(std::max<qint64>(0, deadline.remainingTime()));
+        loop.exec(flags);
+    }
+    return true;
+}
+
+void ExecutorState::breakAndHandOff()
+{
+    WorkItem *first;
+    WorkItem *last;
+    std::uint64_t count;
+    {
+        QMutexLocker locker(&m_mutex);
+        if (broken.load(std::memory_order_relaxed))
+            return;
+        broken.store(true, std::memory_order_release);
+        first = m_head;
+        last = m_tail;
+        count = m_accepted - m_removed;
+        m_head = m_tail = nullptr;
+        m_removed = m_accepted;
+        m_wake.wakeAll();
+    }
+    if (!first)
+        return;
+    // C12: the queue moves, in order and in one piece, to the nearest live executor down the
+    // chain; only when there is none does each item fail.
+    for (ExecutorState *state = old.get(); state; state = state->old.get()) {
+        if (state->pushList(first, last, count))
+            return;
+    }
+    const std::exception_ptr error = brokenError();
+    while (first) {
+        WorkItem *next = first->m_next;
+        first->fail(error);
+        delete first; // C12: never ran, so destroyed on the thread that broke the executor
+        first = next;
+    }
+}
+
+void ExecutorState::markOwnerFinished()
+{
+    {
+        QMutexLocker locker(&m_mutex);
+        m_ownerFinished = true;
+    }
+    breakAndHandOff();
+}
+
+bool ExecutorState::ownerFinished() const
+{
+    QMutexLocker locker(&m_mutex);
+    return m_ownerFinished;
+}
+
+void ExecutorState::attachReceiver(Receiver *receiver)
+{
+    QMutexLocker locker(&m_mutex);
+    m_receiver = receiver;
+}
+
+Receiver *ExecutorState::takeReceiver()
+{
+    QMutexLocker locker(&m_mutex);
+    return std::exchange(m_receiver, nullptr);
+}
+
+} // namespace detail
+
+using detail::ExecutorState;
+
+CurrentThreadExecutor::CurrentThreadExecutor(CurrentThreadExecutor *oldExecutor)
+    : d(std::make_shared<ExecutorState>(this, oldExecutor ? oldExecutor->d : nullptr))
+{
+    auto *receiver = new detail::Receiver(d);
+    // A QThread announces its end before its thread-local storage is torn down, and
+    // QThread::wait() may return in between; break right at the announcement so that an
+    // executor destroyed after wait() sees a finished owner. Plain threads are covered by
+    // the thread record below.
+    QObject::connect(
+            d->thread, &QThread::finished, receiver,
+            [weak = std::weak_ptr<ExecutorState>(d)] {
+                if (auto state = weak.lock())
+                    state->markOwnerFinished();
+            },
+            Qt::DirectConnection);
+    d->attachReceiver(receiver);
+    if (auto *record = detail::threadRecord())
+        record->executors.push_back(d);
+}
+
+CurrentThreadExecutor::~CurrentThreadExecutor()
+{
+    const bool finished = d->ownerFinished();
+    const bool onOwner = !finished && QThread::currentThreadId() == d->threadId;
+    if (!onOwner && !finished) {
+        qCCritical(lcExecutor,
+                   "QDispatch: a CurrentThreadExecutor was destroyed on another thread while its "
+                   "owner thread still runs. Destroy it on its own thread (or after that thread "
+                   "has finished). It was shut down instead: its queued items moved down the "
+                   "chain or failed with ExecutorError::Broken.");
+    }
+    d->executor.store(nullptr, std::memory_order_release);
+    d->breakAndHandOff();
+
+    detail::Receiver *receiver = d->takeReceiver();
+    if ((onOwner && d->drainDepth == 0) || finished)
+        delete receiver;
+    else
+        receiver->deleteLater(); // running one of our items right now, or on a foreign thread
+
+    if (onOwner) {
+        if (auto *record = detail::threadRecord()) {
+            auto &list = record->executors;
+            list.erase(std::remove(list.begin(), list.end(), d), list.end());
+        }
+    }
+}
+
+void CurrentThreadExecutor::enqueue(std::unique_ptr<detail::WorkItem> item, bool rejectOwnThread)
+{
+    d->route(std::move(item), rejectOwnThread);
+}
+
+bool CurrentThreadExecutor::runUntil(const QFuture<void> &future, QDeadlineTimer deadline,
+                                     RunMode mode)
+{
+    if (QThread::currentThreadId() != d->threadId || d->ownerFinished())
+        detail::throwError(ExecutorError::Code::WrongThread);
+    if (mode != RunMode::ExecutorOnly && !QCoreApplication::instance())
+        detail::throwError(ExecutorError::Code::NoApplication);
+
+    // Keep the state alive even if an item destroys this executor while we wait.
+    const std::shared_ptr<ExecutorState> state = d;
+    if (!future.isFinished()) {
+        const bool finished = mode == RunMode::ExecutorOnly
+                ? state->waitExclusive(future, deadline)
+                : state->waitInEventLoop(future, deadline, mode);
+        if (!finished)
+            return false;
+    }
+    state->drainAcceptedSoFar();
+    return true;
+}
+
+void CurrentThreadExecutor::shutdown()
+{
+    d->breakAndHandOff();
+}
+
+bool CurrentThreadExecutor::isBroken() const
+{
+    return d->broken.load(std::memory_order_acquire);
+}
+
+QThread *CurrentThreadExecutor::thread() const
+{
+    return d->thread;
+}
+
+CurrentThreadExecutor *CurrentThreadExecutor::oldExecutor() const
+{
+    return d->old ? d->old->executor.load(std::memory_order_acquire) : nullptr;
+}
+
+} // namespace qdispatch

@@ -1,0 +1,99 @@
+// This file is not part of the QDispatch API. It may change from version to version
+// without notice, or even be removed.
+#pragma once
+
+#include <qdispatch/currentthreadexecutor.h>
+
+#include <QtCore/QMutex>
+#include <QtCore/QObject>
+#include <QtCore/QWaitCondition>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+namespace qdispatch::detail {
+
+class ExecutorState;
+
+// The QObject that lives in the owner thread and receives one wake-up event per burst of
+// submissions. It exists only so that the owner thread's event loop runs our items.
+class Receiver final : public QObject
+{
+public:
+    explicit Receiver(std::shared_ptr<ExecutorState> state);
+    bool event(QEvent *event) override;
+
+private:
+    std::shared_ptr<ExecutorState> m_state;
+};
+
+// Everything an executor is made of. Shared: the executor owns it, newer executors hold it as
+// their chain link, the owner thread's record holds it until the thread ends, and a drain in
+// progress holds it, so that destroying the executor in the middle of anything is safe.
+class ExecutorState
+{
+public:
+    ExecutorState(CurrentThreadExecutor *executor, std::shared_ptr<ExecutorState> old);
+    ~ExecutorState();
+
+    // Appends the list first..last (count items, already linked) unless this executor is
+    // broken. Returns false, keeping nothing, when it is broken.
+    bool pushList(WorkItem *first, WorkItem *last, std::uint64_t count);
+    // Queues `item` on the nearest live executor of the chain starting here; throws
+    // ExecutorError{OwnThread} when that executor belongs to the calling thread and
+    // rejectOwnThread is set, ExecutorError{Broken} when none is alive.
+    void route(std::unique_ptr<WorkItem> item, bool rejectOwnThread);
+
+    // Owner thread: removes the oldest item, or nullptr when none is queued.
+    WorkItem *takeNext();
+    // Owner thread: runs items until the queue is empty, or the time slice is used up, in
+    // which case one more wake-up is posted so that paint and timers run in between.
+    void drainTimeSliced();
+    // Owner thread: runs every item accepted so far (and, nested, whatever they wait for).
+    void drainAcceptedSoFar();
+    // Owner thread: posts a wake-up when items are queued and none is on its way.
+    void kick();
+
+    bool waitExclusive(const QFuture<void> &future, QDeadlineTimer deadline);
+    bool waitInEventLoop(const QFuture<void> &future, QDeadlineTimer deadline, RunMode mode);
+
+    // Marks the executor broken and hands its queue down the chain (C10, C12). Idempotent.
+    void breakAndHandOff();
+    void markOwnerFinished();
+    bool ownerFinished() const;
+    void attachReceiver(Receiver *receiver);
+    // Detaches the receiver under the lock, so that no producer posts to it any more.
+    Receiver *takeReceiver();
+
+    static void runItem(WorkItem *item) noexcept;
+
+    // Immutable after construction.
+    QThread *const thread;
+    const Qt::HANDLE threadId;
+    const std::shared_ptr<ExecutorState> old;
+
+    std::atomic<CurrentThreadExecutor *> executor;
+    std::atomic<bool> broken{false};
+    int drainDepth = 0; // owner thread only
+
+    // Used by the ExecutorOnly wait: a finished QDispatch future pokes every such waiter.
+    void poke();
+
+private:
+    void postWakeLocked();
+
+    mutable QMutex m_mutex;
+    QWaitCondition m_wake; // the owner sleeps here in RunMode::ExecutorOnly
+    WorkItem *m_head = nullptr;
+    WorkItem *m_tail = nullptr;
+    std::uint64_t m_accepted = 0; // items ever appended
+    std::uint64_t m_removed = 0; // items ever taken out, to run or to hand off
+    bool m_ownerFinished = false;
+    bool m_wakePosted = false; // a wake-up event is queued and not yet being handled
+    bool m_poked = false;
+    int m_exclusiveWaiters = 0;
+    Receiver *m_receiver = nullptr;
+};
+
+} // namespace qdispatch::detail
