@@ -63,9 +63,10 @@ QEvent::Type wakeEventType()
                             "nothing.");
     case ExecutorError::Code::NoApplication:
         throw ExecutorError(code,
-                            "QDispatch: RunMode::AllEvents and RunMode::ExcludeUserInput run a "
-                            "QEventLoop and need a QCoreApplication; create one first, or wait with "
-                            "RunMode::ExecutorOnly.");
+                            "QDispatch: there is no QCoreApplication. RunMode::AllEvents and "
+                            "RunMode::ExcludeUserInput run a QEventLoop, and the main-thread "
+                            "executor lives as long as the application: create one first (or wait "
+                            "with RunMode::ExecutorOnly).");
     }
     Q_UNREACHABLE();
 }
@@ -152,6 +153,76 @@ ThreadRecord *threadRecord()
 
 WorkItem::~WorkItem() = default;
 
+void PostItemBase::run() noexcept
+{
+    try {
+        call();
+    } catch (const std::exception &error) {
+        qCCritical(lcExecutor, "QDispatch: an item passed to post() threw: %s", error.what());
+    } catch (...) {
+        qCCritical(lcExecutor,
+                   "QDispatch: an item passed to post() threw an exception that is not a "
+                   "std::exception");
+    }
+}
+
+void PostItemBase::fail(const std::exception_ptr &error) noexcept
+{
+    // There is no future to carry the error, so say it: a posted item is never dropped silently.
+    try {
+        std::rethrow_exception(error);
+    } catch (const std::exception &e) {
+        qCWarning(lcExecutor, "QDispatch: a posted item will never run: %s", e.what());
+    } catch (...) {
+        qCWarning(lcExecutor, "QDispatch: a posted item will never run");
+    }
+}
+
+void routeItem(ExecutorState *state, std::unique_ptr<WorkItem> item, bool rejectOwnThread)
+{
+    if (!state)
+        throwError(ExecutorError::Code::Broken);
+    state->route(std::move(item), rejectOwnThread);
+}
+
+void routeLatest(ExecutorState *state, const void *key, std::unique_ptr<WorkItem> item)
+{
+    for (; state; state = state->old.get()) {
+        if (state->broken.load(std::memory_order_acquire))
+            continue;
+        auto fresh = std::make_unique<LatestItem>(state->shared_from_this(), key);
+        if (state->pushLatest(key, item, fresh.get())) {
+            if (!item) // queued as a new item; otherwise `item` holds the replaced callable
+                fresh.release();
+            return;
+        }
+    }
+    throwError(ExecutorError::Code::Broken);
+}
+
+bool isOwnerThread(const ExecutorState *state) noexcept
+{
+    return state && QThread::currentThreadId() == state->threadId;
+}
+
+bool isBroken(const ExecutorState *state) noexcept
+{
+    return !state || state->broken.load(std::memory_order_acquire);
+}
+
+void waitForInvoke(const QFuture<void> &future)
+{
+    if (CurrentThreadExecutor *executor = CurrentThreadExecutor::current()) {
+        executor->runUntilFuture(future, RunMode::ExecutorOnly);
+        return;
+    }
+    try {
+        QFuture<void>(future).waitForFinished();
+    } catch (...) {
+        // The caller reads the typed future next and rethrows from there.
+    }
+}
+
 void notifyFutureFinished() noexcept
 {
     auto &w = exclusiveWaiters();
@@ -205,6 +276,49 @@ bool ExecutorState::pushList(WorkItem *first, WorkItem *last, std::uint64_t coun
     QMutexLocker locker(&m_mutex);
     if (broken.load(std::memory_order_relaxed))
         return false;
+    appendLocked(first, last, count);
+    return true;
+}
+
+bool ExecutorState::pushLatest(const void *key, std::unique_ptr<WorkItem> &payload,
+                               LatestItem *fresh)
+{
+    QMutexLocker locker(&m_mutex);
+    if (broken.load(std::memory_order_relaxed))
+        return false;
+    if (LatestItem *queued = m_latest.value(key)) {
+        std::swap(queued->payload, payload); // the caller destroys the old one, unlocked
+        return true;
+    }
+    fresh->payload = std::move(payload);
+    m_latest.insert(key, fresh);
+    appendLocked(fresh, fresh, 1);
+    return true;
+}
+
+std::unique_ptr<WorkItem> ExecutorState::takeLatestPayload(LatestItem *item)
+{
+    QMutexLocker locker(&m_mutex);
+    const auto it = m_latest.constFind(item->key);
+    if (it != m_latest.cend() && it.value() == item)
+        m_latest.erase(it);
+    return std::move(item->payload);
+}
+
+void LatestItem::run() noexcept
+{
+    if (auto work = home->takeLatestPayload(this))
+        ExecutorState::runItem(work.release());
+}
+
+void LatestItem::fail(const std::exception_ptr &error) noexcept
+{
+    if (auto work = home->takeLatestPayload(this))
+        work->fail(error);
+}
+
+void ExecutorState::appendLocked(WorkItem *first, WorkItem *last, std::uint64_t count)
+{
     const bool wasEmpty = m_head == nullptr;
     if (m_tail)
         m_tail->m_next = first;
@@ -217,7 +331,6 @@ bool ExecutorState::pushList(WorkItem *first, WorkItem *last, std::uint64_t coun
     postWakeLocked();
     if (wasEmpty && m_exclusiveWaiters > 0)
         m_wake.wakeAll();
-    return true;
 }
 
 void ExecutorState::route(std::unique_ptr<WorkItem> item, bool rejectOwnThread)
@@ -402,6 +515,7 @@ void ExecutorState::breakAndHandOff()
         count = m_accepted - m_removed;
         m_head = m_tail = nullptr;
         m_removed = m_accepted;
+        m_latest.clear(); // moved items are no longer replaceable
         m_wake.wakeAll();
     }
     if (!first)
@@ -500,11 +614,6 @@ CurrentThreadExecutor::~CurrentThreadExecutor()
     }
 }
 
-void CurrentThreadExecutor::enqueue(std::unique_ptr<detail::WorkItem> item, bool rejectOwnThread)
-{
-    d->route(std::move(item), rejectOwnThread);
-}
-
 bool CurrentThreadExecutor::runUntil(const QFuture<void> &future, QDeadlineTimer deadline,
                                      RunMode mode)
 {
@@ -531,6 +640,24 @@ void CurrentThreadExecutor::shutdown()
     d->breakAndHandOff();
 }
 
+CurrentThreadExecutor *CurrentThreadExecutor::current()
+{
+    detail::ThreadRecord *record = detail::threadRecord();
+    if (!record)
+        return nullptr;
+    const auto &list = record->executors;
+    for (auto it = list.rbegin(); it != list.rend(); ++it) {
+        if (!(*it)->broken.load(std::memory_order_acquire))
+            return (*it)->executor.load(std::memory_order_acquire);
+    }
+    return nullptr;
+}
+
+ExecutorHandle CurrentThreadExecutor::handle() const
+{
+    return ExecutorHandle(d);
+}
+
 bool CurrentThreadExecutor::isBroken() const
 {
     return d->broken.load(std::memory_order_acquire);
@@ -544,6 +671,39 @@ QThread *CurrentThreadExecutor::thread() const
 CurrentThreadExecutor *CurrentThreadExecutor::oldExecutor() const
 {
     return d->old ? d->old->executor.load(std::memory_order_acquire) : nullptr;
+}
+
+namespace {
+
+std::atomic<CurrentThreadExecutor *> g_mainThreadExecutor{nullptr};
+
+void destroyMainThreadExecutor()
+{
+    delete g_mainThreadExecutor.exchange(nullptr, std::memory_order_acq_rel);
+}
+
+// Runs on the application's thread when the QCoreApplication is constructed (or at once, if
+// it already exists when the library is loaded); the post routine runs in its destructor.
+void createMainThreadExecutor()
+{
+    g_mainThreadExecutor.store(new CurrentThreadExecutor, std::memory_order_release);
+    qAddPostRoutine(destroyMainThreadExecutor);
+}
+
+} // namespace
+
+Q_COREAPP_STARTUP_FUNCTION(createMainThreadExecutor)
+
+CurrentThreadExecutor *mainThreadExecutor()
+{
+    return g_mainThreadExecutor.load(std::memory_order_acquire);
+}
+
+CurrentThreadExecutor &detail::requireMainThreadExecutor()
+{
+    if (CurrentThreadExecutor *executor = mainThreadExecutor())
+        return *executor;
+    throwError(ExecutorError::Code::NoApplication);
 }
 
 } // namespace qdispatch

@@ -4,6 +4,7 @@
 
 #include <qdispatch/currentthreadexecutor.h>
 
+#include <QtCore/QHash>
 #include <QtCore/QMutex>
 #include <QtCore/QObject>
 #include <QtCore/QWaitCondition>
@@ -31,7 +32,9 @@ private:
 // Everything an executor is made of. Shared: the executor owns it, newer executors hold it as
 // their chain link, the owner thread's record holds it until the thread ends, and a drain in
 // progress holds it, so that destroying the executor in the middle of anything is safe.
-class ExecutorState
+class LatestItem;
+
+class ExecutorState : public std::enable_shared_from_this<ExecutorState>
 {
 public:
     ExecutorState(CurrentThreadExecutor *executor, std::shared_ptr<ExecutorState> old);
@@ -40,6 +43,11 @@ public:
     // Appends the list first..last (count items, already linked) unless this executor is
     // broken. Returns false, keeping nothing, when it is broken.
     bool pushList(WorkItem *first, WorkItem *last, std::uint64_t count);
+    // X2: replaces the payload of the queued item with this key (handing the old payload back
+    // in `payload`), or queues `fresh` carrying it. Returns false when broken.
+    bool pushLatest(const void *key, std::unique_ptr<WorkItem> &payload, LatestItem *fresh);
+    // X2: the payload of a latest-item about to run or fail; it stops being replaceable.
+    std::unique_ptr<WorkItem> takeLatestPayload(LatestItem *item);
     // Queues `item` on the nearest live executor of the chain starting here; throws
     // ExecutorError{OwnThread} when that executor belongs to the calling thread and
     // rejectOwnThread is set, ExecutorError{Broken} when none is alive.
@@ -82,6 +90,7 @@ public:
 
 private:
     void postWakeLocked();
+    void appendLocked(WorkItem *first, WorkItem *last, std::uint64_t count);
 
     mutable QMutex m_mutex;
     QWaitCondition m_wake; // the owner sleeps here in RunMode::ExecutorOnly
@@ -94,6 +103,23 @@ private:
     bool m_poked = false;
     int m_exclusiveWaiters = 0;
     Receiver *m_receiver = nullptr;
+    QHash<const void *, LatestItem *> m_latest; // X2: queued, still replaceable items by key
+};
+
+// X2: a queued slot whose callable a newer postLatest() with the same key may replace.
+class LatestItem final : public WorkItem
+{
+public:
+    LatestItem(std::shared_ptr<ExecutorState> home, const void *key)
+        : home(std::move(home)), key(key)
+    {
+    }
+    void run() noexcept override;
+    void fail(const std::exception_ptr &error) noexcept override;
+
+    std::shared_ptr<ExecutorState> home; // whose mutex guards `payload` while it is queued
+    const void *const key;
+    std::unique_ptr<WorkItem> payload;
 };
 
 } // namespace qdispatch::detail

@@ -128,10 +128,86 @@ private:
     std::tuple<Args...> m_args;
 };
 
+// Fire-and-forget work (X1, X2): no future, so a failure is reported through qCritical.
+class QDISPATCH_EXPORT PostItemBase : public WorkItem
+{
+public:
+    void run() noexcept override;
+    void fail(const std::exception_ptr &error) noexcept override;
+
+protected:
+    virtual void call() = 0;
+};
+
+template <typename Fn>
+class PostItem final : public PostItemBase
+{
+public:
+    template <typename F>
+    explicit PostItem(F &&fn) : m_fn(std::forward<F>(fn))
+    {
+    }
+
+protected:
+    void call() override { std::invoke(std::move(m_fn)); }
+
+private:
+    Fn m_fn;
+};
+
 template <typename F, typename... Args>
 using InvokeResult = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;
 
+// The non-template core behind the templates: route an item along the chain that starts at
+// `state` (C11). Throws ExecutorError{OwnThread} (when rejectOwnThread) or {Broken}.
+QDISPATCH_EXPORT void routeItem(ExecutorState *state, std::unique_ptr<WorkItem> item,
+                                bool rejectOwnThread);
+QDISPATCH_EXPORT void routeLatest(ExecutorState *state, const void *key,
+                                  std::unique_ptr<WorkItem> item);
+QDISPATCH_EXPORT bool isOwnerThread(const ExecutorState *state) noexcept;
+QDISPATCH_EXPORT bool isBroken(const ExecutorState *state) noexcept;
+
+template <typename F, typename... Args>
+auto submitTo(ExecutorState *state, F &&fn, Args &&...args)
+        -> QFuture<InvokeResult<F, Args...>>
+{
+    using R = InvokeResult<F, Args...>;
+    static_assert(!std::is_reference_v<R>,
+                  "QDispatch: the callable returns a reference; a QFuture cannot hold one. "
+                  "Return the value (or a pointer) instead.");
+    using Item = TaskItem<R, std::decay_t<F>, std::decay_t<Args>...>;
+    auto item = std::make_unique<Item>(std::forward<F>(fn), std::forward<Args>(args)...);
+    QFuture<R> future = item->future();
+    routeItem(state, std::move(item), true);
+    return future;
+}
+
+template <typename F>
+std::unique_ptr<WorkItem> makePostItem(F &&fn)
+{
+    static_assert(std::is_invocable_v<std::decay_t<F>>,
+                  "QDispatch: post() and postLatest() take a callable with no arguments.");
+    return std::make_unique<PostItem<std::decay_t<F>>>(std::forward<F>(fn));
+}
+
+// Blocks until `future` is finished; when the calling thread has a current executor (X4), it
+// runs that executor's items meanwhile (RunMode::ExecutorOnly), so work sent back to this
+// thread still runs (X3).
+QDISPATCH_EXPORT void waitForInvoke(const QFuture<void> &future);
+
+template <typename R>
+R takeInvokeResult(QFuture<R> future)
+{
+    waitForInvoke(QFuture<void>(future));
+    if constexpr (std::is_void_v<R>)
+        future.waitForFinished(); // rethrows the item's exception
+    else
+        return future.takeResult(); // rethrows, or moves the (possibly move-only) result out
+}
+
 } // namespace detail
+
+class ExecutorHandle;
 
 // An executor that runs submitted callables on the thread that constructed it (C1).
 //
@@ -162,16 +238,45 @@ public:
     template <typename F, typename... Args>
     auto submit(F &&fn, Args &&...args) -> QFuture<detail::InvokeResult<F, Args...>>
     {
-        using R = detail::InvokeResult<F, Args...>;
-        static_assert(!std::is_reference_v<R>,
-                      "QDispatch: the callable returns a reference; a QFuture cannot hold one. "
-                      "Return the value (or a pointer) instead.");
-        using Item = detail::TaskItem<R, std::decay_t<F>, std::decay_t<Args>...>;
-        auto item = std::make_unique<Item>(std::forward<F>(fn), std::forward<Args>(args)...);
-        QFuture<R> future = item->future();
-        enqueue(std::move(item), true);
-        return future;
+        return detail::submitTo(d.get(), std::forward<F>(fn), std::forward<Args>(args)...);
     }
+
+    // X1: queues fn() with no future. Any thread, the owner too (it is queued, never run
+    // inline). Same chain as submit(); throws ExecutorError{Broken} when no executor is alive.
+    // An exception escaping fn is reported with qCritical and the executor goes on.
+    template <typename F>
+    void post(F &&fn)
+    {
+        detail::routeItem(d.get(), detail::makePostItem(std::forward<F>(fn)), false);
+    }
+
+    // X2: like post(), but while an item posted with the same key is still queued here, fn
+    // replaces that item's callable in its place (the replaced one is destroyed on the calling
+    // thread, never run). For progress and status updates that must not flood the thread.
+    template <typename F>
+    void postLatest(const void *key, F &&fn)
+    {
+        detail::routeLatest(d.get(), key, detail::makePostItem(std::forward<F>(fn)));
+    }
+
+    // X3: a blocking call that cannot deadlock on its own thread. On the owner thread fn runs
+    // inline; elsewhere it is submitted and waited for, and while waiting the calling thread
+    // runs the items of its own current() executor, if it has one. Returns fn's result or
+    // rethrows its exception.
+    template <typename F, typename... Args>
+    auto invoke(F &&fn, Args &&...args) -> detail::InvokeResult<F, Args...>
+    {
+        if (detail::isOwnerThread(d.get()) && !detail::isBroken(d.get()))
+            return std::invoke(std::forward<F>(fn), std::forward<Args>(args)...);
+        return detail::takeInvokeResult(
+                detail::submitTo(d.get(), std::forward<F>(fn), std::forward<Args>(args)...));
+    }
+
+    // X4: the newest live executor constructed on the calling thread, or nullptr.
+    static CurrentThreadExecutor *current();
+
+    // X7: a copyable reference to this executor that stays safe after it is destroyed.
+    ExecutorHandle handle() const;
 
     // Runs this executor's items on the owner thread until `future` is finished (result,
     // exception or cancelled) and every item accepted before it finished has run (C8). Owner
@@ -201,10 +306,64 @@ public:
     CurrentThreadExecutor *oldExecutor() const;
 
 private:
-    void enqueue(std::unique_ptr<detail::WorkItem> item, bool rejectOwnThread);
     bool runUntil(const QFuture<void> &future, QDeadlineTimer deadline, RunMode mode);
 
     std::shared_ptr<detail::ExecutorState> d;
 };
+
+// X7: refers to an executor without owning it. Copy it, keep it, use it from any thread.
+// While the executor lives, submit() and post() behave exactly as the executor's own; once it
+// is broken or destroyed, work follows the chain the executor had (C11), and submit() throws
+// ExecutorError{Broken} when no executor of it is alive. A default-constructed handle refers
+// to no executor: it is broken.
+class QDISPATCH_EXPORT ExecutorHandle
+{
+public:
+    ExecutorHandle() = default;
+
+    template <typename F, typename... Args>
+    auto submit(F &&fn, Args &&...args) const -> QFuture<detail::InvokeResult<F, Args...>>
+    {
+        return detail::submitTo(d.get(), std::forward<F>(fn), std::forward<Args>(args)...);
+    }
+    template <typename F>
+    void post(F &&fn) const
+    {
+        detail::routeItem(d.get(), detail::makePostItem(std::forward<F>(fn)), false);
+    }
+    bool isBroken() const noexcept { return detail::isBroken(d.get()); }
+
+private:
+    friend class CurrentThreadExecutor;
+    explicit ExecutorHandle(std::shared_ptr<detail::ExecutorState> state) : d(std::move(state)) { }
+
+    std::shared_ptr<detail::ExecutorState> d;
+};
+
+// X5: the executor of the QCoreApplication's thread, alive from the application's
+// construction to its destruction; nullptr outside that. Any thread may call it.
+QDISPATCH_EXPORT CurrentThreadExecutor *mainThreadExecutor();
+
+namespace detail {
+QDISPATCH_EXPORT CurrentThreadExecutor &requireMainThreadExecutor();
+}
+
+// X5: submit() to the main-thread executor. Throws ExecutorError{NoApplication} without a
+// QCoreApplication, ExecutorError{OwnThread} on the main thread itself.
+template <typename F, typename... Args>
+auto runOnMainThread(F &&fn, Args &&...args) -> QFuture<detail::InvokeResult<F, Args...>>
+{
+    return detail::requireMainThreadExecutor().submit(std::forward<F>(fn),
+                                                       std::forward<Args>(args)...);
+}
+
+// X5: invoke() on the main-thread executor: inline on the main thread, else submit and wait.
+// Throws ExecutorError{NoApplication} without a QCoreApplication.
+template <typename F, typename... Args>
+auto invokeOnMainThread(F &&fn, Args &&...args) -> detail::InvokeResult<F, Args...>
+{
+    return detail::requireMainThreadExecutor().invoke(std::forward<F>(fn),
+                                                       std::forward<Args>(args)...);
+}
 
 } // namespace qdispatch
