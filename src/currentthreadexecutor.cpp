@@ -85,7 +85,7 @@ std::exception_ptr brokenError()
 struct ExclusiveWaiters
 {
     std::atomic<int> count{0};
-    QMutex mutex;
+    std::mutex mutex;
     std::vector<ExecutorState *> states;
 };
 
@@ -102,7 +102,7 @@ public:
     {
         auto &w = exclusiveWaiters();
         {
-            QMutexLocker locker(&w.mutex);
+            std::lock_guard locker(w.mutex);
             w.states.push_back(state);
         }
         // A read-modify-write on both sides of this store-buffering pattern (here, and the
@@ -115,7 +115,7 @@ public:
     {
         auto &w = exclusiveWaiters();
         w.count.fetch_sub(1, std::memory_order_seq_cst);
-        QMutexLocker locker(&w.mutex);
+        std::lock_guard locker(w.mutex);
         w.states.erase(std::find(w.states.begin(), w.states.end(), m_state));
     }
     ExclusiveWaitScope(const ExclusiveWaitScope &) = delete;
@@ -229,7 +229,7 @@ void notifyFutureFinished() noexcept
     auto &w = exclusiveWaiters();
     if (w.count.fetch_add(0, std::memory_order_seq_cst) == 0)
         return;
-    QMutexLocker locker(&w.mutex);
+    std::lock_guard locker(w.mutex);
     for (ExecutorState *state : w.states)
         state->poke();
 }
@@ -273,7 +273,7 @@ void ExecutorState::postWakeLocked()
 
 bool ExecutorState::pushList(WorkItem *first, WorkItem *last, std::uint64_t count)
 {
-    QMutexLocker locker(&m_mutex);
+    std::lock_guard locker(m_mutex);
     if (broken.load(std::memory_order_relaxed))
         return false;
     appendLocked(first, last, count);
@@ -283,7 +283,7 @@ bool ExecutorState::pushList(WorkItem *first, WorkItem *last, std::uint64_t coun
 bool ExecutorState::pushLatest(const void *key, std::unique_ptr<WorkItem> &payload,
                                LatestItem *fresh)
 {
-    QMutexLocker locker(&m_mutex);
+    std::lock_guard locker(m_mutex);
     if (broken.load(std::memory_order_relaxed))
         return false;
     if (LatestItem *queued = m_latest.value(key)) {
@@ -298,7 +298,7 @@ bool ExecutorState::pushLatest(const void *key, std::unique_ptr<WorkItem> &paylo
 
 std::unique_ptr<WorkItem> ExecutorState::takeLatestPayload(LatestItem *item)
 {
-    QMutexLocker locker(&m_mutex);
+    std::lock_guard locker(m_mutex);
     const auto it = m_latest.constFind(item->key);
     if (it != m_latest.cend() && it.value() == item)
         m_latest.erase(it);
@@ -330,7 +330,7 @@ void ExecutorState::appendLocked(WorkItem *first, WorkItem *last, std::uint64_t 
     // when the owner may be asleep in an ExecutorOnly wait (it sleeps only on an empty queue).
     postWakeLocked();
     if (wasEmpty && m_exclusiveWaiters > 0)
-        m_wake.wakeAll();
+        m_wake.notify_all();
 }
 
 void ExecutorState::route(std::unique_ptr<WorkItem> item, bool rejectOwnThread)
@@ -354,7 +354,7 @@ void ExecutorState::route(std::unique_ptr<WorkItem> item, bool rejectOwnThread)
 
 WorkItem *ExecutorState::takeNext()
 {
-    QMutexLocker locker(&m_mutex);
+    std::lock_guard locker(m_mutex);
     WorkItem *item = m_head;
     if (item) {
         m_head = item->m_next;
@@ -375,7 +375,7 @@ void ExecutorState::runItem(WorkItem *item) noexcept
 void ExecutorState::drainTimeSliced()
 {
     {
-        QMutexLocker locker(&m_mutex);
+        std::lock_guard locker(m_mutex);
         m_wakePosted = false; // from here on, new submissions post a fresh wake-up
     }
     ++drainDepth;
@@ -394,14 +394,14 @@ void ExecutorState::drainAcceptedSoFar()
 {
     std::uint64_t target;
     {
-        QMutexLocker locker(&m_mutex);
+        std::lock_guard locker(m_mutex);
         target = m_accepted;
     }
     ++drainDepth;
     for (;;) {
         {
             // Counted under the lock: nested waits and hand-offs also take items out.
-            QMutexLocker locker(&m_mutex);
+            std::lock_guard locker(m_mutex);
             if (m_removed >= target)
                 break;
         }
@@ -415,23 +415,23 @@ void ExecutorState::drainAcceptedSoFar()
 
 void ExecutorState::kick()
 {
-    QMutexLocker locker(&m_mutex);
+    std::lock_guard locker(m_mutex);
     if (m_head)
         postWakeLocked();
 }
 
 void ExecutorState::poke()
 {
-    QMutexLocker locker(&m_mutex);
+    std::lock_guard locker(m_mutex);
     m_poked = true;
-    m_wake.wakeAll();
+    m_wake.notify_all();
 }
 
 bool ExecutorState::waitExclusive(const QFuture<void> &future, QDeadlineTimer deadline)
 {
     ExclusiveWaitScope scope(this);
     {
-        QMutexLocker locker(&m_mutex);
+        std::lock_guard locker(m_mutex);
         ++m_exclusiveWaiters;
     }
     struct Leave
@@ -439,7 +439,7 @@ bool ExecutorState::waitExclusive(const QFuture<void> &future, QDeadlineTimer de
         ExecutorState *state;
         ~Leave()
         {
-            QMutexLocker locker(&state->m_mutex);
+            std::lock_guard locker(state->m_mutex);
             --state->m_exclusiveWaiters;
         }
     } leave{this};
@@ -459,12 +459,13 @@ bool ExecutorState::waitExclusive(const QFuture<void> &future, QDeadlineTimer de
         if (deadline.hasExpired())
             return false;
 
-        QMutexLocker locker(&m_mutex);
+        std::unique_lock locker(m_mutex);
         if (!m_head && !m_poked) {
-            QDeadlineTimer nap(recheck, Qt::PreciseTimer);
-            if (!deadline.isForever() && deadline < nap)
-                nap = deadline;
-            const bool signalled = m_wake.wait(&m_mutex, nap);
+            auto nap = recheck;
+            if (!deadline.isForever())
+                nap = std::min(nap, std::chrono::nanoseconds(deadline.remainingTimeNSecs()));
+            const bool signalled =
+                    m_wake.wait_for(locker, nap) == std::cv_status::no_timeout;
             recheck = signalled ? std::chrono::duration_cast<std::chrono::nanoseconds>(kFirstRecheck)
                                 : std::min<std::chrono::nanoseconds>(recheck * 2, kLongestRecheck);
         }
@@ -506,7 +507,7 @@ void ExecutorState::breakAndHandOff()
     WorkItem *last;
     std::uint64_t count;
     {
-        QMutexLocker locker(&m_mutex);
+        std::lock_guard locker(m_mutex);
         if (broken.load(std::memory_order_relaxed))
             return;
         broken.store(true, std::memory_order_release);
@@ -516,7 +517,7 @@ void ExecutorState::breakAndHandOff()
         m_head = m_tail = nullptr;
         m_removed = m_accepted;
         m_latest.clear(); // moved items are no longer replaceable
-        m_wake.wakeAll();
+        m_wake.notify_all();
     }
     if (!first)
         return;
@@ -538,7 +539,7 @@ void ExecutorState::breakAndHandOff()
 void ExecutorState::markOwnerFinished()
 {
     {
-        QMutexLocker locker(&m_mutex);
+        std::lock_guard locker(m_mutex);
         m_ownerFinished = true;
     }
     breakAndHandOff();
@@ -546,19 +547,19 @@ void ExecutorState::markOwnerFinished()
 
 bool ExecutorState::ownerFinished() const
 {
-    QMutexLocker locker(&m_mutex);
+    std::lock_guard locker(m_mutex);
     return m_ownerFinished;
 }
 
 void ExecutorState::attachReceiver(Receiver *receiver)
 {
-    QMutexLocker locker(&m_mutex);
+    std::lock_guard locker(m_mutex);
     m_receiver = receiver;
 }
 
 Receiver *ExecutorState::takeReceiver()
 {
-    QMutexLocker locker(&m_mutex);
+    std::lock_guard locker(m_mutex);
     return std::exchange(m_receiver, nullptr);
 }
 

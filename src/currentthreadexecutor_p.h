@@ -5,11 +5,11 @@
 #include <qdispatch/currentthreadexecutor.h>
 
 #include <QtCore/QHash>
-#include <QtCore/QMutex>
 #include <QtCore/QObject>
-#include <QtCore/QWaitCondition>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <cstdint>
 #include <memory>
 
@@ -92,8 +92,10 @@ private:
     void postWakeLocked();
     void appendLocked(WorkItem *first, WorkItem *last, std::uint64_t count);
 
-    mutable QMutex m_mutex;
-    QWaitCondition m_wake; // the owner sleeps here in RunMode::ExecutorOnly
+    // Standard primitives on purpose: ThreadSanitizer follows them (it cannot follow QMutex's
+    // inline fast path in a Qt that was not built for it).
+    mutable std::mutex m_mutex;
+    std::condition_variable m_wake; // the owner sleeps here in RunMode::ExecutorOnly
     WorkItem *m_head = nullptr;
     WorkItem *m_tail = nullptr;
     std::uint64_t m_accepted = 0; // items ever appended
