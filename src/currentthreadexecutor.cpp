@@ -139,8 +139,10 @@ thread_local ThreadRecord t_record;
 ThreadRecord::~ThreadRecord()
 {
     t_recordDestroyed = true;
-    for (auto it = executors.rbegin(); it != executors.rend(); ++it)
+    for (auto it = executors.rbegin(); it != executors.rend(); ++it) {
         (*it)->markOwnerFinished();
+        delete (*it)->takeParkedReceiver(); // on its own thread, which is about to end
+    }
 }
 
 // nullptr once the calling thread is past its thread-local teardown (an executor destroyed
@@ -557,6 +559,21 @@ void ExecutorState::attachReceiver(Receiver *receiver)
     m_receiver = receiver;
 }
 
+Receiver *ExecutorState::parkReceiver(Receiver *receiver)
+{
+    std::lock_guard locker(m_mutex);
+    if (m_ownerFinished)
+        return receiver;
+    m_parkedReceiver = receiver;
+    return nullptr;
+}
+
+Receiver *ExecutorState::takeParkedReceiver()
+{
+    std::lock_guard locker(m_mutex);
+    return std::exchange(m_parkedReceiver, nullptr);
+}
+
 Receiver *ExecutorState::takeReceiver()
 {
     std::lock_guard locker(m_mutex);
@@ -602,10 +619,12 @@ CurrentThreadExecutor::~CurrentThreadExecutor()
     d->breakAndHandOff();
 
     detail::Receiver *receiver = d->takeReceiver();
-    if ((onOwner && d->drainDepth == 0) || finished)
+    if (onOwner && d->drainDepth == 0)
         delete receiver;
+    else if (onOwner)
+        receiver->deleteLater(); // it is running one of our items right now
     else
-        receiver->deleteLater(); // running one of our items right now, or on a foreign thread
+        delete d->parkReceiver(receiver); // foreign thread: only once the owner has finished
 
     if (onOwner) {
         if (auto *record = detail::threadRecord()) {

@@ -73,6 +73,11 @@ public:
     void attachReceiver(Receiver *receiver);
     // Detaches the receiver under the lock, so that no producer posts to it any more.
     Receiver *takeReceiver();
+    // For an executor destroyed on a foreign thread: parks its receiver until the owner thread
+    // ends (the receiver may be handling an event there right now), or hands it back for
+    // deletion at once when that thread has already finished.
+    Receiver *parkReceiver(Receiver *receiver);
+    Receiver *takeParkedReceiver();
 
     static void runItem(WorkItem *item) noexcept;
 
@@ -105,6 +110,7 @@ private:
     bool m_poked = false;
     int m_exclusiveWaiters = 0;
     Receiver *m_receiver = nullptr;
+    Receiver *m_parkedReceiver = nullptr;
     QHash<const void *, LatestItem *> m_latest; // X2: queued, still replaceable items by key
 };
 
