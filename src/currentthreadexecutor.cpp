@@ -37,6 +37,20 @@ constexpr auto kTimeSlice = std::chrono::milliseconds(4);
 constexpr auto kFirstRecheck = std::chrono::microseconds(50);
 constexpr auto kLongestRecheck = std::chrono::milliseconds(2);
 
+// The events a wait mode lets the thread process; none for ExecutorOnly.
+std::optional<QEventLoop::ProcessEventsFlags> eventFlags(RunMode mode)
+{
+    switch (mode) {
+    case RunMode::AllEvents:
+        return QEventLoop::AllEvents;
+    case RunMode::ExcludeUserInput:
+        return QEventLoop::ExcludeUserInputEvents;
+    case RunMode::ExecutorOnly:
+        break;
+    }
+    return std::nullopt;
+}
+
 QEvent::Type wakeEventType()
 {
     static const auto type = static_cast<QEvent::Type>(QEvent::registerEventType());
@@ -392,7 +406,7 @@ void ExecutorState::drainTimeSliced()
     --drainDepth;
 }
 
-void ExecutorState::drainAcceptedSoFar()
+void ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFlags> events)
 {
     std::uint64_t target;
     {
@@ -400,6 +414,7 @@ void ExecutorState::drainAcceptedSoFar()
         target = m_accepted;
     }
     ++drainDepth;
+    auto sliceEnd = Clock::now() + kTimeSlice;
     for (;;) {
         {
             // Counted under the lock: nested waits and hand-offs also take items out.
@@ -411,6 +426,10 @@ void ExecutorState::drainAcceptedSoFar()
         if (!item)
             break;
         runItem(item);
+        if (events && Clock::now() >= sliceEnd) {
+            QCoreApplication::processEvents(*events);
+            sliceEnd = Clock::now() + kTimeSlice;
+        }
     }
     --drainDepth;
 }
@@ -491,8 +510,7 @@ bool ExecutorState::waitInEventLoop(const QFuture<void> &future, QDeadlineTimer 
     // the items it had not reached yet get a wake-up that this loop will deliver.
     kick();
 
-    const auto flags = mode == RunMode::ExcludeUserInput ? QEventLoop::ExcludeUserInputEvents
-                                                         : QEventLoop::AllEvents;
+    const QEventLoop::ProcessEventsFlags flags = *eventFlags(mode);
     while (!future.isFinished()) {
         if (deadline.hasExpired())
             return false;
@@ -651,7 +669,7 @@ bool CurrentThreadExecutor::runUntil(const QFuture<void> &future, QDeadlineTimer
         if (!finished)
             return false;
     }
-    state->drainAcceptedSoFar();
+    state->drainAcceptedSoFar(detail::eventFlags(mode));
     return true;
 }
 

@@ -4,6 +4,7 @@
 
 #include <qdispatch/currentthreadexecutor.h>
 
+#include <QtCore/QEventLoop>
 #include <QtCore/QHash>
 #include <QtCore/QObject>
 
@@ -12,6 +13,7 @@
 #include <mutex>
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 namespace qdispatch::detail {
 
@@ -59,7 +61,9 @@ public:
     // which case one more wake-up is posted so that paint and timers run in between.
     void drainTimeSliced();
     // Owner thread: runs every item accepted so far (and, nested, whatever they wait for).
-    void drainAcceptedSoFar();
+    // With `events`, it lets the thread process its pending events after every time slice, so
+    // that finishing a long backlog does not freeze paint and timers.
+    void drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFlags> events);
     // Owner thread: posts a wake-up when items are queued and none is on its way.
     void kick();
 

@@ -21,6 +21,7 @@
 #include <QtTest/QTest>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -159,6 +160,8 @@ private Q_SLOTS:
     void c9_deadlineFutureFirstReturnsTrue();
     void c9_deadlineZeroOrExpired_data();
     void c9_deadlineZeroOrExpired();
+    void c9_finalDrainOfABacklogLetsTimersRun_data();
+    void c9_finalDrainOfABacklogLetsTimersRun();
 };
 
 // C8: the owner waits on a job that submits to the owner and blocks on every item. Without
@@ -973,6 +976,54 @@ void tst_RunUntil::c9_deadlineZeroOrExpired()
     QCOMPARE(ran.load(), 10);
     for (const auto &f : items)
         QVERIFY(f.isFinished());
+}
+
+// C8 + C9: when the awaited future is already finished, runUntilFuture still runs the whole
+// backlog accepted before it; in the event-loop modes it must do so in slices, letting a due
+// timer fire in between, and in ExecutorOnly it must not.
+void tst_RunUntil::c9_finalDrainOfABacklogLetsTimersRun_data()
+{
+    QTest::addColumn<qdispatch::RunMode>("mode");
+    QTest::addColumn<bool>("timerFiresDuringDrain");
+    QTest::newRow("AllEvents") << qdispatch::RunMode::AllEvents << true;
+    QTest::newRow("ExcludeUserInput") << qdispatch::RunMode::ExcludeUserInput << true;
+    QTest::newRow("ExecutorOnly") << qdispatch::RunMode::ExecutorOnly << false;
+}
+
+void tst_RunUntil::c9_finalDrainOfABacklogLetsTimersRun()
+{
+    QFETCH(qdispatch::RunMode, mode);
+    QFETCH(bool, timerFiresDuringDrain);
+
+    constexpr int kItems = 200; // about 0.2 ms each: a 40 ms backlog, ten time slices
+    qdispatch::CurrentThreadExecutor executor;
+    int ran = 0;
+    int ranWhenTimerFired = -1;
+    std::thread producer([&] {
+        for (int i = 0; i < kItems; ++i) {
+            executor.post([&ran] {
+                const auto end = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
+                while (std::chrono::steady_clock::now() < end) { }
+                ++ran;
+            });
+        }
+    });
+    producer.join();
+
+    QTimer timer;
+    timer.setSingleShot(true);
+    QObject::connect(&timer, &QTimer::timeout, [&] { ranWhenTimerFired = ran; });
+    timer.start(0); // due at once: it can only wait for the thread to look at its events
+
+    executor.runUntilFuture(QtFuture::makeReadyFuture(), mode);
+    QCOMPARE(ran, kItems); // C8: the whole backlog ran before the wait returned
+    if (timerFiresDuringDrain) {
+        QVERIFY2(ranWhenTimerFired >= 0 && ranWhenTimerFired < kItems,
+                 qPrintable(QStringLiteral("timer fired after %1 items").arg(ranWhenTimerFired)));
+    } else {
+        QCOMPARE(ranWhenTimerFired, -1); // ExecutorOnly runs no timers
+        QTRY_COMPARE(ranWhenTimerFired, kItems);
+    }
 }
 
 QTEST_GUILESS_MAIN(tst_RunUntil)
