@@ -1,0 +1,49 @@
+// The measurements behind SPEC "What is measured" (P1..P6). Each function runs one measurement
+// and returns its figure. Unless said otherwise it must be called on the QCoreApplication's
+// thread, which plays the owner thread; the producers and workers are threads of its own.
+// A measurement whose work did not complete as the scenario demands throws std::runtime_error,
+// so that a broken library fails the benchmark instead of reporting a fast number.
+#pragma once
+
+#include <QtCore/QJsonObject>
+
+namespace bench {
+
+// P1: one producer thread submits `items` tiny items returning int, and keeps every future; the
+// owner waits until all of them are finished. Items per second.
+double submitRate(int items); // executor.submit(); the owner in runUntilFuture()
+double thenContextRate(int items); // makeReadyFuture().then(context, fn); the owner in a QEventLoop
+double invokePromiseRate(int items); // invokeMethod(Qt::QueuedConnection) + a QPromise per item
+double promiseFloorRate(int items); // one thread makes and fulfils the QPromises itself
+
+// P2: one producer posts `items` tiny items with no result; the owner runs them. Items per second.
+double postRate(int items); // executor.post(); the owner in runUntilFuture()
+double invokeMethodRate(int items); // invokeMethod(Qt::QueuedConnection); the owner in a QEventLoop
+
+// P3: a worker makes `trips` blocking calls in a row to the owner. Microseconds per round trip.
+double invokeRoundTrip(int trips); // executor.invoke(); the owner in runUntilFuture()
+double blockingQueuedRoundTrip(int trips); // invokeMethod(Qt::BlockingQueuedConnection)
+double condVarRoundTrip(int trips); // two std::threads, a token, std::mutex + condition_variable
+
+// P4: `producers` threads submit `items` / `producers` each, all at once. Items per second.
+double producersRate(int items, int producers);
+
+// P5: `items` items of about 1 µs each flood the owner while a 16 ms precise QTimer runs there.
+enum class Flood {
+    Post, // executor.post(); the owner in a plain QEventLoop, as an application's exec()
+    PostRunUntil, // executor.post(); the owner in runUntilFuture() on the producer's future
+    InvokeMethod // invokeMethod(Qt::QueuedConnection); the owner in a plain QEventLoop
+};
+struct FloodResult {
+    double worstLatenessMs; // the longest interval between two timeouts, minus 16 ms
+    double floodSeconds; // from the first post to the last item run
+    int timeouts;
+};
+FloodResult floodLateness(int items, Flood via);
+
+// P6, run in a child process of its own: `items` items queued while the owner runs nothing
+// (their futures kept), then drained. Returns the process's VmRSS and VmHWM at each stage.
+enum class Queue { Submit, ThenContext };
+QJsonObject queuedMemory(int items, Queue via);
+
+} // namespace bench
