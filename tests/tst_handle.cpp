@@ -1,0 +1,444 @@
+// Tests for ExecutorHandle, the safe reference for late work (X7). Every test names the rule it
+// guards. Threads are ordered with QSemaphore hand-offs (never sleeps); every worker thread is
+// joined with a timeout. Run it under ASan as well: a handle to a destroyed executor must not
+// touch freed memory.
+
+#include <qdispatch/currentthreadexecutor.h>
+
+#include <QtCore/QCoreApplication>
+#include <QtCore/QFuture>
+#include <QtCore/QPromise>
+#include <QtCore/QRegularExpression>
+#include <QtCore/QSemaphore>
+#include <QtCore/QThread>
+#include <QtTest/QTest>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+using qdispatch::CurrentThreadExecutor;
+using qdispatch::ExecutorError;
+using qdispatch::ExecutorHandle;
+using qdispatch::RunMode;
+
+static_assert(std::is_default_constructible_v<ExecutorHandle>);
+static_assert(std::is_copy_constructible_v<ExecutorHandle>);
+static_assert(std::is_copy_assignable_v<ExecutorHandle>);
+static_assert(std::is_nothrow_move_constructible_v<ExecutorHandle>);
+
+namespace {
+
+constexpr int kHandshakeMs = 10000;
+constexpr int kJoinMs = 30000;
+
+class Worker
+{
+public:
+    template <typename F>
+    explicit Worker(F fn)
+    {
+        m_promise.start();
+        m_future = m_promise.future();
+        m_thread.reset(QThread::create([this, fn = std::move(fn)]() mutable {
+            fn();
+            m_promise.finish();
+        }));
+        m_thread->start();
+    }
+    ~Worker()
+    {
+        // A worker that is still running would use the test's locals after they are gone:
+        // stop the whole test loudly instead (at once if a join() already timed out).
+        if (m_timedOut || !join())
+            qFatal("tst_handle: a worker thread did not finish within %d ms", kJoinMs);
+    }
+    Worker(const Worker &) = delete;
+    Worker &operator=(const Worker &) = delete;
+
+    QThread *thread() const { return m_thread.get(); }
+    QFuture<void> finished() const { return m_future; }
+    bool join()
+    {
+        m_timedOut = !m_thread->wait(QDeadlineTimer(kJoinMs));
+        return !m_timedOut;
+    }
+
+private:
+    QPromise<void> m_promise;
+    QFuture<void> m_future;
+    std::unique_ptr<QThread> m_thread;
+    bool m_timedOut = false;
+};
+
+void drain(CurrentThreadExecutor &ex)
+{
+    ex.runUntilFuture(QtFuture::makeReadyFuture());
+}
+
+// The code of the ExecutorError that fn throws, or -1 when it throws none.
+template <typename F>
+int errorCodeOf(F &&fn)
+{
+    try {
+        fn();
+    } catch (const ExecutorError &e) {
+        return int(e.code());
+    } catch (...) {
+        return -2;
+    }
+    return -1;
+}
+
+constexpr int code(ExecutorError::Code c)
+{
+    return int(c);
+}
+
+} // namespace
+
+class TestHandle : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void x7_copiesReferToTheSameExecutor();
+    void x7_submitFromWorkerRunsOnOwner();
+    void x7_postFromWorkerAndOwnerRunsOnOwner();
+    void x7_submitFromOwnerThrowsOwnThreadLikeExecutor();
+    void x7_submitAndPostKeepOrderWithExecutor();
+    void x7_copiesUsedFromManyThreads();
+    void x7_isBrokenFollowsExecutor();
+    void x7_lateWorkRunsOnOuterAfterInnerDestroyed();
+    void x7_lateWorkThrowsBrokenWithoutLiveOuter();
+    void x7_handleOfFinishedThreadRoutesToOldExecutorOnOtherThread();
+    void x7_defaultHandleIsBroken();
+    void x7_handleOutlivesExecutorWithoutChain();
+};
+
+void TestHandle::x7_copiesReferToTheSameExecutor()
+{
+    CurrentThreadExecutor ex;
+    const ExecutorHandle h = ex.handle();
+    ExecutorHandle copy = h;
+    ExecutorHandle assigned;
+    QVERIFY(assigned.isBroken());
+    assigned = copy;
+    ExecutorHandle moved = std::move(copy);
+
+    std::vector<int> log;
+    h.post([&] { log.push_back(1); });
+    assigned.post([&] { log.push_back(2); });
+    moved.post([&] { log.push_back(3); });
+    drain(ex);
+    const std::vector<int> expected{ 1, 2, 3 };
+    QCOMPARE(log, expected);
+
+    ex.shutdown();
+    QVERIFY(h.isBroken());
+    QVERIFY(assigned.isBroken());
+    QVERIFY(moved.isBroken());
+}
+
+void TestHandle::x7_submitFromWorkerRunsOnOwner()
+{
+    CurrentThreadExecutor ex;
+    const ExecutorHandle h = ex.handle();
+    QFuture<QThread *> future;
+    std::atomic<int> error{-1};
+    Worker worker([&, h] {
+        error = errorCodeOf([&] { future = h.submit([] { return QThread::currentThread(); }); });
+    });
+    QVERIFY(ex.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
+    QVERIFY(worker.join());
+    QCOMPARE(error.load(), -1);
+    QVERIFY(ex.runUntilFuture(future, QDeadlineTimer(kJoinMs)));
+    QCOMPARE(future.result(), ex.thread());
+    QVERIFY(future.result() != worker.thread());
+}
+
+void TestHandle::x7_postFromWorkerAndOwnerRunsOnOwner()
+{
+    CurrentThreadExecutor ex;
+    const ExecutorHandle h = ex.handle();
+    QThread *fromWorker = nullptr;
+    QThread *fromOwner = nullptr;
+
+    // From the owner: queued, not inline, exactly as the executor's own post().
+    h.post([&] { fromOwner = QThread::currentThread(); });
+    QCOMPARE(fromOwner, nullptr);
+
+    Worker worker([&, h] { h.post([&] { fromWorker = QThread::currentThread(); }); });
+    QVERIFY(worker.join());
+    drain(ex);
+    QCOMPARE(fromOwner, ex.thread());
+    QCOMPARE(fromWorker, ex.thread());
+}
+
+void TestHandle::x7_submitFromOwnerThrowsOwnThreadLikeExecutor()
+{
+    CurrentThreadExecutor ex;
+    const ExecutorHandle h = ex.handle();
+    bool called = false;
+    QCOMPARE(errorCodeOf([&] { (void)ex.submit([&] { called = true; }); }),
+             code(ExecutorError::Code::OwnThread));
+    QCOMPARE(errorCodeOf([&] { (void)h.submit([&] { called = true; }); }),
+             code(ExecutorError::Code::OwnThread));
+    drain(ex);
+    QVERIFY(!called);
+}
+
+void TestHandle::x7_submitAndPostKeepOrderWithExecutor()
+{
+    constexpr int kItems = 2000;
+    CurrentThreadExecutor ex;
+    const ExecutorHandle h = ex.handle();
+    std::vector<int> order; // touched only by items, on the owner thread
+    Worker worker([&, h] {
+        for (int i = 0; i < kItems; ++i) {
+            auto record = [&order, i] { order.push_back(i); };
+            switch (i % 4) {
+            case 0:
+                ex.post(record);
+                break;
+            case 1:
+                h.post(record);
+                break;
+            case 2:
+                (void)ex.submit(record);
+                break;
+            default:
+                (void)h.submit(record);
+                break;
+            }
+        }
+    });
+    QVERIFY(ex.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
+    QVERIFY(worker.join());
+    drain(ex);
+    QCOMPARE(int(order.size()), kItems);
+    for (int i = 0; i < kItems; ++i)
+        QCOMPARE(order[size_t(i)], i);
+}
+
+void TestHandle::x7_copiesUsedFromManyThreads()
+{
+    constexpr int kThreads = 4;
+    constexpr int kPerThread = 1000;
+    CurrentThreadExecutor ex;
+    ExecutorHandle shared = ex.handle();
+    QThread *const owner = ex.thread();
+    int sum = 0; // items only
+    std::atomic<int> wrongThread{0};
+    std::atomic<int> failures{0};
+    QSemaphore go;
+
+    std::vector<std::unique_ptr<Worker>> workers;
+    for (int t = 0; t < kThreads; ++t) {
+        workers.push_back(std::make_unique<Worker>([&, t] {
+            if (!go.tryAcquire(1, kHandshakeMs)) {
+                ++failures;
+                return;
+            }
+            const ExecutorHandle mine = shared; // copied concurrently from the same handle
+            for (int i = 0; i < kPerThread; ++i) {
+                auto add = [&] {
+                    if (QThread::currentThread() != owner)
+                        ++wrongThread;
+                    ++sum;
+                };
+                if ((i + t) % 2)
+                    mine.post(add);
+                else
+                    (void)mine.submit(add);
+                if (mine.isBroken())
+                    ++failures;
+            }
+        }));
+    }
+    go.release(kThreads);
+    for (auto &w : workers)
+        QVERIFY(ex.runUntilFuture(w->finished(), QDeadlineTimer(kJoinMs)));
+    for (auto &w : workers)
+        QVERIFY(w->join());
+    drain(ex);
+    QCOMPARE(failures.load(), 0);
+    QCOMPARE(wrongThread.load(), 0);
+    QCOMPARE(sum, kThreads * kPerThread);
+}
+
+void TestHandle::x7_isBrokenFollowsExecutor()
+{
+    auto ex = std::make_unique<CurrentThreadExecutor>();
+    const ExecutorHandle h = ex->handle();
+    QVERIFY(!ex->isBroken());
+    QVERIFY(!h.isBroken());
+
+    std::atomic<bool> brokenSeenByWorker{false};
+    {
+        Worker worker([&, h] { brokenSeenByWorker = h.isBroken(); });
+        QVERIFY(worker.join());
+    }
+    QVERIFY(!brokenSeenByWorker.load());
+
+    ex->shutdown();
+    QCOMPARE(h.isBroken(), ex->isBroken());
+    QVERIFY(h.isBroken());
+    ex.reset();
+    QVERIFY(h.isBroken()); // still answers after the executor is gone
+
+    // Destroyed without shutdown() first.
+    auto second = std::make_unique<CurrentThreadExecutor>();
+    const ExecutorHandle h2 = second->handle();
+    second.reset();
+    QVERIFY(h2.isBroken());
+}
+
+// asgiref's late work (issues 491, 492, 526): a worker keeps a reference to an executor that
+// has gone away and still sends work; here it lands on the executor the dead one was stacked on.
+void TestHandle::x7_lateWorkRunsOnOuterAfterInnerDestroyed()
+{
+    CurrentThreadExecutor outer;
+    auto inner = std::make_unique<CurrentThreadExecutor>(&outer);
+    QCOMPARE(inner->thread(), outer.thread());
+    QCOMPARE(inner->oldExecutor(), &outer);
+
+    QSemaphore innerGone;
+    std::atomic<int> submitError{-2};
+    std::atomic<int> postError{-2};
+    std::atomic<bool> brokenSeen{false};
+    QFuture<std::pair<QThread *, int>> future;
+    std::atomic<QThread *> postedRanOn{nullptr};
+    Worker worker([&, h = inner->handle()] {
+        if (!innerGone.tryAcquire(1, kHandshakeMs))
+            return;
+        brokenSeen = h.isBroken();
+        submitError = errorCodeOf([&] {
+            future = h.submit([](int x) { return std::make_pair(QThread::currentThread(), x * 2); },
+                              21);
+        });
+        postError = errorCodeOf([&] { h.post([&] { postedRanOn = QThread::currentThread(); }); });
+    });
+
+    inner.reset(); // the frame that made `inner` is gone; the worker still holds its handle
+    innerGone.release();
+    QVERIFY(outer.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
+    QVERIFY(worker.join());
+
+    QVERIFY(brokenSeen.load());
+    QCOMPARE(submitError.load(), -1);
+    QCOMPARE(postError.load(), -1);
+    QVERIFY(outer.runUntilFuture(future, QDeadlineTimer(kJoinMs)));
+    drain(outer);
+    QCOMPARE(future.result().first, outer.thread());
+    QCOMPARE(future.result().second, 42);
+    QCOMPARE(postedRanOn.load(), outer.thread());
+}
+
+void TestHandle::x7_lateWorkThrowsBrokenWithoutLiveOuter()
+{
+    auto outer = std::make_unique<CurrentThreadExecutor>();
+    auto inner = std::make_unique<CurrentThreadExecutor>(outer.get());
+
+    QSemaphore allGone;
+    std::atomic<int> submitError{-2};
+    std::atomic<int> postError{-2};
+    std::atomic<bool> called{false};
+    std::atomic<bool> brokenSeen{false};
+    Worker worker([&, h = inner->handle()] {
+        if (!allGone.tryAcquire(1, kHandshakeMs))
+            return;
+        brokenSeen = h.isBroken();
+        submitError = errorCodeOf([&] { (void)h.submit([&] { called = true; }); });
+        postError = errorCodeOf([&] { h.post([&] { called = true; }); });
+    });
+    inner.reset();
+    outer.reset();
+    allGone.release();
+    QVERIFY(worker.join());
+
+    QVERIFY(brokenSeen.load());
+    QCOMPARE(submitError.load(), code(ExecutorError::Code::Broken));
+    QCOMPARE(postError.load(), code(ExecutorError::Code::Broken));
+    QVERIFY(!called.load());
+}
+
+// The old executor may live on another thread: a handle to an executor whose thread has
+// finished sends its work there.
+void TestHandle::x7_handleOfFinishedThreadRoutesToOldExecutorOnOtherThread()
+{
+    CurrentThreadExecutor outer;
+    ExecutorHandle h;
+    std::atomic<bool> innerWasLive{false};
+    {
+        Worker worker([&] {
+            CurrentThreadExecutor inner(&outer);
+            h = inner.handle();
+            innerWasLive = !h.isBroken();
+        });
+        QVERIFY(worker.join());
+    }
+    QVERIFY(innerWasLive.load());
+    QVERIFY(h.isBroken());
+
+    QThread *ranOn = nullptr;
+    h.post([&] { ranOn = QThread::currentThread(); }); // from outer's own thread: post is allowed
+    drain(outer);
+    QCOMPARE(ranOn, outer.thread());
+
+    // submit from another thread reaches outer as well.
+    QFuture<QThread *> future;
+    std::atomic<int> error{-2};
+    Worker late([&, h] {
+        error = errorCodeOf([&] { future = h.submit([] { return QThread::currentThread(); }); });
+    });
+    QVERIFY(outer.runUntilFuture(late.finished(), QDeadlineTimer(kJoinMs)));
+    QVERIFY(late.join());
+    QCOMPARE(error.load(), -1);
+    QVERIFY(outer.runUntilFuture(future, QDeadlineTimer(kJoinMs)));
+    QCOMPARE(future.result(), outer.thread());
+}
+
+void TestHandle::x7_defaultHandleIsBroken()
+{
+    const ExecutorHandle h;
+    QVERIFY(h.isBroken());
+    bool called = false;
+    QCOMPARE(errorCodeOf([&] { (void)h.submit([&] { called = true; }); }),
+             code(ExecutorError::Code::Broken));
+    QCOMPARE(errorCodeOf([&] { h.post([&] { called = true; }); }),
+             code(ExecutorError::Code::Broken));
+
+    // And from another thread.
+    std::atomic<int> error{-2};
+    Worker worker([&, h] { error = errorCodeOf([&] { (void)h.submit([] { return 1; }); }); });
+    QVERIFY(worker.join());
+    QCOMPARE(error.load(), code(ExecutorError::Code::Broken));
+    QVERIFY(!called);
+}
+
+void TestHandle::x7_handleOutlivesExecutorWithoutChain()
+{
+    ExecutorHandle h;
+    {
+        CurrentThreadExecutor ex;
+        h = ex.handle();
+    }
+    QVERIFY(h.isBroken());
+    auto guard = std::make_shared<int>(0);
+    std::weak_ptr<int> watch = guard;
+    std::atomic<int> error{-2};
+    Worker worker([&, h, g = std::move(guard)]() mutable {
+        error = errorCodeOf([&] { (void)h.submit([g = std::move(g)] { return *g; }); });
+    });
+    QVERIFY(worker.join());
+    QCOMPARE(error.load(), code(ExecutorError::Code::Broken));
+    QCOMPARE(errorCodeOf([&] { h.post([] {}); }), code(ExecutorError::Code::Broken));
+    QVERIFY(watch.expired()); // the rejected callable was destroyed, not kept
+}
+
+QTEST_GUILESS_MAIN(TestHandle)
+#include "tst_handle.moc"

@@ -1,0 +1,544 @@
+// Tests for CurrentThreadExecutor::invoke (X3) and CurrentThreadExecutor::current() (X4).
+// Every test names the rule it guards. Threads are ordered with QSemaphore hand-offs (never
+// sleeps); every worker thread is joined with a timeout, so a deadlock shows as a failure.
+
+#include <qdispatch/currentthreadexecutor.h>
+
+#include <QtCore/QCoreApplication>
+#include <QtCore/QFuture>
+#include <QtCore/QPromise>
+#include <QtCore/QSemaphore>
+#include <QtCore/QThread>
+#include <QtTest/QTest>
+
+#include <atomic>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+using qdispatch::CurrentThreadExecutor;
+using qdispatch::ExecutorError;
+using qdispatch::RunMode;
+
+namespace {
+
+constexpr int kHandshakeMs = 10000;
+constexpr int kJoinMs = 30000;
+
+// A QThread running fn once; finished() is a future that finishes when fn has returned, so the
+// owner thread can wait for it with runUntilFuture() while it keeps running items.
+class Worker
+{
+public:
+    template <typename F>
+    explicit Worker(F fn)
+    {
+        m_promise.start();
+        m_future = m_promise.future();
+        m_thread.reset(QThread::create([this, fn = std::move(fn)]() mutable {
+            fn();
+            m_promise.finish();
+        }));
+        m_thread->start();
+    }
+    ~Worker()
+    {
+        // A worker that is still running would use the test's locals after they are gone:
+        // stop the whole test loudly instead (at once if a join() already timed out).
+        if (m_timedOut || !join())
+            qFatal("tst_invoke: a worker thread did not finish within %d ms", kJoinMs);
+    }
+    Worker(const Worker &) = delete;
+    Worker &operator=(const Worker &) = delete;
+
+    QThread *thread() const { return m_thread.get(); }
+    QFuture<void> finished() const { return m_future; }
+    bool join()
+    {
+        m_timedOut = !m_thread->wait(QDeadlineTimer(kJoinMs));
+        return !m_timedOut;
+    }
+
+private:
+    QPromise<void> m_promise;
+    QFuture<void> m_future;
+    std::unique_ptr<QThread> m_thread;
+    bool m_timedOut = false;
+};
+
+// A deadlock blocks the test thread itself, so no QVERIFY can report it; this turns it into a
+// loud failure (with every thread's stack from QtTest's crash handler) instead of a hang.
+class Watchdog
+{
+public:
+    explicit Watchdog(const char *what, int ms = kJoinMs + 10000)
+        : m_thread([this, what, ms] {
+              if (!m_done.tryAcquire(1, ms))
+                  qFatal("tst_invoke: %s still blocked after %d ms: deadlock", what, ms);
+          })
+    {
+    }
+    ~Watchdog()
+    {
+        m_done.release();
+        m_thread.join();
+    }
+    Watchdog(const Watchdog &) = delete;
+    Watchdog &operator=(const Watchdog &) = delete;
+
+private:
+    QSemaphore m_done;
+    std::thread m_thread;
+};
+
+void drain(CurrentThreadExecutor &ex)
+{
+    ex.runUntilFuture(QtFuture::makeReadyFuture());
+}
+
+struct MyError : std::runtime_error
+{
+    explicit MyError(const std::string &what, int tag) : std::runtime_error(what), tag(tag) { }
+    int tag;
+};
+
+// What a worker saw when it called invoke(); checked on the test thread.
+struct Outcome
+{
+    std::atomic<bool> returned{false};
+    std::atomic<int> value{0};
+    std::atomic<bool> caughtMyError{false};
+    std::atomic<bool> caughtOther{false};
+    std::string message; // published by the worker's end (Worker::join / finished)
+    int tag = 0;
+};
+
+} // namespace
+
+class TestInvoke : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void x3_inlineOnOwnerThread();
+    void x3_inlineOnOwnerThreadOvertakesQueuedItems();
+    void x3_inlineOnOwnerThreadRethrows();
+    void x3_fromWorkerReturnsResult();
+    void x3_fromWorkerWithArguments();
+    void x3_fromWorkerRethrowsItemException();
+    void x3_fromWorkerMoveOnlyResult();
+    void x3_fromWorkerVoidResult();
+    void x3_fromWorkerOnBrokenChainThrowsBroken();
+    void x3_workerWaitRunsItsOwnExecutor();
+    void x3_pingPongGuiAndWorker();
+
+    void x4_nullOnFreshThread();
+    void x4_mainThreadSeesMainExecutor();
+    void x4_newestLiveOnConstructingThread();
+    void x4_olderOneAfterNewestIsDestroyed();
+    void x4_olderOneAfterNewestIsShutDown();
+    void x4_destroyingOlderFirstKeepsNewest();
+    void x4_perThread();
+};
+
+// ---------------------------------------------------------------------------------------- X3
+
+void TestInvoke::x3_inlineOnOwnerThread()
+{
+    CurrentThreadExecutor ex;
+    int runs = 0;
+    QThread *ranOn = nullptr;
+    int result = 0;
+    QVERIFY_THROWS_NO_EXCEPTION(result = ex.invoke(
+                                        [&](int a, int b) {
+                                            ++runs;
+                                            ranOn = QThread::currentThread();
+                                            return a * b;
+                                        },
+                                        6, 7));
+    // Ran before invoke() returned, without anybody draining the executor.
+    QCOMPARE(result, 42);
+    QCOMPARE(runs, 1);
+    QCOMPARE(ranOn, ex.thread());
+    QCOMPARE(ranOn, QThread::currentThread());
+
+    // Nothing was queued: a drain does not run it a second time.
+    drain(ex);
+    QCOMPARE(runs, 1);
+
+    // Move-only result, inline.
+    std::unique_ptr<int> p;
+    QVERIFY_THROWS_NO_EXCEPTION(p = ex.invoke([] { return std::make_unique<int>(5); }));
+    QVERIFY(p);
+    QCOMPARE(*p, 5);
+}
+
+void TestInvoke::x3_inlineOnOwnerThreadOvertakesQueuedItems()
+{
+    CurrentThreadExecutor ex;
+    std::vector<int> log;
+    ex.post([&] { log.push_back(1); });
+    QVERIFY_THROWS_NO_EXCEPTION(ex.invoke([&] { log.push_back(2); }));
+    QCOMPARE(log, std::vector<int>{ 2 }); // inline, not behind the queued item
+    drain(ex);
+    const std::vector<int> expected{ 2, 1 };
+    QCOMPARE(log, expected);
+}
+
+void TestInvoke::x3_inlineOnOwnerThreadRethrows()
+{
+    CurrentThreadExecutor ex;
+    bool caught = false;
+    try {
+        ex.invoke([] { throw MyError("inline failure", 3); });
+    } catch (const MyError &e) {
+        caught = true;
+        QCOMPARE(std::string(e.what()), std::string("inline failure"));
+        QCOMPARE(e.tag, 3);
+    } catch (...) {
+        QFAIL("invoke() on the owner thread threw something else than the item's exception");
+    }
+    QVERIFY(caught);
+}
+
+void TestInvoke::x3_fromWorkerReturnsResult()
+{
+    CurrentThreadExecutor ex;
+    std::atomic<QThread *> ranOn{nullptr};
+    Outcome out;
+    Worker worker([&] {
+        try {
+            out.value = ex.invoke([&] {
+                ranOn = QThread::currentThread();
+                return 42;
+            });
+            out.returned = true;
+        } catch (...) {
+            out.caughtOther = true;
+        }
+    });
+    QVERIFY(ex.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
+    QVERIFY(worker.join());
+    QVERIFY(out.returned.load());
+    QCOMPARE(out.value.load(), 42);
+    QCOMPARE(ranOn.load(), ex.thread());
+    QVERIFY(ranOn.load() != worker.thread());
+}
+
+void TestInvoke::x3_fromWorkerWithArguments()
+{
+    CurrentThreadExecutor ex;
+    Outcome out;
+    Worker worker([&] {
+        try {
+            out.value = ex.invoke(
+                    [](int a, std::unique_ptr<int> b) {
+                        return QThread::currentThread() == QCoreApplication::instance()->thread()
+                                ? a + *b
+                                : -1;
+                    },
+                    40, std::make_unique<int>(2));
+            out.returned = true;
+        } catch (...) {
+            out.caughtOther = true;
+        }
+    });
+    QVERIFY(ex.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
+    QVERIFY(worker.join());
+    QVERIFY(out.returned.load());
+    QCOMPARE(out.value.load(), 42);
+}
+
+void TestInvoke::x3_fromWorkerRethrowsItemException()
+{
+    CurrentThreadExecutor ex;
+    std::atomic<QThread *> ranOn{nullptr};
+    Outcome out;
+    Worker worker([&] {
+        try {
+            ex.invoke([&]() -> int {
+                ranOn = QThread::currentThread();
+                throw MyError("item failed on purpose", 17);
+            });
+            out.returned = true;
+        } catch (const MyError &e) {
+            out.caughtMyError = true;
+            out.message = e.what();
+            out.tag = e.tag;
+        } catch (...) {
+            out.caughtOther = true;
+        }
+    });
+    QVERIFY(ex.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
+    QVERIFY(worker.join());
+    QVERIFY(!out.returned.load());
+    QVERIFY2(!out.caughtOther.load(), "invoke() rethrew an exception of another type");
+    QVERIFY(out.caughtMyError.load());
+    QCOMPARE(out.message, std::string("item failed on purpose"));
+    QCOMPARE(out.tag, 17);
+    QCOMPARE(ranOn.load(), ex.thread());
+
+    // The executor goes on.
+    Outcome next;
+    Worker again([&] {
+        next.value = ex.invoke([] { return 5; });
+        next.returned = true;
+    });
+    QVERIFY(ex.runUntilFuture(again.finished(), QDeadlineTimer(kJoinMs)));
+    QVERIFY(again.join());
+    QVERIFY(next.returned.load());
+    QCOMPARE(next.value.load(), 5);
+}
+
+void TestInvoke::x3_fromWorkerMoveOnlyResult()
+{
+    CurrentThreadExecutor ex;
+    std::unique_ptr<std::string> got;
+    std::atomic<bool> returned{false};
+    Worker worker([&] {
+        got = ex.invoke([] { return std::make_unique<std::string>("move-only"); });
+        returned = true;
+    });
+    QVERIFY(ex.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
+    QVERIFY(worker.join());
+    QVERIFY(returned.load());
+    QVERIFY(got);
+    QCOMPARE(*got, std::string("move-only"));
+}
+
+void TestInvoke::x3_fromWorkerVoidResult()
+{
+    CurrentThreadExecutor ex;
+    int runs = 0;
+    std::atomic<bool> returned{false};
+    Worker worker([&] {
+        ex.invoke([&] { ++runs; });
+        returned = true; // invoke() returned only after the item ran
+    });
+    QVERIFY(ex.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
+    QVERIFY(worker.join());
+    QVERIFY(returned.load());
+    QCOMPARE(runs, 1);
+}
+
+void TestInvoke::x3_fromWorkerOnBrokenChainThrowsBroken()
+{
+    CurrentThreadExecutor ex;
+    ex.shutdown();
+    std::atomic<bool> called{false};
+    std::atomic<int> code{-1};
+    Worker worker([&] {
+        try {
+            ex.invoke([&] { called = true; });
+        } catch (const ExecutorError &e) {
+            code = int(e.code());
+        }
+    });
+    QVERIFY(worker.join());
+    QCOMPARE(code.load(), int(ExecutorError::Code::Broken));
+    QVERIFY(!called.load());
+}
+
+// X3: while a worker with its own executor waits in invoke(), items sent to that worker still run.
+void TestInvoke::x3_workerWaitRunsItsOwnExecutor()
+{
+    Watchdog watchdog("x3_workerWaitRunsItsOwnExecutor");
+    CurrentThreadExecutor gui;
+    std::atomic<CurrentThreadExecutor *> published{nullptr};
+    std::atomic<QThread *> backOn{nullptr};
+    QSemaphore ready;
+    Outcome out;
+    Worker worker([&] {
+        CurrentThreadExecutor w;
+        published = &w;
+        ready.release();
+        try {
+            out.value = gui.invoke([&] {
+                // Runs on the GUI thread while the worker is blocked in invoke(): the worker
+                // must still run this.
+                QFuture<int> back = w.submit([&] {
+                    backOn = QThread::currentThread();
+                    return 41;
+                });
+                gui.runUntilFuture(back, QDeadlineTimer(kJoinMs), RunMode::ExecutorOnly);
+                return back.isFinished() ? back.result() + 1 : -1;
+            });
+            out.returned = true;
+        } catch (...) {
+            out.caughtOther = true;
+        }
+    });
+    QVERIFY(ready.tryAcquire(1, kHandshakeMs));
+    QVERIFY(gui.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
+    QVERIFY(worker.join());
+    QVERIFY(out.returned.load());
+    QCOMPARE(out.value.load(), 42);
+    QCOMPARE(backOn.load(), worker.thread());
+}
+
+// X3: the ping-pong that plain Qt (BlockingQueuedConnection both ways) deadlocks on.
+void TestInvoke::x3_pingPongGuiAndWorker()
+{
+    constexpr int kRounds = 1000;
+    Watchdog watchdog("x3_pingPongGuiAndWorker");
+    CurrentThreadExecutor gui;
+    QThread *const guiThread = QThread::currentThread();
+    QCOMPARE(gui.thread(), guiThread);
+
+    std::atomic<int> wrongThread{0};
+    std::atomic<int> wrongResult{0};
+    std::atomic<int> rounds{0};
+    std::atomic<bool> caught{false};
+    Worker worker([&] {
+        CurrentThreadExecutor w;
+        QThread *const workerThread = QThread::currentThread();
+        try {
+            for (int i = 0; i < kRounds; ++i) {
+                const int r = gui.invoke([&, i] {
+                    if (QThread::currentThread() != guiThread)
+                        ++wrongThread;
+                    // Back to the worker, which is blocked in gui.invoke() right now.
+                    const int inner = w.invoke([&, i] {
+                        if (QThread::currentThread() != workerThread)
+                            ++wrongThread;
+                        return 2 * i;
+                    });
+                    return inner + 1;
+                });
+                if (r != 2 * i + 1)
+                    ++wrongResult;
+                ++rounds;
+            }
+        } catch (...) {
+            caught = true;
+        }
+    });
+    QVERIFY2(gui.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)),
+             "ping-pong did not finish: deadlock");
+    QVERIFY(worker.join());
+    QVERIFY(!caught.load());
+    QCOMPARE(rounds.load(), kRounds);
+    QCOMPARE(wrongResult.load(), 0);
+    QCOMPARE(wrongThread.load(), 0);
+}
+
+// ---------------------------------------------------------------------------------------- X4
+
+void TestInvoke::x4_nullOnFreshThread()
+{
+    std::atomic<bool> sawNull{false};
+    std::atomic<bool> sawOwn{false};
+    std::atomic<bool> nullAfter{false};
+    Worker worker([&] {
+        sawNull = CurrentThreadExecutor::current() == nullptr;
+        {
+            CurrentThreadExecutor ex;
+            sawOwn = CurrentThreadExecutor::current() == &ex;
+        }
+        nullAfter = CurrentThreadExecutor::current() == nullptr;
+    });
+    QVERIFY(worker.join());
+    QVERIFY(sawNull.load());
+    QVERIFY(sawOwn.load());
+    QVERIFY(nullAfter.load());
+}
+
+void TestInvoke::x4_mainThreadSeesMainExecutor()
+{
+    // The only executor constructed on this thread so far is the main-thread executor (X5).
+    QVERIFY(qdispatch::mainThreadExecutor());
+    QCOMPARE(CurrentThreadExecutor::current(), qdispatch::mainThreadExecutor());
+}
+
+void TestInvoke::x4_newestLiveOnConstructingThread()
+{
+    CurrentThreadExecutor *const before = CurrentThreadExecutor::current();
+    {
+        CurrentThreadExecutor a;
+        QCOMPARE(CurrentThreadExecutor::current(), &a);
+        CurrentThreadExecutor b(&a);
+        QCOMPARE(CurrentThreadExecutor::current(), &b);
+        // Newest by construction, not by chain: c has no old executor.
+        CurrentThreadExecutor c;
+        QCOMPARE(CurrentThreadExecutor::current(), &c);
+    }
+    QCOMPARE(CurrentThreadExecutor::current(), before);
+}
+
+void TestInvoke::x4_olderOneAfterNewestIsDestroyed()
+{
+    CurrentThreadExecutor a;
+    auto b = std::make_unique<CurrentThreadExecutor>(&a);
+    QCOMPARE(CurrentThreadExecutor::current(), b.get());
+    b.reset();
+    QCOMPARE(CurrentThreadExecutor::current(), &a);
+}
+
+void TestInvoke::x4_olderOneAfterNewestIsShutDown()
+{
+    CurrentThreadExecutor *const before = CurrentThreadExecutor::current();
+    CurrentThreadExecutor a;
+    CurrentThreadExecutor b(&a);
+    QCOMPARE(CurrentThreadExecutor::current(), &b);
+    b.shutdown();
+    QCOMPARE(CurrentThreadExecutor::current(), &a);
+    a.shutdown();
+    QCOMPARE(CurrentThreadExecutor::current(), before);
+
+    // Shut down from another thread: the owner thread's current() follows at once.
+    CurrentThreadExecutor c;
+    CurrentThreadExecutor d;
+    QCOMPARE(CurrentThreadExecutor::current(), &d);
+    Worker worker([&] { d.shutdown(); });
+    QVERIFY(worker.join());
+    QCOMPARE(CurrentThreadExecutor::current(), &c);
+}
+
+void TestInvoke::x4_destroyingOlderFirstKeepsNewest()
+{
+    CurrentThreadExecutor *const before = CurrentThreadExecutor::current();
+    auto a = std::make_unique<CurrentThreadExecutor>();
+    auto b = std::make_unique<CurrentThreadExecutor>(a.get());
+    a.reset();
+    QCOMPARE(CurrentThreadExecutor::current(), b.get());
+    QCOMPARE(b->oldExecutor(), nullptr);
+    b.reset();
+    QCOMPARE(CurrentThreadExecutor::current(), before);
+}
+
+void TestInvoke::x4_perThread()
+{
+    CurrentThreadExecutor mine;
+    QCOMPARE(CurrentThreadExecutor::current(), &mine);
+
+    std::atomic<CurrentThreadExecutor *> seenByOther{&mine};
+    std::atomic<bool> otherSawItsOwn{false};
+    std::atomic<CurrentThreadExecutor *> seenByThird{&mine};
+    QSemaphore otherReady;
+    QSemaphore checked;
+    Worker other([&] {
+        seenByOther = CurrentThreadExecutor::current();
+        CurrentThreadExecutor theirs;
+        otherSawItsOwn = CurrentThreadExecutor::current() == &theirs;
+        otherReady.release();
+        // Keep `theirs` alive while the test thread looks at its own current().
+        (void)checked.tryAcquire(1, kHandshakeMs);
+    });
+    QVERIFY(otherReady.tryAcquire(1, kHandshakeMs));
+    QCOMPARE(CurrentThreadExecutor::current(), &mine); // theirs is not ours
+    Worker third([&] { seenByThird = CurrentThreadExecutor::current(); });
+    QVERIFY(third.join());
+    checked.release();
+    QVERIFY(other.join());
+
+    QCOMPARE(seenByOther.load(), nullptr);
+    QVERIFY(otherSawItsOwn.load());
+    QCOMPARE(seenByThird.load(), nullptr);
+    QCOMPARE(CurrentThreadExecutor::current(), &mine);
+}
+
+QTEST_GUILESS_MAIN(TestInvoke)
+#include "tst_invoke.moc"

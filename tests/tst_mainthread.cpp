@@ -1,0 +1,391 @@
+// Tests for the main-thread executor and its free functions (X5). The main-thread executor
+// lives exactly as long as the QCoreApplication, so this test has its own main(): it runs one
+// QTest object before the application exists, one while it lives and one after it was
+// destroyed, and the last one also creates and destroys applications of its own. Threads are
+// ordered with QSemaphore hand-offs (never sleeps) and joined with a timeout.
+
+#include <qdispatch/currentthreadexecutor.h>
+
+#include <QtCore/QCoreApplication>
+#include <QtCore/QFuture>
+#include <QtCore/QPromise>
+#include <QtCore/QSemaphore>
+#include <QtCore/QThread>
+#include <QtTest/QTest>
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+using qdispatch::CurrentThreadExecutor;
+using qdispatch::ExecutorError;
+
+namespace {
+
+constexpr int kHandshakeMs = 10000;
+constexpr int kJoinMs = 30000;
+
+// Arguments for the applications that tests create themselves (they must outlive them).
+int g_appArgc = 1;
+char g_appName[] = "tst_mainthread";
+char *g_appArgv[] = { g_appName, nullptr };
+
+class Worker
+{
+public:
+    template <typename F>
+    explicit Worker(F fn)
+    {
+        m_promise.start();
+        m_future = m_promise.future();
+        m_thread.reset(QThread::create([this, fn = std::move(fn)]() mutable {
+            fn();
+            m_promise.finish();
+        }));
+        m_thread->start();
+    }
+    ~Worker()
+    {
+        // A worker that is still running would use the test's locals after they are gone:
+        // stop the whole test loudly instead (at once if a join() already timed out).
+        if (m_timedOut || !join())
+            qFatal("tst_mainthread: a worker thread did not finish within %d ms", kJoinMs);
+    }
+    Worker(const Worker &) = delete;
+    Worker &operator=(const Worker &) = delete;
+
+    QThread *thread() const { return m_thread.get(); }
+    QFuture<void> finished() const { return m_future; }
+    bool join()
+    {
+        m_timedOut = !m_thread->wait(QDeadlineTimer(kJoinMs));
+        return !m_timedOut;
+    }
+
+private:
+    QPromise<void> m_promise;
+    QFuture<void> m_future;
+    std::unique_ptr<QThread> m_thread;
+    bool m_timedOut = false;
+};
+
+// What a call threw: its code and message, or nothing.
+struct Thrown
+{
+    bool threw = false;
+    bool executorError = false;
+    ExecutorError::Code code = ExecutorError::Code::WrongThread;
+    std::string message;
+};
+
+template <typename F>
+Thrown thrownBy(F &&fn)
+{
+    Thrown t;
+    try {
+        fn();
+    } catch (const ExecutorError &e) {
+        t.threw = true;
+        t.executorError = true;
+        t.code = e.code();
+        t.message = e.what();
+    } catch (...) {
+        t.threw = true;
+    }
+    return t;
+}
+
+// Shared by the phases without an application: both free functions refuse with NoApplication,
+// name QCoreApplication in the message, and never call the callable.
+void checkNoApplicationErrors()
+{
+    QVERIFY(!QCoreApplication::instance());
+    bool called = false;
+
+    const Thrown run = thrownBy([&] { (void)qdispatch::runOnMainThread([&] { called = true; }); });
+    QVERIFY(run.executorError);
+    QCOMPARE(run.code, ExecutorError::Code::NoApplication);
+    QVERIFY2(run.message.find("QCoreApplication") != std::string::npos, run.message.c_str());
+
+    const Thrown invoke = thrownBy([&] { qdispatch::invokeOnMainThread([&] { called = true; }); });
+    QVERIFY(invoke.executorError);
+    QCOMPARE(invoke.code, ExecutorError::Code::NoApplication);
+    QVERIFY2(invoke.message.find("QCoreApplication") != std::string::npos,
+             invoke.message.c_str());
+
+    // From another thread the answer is the same.
+    Thrown fromWorker;
+    {
+        Worker worker([&] {
+            fromWorker = thrownBy([&] { (void)qdispatch::invokeOnMainThread([] { return 1; }); });
+        });
+        QVERIFY(worker.join());
+    }
+    QVERIFY(fromWorker.executorError);
+    QCOMPARE(fromWorker.code, ExecutorError::Code::NoApplication);
+
+    QVERIFY(!called);
+}
+
+} // namespace
+
+// ------------------------------------------------------------------- before the application
+
+class TestMainThreadBeforeApp : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void x5_nullBeforeApplicationExists();
+    void x5_throwsNoApplicationBeforeApplicationExists();
+};
+
+void TestMainThreadBeforeApp::x5_nullBeforeApplicationExists()
+{
+    QVERIFY(!QCoreApplication::instance());
+    QCOMPARE(qdispatch::mainThreadExecutor(), nullptr);
+}
+
+void TestMainThreadBeforeApp::x5_throwsNoApplicationBeforeApplicationExists()
+{
+    checkNoApplicationErrors();
+}
+
+// ------------------------------------------------------------------- while the application lives
+
+class TestMainThreadWithApp : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void x5_boundToApplicationThread();
+    void x5_sameExecutorSeenFromWorker();
+    void x5_runOnMainThreadFromWorkerRunsOnMainThread();
+    void x5_invokeOnMainThreadFromWorkerReturnsValue();
+    void x5_invokeOnMainThreadFromWorkerRethrows();
+    void x5_invokeOnMainThreadInlineOnMainThread();
+    void x5_runOnMainThreadFromMainThreadThrowsOwnThread();
+};
+
+void TestMainThreadWithApp::x5_boundToApplicationThread()
+{
+    CurrentThreadExecutor *const ex = qdispatch::mainThreadExecutor();
+    QVERIFY(ex);
+    QVERIFY(!ex->isBroken());
+    QCOMPARE(ex->thread(), QCoreApplication::instance()->thread());
+    QCOMPARE(ex->thread(), QThread::currentThread());
+}
+
+void TestMainThreadWithApp::x5_sameExecutorSeenFromWorker()
+{
+    std::atomic<CurrentThreadExecutor *> seen{nullptr};
+    Worker worker([&] { seen = qdispatch::mainThreadExecutor(); });
+    QVERIFY(worker.join());
+    QVERIFY(seen.load());
+    QCOMPARE(seen.load(), qdispatch::mainThreadExecutor());
+}
+
+void TestMainThreadWithApp::x5_runOnMainThreadFromWorkerRunsOnMainThread()
+{
+    CurrentThreadExecutor *const ex = qdispatch::mainThreadExecutor();
+    QVERIFY(ex);
+    QFuture<QThread *> future;
+    Thrown thrown;
+    QSemaphore submitted;
+    Worker worker([&] {
+        thrown = thrownBy([&] {
+            future = qdispatch::runOnMainThread([] { return QThread::currentThread(); });
+        });
+        submitted.release();
+    });
+    QVERIFY(submitted.tryAcquire(1, kHandshakeMs));
+    QVERIFY(worker.join());
+    QVERIFY(!thrown.threw);
+    QVERIFY(!future.isFinished()); // this thread has not processed events yet
+
+    QVERIFY(ex->runUntilFuture(future, QDeadlineTimer(kJoinMs)));
+    QCOMPARE(future.result(), QCoreApplication::instance()->thread());
+    QVERIFY(future.result() != worker.thread());
+}
+
+void TestMainThreadWithApp::x5_invokeOnMainThreadFromWorkerReturnsValue()
+{
+    CurrentThreadExecutor *const ex = qdispatch::mainThreadExecutor();
+    QVERIFY(ex);
+    QThread *const mainThread = QThread::currentThread();
+    std::atomic<int> value{0};
+    std::atomic<bool> ranOnMain{false};
+    Thrown thrown;
+    Worker worker([&] {
+        thrown = thrownBy([&] {
+            value = qdispatch::invokeOnMainThread([&] {
+                ranOnMain = QThread::currentThread() == mainThread;
+                return 42;
+            });
+        });
+    });
+    QVERIFY(ex->runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
+    QVERIFY(worker.join());
+    QVERIFY(!thrown.threw);
+    QCOMPARE(value.load(), 42);
+    QVERIFY(ranOnMain.load());
+}
+
+void TestMainThreadWithApp::x5_invokeOnMainThreadFromWorkerRethrows()
+{
+    CurrentThreadExecutor *const ex = qdispatch::mainThreadExecutor();
+    QVERIFY(ex);
+    std::string message;
+    bool caught = false;
+    Worker worker([&] {
+        try {
+            qdispatch::invokeOnMainThread([]() -> int { throw std::out_of_range("x5 failure"); });
+        } catch (const std::out_of_range &e) {
+            caught = true;
+            message = e.what();
+        } catch (...) {
+        }
+    });
+    QVERIFY(ex->runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
+    QVERIFY(worker.join());
+    QVERIFY(caught);
+    QCOMPARE(message, std::string("x5 failure"));
+}
+
+void TestMainThreadWithApp::x5_invokeOnMainThreadInlineOnMainThread()
+{
+    int runs = 0;
+    QThread *ranOn = nullptr;
+    int value = 0;
+    QVERIFY_THROWS_NO_EXCEPTION(value = qdispatch::invokeOnMainThread([&] {
+        ++runs;
+        ranOn = QThread::currentThread();
+        return 7;
+    }));
+    QCOMPARE(value, 7);
+    QCOMPARE(runs, 1); // ran inline, before invokeOnMainThread() returned
+    QCOMPARE(ranOn, QThread::currentThread());
+    qdispatch::mainThreadExecutor()->runUntilFuture(QtFuture::makeReadyFuture());
+    QCOMPARE(runs, 1); // and was not queued as well
+}
+
+void TestMainThreadWithApp::x5_runOnMainThreadFromMainThreadThrowsOwnThread()
+{
+    bool called = false;
+    const Thrown t = thrownBy([&] { (void)qdispatch::runOnMainThread([&] { called = true; }); });
+    QVERIFY(t.executorError);
+    QCOMPARE(t.code, ExecutorError::Code::OwnThread);
+    QVERIFY(!called);
+}
+
+// ------------------------------------------------------------------- after the application
+
+class TestMainThreadAfterApp : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void x5_nullAfterApplicationIsDestroyed();
+    void x5_throwsNoApplicationAfterApplicationIsDestroyed();
+    void x5_followsEachApplicationLifetime();
+    void x5_queuedItemFailsBrokenWhenApplicationIsDestroyed();
+};
+
+void TestMainThreadAfterApp::x5_nullAfterApplicationIsDestroyed()
+{
+    QVERIFY(!QCoreApplication::instance());
+    QCOMPARE(qdispatch::mainThreadExecutor(), nullptr);
+}
+
+void TestMainThreadAfterApp::x5_throwsNoApplicationAfterApplicationIsDestroyed()
+{
+    checkNoApplicationErrors();
+}
+
+void TestMainThreadAfterApp::x5_followsEachApplicationLifetime()
+{
+    QVERIFY(!QCoreApplication::instance());
+    for (int round = 0; round < 2; ++round) {
+        QCOMPARE(qdispatch::mainThreadExecutor(), nullptr);
+        {
+            QCoreApplication app(g_appArgc, g_appArgv);
+            CurrentThreadExecutor *const ex = qdispatch::mainThreadExecutor();
+            QVERIFY(ex);
+            QVERIFY(!ex->isBroken());
+            QCOMPARE(ex->thread(), app.thread());
+
+            // Usable right away.
+            std::atomic<int> value{0};
+            Worker worker([&] { value = qdispatch::invokeOnMainThread([] { return 3; }); });
+            QVERIFY(ex->runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
+            QVERIFY(worker.join());
+            QCOMPARE(value.load(), 3);
+        }
+        QCOMPARE(qdispatch::mainThreadExecutor(), nullptr);
+    }
+}
+
+void TestMainThreadAfterApp::x5_queuedItemFailsBrokenWhenApplicationIsDestroyed()
+{
+    QVERIFY(!QCoreApplication::instance());
+    auto app = std::make_unique<QCoreApplication>(g_appArgc, g_appArgv);
+    QVERIFY(qdispatch::mainThreadExecutor());
+
+    std::atomic<bool> called{false};
+    QFuture<int> future;
+    Thrown submitError;
+    Thrown waitError;
+    std::atomic<bool> waitReturned{false};
+    QSemaphore queued;
+    Worker worker([&] {
+        submitError = thrownBy([&] {
+            future = qdispatch::runOnMainThread([&] {
+                called = true;
+                return 1;
+            });
+        });
+        queued.release();
+        if (submitError.threw)
+            return;
+        // A waiter blocked on the item while the application goes away must be released.
+        waitError = thrownBy([&] { (void)future.result(); });
+        waitReturned = true;
+    });
+    QVERIFY(queued.tryAcquire(1, kHandshakeMs));
+    QVERIFY(!submitError.threw);
+
+    app.reset(); // the main thread never processed events: the item is still queued
+    QVERIFY(!QCoreApplication::instance());
+    QCOMPARE(qdispatch::mainThreadExecutor(), nullptr);
+
+    QVERIFY2(worker.join(), "the waiter on a queued main-thread item hangs");
+    QVERIFY(waitReturned.load());
+    QVERIFY(!called.load());
+    QVERIFY(future.isFinished());
+    QVERIFY(waitError.executorError);
+    QCOMPARE(waitError.code, ExecutorError::Code::Broken);
+}
+
+int main(int argc, char **argv)
+{
+    int status = 0;
+    {
+        TestMainThreadBeforeApp before;
+        status |= QTest::qExec(&before, argc, argv);
+    }
+    {
+        QCoreApplication app(argc, argv);
+        TestMainThreadWithApp during;
+        status |= QTest::qExec(&during, argc, argv);
+    }
+    {
+        TestMainThreadAfterApp after;
+        status |= QTest::qExec(&after, argc, argv);
+    }
+    return status;
+}
+
+#include "tst_mainthread.moc"

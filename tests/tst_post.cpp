@@ -1,0 +1,632 @@
+// Tests for CurrentThreadExecutor::post (X1) and postLatest (X2). Every test names the rule it
+// guards. Threads are ordered with QSemaphore hand-offs (never sleeps); every worker thread is
+// joined with a timeout, so a bug shows as a failure, not a hung run.
+
+#include <qdispatch/currentthreadexecutor.h>
+
+#include <QtCore/QCoreApplication>
+#include <QtCore/QFuture>
+#include <QtCore/QPromise>
+#include <QtCore/QRegularExpression>
+#include <QtCore/QSemaphore>
+#include <QtCore/QThread>
+#include <QtTest/QTest>
+
+#include <atomic>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+using qdispatch::CurrentThreadExecutor;
+using qdispatch::ExecutorError;
+using qdispatch::RunMode;
+
+namespace {
+
+constexpr int kHandshakeMs = 10000;
+constexpr int kJoinMs = 30000;
+constexpr int kUpdates = 100000;
+
+// A QThread running fn once; finished() is a future that finishes when fn has returned, so the
+// owner thread can wait for it with runUntilFuture() while it keeps running items.
+class Worker
+{
+public:
+    template <typename F>
+    explicit Worker(F fn)
+    {
+        m_promise.start();
+        m_future = m_promise.future();
+        m_thread.reset(QThread::create([this, fn = std::move(fn)]() mutable {
+            fn();
+            m_promise.finish();
+        }));
+        m_thread->start();
+    }
+    ~Worker()
+    {
+        // A worker that is still running would use the test's locals after they are gone:
+        // stop the whole test loudly instead (at once if a join() already timed out).
+        if (m_timedOut || !join())
+            qFatal("tst_post: a worker thread did not finish within %d ms", kJoinMs);
+    }
+    Worker(const Worker &) = delete;
+    Worker &operator=(const Worker &) = delete;
+
+    QThread *thread() const { return m_thread.get(); }
+    QFuture<void> finished() const { return m_future; }
+    bool join()
+    {
+        m_timedOut = !m_thread->wait(QDeadlineTimer(kJoinMs));
+        return !m_timedOut;
+    }
+
+private:
+    QPromise<void> m_promise;
+    QFuture<void> m_future;
+    std::unique_ptr<QThread> m_thread;
+    bool m_timedOut = false;
+};
+
+// Runs every item the executor accepted so far (C8 with an already finished future).
+void drain(CurrentThreadExecutor &ex)
+{
+    ex.runUntilFuture(QtFuture::makeReadyFuture());
+}
+
+template <typename F>
+ExecutorError::Code errorCodeOf(F &&fn, bool *threw)
+{
+    *threw = false;
+    try {
+        fn();
+    } catch (const ExecutorError &e) {
+        *threw = true;
+        return e.code();
+    }
+    return ExecutorError::Code::WrongThread; // unused when *threw is false
+}
+
+#define VERIFY_THROWS_EXECUTOR_ERROR(expr, expectedCode)                                      \
+    do {                                                                                       \
+        bool threw_ = false;                                                                   \
+        const ExecutorError::Code code_ = errorCodeOf([&] { expr; }, &threw_);                 \
+        QVERIFY2(threw_, "expected ExecutorError from: " #expr);                               \
+        QCOMPARE(code_, expectedCode);                                                         \
+    } while (false)
+
+QRegularExpression pattern(const char *text)
+{
+    return QRegularExpression(QString::fromLatin1(text));
+}
+
+} // namespace
+
+class TestPost : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void init();
+
+    void x1_runsOnOwnerThreadWhenPostedFromWorker();
+    void x1_runsOnOwnerThreadOfWorkerExecutor();
+    void x1_postFromOwnerThreadIsQueuedNotInline();
+    void x1_postFromInsideRunningItemIsQueued();
+    void x1_keepsOrderWithSubmitItems();
+    void x1_exceptionIsReportedWithWhatAndExecutorGoesOn();
+    void x1_nonStdExceptionIsReportedAndExecutorGoesOn();
+    void x1_postToBrokenChainThrowsBroken();
+    void x1_postToBrokenExecutorFollowsChain();
+    void x1_queuedItemMovesDownChainWhenExecutorBreaks();
+    void x1_queuedItemWithNoLiveChainWarnsOnShutdown();
+    void x1_queuedItemWithNoLiveChainWarnsOnDestruction();
+
+    void x2_latestValueWinsWhileOwnerIsBusy();
+    void x2_latestValueWinsWhileOwnerDrains();
+    void x2_differentKeysDoNotReplaceEachOther();
+    void x2_differentKeysFromWorkerKeepTheirOwnLatest();
+    void x2_replacedCallableIsNeverCalled();
+    void x2_runningKeyIsFollowedByNewItemFromWorker();
+    void x2_runningKeyIsFollowedByNewItemFromOwner();
+    void x2_postLatestToBrokenChainThrowsBroken();
+    void x2_queuedLatestItemWithNoLiveChainWarns();
+};
+
+void TestPost::init()
+{
+    // X1 "nothing silent" cuts both ways: a warning that a test does not expect is a failure.
+    QTest::failOnWarning(pattern(".*"));
+}
+
+// ---------------------------------------------------------------------------------------- X1
+
+void TestPost::x1_runsOnOwnerThreadWhenPostedFromWorker()
+{
+    CurrentThreadExecutor ex;
+    QCOMPARE(ex.thread(), QThread::currentThread());
+
+    QThread *ranOn = nullptr;
+    int runs = 0;
+    QSemaphore posted;
+    Worker worker([&] {
+        ex.post([&] {
+            ranOn = QThread::currentThread();
+            ++runs;
+        });
+        posted.release();
+    });
+    QVERIFY(posted.tryAcquire(1, kHandshakeMs));
+    QVERIFY(worker.join());
+    QCOMPARE(runs, 0); // the owner has not processed events yet
+
+    drain(ex);
+    QCOMPARE(runs, 1);
+    QCOMPARE(ranOn, ex.thread());
+    QVERIFY(ranOn != worker.thread());
+
+    drain(ex);
+    QCOMPARE(runs, 1); // exactly once
+}
+
+void TestPost::x1_runsOnOwnerThreadOfWorkerExecutor()
+{
+    QPromise<void> stop;
+    stop.start();
+    const QFuture<void> stopped = stop.future();
+
+    std::atomic<CurrentThreadExecutor *> published{nullptr};
+    std::atomic<QThread *> executorThread{nullptr};
+    std::atomic<QThread *> ranOn{nullptr};
+    QSemaphore ready;
+    QSemaphore ran;
+    Worker owner([&] {
+        CurrentThreadExecutor ex;
+        executorThread = ex.thread();
+        published = &ex;
+        ready.release();
+        ex.runUntilFuture(stopped, QDeadlineTimer(kJoinMs));
+    });
+    QVERIFY(ready.tryAcquire(1, kHandshakeMs));
+
+    published.load()->post([&] {
+        ranOn = QThread::currentThread();
+        ran.release();
+    });
+    QVERIFY(ran.tryAcquire(1, kHandshakeMs));
+    stop.finish();
+    QVERIFY(owner.join());
+
+    QCOMPARE(executorThread.load(), owner.thread());
+    QCOMPARE(ranOn.load(), owner.thread());
+}
+
+void TestPost::x1_postFromOwnerThreadIsQueuedNotInline()
+{
+    CurrentThreadExecutor ex;
+    bool ran = false;
+    QThread *ranOn = nullptr;
+    ex.post([&] {
+        ran = true;
+        ranOn = QThread::currentThread();
+    });
+    QVERIFY2(!ran, "post() from the owner thread ran the callable inline");
+
+    drain(ex);
+    QVERIFY(ran);
+    QCOMPARE(ranOn, ex.thread());
+}
+
+void TestPost::x1_postFromInsideRunningItemIsQueued()
+{
+    CurrentThreadExecutor ex;
+    std::vector<std::string> log;
+    ex.post([&] {
+        log.emplace_back("outer begin");
+        ex.post([&] { log.emplace_back("inner"); });
+        log.emplace_back("outer end");
+    });
+    drain(ex);
+    drain(ex); // the inner item was accepted after the first drain had counted its work
+    const std::vector<std::string> expected{ "outer begin", "outer end", "inner" };
+    QCOMPARE(log, expected);
+}
+
+void TestPost::x1_keepsOrderWithSubmitItems()
+{
+    constexpr int kItems = 3000;
+    CurrentThreadExecutor ex;
+    std::vector<int> order; // touched by items only, so only on the owner thread
+    std::atomic<int> wrongThread{0};
+    QThread *const owner = ex.thread();
+
+    Worker worker([&] {
+        for (int i = 0; i < kItems; ++i) {
+            auto record = [&, i] {
+                if (QThread::currentThread() != owner)
+                    ++wrongThread;
+                order.push_back(i);
+            };
+            if (i % 3 == 0)
+                ex.post(record);
+            else
+                (void)ex.submit(record);
+        }
+    });
+    QVERIFY(ex.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
+    QVERIFY(worker.join());
+    drain(ex);
+
+    QCOMPARE(int(order.size()), kItems);
+    for (int i = 0; i < kItems; ++i)
+        QCOMPARE(order[size_t(i)], i);
+    QCOMPARE(wrongThread.load(), 0);
+}
+
+void TestPost::x1_exceptionIsReportedWithWhatAndExecutorGoesOn()
+{
+    CurrentThreadExecutor ex;
+    bool after = false;
+    int afterSubmit = 0;
+
+    QTest::ignoreMessage(QtCriticalMsg, pattern("boom-x1-owner"));
+    ex.post([] { throw std::runtime_error("boom-x1-owner"); });
+    ex.post([&] { after = true; });
+    drain(ex);
+    QVERIFY(after);
+
+    // The same from a worker, followed by a submit item whose future must still be fulfilled.
+    QTest::ignoreMessage(QtCriticalMsg, pattern("boom-x1-worker"));
+    QFuture<int> next;
+    Worker worker([&] {
+        ex.post([] { throw std::logic_error("boom-x1-worker"); });
+        next = ex.submit([&] { return ++afterSubmit; });
+    });
+    QVERIFY(ex.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
+    QVERIFY(worker.join());
+    QVERIFY(ex.runUntilFuture(next, QDeadlineTimer(kJoinMs)));
+    QCOMPARE(next.result(), 1);
+}
+
+void TestPost::x1_nonStdExceptionIsReportedAndExecutorGoesOn()
+{
+    CurrentThreadExecutor ex;
+    bool after = false;
+    QTest::ignoreMessage(QtCriticalMsg, pattern("post"));
+    ex.post([] { throw 42; });
+    ex.post([&] { after = true; });
+    drain(ex);
+    QVERIFY(after);
+}
+
+void TestPost::x1_postToBrokenChainThrowsBroken()
+{
+    // A single executor, shut down.
+    {
+        CurrentThreadExecutor ex;
+        ex.shutdown();
+        QVERIFY(ex.isBroken());
+
+        bool called = false;
+        auto guard = std::make_shared<int>(0);
+        std::weak_ptr<int> watch = guard;
+        VERIFY_THROWS_EXECUTOR_ERROR(ex.post([&called, g = std::move(guard)] { called = true; }),
+                                     ExecutorError::Code::Broken);
+        QVERIFY2(watch.expired(), "the rejected callable was kept (nothing must be queued)");
+        drain(ex);
+        QVERIFY(!called);
+
+        // From another thread as well.
+        std::atomic<bool> threwBroken{false};
+        Worker worker([&] {
+            try {
+                ex.post([&called] { called = true; });
+            } catch (const ExecutorError &e) {
+                threwBroken = e.code() == ExecutorError::Code::Broken;
+            }
+        });
+        QVERIFY(worker.join());
+        QVERIFY(threwBroken.load());
+        QVERIFY(!called);
+    }
+
+    // A chain whose every executor is broken.
+    {
+        CurrentThreadExecutor outer;
+        CurrentThreadExecutor inner(&outer);
+        inner.shutdown();
+        outer.shutdown();
+        bool called = false;
+        VERIFY_THROWS_EXECUTOR_ERROR(inner.post([&] { called = true; }),
+                                     ExecutorError::Code::Broken);
+        QVERIFY(!called);
+    }
+}
+
+void TestPost::x1_postToBrokenExecutorFollowsChain()
+{
+    CurrentThreadExecutor outer;
+    auto inner = std::make_unique<CurrentThreadExecutor>(&outer);
+    inner->shutdown();
+
+    QThread *ranOn = nullptr;
+    inner->post([&] { ranOn = QThread::currentThread(); });
+    inner.reset();
+    drain(outer);
+    QCOMPARE(ranOn, outer.thread());
+}
+
+void TestPost::x1_queuedItemMovesDownChainWhenExecutorBreaks()
+{
+    CurrentThreadExecutor outer;
+    auto inner = std::make_unique<CurrentThreadExecutor>(&outer);
+    std::vector<int> order;
+    inner->post([&] { order.push_back(1); });
+    inner->post([&] { order.push_back(2); });
+    inner.reset(); // no warning: the items have a live executor to go to
+    QVERIFY(order.empty());
+    drain(outer);
+    const std::vector<int> expected{ 1, 2 };
+    QCOMPARE(order, expected);
+}
+
+void TestPost::x1_queuedItemWithNoLiveChainWarnsOnShutdown()
+{
+    CurrentThreadExecutor ex;
+    bool called = false;
+    auto guard = std::make_shared<int>(0);
+    std::weak_ptr<int> watch = guard;
+    ex.post([&called, g = std::move(guard)] { called = true; });
+
+    QTest::ignoreMessage(QtWarningMsg, pattern("never run"));
+    ex.shutdown();
+    QVERIFY(watch.expired()); // failed and destroyed, not kept forever
+    drain(ex);
+    QVERIFY(!called);
+}
+
+void TestPost::x1_queuedItemWithNoLiveChainWarnsOnDestruction()
+{
+    bool called = false;
+    {
+        CurrentThreadExecutor outer;
+        CurrentThreadExecutor inner(&outer);
+        outer.shutdown();
+        inner.post([&] { called = true; });
+        QTest::ignoreMessage(QtWarningMsg, pattern("never run"));
+        // inner is destroyed first with its item still queued; outer is already broken.
+    }
+    QVERIFY(!called);
+}
+
+// ---------------------------------------------------------------------------------------- X2
+
+void TestPost::x2_latestValueWinsWhileOwnerIsBusy()
+{
+    // Repeated: the last value must win every time, not just usually.
+    for (int round = 0; round < 3; ++round) {
+        CurrentThreadExecutor ex;
+        const int key = 0;
+        int runs = 0;
+        int last = -1;
+        QThread *ranOn = nullptr;
+        QSemaphore lastPosted;
+        Worker worker([&] {
+            for (int i = 0; i < kUpdates; ++i) {
+                ex.postLatest(&key, [&runs, &last, &ranOn, i] {
+                    ++runs;
+                    last = i;
+                    ranOn = QThread::currentThread();
+                });
+            }
+            lastPosted.release();
+        });
+        // The owner is busy (blocked here) while all the updates arrive.
+        QVERIFY(lastPosted.tryAcquire(1, kJoinMs));
+        QVERIFY(worker.join());
+        QCOMPARE(runs, 0);
+
+        drain(ex);
+        QVERIFY2(runs >= 1, "the latest update was lost");
+        QVERIFY2(runs <= 5, qPrintable(QStringLiteral("%1 updates ran").arg(runs)));
+        QCOMPARE(last, kUpdates - 1);
+        QCOMPARE(ranOn, ex.thread());
+    }
+}
+
+void TestPost::x2_latestValueWinsWhileOwnerDrains()
+{
+    CurrentThreadExecutor ex;
+    const int key = 0;
+    int runs = 0;
+    int last = -1;
+    bool increasing = true;
+    Worker worker([&] {
+        for (int i = 0; i < kUpdates; ++i) {
+            ex.postLatest(&key, [&, i] {
+                ++runs;
+                if (i <= last)
+                    increasing = false;
+                last = i;
+            });
+        }
+    });
+    QVERIFY(ex.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
+    QVERIFY(worker.join());
+    drain(ex);
+
+    QCOMPARE(last, kUpdates - 1);
+    QVERIFY2(increasing, "an older update ran after a newer one");
+    QVERIFY(runs >= 1);
+    QVERIFY(runs <= kUpdates);
+}
+
+void TestPost::x2_differentKeysDoNotReplaceEachOther()
+{
+    CurrentThreadExecutor ex;
+    const int keyA = 0;
+    const int keyB = 0;
+    std::vector<std::string> log;
+    auto record = [&log](const char *what) { return [&log, what] { log.emplace_back(what); }; };
+
+    ex.postLatest(&keyA, record("a1"));
+    ex.post(record("plain"));
+    ex.postLatest(&keyB, record("b1"));
+    ex.postLatest(&keyA, record("a2")); // replaces a1 in a1's place
+    QVERIFY(log.empty());
+    drain(ex);
+
+    const std::vector<std::string> expected{ "a2", "plain", "b1" };
+    QCOMPARE(log, expected);
+}
+
+void TestPost::x2_differentKeysFromWorkerKeepTheirOwnLatest()
+{
+    constexpr int kPerKey = 20000;
+    CurrentThreadExecutor ex;
+    const int keyA = 0;
+    const int keyB = 0;
+    int runsA = 0;
+    int runsB = 0;
+    int lastA = -1;
+    int lastB = -1;
+    QSemaphore lastPosted;
+    Worker worker([&] {
+        for (int i = 0; i < kPerKey; ++i) {
+            ex.postLatest(&keyA, [&, i] {
+                ++runsA;
+                lastA = i;
+            });
+            ex.postLatest(&keyB, [&, i] {
+                ++runsB;
+                lastB = -i;
+            });
+        }
+        lastPosted.release();
+    });
+    QVERIFY(lastPosted.tryAcquire(1, kJoinMs));
+    QVERIFY(worker.join());
+    drain(ex);
+
+    QCOMPARE(lastA, kPerKey - 1);
+    QCOMPARE(lastB, -(kPerKey - 1));
+    QVERIFY(runsA >= 1 && runsA <= 5);
+    QVERIFY(runsB >= 1 && runsB <= 5);
+}
+
+void TestPost::x2_replacedCallableIsNeverCalled()
+{
+    CurrentThreadExecutor ex;
+    const int key = 0;
+    bool calledOld = false;
+    bool calledNew = false;
+    auto guard = std::make_shared<int>(0);
+    std::weak_ptr<int> watch = guard;
+
+    ex.postLatest(&key, [&calledOld, g = std::move(guard)] { calledOld = true; });
+    QVERIFY(!watch.expired());
+    ex.postLatest(&key, [&calledNew] { calledNew = true; });
+    // The header documents that the replaced callable is destroyed by postLatest() itself.
+    QVERIFY2(watch.expired(), "the replaced callable was not destroyed on replacement");
+
+    drain(ex);
+    QVERIFY(!calledOld);
+    QVERIFY(calledNew);
+
+    // Replaced from a worker too, with the first one posted by the owner.
+    bool calledOwnerOne = false;
+    int workerValue = 0;
+    ex.postLatest(&key, [&] { calledOwnerOne = true; });
+    Worker worker([&] { ex.postLatest(&key, [&] { workerValue = 7; }); });
+    QVERIFY(worker.join());
+    drain(ex);
+    QVERIFY(!calledOwnerOne);
+    QCOMPARE(workerValue, 7);
+}
+
+void TestPost::x2_runningKeyIsFollowedByNewItemFromWorker()
+{
+    CurrentThreadExecutor ex;
+    const int key = 0;
+    std::vector<int> log;
+    QSemaphore started;
+    QSemaphore proceed;
+    bool proceeded = false;
+    std::atomic<bool> workerSawStart{false};
+
+    ex.postLatest(&key, [&] {
+        log.push_back(1);
+        started.release();
+        // Keep this item running until the worker has posted with the same key.
+        proceeded = proceed.tryAcquire(1, kHandshakeMs);
+    });
+    Worker worker([&] {
+        if (!started.tryAcquire(1, kHandshakeMs))
+            return;
+        workerSawStart = true;
+        ex.postLatest(&key, [&] { log.push_back(2); });
+        proceed.release();
+    });
+    QVERIFY(ex.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
+    QVERIFY(worker.join());
+    drain(ex);
+
+    QVERIFY(workerSawStart.load());
+    QVERIFY(proceeded);
+    const std::vector<int> expected{ 1, 2 };
+    QCOMPARE(log, expected);
+}
+
+void TestPost::x2_runningKeyIsFollowedByNewItemFromOwner()
+{
+    CurrentThreadExecutor ex;
+    const int key = 0;
+    std::vector<int> log;
+    ex.postLatest(&key, [&] {
+        log.push_back(1);
+        ex.postLatest(&key, [&] { log.push_back(2); });
+    });
+    drain(ex);
+    drain(ex);
+    const std::vector<int> expected{ 1, 2 };
+    QCOMPARE(log, expected);
+}
+
+void TestPost::x2_postLatestToBrokenChainThrowsBroken()
+{
+    CurrentThreadExecutor outer;
+    CurrentThreadExecutor inner(&outer);
+    const int key = 0;
+    int value = 0;
+
+    // Broken inner, live outer: the item goes down the chain.
+    inner.shutdown();
+    inner.postLatest(&key, [&] { value = 1; });
+    drain(outer);
+    QCOMPARE(value, 1);
+
+    // Nothing alive: Broken, nothing queued.
+    outer.shutdown();
+    VERIFY_THROWS_EXECUTOR_ERROR(inner.postLatest(&key, [&] { value = 2; }),
+                                 ExecutorError::Code::Broken);
+    drain(outer);
+    QCOMPARE(value, 1);
+}
+
+void TestPost::x2_queuedLatestItemWithNoLiveChainWarns()
+{
+    CurrentThreadExecutor ex;
+    const int key = 0;
+    bool called = false;
+    ex.postLatest(&key, [&] { called = true; });
+    ex.postLatest(&key, [&] { called = true; });
+    QTest::ignoreMessage(QtWarningMsg, pattern("never run"));
+    ex.shutdown();
+    drain(ex);
+    QVERIFY(!called);
+}
+
+QTEST_GUILESS_MAIN(TestPost)
+#include "tst_post.moc"
