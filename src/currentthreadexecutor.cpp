@@ -711,12 +711,29 @@ CurrentThreadExecutor *CurrentThreadExecutor::oldExecutor() const
     return d->old ? d->old->executor.load(std::memory_order_acquire) : nullptr;
 }
 
+struct detail::StateOf
+{
+    static std::shared_ptr<ExecutorState> get(const CurrentThreadExecutor &executor)
+    {
+        return executor.d;
+    }
+};
+
 namespace {
 
+// The main-thread executor (X5). The pointer serves mainThreadExecutor(); the free functions
+// take a shared reference to the state under the mutex, so that an application destroyed
+// while a worker is between the look-up and its submit cannot free what the worker uses.
 std::atomic<CurrentThreadExecutor *> g_mainThreadExecutor{nullptr};
+std::mutex g_mainThreadMutex;
+std::shared_ptr<ExecutorState> g_mainThreadState;
 
 void destroyMainThreadExecutor()
 {
+    {
+        std::lock_guard locker(g_mainThreadMutex);
+        g_mainThreadState.reset();
+    }
     delete g_mainThreadExecutor.exchange(nullptr, std::memory_order_acq_rel);
 }
 
@@ -724,7 +741,12 @@ void destroyMainThreadExecutor()
 // it already exists when the library is loaded); the post routine runs in its destructor.
 void createMainThreadExecutor()
 {
-    g_mainThreadExecutor.store(new CurrentThreadExecutor, std::memory_order_release);
+    auto *executor = new CurrentThreadExecutor;
+    {
+        std::lock_guard locker(g_mainThreadMutex);
+        g_mainThreadState = detail::StateOf::get(*executor);
+    }
+    g_mainThreadExecutor.store(executor, std::memory_order_release);
     qAddPostRoutine(destroyMainThreadExecutor);
 }
 
@@ -737,11 +759,12 @@ CurrentThreadExecutor *mainThreadExecutor()
     return g_mainThreadExecutor.load(std::memory_order_acquire);
 }
 
-CurrentThreadExecutor &detail::requireMainThreadExecutor()
+std::shared_ptr<ExecutorState> detail::requireMainThreadState()
 {
-    if (CurrentThreadExecutor *executor = mainThreadExecutor())
-        return *executor;
-    throwError(ExecutorError::Code::NoApplication);
+    std::lock_guard locker(g_mainThreadMutex);
+    if (!g_mainThreadState)
+        throwError(ExecutorError::Code::NoApplication);
+    return g_mainThreadState;
 }
 
 } // namespace qdispatch

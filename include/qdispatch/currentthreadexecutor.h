@@ -205,6 +205,18 @@ R takeInvokeResult(QFuture<R> future)
         return future.takeResult(); // rethrows, or moves the (possibly move-only) result out
 }
 
+// X3 on any executor state: inline on its owner thread, else submit and wait.
+template <typename F, typename... Args>
+auto invokeOn(ExecutorState *state, F &&fn, Args &&...args) -> InvokeResult<F, Args...>
+{
+    if (isOwnerThread(state) && !isBroken(state))
+        return std::invoke(std::forward<F>(fn), std::forward<Args>(args)...);
+    return takeInvokeResult(submitTo(state, std::forward<F>(fn), std::forward<Args>(args)...));
+}
+
+// Library-internal access to an executor's state.
+struct StateOf;
+
 } // namespace detail
 
 class ExecutorHandle;
@@ -266,10 +278,7 @@ public:
     template <typename F, typename... Args>
     auto invoke(F &&fn, Args &&...args) -> detail::InvokeResult<F, Args...>
     {
-        if (detail::isOwnerThread(d.get()) && !detail::isBroken(d.get()))
-            return std::invoke(std::forward<F>(fn), std::forward<Args>(args)...);
-        return detail::takeInvokeResult(
-                detail::submitTo(d.get(), std::forward<F>(fn), std::forward<Args>(args)...));
+        return detail::invokeOn(d.get(), std::forward<F>(fn), std::forward<Args>(args)...);
     }
 
     // X4: the newest live executor constructed on the calling thread, or nullptr.
@@ -306,6 +315,7 @@ public:
     CurrentThreadExecutor *oldExecutor() const;
 
 private:
+    friend struct detail::StateOf;
     bool runUntil(const QFuture<void> &future, QDeadlineTimer deadline, RunMode mode);
 
     std::shared_ptr<detail::ExecutorState> d;
@@ -345,16 +355,19 @@ private:
 QDISPATCH_EXPORT CurrentThreadExecutor *mainThreadExecutor();
 
 namespace detail {
-QDISPATCH_EXPORT CurrentThreadExecutor &requireMainThreadExecutor();
+// A shared reference to the main-thread executor's state: still safe to use if the application
+// is destroyed meanwhile (work then meets a broken executor and ExecutorError{Broken}).
+QDISPATCH_EXPORT std::shared_ptr<ExecutorState> requireMainThreadState();
 }
 
 // X5: submit() to the main-thread executor. Throws ExecutorError{NoApplication} without a
-// QCoreApplication, ExecutorError{OwnThread} on the main thread itself.
+// QCoreApplication, ExecutorError{OwnThread} on the main thread itself, ExecutorError{Broken}
+// when the application is being destroyed.
 template <typename F, typename... Args>
 auto runOnMainThread(F &&fn, Args &&...args) -> QFuture<detail::InvokeResult<F, Args...>>
 {
-    return detail::requireMainThreadExecutor().submit(std::forward<F>(fn),
-                                                       std::forward<Args>(args)...);
+    const auto state = detail::requireMainThreadState();
+    return detail::submitTo(state.get(), std::forward<F>(fn), std::forward<Args>(args)...);
 }
 
 // X5: invoke() on the main-thread executor: inline on the main thread, else submit and wait.
@@ -362,8 +375,8 @@ auto runOnMainThread(F &&fn, Args &&...args) -> QFuture<detail::InvokeResult<F, 
 template <typename F, typename... Args>
 auto invokeOnMainThread(F &&fn, Args &&...args) -> detail::InvokeResult<F, Args...>
 {
-    return detail::requireMainThreadExecutor().invoke(std::forward<F>(fn),
-                                                       std::forward<Args>(args)...);
+    const auto state = detail::requireMainThreadState();
+    return detail::invokeOn(state.get(), std::forward<F>(fn), std::forward<Args>(args)...);
 }
 
 } // namespace qdispatch
