@@ -5,6 +5,8 @@
 
 #include <qdispatch/currentthreadexecutor.h>
 
+#include "testsupport.h"
+
 #include <QtCore/QCoreApplication>
 #include <QtCore/QFuture>
 #include <QtCore/QPromise>
@@ -30,54 +32,9 @@ static_assert(std::is_copy_constructible_v<ExecutorHandle>);
 static_assert(std::is_copy_assignable_v<ExecutorHandle>);
 static_assert(std::is_nothrow_move_constructible_v<ExecutorHandle>);
 
+using namespace qdispatchtest;
+
 namespace {
-
-constexpr int kHandshakeMs = 10000;
-constexpr int kJoinMs = 30000;
-
-class Worker
-{
-public:
-    template <typename F>
-    explicit Worker(F fn)
-    {
-        m_promise.start();
-        m_future = m_promise.future();
-        m_thread.reset(QThread::create([this, fn = std::move(fn)]() mutable {
-            fn();
-            m_promise.finish();
-        }));
-        m_thread->start();
-    }
-    ~Worker()
-    {
-        // A worker that is still running would use the test's locals after they are gone:
-        // stop the whole test loudly instead (at once if a join() already timed out).
-        if (m_timedOut || !join())
-            qFatal("tst_handle: a worker thread did not finish within %d ms", kJoinMs);
-    }
-    Worker(const Worker &) = delete;
-    Worker &operator=(const Worker &) = delete;
-
-    QThread *thread() const { return m_thread.get(); }
-    QFuture<void> finished() const { return m_future; }
-    bool join()
-    {
-        m_timedOut = !m_thread->wait(QDeadlineTimer(kJoinMs));
-        return !m_timedOut;
-    }
-
-private:
-    QPromise<void> m_promise;
-    QFuture<void> m_future;
-    std::unique_ptr<QThread> m_thread;
-    bool m_timedOut = false;
-};
-
-void drain(CurrentThreadExecutor &ex)
-{
-    ex.runUntilFuture(QtFuture::makeReadyFuture());
-}
 
 // The code of the ExecutorError that fn throws, or -1 when it throws none.
 template <typename F>

@@ -4,6 +4,8 @@
 
 #include <qdispatch/currentthreadexecutor.h>
 
+#include "testsupport.h"
+
 #include <QtCore/QCoreApplication>
 #include <QtCore/QFuture>
 #include <QtCore/QPromise>
@@ -23,51 +25,9 @@ using qdispatch::CurrentThreadExecutor;
 using qdispatch::ExecutorError;
 using qdispatch::RunMode;
 
+using namespace qdispatchtest;
+
 namespace {
-
-constexpr int kHandshakeMs = 10000;
-constexpr int kJoinMs = 30000;
-
-// A QThread running fn once; finished() is a future that finishes when fn has returned, so the
-// owner thread can wait for it with runUntilFuture() while it keeps running items.
-class Worker
-{
-public:
-    template <typename F>
-    explicit Worker(F fn)
-    {
-        m_promise.start();
-        m_future = m_promise.future();
-        m_thread.reset(QThread::create([this, fn = std::move(fn)]() mutable {
-            fn();
-            m_promise.finish();
-        }));
-        m_thread->start();
-    }
-    ~Worker()
-    {
-        // A worker that is still running would use the test's locals after they are gone:
-        // stop the whole test loudly instead (at once if a join() already timed out).
-        if (m_timedOut || !join())
-            qFatal("tst_invoke: a worker thread did not finish within %d ms", kJoinMs);
-    }
-    Worker(const Worker &) = delete;
-    Worker &operator=(const Worker &) = delete;
-
-    QThread *thread() const { return m_thread.get(); }
-    QFuture<void> finished() const { return m_future; }
-    bool join()
-    {
-        m_timedOut = !m_thread->wait(QDeadlineTimer(kJoinMs));
-        return !m_timedOut;
-    }
-
-private:
-    QPromise<void> m_promise;
-    QFuture<void> m_future;
-    std::unique_ptr<QThread> m_thread;
-    bool m_timedOut = false;
-};
 
 // A deadlock blocks the test thread itself, so no QVERIFY can report it; this turns it into a
 // loud failure (with every thread's stack from QtTest's crash handler) instead of a hang.
@@ -93,11 +53,6 @@ private:
     QSemaphore m_done;
     std::thread m_thread;
 };
-
-void drain(CurrentThreadExecutor &ex)
-{
-    ex.runUntilFuture(QtFuture::makeReadyFuture());
-}
 
 struct MyError : std::runtime_error
 {

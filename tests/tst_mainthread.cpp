@@ -6,6 +6,8 @@
 
 #include <qdispatch/currentthreadexecutor.h>
 
+#include "testsupport.h"
+
 #include <QtCore/QCoreApplication>
 #include <QtCore/QFuture>
 #include <QtCore/QPromise>
@@ -25,54 +27,14 @@
 using qdispatch::CurrentThreadExecutor;
 using qdispatch::ExecutorError;
 
-namespace {
+using namespace qdispatchtest;
 
-constexpr int kHandshakeMs = 10000;
-constexpr int kJoinMs = 30000;
+namespace {
 
 // Arguments for the applications that tests create themselves (they must outlive them).
 int g_appArgc = 1;
 char g_appName[] = "tst_mainthread";
 char *g_appArgv[] = { g_appName, nullptr };
-
-class Worker
-{
-public:
-    template <typename F>
-    explicit Worker(F fn)
-    {
-        m_promise.start();
-        m_future = m_promise.future();
-        m_thread.reset(QThread::create([this, fn = std::move(fn)]() mutable {
-            fn();
-            m_promise.finish();
-        }));
-        m_thread->start();
-    }
-    ~Worker()
-    {
-        // A worker that is still running would use the test's locals after they are gone:
-        // stop the whole test loudly instead (at once if a join() already timed out).
-        if (m_timedOut || !join())
-            qFatal("tst_mainthread: a worker thread did not finish within %d ms", kJoinMs);
-    }
-    Worker(const Worker &) = delete;
-    Worker &operator=(const Worker &) = delete;
-
-    QThread *thread() const { return m_thread.get(); }
-    QFuture<void> finished() const { return m_future; }
-    bool join()
-    {
-        m_timedOut = !m_thread->wait(QDeadlineTimer(kJoinMs));
-        return !m_timedOut;
-    }
-
-private:
-    QPromise<void> m_promise;
-    QFuture<void> m_future;
-    std::unique_ptr<QThread> m_thread;
-    bool m_timedOut = false;
-};
 
 // What a call threw: its code and message, or nothing.
 struct Thrown
