@@ -352,8 +352,7 @@ void ExecutorState::appendLocked(WorkItem *first, WorkItem *last, std::uint64_t 
 void ExecutorState::route(std::unique_ptr<WorkItem> item, bool rejectOwnThread)
 {
     const Qt::HANDLE self = QThread::currentThreadId();
-    if (rejectOwnThread && self == threadId && !broken.load(std::memory_order_acquire))
-        throwError(ExecutorError::Code::OwnThread);
+    // C7 and C11 in one pass: the executor that would accept the item must not be the caller's.
     for (ExecutorState *state = this; state; state = state->old.get()) {
         if (state->broken.load(std::memory_order_acquire))
             continue;
