@@ -10,7 +10,10 @@
 #include <QtCore/QPromise>
 #include <QtCore/QThread>
 
+#include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <utility>
 
 namespace qdispatchtest {
@@ -19,6 +22,54 @@ namespace qdispatchtest {
 // test fails instead of hanging.
 constexpr int kHandshakeMs = 10000;
 constexpr int kJoinMs = 30000;
+
+// A counting semaphore with QSemaphore's names, built on std::mutex and std::condition_variable.
+// Tests order their threads with it rather than QSemaphore: Debian's Qt is not built with
+// ThreadSanitizer, so a hand-off through QSemaphore's futex is invisible to TSan, and the data it
+// orders would be reported as raced. Pthread primitives are intercepted, so this one is seen.
+class Semaphore
+{
+public:
+    explicit Semaphore(int available = 0) : m_available(available) { }
+    Semaphore(const Semaphore &) = delete;
+    Semaphore &operator=(const Semaphore &) = delete;
+
+    void release(int n = 1)
+    {
+        {
+            std::lock_guard<std::mutex> lock(m_mutex);
+            m_available += n;
+        }
+        m_changed.notify_all();
+    }
+    void acquire(int n = 1)
+    {
+        std::unique_lock<std::mutex> lock(m_mutex);
+        m_changed.wait(lock, [&] { return m_available >= n; });
+        m_available -= n;
+    }
+    // Takes n within timeoutMs, or takes nothing and returns false.
+    bool tryAcquire(int n, int timeoutMs)
+    {
+        std::unique_lock<std::mutex> lock(m_mutex);
+        if (!m_changed.wait_for(lock, std::chrono::milliseconds(timeoutMs),
+                                [&] { return m_available >= n; }))
+            return false;
+        m_available -= n;
+        return true;
+    }
+    bool tryAcquire(int n = 1) { return tryAcquire(n, 0); }
+    int available() const
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        return m_available;
+    }
+
+private:
+    mutable std::mutex m_mutex;
+    std::condition_variable m_changed;
+    int m_available;
+};
 
 // A QThread running fn once; finished() is a future that finishes when fn has returned, so the
 // owner thread can wait for it with runUntilFuture() while it keeps running items.
