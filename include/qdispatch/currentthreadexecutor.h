@@ -221,6 +221,11 @@ struct StateOf;
 
 class ExecutorHandle;
 
+namespace detail {
+// Lets the header-only add-ons (<qdispatch/coro.h>) route work items of their own through a handle.
+struct HandleAccess;
+}
+
 // An executor that runs submitted callables on the thread that constructed it (C1).
 //
 // Thread rules, in short: submit() from any thread but the owner; runUntilFuture() only on
@@ -345,10 +350,18 @@ public:
 
 private:
     friend class CurrentThreadExecutor;
+    friend struct detail::HandleAccess;
     explicit ExecutorHandle(std::shared_ptr<detail::ExecutorState> state) : d(std::move(state)) { }
 
     std::shared_ptr<detail::ExecutorState> d;
 };
+
+namespace detail {
+struct HandleAccess
+{
+    static ExecutorState *state(const ExecutorHandle &handle) noexcept { return handle.d.get(); }
+};
+} // namespace detail
 
 // X5: the executor of the QCoreApplication's thread, alive from the application's
 // construction to its destruction; nullptr outside that. Any thread may call it.

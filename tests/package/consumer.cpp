@@ -1,11 +1,40 @@
 // Built against an installed (or add_subdirectory'd) QDispatch; exits 0 when an item submitted
-// from a worker ran on the main thread.
+// from a worker ran on the main thread. Built as C++20, it also checks that the coroutine
+// header <qdispatch/coro.h> was installed and works (X6).
 #include <qdispatch/currentthreadexecutor.h>
+#if __cplusplus >= 202002L
+#include <qdispatch/coro.h>
+#endif
 
+#include <QtCore/QPromise>
 #include <QtCore/QThread>
 
 #include <cstdio>
 #include <thread>
+
+#if __cplusplus >= 202002L
+namespace {
+struct Detached
+{
+    struct promise_type
+    {
+        Detached get_return_object() noexcept { return {}; }
+        std::suspend_never initial_suspend() noexcept { return {}; }
+        std::suspend_never final_suspend() noexcept { return {}; }
+        void return_void() noexcept { }
+        void unhandled_exception() noexcept { std::terminate(); }
+    };
+};
+
+// Hops from a worker to the executor's thread and reports where it arrived.
+Detached hop(qdispatch::CurrentThreadExecutor &executor, QPromise<bool> &arrived)
+{
+    co_await qdispatch::resumeOn(executor);
+    arrived.addResult(QThread::currentThread() == executor.thread());
+    arrived.finish();
+}
+} // namespace
+#endif
 
 int main()
 {
@@ -17,5 +46,17 @@ int main()
     worker.join();
     executor.runUntilFuture(ranHere, qdispatch::RunMode::ExecutorOnly);
     std::printf("consumer: item ran on the owner thread: %s\n", ranHere.result() ? "yes" : "no");
-    return ranHere.result() ? 0 : 1;
+    bool ok = ranHere.result();
+
+#if __cplusplus >= 202002L
+    QPromise<bool> arrived;
+    arrived.start();
+    std::thread hopper([&] { hop(executor, arrived); });
+    hopper.join();
+    executor.runUntilFuture(arrived.future(), qdispatch::RunMode::ExecutorOnly);
+    std::printf("consumer: coroutine resumed on the owner thread: %s\n",
+                arrived.future().result() ? "yes" : "no");
+    ok = ok && arrived.future().result();
+#endif
+    return ok ? 0 : 1;
 }

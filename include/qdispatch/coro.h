@@ -1,0 +1,268 @@
+// QDispatch coroutine support (X6), for C++20 consumers only; everything else in QDispatch
+// works in C++17.
+//
+//   co_await qdispatch::resumeOn(executor);   // continue on the executor's thread
+//   T value = co_await qdispatch::resultOf(f); // wait for any QFuture<T> without blocking a thread
+//
+// The awaitables ask nothing of the coroutine's promise type, so they work in any coroutine
+// (a task type of your own, QCoro's QCoro::Task, ...), and this header adds no global
+// operator co_await that could clash with another library's.
+#pragma once
+
+#if __cplusplus < 202002L || !defined(__cpp_impl_coroutine)
+#error "<qdispatch/coro.h> needs C++20 coroutines: compile this file as C++20 (CMake: CXX_STANDARD 20). The rest of QDispatch works in C++17."
+#endif
+
+#include <qdispatch/currentthreadexecutor.h>
+
+#include <atomic>
+#include <coroutine>
+#include <exception>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+#include <type_traits>
+#include <utility>
+
+namespace qdispatch {
+
+// Thrown at `co_await resultOf(future)` when the future was cancelled without producing a
+// result or an exception (for example a submitted item cancelled before it ran, C6), so there
+// is nothing to yield.
+class FutureCanceled : public std::runtime_error
+{
+public:
+    FutureCanceled()
+        : std::runtime_error("QDispatch: the awaited QFuture was cancelled before it produced a "
+                             "result")
+    {
+    }
+};
+
+namespace detail {
+
+// A queued resumption. run() resumes the coroutine on the thread that runs the item; fail()
+// stores the error and resumes it on the thread that broke the chain, so that the co_await
+// throws instead of hanging. An exception escaping the coroutine is reported like one
+// escaping a posted item (PostItemBase).
+class ResumeItem final : public PostItemBase
+{
+public:
+    ResumeItem(std::coroutine_handle<> coroutine, std::exception_ptr *error) noexcept
+        : m_coroutine(coroutine), m_error(error)
+    {
+    }
+
+    void fail(const std::exception_ptr &error) noexcept override
+    {
+        *m_error = error;
+        run();
+    }
+
+protected:
+    void call() override { m_coroutine.resume(); }
+
+private:
+    std::coroutine_handle<> m_coroutine;
+    std::exception_ptr *m_error;
+};
+
+class ResumeOnAwaiter
+{
+public:
+    explicit ResumeOnAwaiter(ExecutorHandle target) : m_target(std::move(target)) { }
+
+    // Already on the live target's own thread: nothing to do.
+    bool await_ready() const noexcept
+    {
+        const ExecutorState *state = HandleAccess::state(m_target);
+        return isOwnerThread(state) && !isBroken(state);
+    }
+
+    bool await_suspend(std::coroutine_handle<> coroutine) noexcept
+    {
+        try {
+            routeItem(HandleAccess::state(m_target),
+                      std::make_unique<ResumeItem>(coroutine, &m_error), false);
+            // The item may already have resumed the coroutine on another thread, and the
+            // coroutine may have destroyed this awaiter: touch nothing from here on.
+            return true;
+        } catch (...) {
+            m_error = std::current_exception(); // ExecutorError{Broken}: throw at the co_await
+            return false;
+        }
+    }
+
+    void await_resume() const
+    {
+        if (m_error)
+            std::rethrow_exception(m_error);
+    }
+
+private:
+    ExecutorHandle m_target;
+    std::exception_ptr m_error;
+};
+
+// The meeting point of a suspended `co_await resultOf(future)` and the future's completion.
+//
+// Completion is noticed through a QFuture::then() continuation (run by the thread that
+// finishes the future) plus onCanceled() on the continuation's own future. Qt 6.4 keeps one
+// continuation per future: when a later then() on the same future replaces ours, the
+// continuation's future is cancelled while the awaited one is still running. That case is
+// recognised here and the wait goes on in a thread of its own, so the coroutine still
+// resumes with the result.
+class FutureWatch : public std::enable_shared_from_this<FutureWatch>
+{
+public:
+    FutureWatch(QFuture<void> future, std::coroutine_handle<> coroutine,
+                CurrentThreadExecutor *home)
+        : m_future(std::move(future)), m_coroutine(coroutine), m_hasHome(home != nullptr)
+    {
+        if (home)
+            m_home = home->handle();
+    }
+
+    void attach()
+    {
+        auto self = shared_from_this();
+        m_future.then(QtFuture::Launch::Sync, [self](const QFuture<void> &) { self->signal(); })
+                .onCanceled([self] { self->signal(); });
+    }
+
+    // Called once by await_suspend() after attach(). False when the future finished
+    // meanwhile: the coroutine then does not suspend at all.
+    bool markSuspended() noexcept
+    {
+        int expected = Suspending;
+        return m_phase.compare_exchange_strong(expected, Suspended);
+    }
+
+    const std::exception_ptr &error() const noexcept { return m_error; }
+
+private:
+    enum Phase { Suspending, Suspended, Resumed };
+
+    void signal() noexcept
+    {
+        if (!m_future.isFinished()) {
+            // Our continuation was replaced by a later then() on the same future.
+            if (!m_waiting.exchange(true))
+                std::thread([self = shared_from_this()] { self->waitAndDeliver(); }).detach();
+            return;
+        }
+        deliver();
+    }
+
+    void waitAndDeliver() noexcept
+    {
+        try {
+            m_future.waitForFinished();
+        } catch (...) {
+            // The awaiting coroutine rethrows it from its own future in await_resume().
+        }
+        deliver();
+    }
+
+    void deliver() noexcept
+    {
+        if (m_delivered.exchange(true))
+            return;
+        int expected = Suspending;
+        if (m_phase.compare_exchange_strong(expected, Resumed))
+            return; // still inside await_suspend(): it returns false and the coroutine goes on
+        if (m_hasHome) {
+            // X6: back on the awaiting thread, through its executor (C11 along its chain).
+            try {
+                routeItem(HandleAccess::state(m_home),
+                          std::make_unique<ResumeItem>(m_coroutine, &m_error), false);
+                return;
+            } catch (...) {
+                m_error = std::current_exception(); // the chain is broken: resume with it here
+            }
+        }
+        ResumeItem(m_coroutine, &m_error).run(); // on the thread that finished the future
+    }
+
+    QFuture<void> m_future;
+    std::coroutine_handle<> m_coroutine;
+    ExecutorHandle m_home;
+    const bool m_hasHome;
+    std::exception_ptr m_error;
+    std::atomic<int> m_phase{Suspending};
+    std::atomic<bool> m_delivered{false};
+    std::atomic<bool> m_waiting{false};
+};
+
+template <typename T>
+class ResultOfAwaiter
+{
+public:
+    explicit ResultOfAwaiter(QFuture<T> future) : m_future(std::move(future)) { }
+
+    bool await_ready() const noexcept { return m_future.isFinished(); }
+
+    bool await_suspend(std::coroutine_handle<> coroutine)
+    {
+        m_watch = std::make_shared<FutureWatch>(QFuture<void>(m_future), coroutine,
+                                                CurrentThreadExecutor::current());
+        m_watch->attach();
+        return m_watch->markSuspended();
+    }
+
+    T await_resume()
+    {
+        if (m_watch && m_watch->error())
+            std::rethrow_exception(m_watch->error()); // ExecutorError{Broken}
+        m_future.waitForFinished(); // finished already; rethrows the future's exception
+        if constexpr (std::is_void_v<T>) {
+            if (m_future.isCanceled())
+                throw FutureCanceled();
+        } else {
+            if (m_future.resultCount() == 0)
+                throw FutureCanceled();
+            // Copy when possible, so that other copies of the future still see the result.
+            if constexpr (std::is_copy_constructible_v<T>)
+                return m_future.result();
+            else
+                return m_future.takeResult();
+        }
+    }
+
+private:
+    QFuture<T> m_future;
+    std::shared_ptr<FutureWatch> m_watch;
+};
+
+} // namespace detail
+
+// X6: `co_await resumeOn(executor)` continues the coroutine on the executor's thread: at once
+// when it already runs there, else as an item queued like post() (X1). When the executor is
+// broken the coroutine moves down its chain (C11); with no live executor left it resumes with
+// ExecutorError{Broken} thrown at the co_await.
+inline detail::ResumeOnAwaiter resumeOn(const CurrentThreadExecutor &executor)
+{
+    return detail::ResumeOnAwaiter(executor.handle());
+}
+inline detail::ResumeOnAwaiter resumeOn(const ExecutorHandle &handle)
+{
+    return detail::ResumeOnAwaiter(handle);
+}
+
+// X6: `co_await resultOf(future)` continues when `future` is finished and yields its result,
+// rethrows its exception, or throws FutureCanceled when it was cancelled without either. The
+// coroutine resumes on the awaiting thread when that thread has a current executor (X4),
+// queued there like post(); otherwise on the thread that finished the future. The awaiting
+// thread is never blocked.
+//
+// It uses the future's continuation slot, and Qt 6.4 keeps one continuation per future: do
+// not await a future you have already chained with .then() (that continuation would be
+// replaced and its future cancelled); await the future .then() returned instead. A then()
+// attached after the co_await is harmless.
+template <typename T>
+detail::ResultOfAwaiter<T> resultOf(QFuture<T> future)
+{
+    return detail::ResultOfAwaiter<T>(std::move(future));
+}
+
+} // namespace qdispatch

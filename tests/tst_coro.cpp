@@ -1,0 +1,487 @@
+// Tests for the coroutine support of <qdispatch/coro.h> (X6). This file is built as C++20;
+// every other test stays C++17, which keeps the C++17 promise of the main header tested.
+// Threads are ordered with Semaphore hand-offs, never sleeps; every worker is joined with a
+// time limit.
+
+#include <qdispatch/coro.h>
+
+#include "testsupport.h"
+
+#include <QtConcurrent/QtConcurrentRun>
+#include <QtCore/QCoreApplication>
+#include <QtCore/QFuture>
+#include <QtCore/QPromise>
+#include <QtCore/QThread>
+#include <QtTest/QTest>
+
+#include <atomic>
+#include <coroutine>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+using qdispatch::CurrentThreadExecutor;
+using qdispatch::ExecutorError;
+using qdispatch::FutureCanceled;
+using qdispatch::RunMode;
+using qdispatch::resultOf;
+using qdispatch::resumeOn;
+
+using namespace qdispatchtest;
+
+// X6: the header must not add a global operator co_await (it would clash with QCoro's).
+template <typename T>
+concept HasFreeCoAwait = requires(T value) { operator co_await(std::move(value)); };
+static_assert(!HasFreeCoAwait<QFuture<int>>);
+static_assert(!HasFreeCoAwait<QFuture<void>>);
+
+namespace {
+
+// The plainest coroutine type there is: starts at once, frees itself at the end, and offers
+// the awaitables nothing (no await_transform, no executor, no scheduler). X6 says
+// resumeOn() and resultOf() work in any coroutine; these tests use only this one.
+struct Detached
+{
+    struct promise_type
+    {
+        Detached get_return_object() noexcept { return {}; }
+        std::suspend_never initial_suspend() noexcept { return {}; }
+        std::suspend_never final_suspend() noexcept { return {}; }
+        void return_void() noexcept { }
+        void unhandled_exception() noexcept { std::terminate(); }
+    };
+};
+
+// What a test coroutine saw. The coroutine fills it in and calls complete() last; the test
+// reads it only after done() (or wait()) said so, so the hand-off is ordered.
+struct Outcome
+{
+    Outcome()
+    {
+        m_promise.start();
+        m_future = m_promise.future();
+    }
+
+    QThread *before = nullptr; // the thread the coroutine started on
+    QThread *after = nullptr; // the thread it continued on after the co_await
+    int value = 0;
+    std::optional<ExecutorError::Code> errorCode;
+    std::string errorText; // what() of any other exception that reached the co_await
+
+    // The last thing the coroutine does with this object: the test may destroy it as soon as
+    // the semaphore is released.
+    void complete()
+    {
+        m_promise.finish();
+        m_seen.release();
+    }
+    // Finishes when the coroutine completed: wait for it with runUntilFuture().
+    QFuture<void> done() const { return m_future; }
+    // For tests whose thread needs to run nothing meanwhile.
+    bool wait() { return m_seen.tryAcquire(1, kHandshakeMs); }
+    // After done() finished: takes the hand-off so that the fields are safe to read.
+    bool completed() { return m_seen.tryAcquire(1, kHandshakeMs); }
+
+private:
+    QPromise<void> m_promise;
+    QFuture<void> m_future;
+    Semaphore m_seen;
+};
+
+// Runs `awaitable` and records where the coroutine went on and what it got.
+template <typename Awaitable>
+Detached record(Outcome &out, Awaitable awaitable)
+{
+    out.before = QThread::currentThread();
+    try {
+        if constexpr (std::is_void_v<decltype(awaitable.await_resume())>) {
+            co_await std::move(awaitable);
+        } else {
+            out.value = co_await std::move(awaitable);
+        }
+    } catch (const ExecutorError &e) {
+        out.errorCode = e.code();
+        out.errorText = e.what();
+    } catch (const std::exception &e) {
+        out.errorText = e.what();
+    }
+    out.after = QThread::currentThread();
+    out.complete();
+}
+
+} // namespace
+
+class TestCoro : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void x6_resumeOnMovesAWorkerCoroutineToTheOwnerThread();
+    void x6_resumeOnItsOwnThreadContinuesAtOnce();
+    void x6_resumeOnABrokenChainThrowsBroken();
+    void x6_resumeOnABrokenExecutorFollowsTheChain();
+    void x6_resumeOnQueuedWhenTheExecutorDiesThrowsBroken();
+    void x6_pingPongBetweenTwoThreads();
+    void x6_resultOfResumesOnTheAwaitingThreadsExecutor_data();
+    void x6_resultOfResumesOnTheAwaitingThreadsExecutor();
+    void x6_resultOfWithoutExecutorResumesOnTheFinishingThread();
+    void x6_resultOfAFinishedFutureDoesNotSuspend();
+    void x6_resultOfRethrowsTheFuturesException();
+    void x6_resultOfASubmittedItemsException();
+    void x6_resultOfACancelledFutureThrowsFutureCanceled();
+    void x6_resultOfACancelledSubmitThrowsFutureCanceled();
+    void x6_resultOfAMoveOnlyResult();
+    void x6_resultOfAQtConcurrentFuture();
+    void x6_resultOfSurvivesALaterThen();
+    void x6_resultOfWithTheAwaitingExecutorGoneThrowsBroken();
+};
+
+void TestCoro::x6_resumeOnMovesAWorkerCoroutineToTheOwnerThread()
+{
+    CurrentThreadExecutor executor;
+    Outcome out;
+    Worker worker([&] { record(out, resumeOn(executor)); });
+    executor.runUntilFuture(out.done());
+    QVERIFY(out.completed());
+    QVERIFY(worker.join());
+    QCOMPARE(out.before, worker.thread());
+    QCOMPARE(out.after, QThread::currentThread());
+    QVERIFY(!out.errorCode);
+}
+
+void TestCoro::x6_resumeOnItsOwnThreadContinuesAtOnce()
+{
+    CurrentThreadExecutor executor;
+    Outcome out;
+    record(out, resumeOn(executor));
+    // Nothing was queued and nothing ran the executor: the coroutine is already done.
+    QVERIFY(out.done().isFinished());
+    QVERIFY(out.completed());
+    QCOMPARE(out.after, QThread::currentThread());
+    QVERIFY(!out.errorCode);
+}
+
+void TestCoro::x6_resumeOnABrokenChainThrowsBroken()
+{
+    CurrentThreadExecutor executor;
+    executor.shutdown();
+
+    Outcome here; // on the owner thread itself
+    record(here, resumeOn(executor));
+    QVERIFY(here.completed());
+    QCOMPARE(here.errorCode, ExecutorError::Code::Broken);
+    QCOMPARE(here.after, QThread::currentThread());
+
+    Outcome there; // from another thread, through a handle
+    const qdispatch::ExecutorHandle handle = executor.handle();
+    Worker worker([&] { record(there, resumeOn(handle)); });
+    QVERIFY(there.wait());
+    QVERIFY(worker.join());
+    QCOMPARE(there.errorCode, ExecutorError::Code::Broken);
+    QCOMPARE(there.after, worker.thread());
+}
+
+void TestCoro::x6_resumeOnABrokenExecutorFollowsTheChain()
+{
+    // C11: the outer executor on this thread takes over the broken inner one's work.
+    CurrentThreadExecutor outer;
+    CurrentThreadExecutor inner(&outer);
+    inner.shutdown();
+    Outcome out;
+    Worker worker([&] { record(out, resumeOn(inner)); });
+    outer.runUntilFuture(out.done());
+    QVERIFY(out.completed());
+    QVERIFY(worker.join());
+    QVERIFY(!out.errorCode);
+    QCOMPARE(out.after, QThread::currentThread());
+}
+
+void TestCoro::x6_resumeOnQueuedWhenTheExecutorDiesThrowsBroken()
+{
+    // The resumption is queued on a worker's executor, which is then destroyed without running
+    // it: the coroutine resumes on the destroying thread with Broken, never hangs (C12).
+    Semaphore handleReady;
+    Semaphore queued;
+    qdispatch::ExecutorHandle handle;
+    Outcome out;
+    Worker owner([&] {
+        auto executor = std::make_unique<CurrentThreadExecutor>();
+        handle = executor->handle();
+        handleReady.release();
+        if (!queued.tryAcquire(1, kHandshakeMs))
+            return;
+        executor.reset();
+    });
+    QVERIFY(handleReady.tryAcquire(1, kHandshakeMs));
+    record(out, resumeOn(handle));
+    QVERIFY(!out.done().isFinished()); // suspended, its resumption queued on the worker
+    queued.release();
+    QVERIFY(out.wait());
+    QVERIFY(owner.join());
+    QCOMPARE(out.errorCode, ExecutorError::Code::Broken);
+    QCOMPARE(out.after, owner.thread());
+}
+
+void TestCoro::x6_pingPongBetweenTwoThreads()
+{
+    // One coroutine hops 1,000 times between this thread and a worker that owns an executor,
+    // checking at every hop that it runs where it asked to.
+    constexpr int rounds = 1000;
+    CurrentThreadExecutor mainExecutor;
+    QThread *const mainThread = QThread::currentThread();
+    std::atomic<int> misplaced{0};
+    std::atomic<int> hops{0};
+    QPromise<void> finish;
+    finish.start();
+
+    auto pingPong = [&](CurrentThreadExecutor &mine) -> Detached {
+        QThread *const workerThread = QThread::currentThread();
+        for (int i = 0; i < rounds; ++i) {
+            co_await resumeOn(mainExecutor);
+            misplaced += QThread::currentThread() != mainThread;
+            co_await resumeOn(mine);
+            misplaced += QThread::currentThread() != workerThread;
+            ++hops;
+        }
+        finish.finish();
+    };
+
+    Worker worker([&] {
+        CurrentThreadExecutor executor;
+        pingPong(executor);
+        executor.runUntilFuture(finish.future(), RunMode::ExecutorOnly);
+    });
+    mainExecutor.runUntilFuture(finish.future());
+    QVERIFY(worker.join());
+    QCOMPARE(hops.load(), rounds);
+    QCOMPARE(misplaced.load(), 0);
+}
+
+void TestCoro::x6_resultOfResumesOnTheAwaitingThreadsExecutor_data()
+{
+    QTest::addColumn<RunMode>("mode");
+    QTest::newRow("AllEvents") << RunMode::AllEvents;
+    QTest::newRow("ExcludeUserInput") << RunMode::ExcludeUserInput;
+    QTest::newRow("ExecutorOnly") << RunMode::ExecutorOnly;
+}
+
+void TestCoro::x6_resultOfResumesOnTheAwaitingThreadsExecutor()
+{
+    // This thread has a current executor (X4), so the coroutine continues here, not on the
+    // worker that finished the future.
+    QFETCH(RunMode, mode);
+    CurrentThreadExecutor executor;
+    QPromise<int> promise;
+    promise.start();
+    Outcome out;
+    record(out, resultOf(promise.future()));
+    QVERIFY(!out.done().isFinished());
+    Worker finisher([&] {
+        promise.addResult(42);
+        promise.finish();
+    });
+    executor.runUntilFuture(out.done(), mode);
+    QVERIFY(out.completed());
+    QVERIFY(finisher.join());
+    QCOMPARE(out.value, 42);
+    QCOMPARE(out.after, QThread::currentThread());
+}
+
+void TestCoro::x6_resultOfWithoutExecutorResumesOnTheFinishingThread()
+{
+    // The awaiting worker has no executor: it is not blocked (it ends while the coroutine is
+    // suspended), and the coroutine continues on the thread that finishes the future.
+    QPromise<int> promise;
+    promise.start();
+    Outcome out;
+    Worker awaiting([&] { record(out, resultOf(promise.future())); });
+    QVERIFY(awaiting.join());
+    QVERIFY(!out.done().isFinished());
+    promise.addResult(7);
+    promise.finish(); // resumes the coroutine right here
+    QVERIFY(out.done().isFinished());
+    QVERIFY(out.completed());
+    QCOMPARE(out.before, awaiting.thread());
+    QCOMPARE(out.after, QThread::currentThread());
+    QCOMPARE(out.value, 7);
+}
+
+void TestCoro::x6_resultOfAFinishedFutureDoesNotSuspend()
+{
+    Outcome out;
+    record(out, resultOf(QtFuture::makeReadyFuture(5)));
+    QVERIFY(out.done().isFinished());
+    QVERIFY(out.completed());
+    QCOMPARE(out.value, 5);
+}
+
+void TestCoro::x6_resultOfRethrowsTheFuturesException()
+{
+    QPromise<int> promise;
+    promise.start();
+    Outcome out;
+    record(out, resultOf(promise.future()));
+    promise.setException(std::make_exception_ptr(std::invalid_argument("no such tile")));
+    promise.finish();
+    // This thread's current executor is the main-thread one (X4, X5): it resumes the coroutine.
+    qdispatch::mainThreadExecutor()->runUntilFuture(out.done());
+    QVERIFY(out.completed());
+    QCOMPARE(out.errorText, std::string("no such tile"));
+    QVERIFY(!out.errorCode);
+}
+
+void TestCoro::x6_resultOfASubmittedItemsException()
+{
+    // A worker without an executor awaits an item that throws on this thread (C5).
+    CurrentThreadExecutor executor;
+    Outcome out;
+    Semaphore suspended;
+    Worker worker([&] {
+        record(out, resultOf(executor.submit([]() -> int { throw std::logic_error("bad item"); })));
+        suspended.release();
+    });
+    // The item runs only after the coroutine suspended, so this thread finishes the future.
+    QVERIFY(suspended.tryAcquire(1, kHandshakeMs));
+    executor.runUntilFuture(out.done());
+    QVERIFY(out.completed());
+    QVERIFY(worker.join());
+    QCOMPARE(out.errorText, std::string("bad item"));
+    QCOMPARE(out.after, QThread::currentThread()); // the thread that finished the future
+}
+
+void TestCoro::x6_resultOfACancelledFutureThrowsFutureCanceled()
+{
+    QPromise<int> valuePromise;
+    valuePromise.start();
+    Outcome value;
+    record(value, resultOf(valuePromise.future()));
+    valuePromise.future().cancel();
+    valuePromise.finish();
+    CurrentThreadExecutor *const home = qdispatch::mainThreadExecutor(); // X4 on this thread
+    home->runUntilFuture(value.done());
+    QVERIFY(value.completed());
+    QCOMPARE(value.errorText, std::string(FutureCanceled().what()));
+
+    // A future whose promise is destroyed unfinished is cancelled by Qt: no hang either.
+    Outcome dropped;
+    {
+        QPromise<void> voidPromise;
+        voidPromise.start();
+        record(dropped, resultOf(voidPromise.future()));
+        QVERIFY(!dropped.done().isFinished());
+    }
+    home->runUntilFuture(dropped.done());
+    QVERIFY(dropped.completed());
+    QCOMPARE(dropped.errorText, std::string(FutureCanceled().what()));
+}
+
+void TestCoro::x6_resultOfACancelledSubmitThrowsFutureCanceled()
+{
+    // C6: the item is cancelled before it starts, so it never runs and there is no result.
+    CurrentThreadExecutor executor;
+    bool ran = false;
+    Outcome out;
+    Semaphore cancelled;
+    Worker worker([&] {
+        QFuture<int> future = executor.submit([&] {
+            ran = true;
+            return 1;
+        });
+        future.cancel();
+        cancelled.release();
+        record(out, resultOf(future));
+    });
+    QVERIFY(cancelled.tryAcquire(1, kHandshakeMs));
+    executor.runUntilFuture(out.done());
+    QVERIFY(out.completed());
+    QVERIFY(worker.join());
+    QVERIFY(!ran);
+    QCOMPARE(out.errorText, std::string(FutureCanceled().what()));
+}
+
+void TestCoro::x6_resultOfAMoveOnlyResult()
+{
+    CurrentThreadExecutor executor;
+    std::unique_ptr<int> got;
+    QPromise<void> finished;
+    finished.start();
+    Semaphore seen;
+    auto consume = [&](QFuture<std::unique_ptr<int>> future) -> Detached {
+        got = co_await resultOf(std::move(future));
+        seen.release();
+        finished.finish();
+    };
+    Worker worker([&] { consume(executor.submit([] { return std::make_unique<int>(99); })); });
+    executor.runUntilFuture(finished.future());
+    QVERIFY(seen.tryAcquire(1, kHandshakeMs));
+    QVERIFY(worker.join());
+    QVERIFY(got);
+    QCOMPARE(*got, 99);
+}
+
+void TestCoro::x6_resultOfAQtConcurrentFuture()
+{
+    CurrentThreadExecutor executor;
+    Semaphore go;
+    Outcome out;
+    QFuture<int> future = QtConcurrent::run([&] {
+        go.acquire();
+        return 6 * 7;
+    });
+    record(out, resultOf(future));
+    QVERIFY(!out.done().isFinished());
+    go.release();
+    executor.runUntilFuture(out.done());
+    QVERIFY(out.completed());
+    QCOMPARE(out.value, 42);
+    QCOMPARE(out.after, QThread::currentThread());
+}
+
+void TestCoro::x6_resultOfSurvivesALaterThen()
+{
+    // Qt 6.4 keeps one continuation per future. A then() attached after the co_await replaces
+    // the one resultOf() attached; the coroutine must still get its result, and the user's
+    // continuation must run too.
+    QPromise<int> promise;
+    promise.start();
+    QFuture<int> future = promise.future();
+    Outcome out;
+    Worker awaiting([&] { record(out, resultOf(future)); });
+    QVERIFY(awaiting.join());
+    QVERIFY(!out.done().isFinished());
+
+    std::atomic<int> userSaw{0};
+    QFuture<void> userChain = future.then(QtFuture::Launch::Sync, [&](int v) { userSaw = v; });
+    promise.addResult(11);
+    promise.finish();
+    QVERIFY(out.wait());
+    QCOMPARE(out.value, 11);
+    QVERIFY(!out.errorCode);
+    QVERIFY(userChain.isFinished());
+    QCOMPARE(userSaw.load(), 11);
+}
+
+void TestCoro::x6_resultOfWithTheAwaitingExecutorGoneThrowsBroken()
+{
+    // The awaiting thread's executor is destroyed while the coroutine waits, and nothing is
+    // down its chain: when the future finishes, the coroutine resumes with Broken on the
+    // finishing thread instead of hanging.
+    QPromise<int> promise;
+    promise.start();
+    Outcome out;
+    Worker owner([&] {
+        CurrentThreadExecutor executor;
+        record(out, resultOf(promise.future()));
+    });
+    QVERIFY(owner.join());
+    QVERIFY(!out.done().isFinished());
+    promise.addResult(1);
+    promise.finish();
+    QVERIFY(out.wait());
+    QCOMPARE(out.errorCode, ExecutorError::Code::Broken);
+    QCOMPARE(out.after, QThread::currentThread());
+}
+
+QTEST_GUILESS_MAIN(TestCoro)
+#include "tst_coro.moc"
