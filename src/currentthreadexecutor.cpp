@@ -227,6 +227,11 @@ bool isBroken(const ExecutorState *state) noexcept
     return !state || state->broken.load(std::memory_order_acquire);
 }
 
+bool hasCurrentExecutor() noexcept
+{
+    return CurrentThreadExecutor::current() != nullptr;
+}
+
 void waitForInvoke(const QFuture<void> &future)
 {
     if (CurrentThreadExecutor *executor = CurrentThreadExecutor::current()) {
@@ -277,38 +282,54 @@ ExecutorState::~ExecutorState()
     Q_ASSERT(m_head == nullptr);
 }
 
-void ExecutorState::postWakeLocked()
+bool ExecutorState::claimWakeLocked()
 {
-    // Posting under our mutex keeps the receiver alive for the call: it is detached (and only
-    // then deleted) under the same mutex.
-    if (m_wakePosted || !m_receiver)
-        return;
-    m_wakePosted = true;
-    QCoreApplication::postEvent(m_receiver, new QEvent(wakeEventType()));
+    return !std::exchange(m_wakePosted, true);
+}
+
+void ExecutorState::postWake()
+{
+    // Outside the queue mutex: posting writes to the owner's event dispatcher, which wakes the
+    // owner at once, and it must not then block on the queue mutex that this thread still
+    // holds. The receiver mutex keeps the receiver alive for the call instead: the receiver is
+    // detached (and only then deleted) under it.
+    std::lock_guard locker(m_receiverMutex);
+    if (m_receiver)
+        QCoreApplication::postEvent(m_receiver, new QEvent(wakeEventType()));
 }
 
 bool ExecutorState::pushList(WorkItem *first, WorkItem *last, std::uint64_t count)
 {
-    std::lock_guard locker(m_mutex);
-    if (broken.load(std::memory_order_relaxed))
-        return false;
-    appendLocked(first, last, count);
+    bool wake;
+    {
+        std::lock_guard locker(m_mutex);
+        if (broken.load(std::memory_order_relaxed))
+            return false;
+        wake = appendLocked(first, last, count);
+    }
+    if (wake)
+        postWake();
     return true;
 }
 
 bool ExecutorState::pushLatest(const void *key, std::unique_ptr<WorkItem> &payload,
                                LatestItem *fresh)
 {
-    std::lock_guard locker(m_mutex);
-    if (broken.load(std::memory_order_relaxed))
-        return false;
-    if (LatestItem *queued = m_latest.value(key)) {
-        std::swap(queued->payload, payload); // the caller destroys the old one, unlocked
-        return true;
+    bool wake;
+    {
+        std::lock_guard locker(m_mutex);
+        if (broken.load(std::memory_order_relaxed))
+            return false;
+        if (LatestItem *queued = m_latest.value(key)) {
+            std::swap(queued->payload, payload); // the caller destroys the old one, unlocked
+            return true;
+        }
+        fresh->payload = std::move(payload);
+        m_latest.insert(key, fresh);
+        wake = appendLocked(fresh, fresh, 1);
     }
-    fresh->payload = std::move(payload);
-    m_latest.insert(key, fresh);
-    appendLocked(fresh, fresh, 1);
+    if (wake)
+        postWake();
     return true;
 }
 
@@ -333,7 +354,7 @@ void LatestItem::fail(const std::exception_ptr &error) noexcept
         work->fail(error);
 }
 
-void ExecutorState::appendLocked(WorkItem *first, WorkItem *last, std::uint64_t count)
+bool ExecutorState::appendLocked(WorkItem *first, WorkItem *last, std::uint64_t count)
 {
     const bool wasEmpty = m_head == nullptr;
     if (m_tail)
@@ -344,9 +365,9 @@ void ExecutorState::appendLocked(WorkItem *first, WorkItem *last, std::uint64_t 
     m_accepted += count;
     // One wake-up per burst: an event only when none is on its way, a condition signal only
     // when the owner may be asleep in an ExecutorOnly wait (it sleeps only on an empty queue).
-    postWakeLocked();
     if (wasEmpty && m_exclusiveWaiters > 0)
         m_wake.notify_all();
+    return claimWakeLocked();
 }
 
 void ExecutorState::route(std::unique_ptr<WorkItem> item, bool rejectOwnThread)
@@ -435,9 +456,14 @@ void ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFl
 
 void ExecutorState::kick()
 {
-    std::lock_guard locker(m_mutex);
-    if (m_head)
-        postWakeLocked();
+    bool wake = false;
+    {
+        std::lock_guard locker(m_mutex);
+        if (m_head)
+            wake = claimWakeLocked();
+    }
+    if (wake)
+        postWake();
 }
 
 void ExecutorState::poke()
@@ -572,7 +598,7 @@ bool ExecutorState::ownerFinished() const
 
 void ExecutorState::attachReceiver(Receiver *receiver)
 {
-    std::lock_guard locker(m_mutex);
+    std::lock_guard locker(m_receiverMutex);
     m_receiver = receiver;
 }
 
@@ -593,7 +619,7 @@ Receiver *ExecutorState::takeParkedReceiver()
 
 Receiver *ExecutorState::takeReceiver()
 {
-    std::lock_guard locker(m_mutex);
+    std::lock_guard locker(m_receiverMutex);
     return std::exchange(m_receiver, nullptr);
 }
 

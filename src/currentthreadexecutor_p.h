@@ -98,8 +98,12 @@ public:
     void poke();
 
 private:
-    void postWakeLocked();
-    void appendLocked(WorkItem *first, WorkItem *last, std::uint64_t count);
+    // True when the caller must post a wake-up event (none is on its way yet): one per burst.
+    bool claimWakeLocked();
+    // Posts the wake-up event; called without m_mutex held.
+    void postWake();
+    // Returns claimWakeLocked().
+    bool appendLocked(WorkItem *first, WorkItem *last, std::uint64_t count);
 
     // Standard primitives on purpose: ThreadSanitizer follows them (it cannot follow QMutex's
     // inline fast path in a Qt that was not built for it).
@@ -113,9 +117,12 @@ private:
     bool m_wakePosted = false; // a wake-up event is queued and not yet being handled
     bool m_poked = false;
     int m_exclusiveWaiters = 0;
-    Receiver *m_receiver = nullptr;
     Receiver *m_parkedReceiver = nullptr;
     QHash<const void *, LatestItem *> m_latest; // X2: queued, still replaceable items by key
+
+    // Guards only m_receiver, so that producers post the wake-up without holding m_mutex.
+    std::mutex m_receiverMutex;
+    Receiver *m_receiver = nullptr;
 };
 
 // X2: a queued slot whose callable a newer postLatest() with the same key may replace.

@@ -8,11 +8,16 @@
 #include <QtCore/QFuture>
 #include <QtCore/QFutureInterface>
 
+#include <atomic>
+#include <condition_variable>
 #include <exception>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -205,13 +210,113 @@ R takeInvokeResult(QFuture<R> future)
         return future.takeResult(); // rethrows, or moves the (possibly move-only) result out
 }
 
-// X3 on any executor state: inline on its owner thread, else submit and wait.
+// True when the calling thread has a current executor (X4).
+QDISPATCH_EXPORT bool hasCurrentExecutor() noexcept;
+
+// What invoke() hands back to a thread that has no executor to run while it waits: the result
+// or the exception, and a one-shot signal. It lives on the waiting thread's stack, so invoke()
+// from such a thread needs no QFutureInterface at all; the signal is standard mutex and
+// condition variable, the cheapest blocking hand-off there is.
+template <typename R>
+class InvokeOutcome
+{
+public:
+    template <typename Fn, typename Tuple>
+    void run(Fn &fn, Tuple &args) noexcept
+    {
+        try {
+            if constexpr (std::is_void_v<R>) {
+                std::apply(std::move(fn), std::move(args));
+                m_value.emplace();
+            } else {
+                m_value.emplace(std::apply(std::move(fn), std::move(args)));
+            }
+        } catch (...) {
+            m_error = std::current_exception(); // C5: any type
+        }
+        signal();
+    }
+    void fail(const std::exception_ptr &error) noexcept
+    {
+        m_error = error;
+        signal();
+    }
+    R wait()
+    {
+        {
+            std::unique_lock<std::mutex> lock(m_mutex);
+            m_ready.wait(lock, [this] { return m_done; });
+        }
+        // The signalling thread may still be inside notify_one(); this object (on our stack)
+        // must outlive that. It is a matter of nanoseconds unless that thread was preempted.
+        while (!m_released.load(std::memory_order_acquire))
+            std::this_thread::yield();
+        if (m_error)
+            std::rethrow_exception(m_error);
+        if constexpr (!std::is_void_v<R>)
+            return std::move(*m_value);
+    }
+
+private:
+    void signal() noexcept
+    {
+        {
+            std::lock_guard<std::mutex> lock(m_mutex);
+            m_done = true;
+        }
+        // Notified after unlocking, so that the woken thread does not run straight into the
+        // mutex this one still holds (one context switch per hand-off instead of two; P3).
+        m_ready.notify_one();
+        m_released.store(true, std::memory_order_release); // the last touch of this object
+    }
+
+    struct Nothing
+    {
+    };
+    std::mutex m_mutex;
+    std::condition_variable m_ready;
+    bool m_done = false;
+    std::atomic<bool> m_released{false};
+    std::optional<std::conditional_t<std::is_void_v<R>, Nothing, R>> m_value;
+    std::exception_ptr m_error;
+};
+
+template <typename R, typename Fn, typename... Args>
+class InvokeItem final : public WorkItem
+{
+public:
+    template <typename F, typename... A>
+    explicit InvokeItem(InvokeOutcome<R> &outcome, F &&fn, A &&...args)
+        : m_outcome(outcome), m_fn(std::forward<F>(fn)), m_args(std::forward<A>(args)...)
+    {
+    }
+    void run() noexcept override { m_outcome.run(m_fn, m_args); }
+    void fail(const std::exception_ptr &error) noexcept override { m_outcome.fail(error); }
+
+private:
+    InvokeOutcome<R> &m_outcome;
+    Fn m_fn;
+    std::tuple<Args...> m_args;
+};
+
+// X3 on any executor state: inline on its owner thread; from a thread with an executor of its
+// own, submit and run that executor while waiting; from any other thread, queue and block.
 template <typename F, typename... Args>
 auto invokeOn(ExecutorState *state, F &&fn, Args &&...args) -> InvokeResult<F, Args...>
 {
+    using R = InvokeResult<F, Args...>;
+    static_assert(!std::is_reference_v<R>,
+                  "QDispatch: the callable returns a reference; invoke() returns by value. "
+                  "Return the value (or a pointer) instead.");
     if (isOwnerThread(state) && !isBroken(state))
         return std::invoke(std::forward<F>(fn), std::forward<Args>(args)...);
-    return takeInvokeResult(submitTo(state, std::forward<F>(fn), std::forward<Args>(args)...));
+    if (hasCurrentExecutor())
+        return takeInvokeResult(submitTo(state, std::forward<F>(fn), std::forward<Args>(args)...));
+    InvokeOutcome<R> outcome;
+    using Item = InvokeItem<R, std::decay_t<F>, std::decay_t<Args>...>;
+    routeItem(state, std::make_unique<Item>(outcome, std::forward<F>(fn), std::forward<Args>(args)...),
+              true);
+    return outcome.wait();
 }
 
 // Library-internal access to an executor's state.
