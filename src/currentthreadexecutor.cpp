@@ -205,8 +205,6 @@ void routeItem(ExecutorState *state, std::unique_ptr<WorkItem> item, bool reject
 void routeLatest(ExecutorState *state, const void *key, std::unique_ptr<WorkItem> item)
 {
     for (; state; state = state->old.get()) {
-        if (state->broken.load(std::memory_order_acquire))
-            continue;
         auto fresh = std::make_unique<LatestItem>(state->shared_from_this(), key);
         if (state->pushLatest(key, item, fresh.get())) {
             if (!item) // queued as a new item; otherwise `item` holds the replaced callable
@@ -374,10 +372,11 @@ void ExecutorState::route(std::unique_ptr<WorkItem> item, bool rejectOwnThread)
 {
     const Qt::HANDLE self = QThread::currentThreadId();
     // C7 and C11 in one pass: the executor that would accept the item must not be the caller's.
+    // A broken executor is not skipped unlocked: its pushList() fails only once a hand-off in
+    // progress there is complete (see breakAndHandOff()).
     for (ExecutorState *state = this; state; state = state->old.get()) {
-        if (state->broken.load(std::memory_order_acquire))
-            continue;
-        if (rejectOwnThread && state->threadId == self)
+        if (rejectOwnThread && state->threadId == self
+            && !state->broken.load(std::memory_order_acquire))
             throwError(ExecutorError::Code::OwnThread);
         WorkItem *raw = item.get();
         if (state->pushList(raw, raw, 1)) {
@@ -549,29 +548,32 @@ bool ExecutorState::waitInEventLoop(const QFuture<void> &future, QDeadlineTimer 
 void ExecutorState::breakAndHandOff()
 {
     WorkItem *first;
-    WorkItem *last;
-    std::uint64_t count;
     {
+        // Held until the queue has arrived down the chain. A producer that meets this executor
+        // broken goes on down the chain only after taking this mutex (pushList() fails here),
+        // so its later items queue behind its earlier ones that are being moved (C4, C12).
+        // Locks are only ever nested down the chain, which has no cycles.
         std::lock_guard locker(m_mutex);
         if (broken.load(std::memory_order_relaxed))
             return;
         broken.store(true, std::memory_order_release);
         first = m_head;
-        last = m_tail;
-        count = m_accepted - m_removed;
+        WorkItem *const last = m_tail;
+        const std::uint64_t count = m_accepted - m_removed;
         m_head = m_tail = nullptr;
         m_removed = m_accepted;
         m_latest.clear(); // moved items are no longer replaceable
         m_wake.notify_all();
-    }
-    if (!first)
-        return;
-    // C12: the queue moves, in order and in one piece, to the nearest live executor down the
-    // chain; only when there is none does each item fail.
-    for (ExecutorState *state = old.get(); state; state = state->old.get()) {
-        if (state->pushList(first, last, count))
+        if (!first)
             return;
+        // C12: the queue moves, in order and in one piece, to the nearest live executor down
+        // the chain; only when there is none does each item fail.
+        for (ExecutorState *state = old.get(); state; state = state->old.get()) {
+            if (state->pushList(first, last, count))
+                return;
+        }
     }
+    // Failed outside the lock: fail() finishes futures and may resume coroutines.
     const std::exception_ptr error = brokenError();
     while (first) {
         WorkItem *next = first->m_next;
