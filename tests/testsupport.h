@@ -36,10 +36,10 @@ public:
 
     void release(int n = 1)
     {
-        {
-            std::lock_guard<std::mutex> lock(m_mutex);
-            m_available += n;
-        }
+        // Notified under the lock: a waiter that takes the last token may destroy the semaphore
+        // at once, and must not do so while this thread is still inside notify_all().
+        std::lock_guard<std::mutex> lock(m_mutex);
+        m_available += n;
         m_changed.notify_all();
     }
     void acquire(int n = 1)
@@ -71,6 +71,22 @@ private:
     int m_available;
 };
 
+// Wraps fn so that `returned` is released when fn returns. A thread that runs the result can be
+// joined with returned.tryAcquire() before QThread::wait(): everything fn wrote is then visible
+// to the joiner, also to ThreadSanitizer, which cannot see the hand-off inside QThread::wait().
+template <typename F>
+auto releasingOnReturn(Semaphore &returned, F fn)
+{
+    return [&returned, fn = std::move(fn)]() mutable {
+        struct Release
+        {
+            Semaphore &semaphore;
+            ~Release() { semaphore.release(); }
+        } release{ returned };
+        fn();
+    };
+}
+
 // A QThread running fn once; finished() is a future that finishes when fn has returned, so the
 // owner thread can wait for it with runUntilFuture() while it keeps running items.
 class Worker
@@ -83,6 +99,7 @@ public:
         m_future = m_promise.future();
         m_thread.reset(QThread::create([this, fn = std::move(fn)]() mutable {
             fn();
+            m_returned.release();
             m_promise.finish();
         }));
         m_thread->start();
@@ -100,8 +117,16 @@ public:
 
     QThread *thread() const { return m_thread.get(); }
     QFuture<void> finished() const { return m_future; }
+    // Waits until fn has returned and the thread has ended. Everything fn wrote is then visible
+    // to the caller, also to ThreadSanitizer: the hand-off goes through m_returned, because
+    // QThread::wait() and the finished() future synchronise inside Qt, where TSan cannot see.
     bool join()
     {
+        if (!m_returned.tryAcquire(1, kJoinMs)) {
+            m_timedOut = true;
+            return false;
+        }
+        m_returned.release(); // leave the token: join() may be called again
         m_timedOut = !m_thread->wait(QDeadlineTimer(kJoinMs));
         return !m_timedOut;
     }
@@ -109,6 +134,7 @@ public:
 private:
     QPromise<void> m_promise;
     QFuture<void> m_future;
+    Semaphore m_returned;
     std::unique_ptr<QThread> m_thread;
     bool m_timedOut = false;
 };

@@ -1,5 +1,5 @@
 // Tests for ExecutorHandle, the safe reference for late work (X7). Every test names the rule it
-// guards. Threads are ordered with QSemaphore hand-offs (never sleeps); every worker thread is
+// guards. Threads are ordered with Semaphore hand-offs (never sleeps); every worker thread is
 // joined with a timeout. Run it under ASan as well: a handle to a destroyed executor must not
 // touch freed memory.
 
@@ -11,7 +11,6 @@
 #include <QtCore/QFuture>
 #include <QtCore/QPromise>
 #include <QtCore/QRegularExpression>
-#include <QtCore/QSemaphore>
 #include <QtCore/QThread>
 #include <QtTest/QTest>
 
@@ -191,7 +190,7 @@ void TestHandle::x7_copiesUsedFromManyThreads()
     int sum = 0; // items only
     std::atomic<int> wrongThread{0};
     std::atomic<int> failures{0};
-    QSemaphore go;
+    Semaphore go;
 
     std::vector<std::unique_ptr<Worker>> workers;
     for (int t = 0; t < kThreads; ++t) {
@@ -263,7 +262,7 @@ void TestHandle::x7_lateWorkRunsOnOuterAfterInnerDestroyed()
     QCOMPARE(inner->thread(), outer.thread());
     QCOMPARE(inner->oldExecutor(), &outer);
 
-    QSemaphore innerGone;
+    Semaphore innerGone;
     std::atomic<int> submitError{-2};
     std::atomic<int> postError{-2};
     std::atomic<bool> brokenSeen{false};
@@ -300,7 +299,7 @@ void TestHandle::x7_lateWorkThrowsBrokenWithoutLiveOuter()
     auto outer = std::make_unique<CurrentThreadExecutor>();
     auto inner = std::make_unique<CurrentThreadExecutor>(outer.get());
 
-    QSemaphore allGone;
+    Semaphore allGone;
     std::atomic<int> submitError{-2};
     std::atomic<int> postError{-2};
     std::atomic<bool> called{false};

@@ -1,5 +1,5 @@
 // Tests for CurrentThreadExecutor::invoke (X3) and CurrentThreadExecutor::current() (X4).
-// Every test names the rule it guards. Threads are ordered with QSemaphore hand-offs (never
+// Every test names the rule it guards. Threads are ordered with Semaphore hand-offs (never
 // sleeps); every worker thread is joined with a timeout, so a deadlock shows as a failure.
 
 #include <qdispatch/currentthreadexecutor.h>
@@ -9,7 +9,6 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QFuture>
 #include <QtCore/QPromise>
-#include <QtCore/QSemaphore>
 #include <QtCore/QThread>
 #include <QtTest/QTest>
 
@@ -50,7 +49,7 @@ public:
     Watchdog &operator=(const Watchdog &) = delete;
 
 private:
-    QSemaphore m_done;
+    Semaphore m_done;
     std::thread m_thread;
 };
 
@@ -304,7 +303,7 @@ void TestInvoke::x3_workerWaitRunsItsOwnExecutor()
     CurrentThreadExecutor gui;
     std::atomic<CurrentThreadExecutor *> published{nullptr};
     std::atomic<QThread *> backOn{nullptr};
-    QSemaphore ready;
+    Semaphore ready;
     Outcome out;
     Worker worker([&] {
         CurrentThreadExecutor w;
@@ -472,8 +471,8 @@ void TestInvoke::x4_perThread()
     std::atomic<CurrentThreadExecutor *> seenByOther{&mine};
     std::atomic<bool> otherSawItsOwn{false};
     std::atomic<CurrentThreadExecutor *> seenByThird{&mine};
-    QSemaphore otherReady;
-    QSemaphore checked;
+    Semaphore otherReady;
+    Semaphore checked;
     Worker other([&] {
         seenByOther = CurrentThreadExecutor::current();
         CurrentThreadExecutor theirs;

@@ -3,13 +3,14 @@
 // timeout; every callable is a Probe that records where it ran and where it was destroyed.
 #include <qdispatch/currentthreadexecutor.h>
 
+#include "testsupport.h"
+
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QHash>
 #include <QtCore/QList>
 #include <QtCore/QMutex>
 #include <QtCore/QPromise>
 #include <QtCore/QRegularExpression>
-#include <QtCore/QSemaphore>
 #include <QtCore/QStringList>
 #include <QtCore/QThread>
 #include <QtTest/QTest>
@@ -42,8 +43,8 @@ struct Journal
     QHash<int, QThread *> calledOn;
     QHash<int, QThread *> destroyedOn;
     QHash<int, std::thread::id> destroyedOnId;
-    QSemaphore called;
-    QSemaphore destroyed;
+    qdispatchtest::Semaphore called;
+    qdispatchtest::Semaphore destroyed;
     std::atomic<int> alive{0};
 
     QList<int> callOrder() const
@@ -161,9 +162,11 @@ Submitted submitProbes(CurrentThreadExecutor *executor, const std::shared_ptr<Jo
 // (the QThread could not be destroyed anyway): a hang shows as a failure, never as a stuck run.
 bool runOnWorker(std::function<void()> fn)
 {
-    std::unique_ptr<QThread> worker(QThread::create(std::move(fn)));
+    qdispatchtest::Semaphore returned; // see releasingOnReturn()
+    std::unique_ptr<QThread> worker(
+            QThread::create(qdispatchtest::releasingOnReturn(returned, std::move(fn))));
     worker->start();
-    if (!worker->wait(timeout()))
+    if (!returned.tryAcquire(1, kTimeoutMs) || !worker->wait(timeout()))
         qFatal("tst_lifecycle: a worker thread did not end within %d ms", kTimeoutMs);
     return true;
 }
@@ -214,7 +217,8 @@ public:
     OwnerThread(bool useQThread, std::function<void()> body)
     {
         if (useQThread) {
-            m_qthread.reset(QThread::create(std::move(body)));
+            m_qthread.reset(
+                    QThread::create(qdispatchtest::releasingOnReturn(m_returned, std::move(body))));
             m_qthread->start();
         } else {
             m_std = std::thread(std::move(body));
@@ -226,21 +230,30 @@ public:
 
     // True once the thread has ended (a QThread: wait() returned; a std::thread: joined, so its
     // thread-local storage is gone too).
+    // m_returned is what ThreadSanitizer sees of the end (not the hand-off inside wait()); it
+    // keeps its token so that join() may be called again.
     bool join()
     {
-        if (m_qthread)
+        if (m_qthread) {
+            if (!m_returned.tryAcquire(1, kTimeoutMs))
+                return false;
+            m_returned.release();
             return m_qthread->wait(timeout());
+        }
         if (!m_std.joinable())
             return true;
-        std::unique_ptr<QThread> joiner(QThread::create([this] { m_std.join(); }));
+        qdispatchtest::Semaphore joined;
+        std::unique_ptr<QThread> joiner(QThread::create(
+                qdispatchtest::releasingOnReturn(joined, [this] { m_std.join(); })));
         joiner->start();
-        if (!joiner->wait(timeout()))
+        if (!joined.tryAcquire(1, kTimeoutMs) || !joiner->wait(timeout()))
             qFatal("tst_lifecycle: a std::thread did not end within %d ms", kTimeoutMs);
         return true;
     }
     void deleteQThreadObject() { m_qthread.reset(); }
 
 private:
+    qdispatchtest::Semaphore m_returned;
     std::unique_ptr<QThread> m_qthread;
     std::thread m_std;
 };
@@ -280,8 +293,8 @@ public:
     void deleteQThreadObject() { m_thread.deleteQThreadObject(); }
 
 private:
-    QSemaphore m_ready;
-    QSemaphore m_go;
+    qdispatchtest::Semaphore m_ready;
+    qdispatchtest::Semaphore m_go;
     std::unique_ptr<CurrentThreadExecutor> m_executor;
     QThread *m_qthread = nullptr;
     std::thread::id m_id;
@@ -300,7 +313,16 @@ public:
     bool waitReady() { return m_ready.tryAcquire(1, kTimeoutMs); }
     bool stop()
     {
+        // Released before quit(): what this thread did before stop() happens, for
+        // ThreadSanitizer too, before run() destroys the executor (quit() is not seen).
+        m_stopping.release();
         quit();
+        if (!isRunning() && !isFinished())
+            return true; // never started
+        // m_returned: the end of run() as ThreadSanitizer sees it (it cannot see wait()'s).
+        if (!m_returned.tryAcquire(1, kTimeoutMs))
+            return false;
+        m_returned.release();
         return wait(timeout());
     }
     CurrentThreadExecutor *executor() const { return m_executor.load(); }
@@ -315,13 +337,17 @@ protected:
         m_executor.store(new CurrentThreadExecutor(m_old));
         m_ready.release();
         exec();
+        m_stopping.tryAcquire(1, kTimeoutMs);
         delete m_executor.exchange(nullptr);
+        m_returned.release();
     }
 
 private:
     CurrentThreadExecutor *const m_old;
     std::atomic<CurrentThreadExecutor *> m_executor{nullptr};
-    QSemaphore m_ready;
+    qdispatchtest::Semaphore m_ready;
+    qdispatchtest::Semaphore m_stopping;
+    qdispatchtest::Semaphore m_returned;
 };
 
 const QRegularExpression &foreignDestructionMessage()
@@ -408,12 +434,13 @@ void tst_Lifecycle::c10_brokenDuringDestruction()
     struct HoldDestruction
     {
         CurrentThreadExecutor *executor;
-        QSemaphore *inDestructor;
-        QSemaphore *observed;
+        qdispatchtest::Semaphore *inDestructor;
+        qdispatchtest::Semaphore *observed;
         bool *ownerSawBroken;
         bool live = true;
 
-        HoldDestruction(CurrentThreadExecutor *e, QSemaphore *in, QSemaphore *seen, bool *saw)
+        HoldDestruction(CurrentThreadExecutor *e, qdispatchtest::Semaphore *in,
+                        qdispatchtest::Semaphore *seen, bool *saw)
             : executor(e), inDestructor(in), observed(seen), ownerSawBroken(saw)
         {
         }
@@ -438,7 +465,7 @@ void tst_Lifecycle::c10_brokenDuringDestruction()
 
     auto executor = std::make_unique<CurrentThreadExecutor>();
     CurrentThreadExecutor *raw = executor.get();
-    QSemaphore inDestructor, observed;
+    qdispatchtest::Semaphore inDestructor, observed;
     bool ownerSawBroken = false;
     std::atomic<bool> observerSawBroken{false};
     std::atomic<int> observerSubmit{-1}; // 0: threw Broken, 1: was accepted, 2: other error
@@ -540,7 +567,8 @@ void tst_Lifecycle::c10_brokenIsFinalAcrossQThreadRestart()
     public:
         std::atomic<int> runs{0};
         std::unique_ptr<CurrentThreadExecutor> executor;
-        QSemaphore secondRunStarted, endSecondRun;
+        qdispatchtest::Semaphore secondRunStarted, endSecondRun;
+        qdispatchtest::Semaphore firstRunReturned; // for ThreadSanitizer, see releasingOnReturn()
         ~TwoRuns() override
         {
             endSecondRun.release();
@@ -552,6 +580,7 @@ void tst_Lifecycle::c10_brokenIsFinalAcrossQThreadRestart()
         {
             if (runs.fetch_add(1) == 0) {
                 executor = std::make_unique<CurrentThreadExecutor>();
+                firstRunReturned.release();
             } else {
                 secondRunStarted.release();
                 endSecondRun.tryAcquire(1, kTimeoutMs);
@@ -560,9 +589,10 @@ void tst_Lifecycle::c10_brokenIsFinalAcrossQThreadRestart()
     };
     auto thread = std::make_unique<TwoRuns>();
     std::unique_ptr<CurrentThreadExecutor> &executor = thread->executor;
-    QSemaphore &secondRunStarted = thread->secondRunStarted;
-    QSemaphore &endSecondRun = thread->endSecondRun;
+    qdispatchtest::Semaphore &secondRunStarted = thread->secondRunStarted;
+    qdispatchtest::Semaphore &endSecondRun = thread->endSecondRun;
     thread->start();
+    QVERIFY(thread->firstRunReturned.tryAcquire(1, kTimeoutMs));
     QVERIFY(thread->wait(timeout()));
     QVERIFY(executor);
     QVERIFY(executor->isBroken());
@@ -709,7 +739,7 @@ void tst_Lifecycle::c11_oldDestroyedFirstIsSkipped()
     QPromise<void> stop;
     stop.start();
     const QFuture<void> stopped = stop.future();
-    QSemaphore ready;
+    qdispatchtest::Semaphore ready;
     CurrentThreadExecutor *e1 = nullptr;
     std::unique_ptr<QThread> t1(QThread::create([&, stopped] {
         CurrentThreadExecutor executor;
@@ -927,7 +957,7 @@ void tst_Lifecycle::c12_waiterOfBrokenItemWakes()
     // Shared with the waiter, which outlives this test if the library leaves it hanging.
     struct Shared
     {
-        QSemaphore waiting;
+        qdispatchtest::Semaphore waiting;
         std::atomic<int> outcome{-1}; // 0: rethrew ExecutorError{Broken}
     };
     auto shared = std::make_shared<Shared>();
@@ -1157,11 +1187,11 @@ void tst_Lifecycle::c13_destroyFromAnotherThreadWhileOwnerInEventLoop()
 {
     QFETCH(bool, withOld);
     CurrentThreadExecutor old; // on this thread
-    QSemaphore blockerStarted, releaseBlocker;
+    qdispatchtest::Semaphore blockerStarted, releaseBlocker;
     LoopThread owner(withOld ? &old : nullptr);
     struct ReleaseOnExit // however this test ends, the owner's loop can then stop
     {
-        QSemaphore &semaphore;
+        qdispatchtest::Semaphore &semaphore;
         ~ReleaseOnExit() { semaphore.release(); }
     } releaseOnExit{ releaseBlocker };
     owner.start();

@@ -2,7 +2,7 @@
 // lives exactly as long as the QCoreApplication, so this test has its own main(): it runs one
 // QTest object before the application exists, one while it lives and one after it was
 // destroyed, and the last one also creates and destroys applications of its own. Threads are
-// ordered with QSemaphore hand-offs (never sleeps) and joined with a timeout.
+// ordered with Semaphore hand-offs (never sleeps) and joined with a timeout.
 
 #include <qdispatch/currentthreadexecutor.h>
 
@@ -11,7 +11,6 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QFuture>
 #include <QtCore/QPromise>
-#include <QtCore/QSemaphore>
 #include <QtCore/QThread>
 #include <QtTest/QTest>
 
@@ -158,7 +157,7 @@ void TestMainThreadWithApp::x5_runOnMainThreadFromWorkerRunsOnMainThread()
     QVERIFY(ex);
     QFuture<QThread *> future;
     Thrown thrown;
-    QSemaphore submitted;
+    Semaphore submitted;
     Worker worker([&] {
         thrown = thrownBy([&] {
             future = qdispatch::runOnMainThread([] { return QThread::currentThread(); });
@@ -304,7 +303,7 @@ void TestMainThreadAfterApp::x5_queuedItemFailsBrokenWhenApplicationIsDestroyed(
     Thrown submitError;
     Thrown waitError;
     std::atomic<bool> waitReturned{false};
-    QSemaphore queued;
+    Semaphore queued;
     Worker worker([&] {
         submitError = thrownBy([&] {
             future = qdispatch::runOnMainThread([&] {
@@ -343,7 +342,7 @@ void TestMainThreadAfterApp::x5_runOnMainThreadRacingApplicationDestruction()
     constexpr int kRounds = 300;
     for (int round = 0; round < kRounds; ++round) {
         auto app = std::make_unique<QCoreApplication>(g_appArgc, g_appArgv);
-        QSemaphore started;
+        Semaphore started;
         std::atomic<int> unexpected{0};
         std::vector<QFuture<void>> futures; // worker only, until it is joined
         Worker worker([&] {

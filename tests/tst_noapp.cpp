@@ -8,13 +8,14 @@
 
 #include <qdispatch/currentthreadexecutor.h>
 
+#include "testsupport.h"
+
 #include <QtCore/QCoreApplication>
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QFuture>
 #include <QtCore/QObject>
 #include <QtCore/QPromise>
-#include <QtCore/QSemaphore>
 #include <QtCore/QThread>
 #include <QtTest/QTest>
 
@@ -65,7 +66,7 @@ public:
     }
 
 private:
-    QSemaphore m_done;
+    qdispatchtest::Semaphore m_done;
     bool m_timedOut = false;
     std::thread m_thread; // last: starts after m_done exists
 };
@@ -222,7 +223,7 @@ void tst_NoApp::c9_executorOnlyDeadlineWithoutApplication()
     QVERIFY(clock.elapsed() >= 45);
     QVERIFY(!executor.runUntilFuture(awaited, QDeadlineTimer(0), RunMode::ExecutorOnly));
 
-    QSemaphore ownerWaiting;
+    qdispatchtest::Semaphore ownerWaiting;
     StdWorker producer([&] {
         try {
             executor.submit([&] { ownerWaiting.release(); });
@@ -247,7 +248,7 @@ void tst_NoApp::c8_nestedExecutorOnlyWithoutApplication()
     QPromise<void> gate;
     gate.start();
     const QFuture<void> gateFuture = gate.future();
-    QSemaphore firstStarted;
+    qdispatchtest::Semaphore firstStarted;
     std::atomic<bool> laterRanFirst{false};
     std::atomic<bool> laterRan{false};
     std::atomic<bool> failed{false};

@@ -1,5 +1,5 @@
 // Tests for CurrentThreadExecutor::post (X1) and postLatest (X2). Every test names the rule it
-// guards. Threads are ordered with QSemaphore hand-offs (never sleeps); every worker thread is
+// guards. Threads are ordered with Semaphore hand-offs (never sleeps); every worker thread is
 // joined with a timeout, so a bug shows as a failure, not a hung run.
 
 #include <qdispatch/currentthreadexecutor.h>
@@ -10,7 +10,6 @@
 #include <QtCore/QFuture>
 #include <QtCore/QPromise>
 #include <QtCore/QRegularExpression>
-#include <QtCore/QSemaphore>
 #include <QtCore/QThread>
 #include <QtTest/QTest>
 
@@ -105,7 +104,7 @@ void TestPost::x1_runsOnOwnerThreadWhenPostedFromWorker()
 
     QThread *ranOn = nullptr;
     int runs = 0;
-    QSemaphore posted;
+    Semaphore posted;
     Worker worker([&] {
         ex.post([&] {
             ranOn = QThread::currentThread();
@@ -135,8 +134,8 @@ void TestPost::x1_runsOnOwnerThreadOfWorkerExecutor()
     std::atomic<CurrentThreadExecutor *> published{nullptr};
     std::atomic<QThread *> executorThread{nullptr};
     std::atomic<QThread *> ranOn{nullptr};
-    QSemaphore ready;
-    QSemaphore ran;
+    Semaphore ready;
+    Semaphore ran;
     Worker owner([&] {
         CurrentThreadExecutor ex;
         executorThread = ex.thread();
@@ -367,7 +366,7 @@ void TestPost::x2_latestValueWinsWhileOwnerIsBusy()
         int runs = 0;
         int last = -1;
         QThread *ranOn = nullptr;
-        QSemaphore lastPosted;
+        Semaphore lastPosted;
         Worker worker([&] {
             for (int i = 0; i < kUpdates; ++i) {
                 ex.postLatest(&key, [&runs, &last, &ranOn, i] {
@@ -447,7 +446,7 @@ void TestPost::x2_differentKeysFromWorkerKeepTheirOwnLatest()
     int runsB = 0;
     int lastA = -1;
     int lastB = -1;
-    QSemaphore lastPosted;
+    Semaphore lastPosted;
     Worker worker([&] {
         for (int i = 0; i < kPerKey; ++i) {
             ex.postLatest(&keyA, [&, i] {
@@ -506,8 +505,8 @@ void TestPost::x2_runningKeyIsFollowedByNewItemFromWorker()
     CurrentThreadExecutor ex;
     const int key = 0;
     std::vector<int> log;
-    QSemaphore started;
-    QSemaphore proceed;
+    Semaphore started;
+    Semaphore proceed;
     bool proceeded = false;
     std::atomic<bool> workerSawStart{false};
 

@@ -7,6 +7,8 @@
 
 #include <qdispatch/currentthreadexecutor.h>
 
+#include "testsupport.h"
+
 #include <QtConcurrent/QtConcurrent>
 #include <QtCore/QCoreApplication>
 #include <QtCore/QDeadlineTimer>
@@ -15,7 +17,6 @@
 #include <QtCore/QMetaObject>
 #include <QtCore/QObject>
 #include <QtCore/QPromise>
-#include <QtCore/QSemaphore>
 #include <QtCore/QThread>
 #include <QtCore/QTimer>
 #include <QtTest/QTest>
@@ -65,7 +66,8 @@ class Worker
 {
 public:
     template <typename Fn>
-    explicit Worker(Fn fn) : m_thread(QThread::create(std::move(fn)))
+    explicit Worker(Fn fn)
+        : m_thread(QThread::create(qdispatchtest::releasingOnReturn(m_returned, std::move(fn))))
     {
         m_thread->start();
     }
@@ -79,7 +81,8 @@ public:
             return false;
         if (!m_thread)
             return true;
-        if (m_thread->wait(QDeadlineTimer(kTimeoutMs))) {
+        // m_returned first: ThreadSanitizer sees that hand-off, not the one inside wait().
+        if (m_returned.tryAcquire(1, kTimeoutMs) && m_thread->wait(QDeadlineTimer(kTimeoutMs))) {
             m_thread.reset();
             return true;
         }
@@ -89,6 +92,7 @@ public:
     }
 
 private:
+    qdispatchtest::Semaphore m_returned;
     std::unique_ptr<QThread> m_thread;
     bool m_timedOut = false;
 };
@@ -436,7 +440,7 @@ void tst_RunUntil::c8_futureExceptionNotRethrown()
     CurrentThreadExecutor executor;
 
     QFuture<int> throwingItem;
-    QSemaphore submitted;
+    qdispatchtest::Semaphore submitted;
     Worker worker([&] {
         throwingItem = executor.submit([]() -> int { throw std::runtime_error("item failed"); });
         submitted.release();
@@ -544,7 +548,7 @@ void tst_RunUntil::c8_nested()
     QPromise<void> gate;
     gate.start();
     const QFuture<void> gateFuture = gate.future();
-    QSemaphore firstStarted;
+    qdispatchtest::Semaphore firstStarted;
     std::atomic<bool> laterRan{false};
     std::atomic<bool> laterRanBeforeInnerReturned{false};
     std::atomic<int> offThread{0};
@@ -660,7 +664,7 @@ void tst_RunUntil::c8_ownerIsNotTheMainThread()
     std::vector<qint64> sums;
     std::atomic<int> offThread{0};
     std::atomic<int> failures{0};
-    QSemaphore done;
+    qdispatchtest::Semaphore done;
 
     auto body = [&] {
         try {
@@ -724,7 +728,7 @@ void tst_RunUntil::c9_basicWait()
     QPromise<QString> promise;
     promise.start();
     const QFuture<QString> awaited = promise.future();
-    QSemaphore ownerWaiting;
+    qdispatchtest::Semaphore ownerWaiting;
     std::atomic<bool> itemOnOwner{false};
 
     Worker worker([&] {
@@ -881,7 +885,7 @@ void tst_RunUntil::c9_deadlinePassesFirstReturnsFalse()
     QVERIFY(!executor.isBroken());
 
     // Finished later by another thread (after the owner waits again): now true.
-    QSemaphore ownerWaiting;
+    qdispatchtest::Semaphore ownerWaiting;
     Worker worker([&] {
         executor.submit([&] { ownerWaiting.release(); });
         if (ownerWaiting.tryAcquire(1, kTimeoutMs))

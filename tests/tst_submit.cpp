@@ -1,15 +1,16 @@
 // Tests for CurrentThreadExecutor::submit and where/when/how its items run: SPEC rules C1..C7.
-// Every test names the rule it covers. Threads are ordered with QSemaphore handshakes (never
+// Every test names the rule it covers. Threads are ordered with Semaphore handshakes (never
 // sleeps); every std::thread is joined, every QThread waited for with a timeout.
 
 #include <qdispatch/currentthreadexecutor.h>
+
+#include "testsupport.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QEventLoop>
 #include <QtCore/QFuture>
 #include <QtCore/QPromise>
 #include <QtCore/QScopeGuard>
-#include <QtCore/QSemaphore>
 #include <QtCore/QThread>
 #include <QtCore/QTimer>
 #include <QtTest/QTest>
@@ -222,7 +223,8 @@ namespace {
 class OwnerQThread : public QThread
 {
 public:
-    QSemaphore ready;
+    qdispatchtest::Semaphore ready;
+    qdispatchtest::Semaphore stopping; // released before quit(): seen by ThreadSanitizer
     std::atomic<CurrentThreadExecutor *> executor{nullptr};
     QThread *reported = nullptr;
 
@@ -234,6 +236,7 @@ protected:
         executor = &local;
         ready.release();
         exec(); // C3: items run in QThread::exec() too
+        stopping.tryAcquire(1, kHandshakeMs);
         executor = nullptr;
     }
 };
@@ -244,6 +247,7 @@ void TestSubmit::c1_qthreadOwner()
     OwnerQThread owner;
     owner.start();
     auto stop = qScopeGuard([&] {
+        owner.stopping.release();
         owner.quit();
         QVERIFY(owner.wait(kHandshakeMs));
     });
@@ -253,7 +257,7 @@ void TestSubmit::c1_qthreadOwner()
     QVERIFY(owner.reported == static_cast<QThread *>(&owner));
     QVERIFY(ex->thread() == static_cast<QThread *>(&owner));
 
-    QSemaphore ran;
+    qdispatchtest::Semaphore ran;
     std::atomic<QThread *> itemThread{nullptr};
     QFuture<void> fut = ex->submit([&] {
         itemThread = QThread::currentThread();
@@ -263,6 +267,7 @@ void TestSubmit::c1_qthreadOwner()
     QVERIFY(itemThread.load() == static_cast<QThread *>(&owner));
     QVERIFY(ex->thread() == static_cast<QThread *>(&owner)); // never changes
     stop.dismiss();
+    owner.stopping.release();
     owner.quit();
     QVERIFY(owner.wait(kHandshakeMs));
     QVERIFY(fut.isFinished());
@@ -270,7 +275,7 @@ void TestSubmit::c1_qthreadOwner()
 
 void TestSubmit::c1_plainStdThreadOwner()
 {
-    QSemaphore ready;
+    qdispatchtest::Semaphore ready;
     QPromise<void> stopPromise;
     stopPromise.start();
     const QFuture<void> stopFuture = stopPromise.future();
@@ -303,7 +308,7 @@ void TestSubmit::c1_plainStdThreadOwner()
     QVERIFY(reported == ownerThread);
     QVERIFY(ex->thread() == ownerThread);
 
-    QSemaphore ran;
+    qdispatchtest::Semaphore ran;
     QThread *itemThread = nullptr;
     QFuture<int> fut = ex->submit([&] {
         itemThread = QThread::currentThread();
@@ -331,7 +336,7 @@ void TestSubmit::c2_submitReturnsAtOnce()
     std::atomic<bool> ran{false};
     std::atomic<bool> ranWhenReturned{true};
     std::atomic<bool> finishedWhenReturned{true};
-    QSemaphore returned;
+    qdispatchtest::Semaphore returned;
     QFuture<void> fut;
 
     Worker producer([&] {
@@ -784,7 +789,7 @@ void TestSubmit::c4_fourProducersEachInOrder()
     order.reserve(kTotal);
     QPromise<void> allRan;
     allRan.start();
-    QSemaphore go;
+    qdispatchtest::Semaphore go;
     std::atomic<int> startFailures{0};
 
     std::vector<std::unique_ptr<Worker>> producers;
@@ -1002,9 +1007,9 @@ void TestSubmit::c6_cancelBeforeStartSkipsFn()
 void TestSubmit::c6_cancelAfterStartDoesNotInterrupt()
 {
     CurrentThreadExecutor ex;
-    QSemaphore submitted;
-    QSemaphore started;
-    QSemaphore proceed;
+    qdispatchtest::Semaphore submitted;
+    qdispatchtest::Semaphore started;
+    qdispatchtest::Semaphore proceed;
     std::atomic<bool> proceeded{false};
     std::atomic<bool> completed{false};
     std::atomic<bool> sawStart{false};
