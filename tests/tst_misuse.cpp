@@ -1,0 +1,520 @@
+// Misuse, in one place: every ExecutorError path (WrongThread, OwnThread, Broken, NoApplication)
+// and every programming error the contract names (C7, C8, C9, C11, C12, C13, X1, X5, X7). Each
+// test shows the error's code(), that what() says what went wrong and what to do instead, and
+// that nothing was lost: the items already queued still run (or fail with Broken), and no future
+// is left unfinished. Other files test some of these paths in more depth (tst_submit C7,
+// tst_rununtil C8, tst_noapp C9, tst_lifecycle C11-C13, tst_post X1/X2, tst_mainthread X5,
+// tst_handle X7); this file is the list docs/reliability.md points at.
+//
+// Two misuses are refused at compile time and so cannot be run here: a callable that returns a
+// reference (static_assert in submitTo: "a QFuture cannot hold one") and post()/postLatest()
+// with arguments (static_assert in makePostItem).
+//
+// This binary has its own main(): the NoApplication paths run before a QCoreApplication exists.
+
+#include <qdispatch/currentthreadexecutor.h>
+
+#include "testsupport.h"
+
+#include <QtCore/QCoreApplication>
+#include <QtCore/QDeadlineTimer>
+#include <QtCore/QFuture>
+#include <QtCore/QPromise>
+#include <QtCore/QRegularExpression>
+#include <QtCore/QThread>
+#include <QtTest/QTest>
+
+#include <atomic>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+using qdispatch::CurrentThreadExecutor;
+using qdispatch::ExecutorError;
+using qdispatch::ExecutorHandle;
+using qdispatch::RunMode;
+using qdispatchtest::kHandshakeMs;
+using qdispatchtest::kJoinMs;
+using qdispatchtest::Semaphore;
+
+namespace {
+
+using Code = ExecutorError::Code;
+
+// What a call threw: its code and message, or that it threw nothing (or something else).
+struct Thrown
+{
+    bool executorError = false;
+    bool other = false;
+    Code code = Code::WrongThread;
+    QString message;
+};
+
+template <typename F>
+Thrown thrownBy(F &&fn)
+{
+    Thrown t;
+    try {
+        fn();
+    } catch (const ExecutorError &e) {
+        t.executorError = true;
+        t.code = e.code();
+        t.message = QString::fromUtf8(e.what());
+    } catch (...) {
+        t.other = true;
+    }
+    return t;
+}
+
+// Empty when `t` is ExecutorError{code} and its message contains every phrase, else why not.
+QString check(const Thrown &t, Code code, const QStringList &phrases)
+{
+    if (!t.executorError)
+        return t.other ? QStringLiteral("threw something other than ExecutorError")
+                       : QStringLiteral("threw nothing");
+    if (t.code != code)
+        return QStringLiteral("code %1 instead of %2").arg(int(t.code)).arg(int(code));
+    for (const QString &phrase : phrases)
+        if (!t.message.contains(phrase, Qt::CaseInsensitive))
+            return QStringLiteral("the message \"%1\" does not say \"%2\"").arg(t.message, phrase);
+    return {};
+}
+
+// The phrases each code's message must carry: what went wrong, and what to do instead.
+const QStringList kOwnThreadPhrases = { QStringLiteral("thread that would have to run"),
+                                        QStringLiteral("deadlock"),
+                                        QStringLiteral("Call the function directly"),
+                                        QStringLiteral("nothing was queued") };
+const QStringList kWrongThreadPhrases = { QStringLiteral("runUntilFuture()"),
+                                          QStringLiteral("executor's own thread"),
+                                          QStringLiteral("did nothing") };
+const QStringList kBrokenPhrases = { QStringLiteral("broken"),
+                                     QStringLiteral("no executor down its chain is alive"),
+                                     QStringLiteral("nothing was queued") };
+const QStringList kNoApplicationPhrases = { QStringLiteral("no QCoreApplication"),
+                                            QStringLiteral("create one first"),
+                                            QStringLiteral("RunMode::ExecutorOnly") };
+
+// A callable that records whether it was called and where it was destroyed.
+struct Tracked
+{
+    std::shared_ptr<std::atomic<int>> calls;
+    std::shared_ptr<std::atomic<int>> alive;
+    Tracked(std::shared_ptr<std::atomic<int>> c, std::shared_ptr<std::atomic<int>> a)
+        : calls(std::move(c)), alive(std::move(a))
+    {
+        alive->fetch_add(1);
+    }
+    Tracked(Tracked &&o) noexcept : calls(std::move(o.calls)), alive(std::move(o.alive)) { }
+    Tracked(const Tracked &) = delete;
+    ~Tracked()
+    {
+        if (alive)
+            alive->fetch_sub(1);
+    }
+    int operator()()
+    {
+        calls->fetch_add(1);
+        return 7;
+    }
+};
+
+struct Probe
+{
+    std::shared_ptr<std::atomic<int>> calls = std::make_shared<std::atomic<int>>(0);
+    std::shared_ptr<std::atomic<int>> alive = std::make_shared<std::atomic<int>>(0);
+    Tracked make() const { return Tracked(calls, alive); }
+};
+
+// Runs fn on a plain std::thread and joins it (works without a QCoreApplication).
+void onStdThread(const std::function<void()> &fn)
+{
+    Semaphore done;
+    std::thread t([&] {
+        fn();
+        done.release();
+    });
+    if (!done.tryAcquire(1, kJoinMs))
+        qFatal("tst_misuse: a helper thread did not finish within %d ms", kJoinMs);
+    t.join();
+}
+
+// Three items queued on `ex` from another thread: they must survive the misuse under test.
+std::vector<QFuture<int>> queueThree(CurrentThreadExecutor &ex)
+{
+    std::vector<QFuture<int>> futures;
+    onStdThread([&] {
+        for (int i = 0; i < 3; ++i)
+            futures.push_back(ex.submit([i] { return i; }));
+    });
+    return futures;
+}
+
+// Empty when the three queued items ran, in order, with their results.
+QString ranInOrder(const std::vector<QFuture<int>> &futures)
+{
+    for (int i = 0; i < int(futures.size()); ++i) {
+        QFuture<int> f = futures[size_t(i)];
+        if (!f.isFinished())
+            return QStringLiteral("queued item %1 was left unfinished").arg(i);
+        try {
+            if (f.result() != i)
+                return QStringLiteral("queued item %1 has the wrong result").arg(i);
+        } catch (...) {
+            return QStringLiteral("queued item %1 failed").arg(i);
+        }
+    }
+    return {};
+}
+
+// Empty when every future finished with ExecutorError{Broken} and its clear message (C12).
+QString allBroken(const std::vector<QFuture<int>> &futures)
+{
+    for (const auto &f : futures) {
+        if (!f.isFinished())
+            return QStringLiteral("a queued item's future was left unfinished");
+        const QString problem =
+                check(thrownBy([&] { QFuture<int>(f).waitForFinished(); }), Code::Broken,
+                      { QStringLiteral("broken") });
+        if (!problem.isEmpty())
+            return problem;
+    }
+    return {};
+}
+
+} // namespace
+
+// ----------------------------------------------------------------- without a QCoreApplication
+
+class tst_MisuseNoApp : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase() { QVERIFY(!QCoreApplication::instance()); }
+    void noApplication_c9_eventLoopModes_data();
+    void noApplication_c9_eventLoopModes();
+    void noApplication_x5_mainThreadFunctions();
+};
+
+void tst_MisuseNoApp::noApplication_c9_eventLoopModes_data()
+{
+    QTest::addColumn<RunMode>("mode");
+    QTest::newRow("AllEvents") << RunMode::AllEvents;
+    QTest::newRow("ExcludeUserInput") << RunMode::ExcludeUserInput;
+}
+
+// C9: an event-loop wait mode without a QCoreApplication throws NoApplication, changes
+// nothing, and ExecutorOnly then runs what was queued.
+void tst_MisuseNoApp::noApplication_c9_eventLoopModes()
+{
+    QFETCH(RunMode, mode);
+    CurrentThreadExecutor ex;
+    const auto queued = queueThree(ex);
+    QPromise<void> never;
+    never.start();
+    const QString a = check(thrownBy([&] { ex.runUntilFuture(never.future(), mode); }),
+                            Code::NoApplication, kNoApplicationPhrases);
+    QVERIFY2(a.isEmpty(), qPrintable(a));
+    const QString b = check(
+            thrownBy([&] { ex.runUntilFuture(never.future(), QDeadlineTimer(0), mode); }),
+            Code::NoApplication, kNoApplicationPhrases);
+    QVERIFY2(b.isEmpty(), qPrintable(b));
+    QVERIFY(!queued.back().isFinished()); // nothing ran
+    QVERIFY(ex.runUntilFuture(queued.back(), QDeadlineTimer(kJoinMs), RunMode::ExecutorOnly));
+    const QString lost = ranInOrder(queued);
+    QVERIFY2(lost.isEmpty(), qPrintable(lost));
+}
+
+// X5: the main-thread functions without an application throw NoApplication; the callable is
+// never called and is destroyed.
+void tst_MisuseNoApp::noApplication_x5_mainThreadFunctions()
+{
+    QVERIFY(qdispatch::mainThreadExecutor() == nullptr);
+    Probe probe;
+    const QString a = check(thrownBy([&] { qdispatch::runOnMainThread(probe.make()); }),
+                            Code::NoApplication, { QStringLiteral("no QCoreApplication"),
+                                                   QStringLiteral("create one first") });
+    QVERIFY2(a.isEmpty(), qPrintable(a));
+    const QString b = check(thrownBy([&] { qdispatch::invokeOnMainThread(probe.make()); }),
+                            Code::NoApplication, { QStringLiteral("no QCoreApplication") });
+    QVERIFY2(b.isEmpty(), qPrintable(b));
+    QCOMPARE(probe.calls->load(), 0);
+    QCOMPARE(probe.alive->load(), 0);
+}
+
+// --------------------------------------------------------------------- with a QCoreApplication
+
+class tst_Misuse : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void ownThread_c7_submitFromOwner();
+    void ownThread_c7_submitFromInsideItem();
+    void ownThread_c7_c11_chainLeadsBackToCaller();
+    void ownThread_x7_handleFromOwner();
+    void ownThread_x5_runOnMainThreadFromMain();
+    void wrongThread_c8_runUntilFutureFromAnotherThread();
+    void broken_c11_everyEntryPoint();
+    void broken_c12_queuedItemsFail();
+    void broken_x1_x2_queuedPostsAreReported();
+    void c13_destroyedFromAnotherThreadWhileOwnerRuns_data();
+    void c13_destroyedFromAnotherThreadWhileOwnerRuns();
+    void x1_postThatThrowsIsReported();
+};
+
+// C7: submit() on the owner thread throws OwnThread, queues nothing, and never calls or keeps
+// the callable; the items already queued still run, in order.
+void tst_Misuse::ownThread_c7_submitFromOwner()
+{
+    CurrentThreadExecutor ex;
+    const auto queued = queueThree(ex);
+    Probe probe;
+    const QString problem = check(thrownBy([&] { ex.submit(probe.make()); }), Code::OwnThread,
+                                  kOwnThreadPhrases);
+    QVERIFY2(problem.isEmpty(), qPrintable(problem));
+    QCOMPARE(probe.alive->load(), 0);
+    qdispatchtest::drain(ex);
+    const QString lost = ranInOrder(queued);
+    QVERIFY2(lost.isEmpty(), qPrintable(lost));
+    QCOMPARE(probe.calls->load(), 0);
+}
+
+// C7: the same from inside a running item; the item itself still completes normally.
+void tst_Misuse::ownThread_c7_submitFromInsideItem()
+{
+    CurrentThreadExecutor ex;
+    Probe probe;
+    QString inner = QStringLiteral("the item did not run");
+    QFuture<int> outer;
+    onStdThread([&] {
+        outer = ex.submit([&] {
+            inner = check(thrownBy([&] { ex.submit(probe.make()); }), Code::OwnThread,
+                          kOwnThreadPhrases);
+            return 1;
+        });
+    });
+    const auto queued = queueThree(ex);
+    qdispatchtest::drain(ex);
+    QVERIFY2(inner.isEmpty(), qPrintable(inner));
+    QCOMPARE(outer.result(), 1);
+    const QString lost = ranInOrder(queued);
+    QVERIFY2(lost.isEmpty(), qPrintable(lost));
+    QCOMPARE(probe.calls->load(), 0);
+    QCOMPARE(probe.alive->load(), 0);
+}
+
+// C7 + C11: the target is broken and its chain leads to an executor of the calling thread: the
+// item would have to run here, so OwnThread, and nothing is queued there either.
+void tst_Misuse::ownThread_c7_c11_chainLeadsBackToCaller()
+{
+    CurrentThreadExecutor here;
+    std::unique_ptr<CurrentThreadExecutor> there;
+    Semaphore made, release;
+    qdispatchtest::Worker owner([&] {
+        there = std::make_unique<CurrentThreadExecutor>(&here);
+        made.release();
+        release.tryAcquire(1, kJoinMs);
+    });
+    QVERIFY(made.tryAcquire(1, kHandshakeMs));
+    there->shutdown();
+    Probe probe;
+    const QString problem = check(thrownBy([&] { there->submit(probe.make()); }), Code::OwnThread,
+                                  kOwnThreadPhrases);
+    QVERIFY2(problem.isEmpty(), qPrintable(problem));
+    QCOMPARE(probe.alive->load(), 0);
+    release.release();
+    QVERIFY(owner.join());
+    there.reset(); // its thread has finished: allowed (C13)
+    qdispatchtest::drain(here);
+    QCOMPARE(probe.calls->load(), 0);
+}
+
+// X7: a handle behaves exactly as its executor: OwnThread from the owner thread.
+void tst_Misuse::ownThread_x7_handleFromOwner()
+{
+    CurrentThreadExecutor ex;
+    const ExecutorHandle handle = ex.handle();
+    Probe probe;
+    const QString problem = check(thrownBy([&] { handle.submit(probe.make()); }),
+                                  Code::OwnThread, kOwnThreadPhrases);
+    QVERIFY2(problem.isEmpty(), qPrintable(problem));
+    QCOMPARE(probe.alive->load(), 0);
+}
+
+// X5: runOnMainThread() on the main thread is the main-thread executor's submit(): OwnThread.
+void tst_Misuse::ownThread_x5_runOnMainThreadFromMain()
+{
+    Probe probe;
+    const QString problem = check(thrownBy([&] { qdispatch::runOnMainThread(probe.make()); }),
+                                  Code::OwnThread, kOwnThreadPhrases);
+    QVERIFY2(problem.isEmpty(), qPrintable(problem));
+    QCOMPARE(probe.alive->load(), 0);
+    QCOMPARE(probe.calls->load(), 0);
+}
+
+// C8: runUntilFuture() off the owner thread throws WrongThread (both overloads, every mode)
+// and does nothing: the queued items are neither run nor dropped there; the owner runs them.
+void tst_Misuse::wrongThread_c8_runUntilFutureFromAnotherThread()
+{
+    CurrentThreadExecutor ex;
+    const auto queued = queueThree(ex);
+    QStringList problems;
+    std::atomic<QThread *> ranOn{nullptr};
+    QFuture<void> marker;
+    onStdThread([&] {
+        marker = ex.submit([&] { ranOn = QThread::currentThread(); });
+        for (RunMode mode : { RunMode::AllEvents, RunMode::ExcludeUserInput, RunMode::ExecutorOnly }) {
+            problems << check(thrownBy([&] { ex.runUntilFuture(marker, mode); }),
+                              Code::WrongThread, kWrongThreadPhrases);
+            problems << check(thrownBy([&] { ex.runUntilFuture(marker, QDeadlineTimer(0), mode); }),
+                              Code::WrongThread, kWrongThreadPhrases);
+        }
+    });
+    problems.removeAll(QString());
+    QVERIFY2(problems.isEmpty(), qPrintable(problems.join(QStringLiteral("; "))));
+    QVERIFY(!marker.isFinished()); // it did nothing
+    QVERIFY(ex.runUntilFuture(marker, QDeadlineTimer(kJoinMs)));
+    QCOMPARE(ranOn.load(), QThread::currentThread());
+    const QString lost = ranInOrder(queued);
+    QVERIFY2(lost.isEmpty(), qPrintable(lost));
+}
+
+// C11, X1, X2, X3, X7: every way to send work to a chain with no live executor throws Broken,
+// queues nothing, and destroys the callable without calling it.
+void tst_Misuse::broken_c11_everyEntryPoint()
+{
+    auto old = std::make_unique<CurrentThreadExecutor>();
+    CurrentThreadExecutor ex(old.get());
+    const ExecutorHandle handle = ex.handle();
+    old.reset(); // destroyed first: skipped (C11)
+    ex.shutdown();
+    Probe probe;
+    QStringList problems;
+    onStdThread([&] {
+        problems << check(thrownBy([&] { ex.submit(probe.make()); }), Code::Broken,
+                          kBrokenPhrases);
+        problems << check(thrownBy([&] { handle.submit(probe.make()); }), Code::Broken,
+                          kBrokenPhrases);
+        problems << check(thrownBy([&] { ex.invoke(probe.make()); }), Code::Broken,
+                          kBrokenPhrases);
+    });
+    problems << check(thrownBy([&] { ex.post(probe.make()); }), Code::Broken, kBrokenPhrases);
+    problems << check(thrownBy([&] { handle.post(probe.make()); }), Code::Broken, kBrokenPhrases);
+    static const char key = 0;
+    problems << check(thrownBy([&] { ex.postLatest(&key, probe.make()); }), Code::Broken,
+                      kBrokenPhrases);
+    problems << check(thrownBy([&] { ExecutorHandle().submit(probe.make()); }), Code::Broken,
+                      kBrokenPhrases);
+    problems << check(thrownBy([&] { ExecutorHandle().post(probe.make()); }), Code::Broken,
+                      kBrokenPhrases);
+    problems.removeAll(QString());
+    QVERIFY2(problems.isEmpty(), qPrintable(problems.join(QStringLiteral("; "))));
+    QCOMPARE(probe.calls->load(), 0);
+    QCOMPARE(probe.alive->load(), 0);
+}
+
+// C12: items still queued when the executor breaks with no live chain fail with Broken (the
+// same clear message), on the thread that broke it; none is left unfinished.
+void tst_Misuse::broken_c12_queuedItemsFail()
+{
+    CurrentThreadExecutor ex;
+    const auto queued = queueThree(ex);
+    ex.shutdown();
+    const QString problem = allBroken(queued);
+    QVERIFY2(problem.isEmpty(), qPrintable(problem));
+}
+
+// X1, X2: a posted item that can never run has no future to carry the error: it is reported
+// with qWarning, never dropped silently.
+void tst_Misuse::broken_x1_x2_queuedPostsAreReported()
+{
+    CurrentThreadExecutor ex;
+    Probe probe;
+    static const char key = 0;
+    ex.post(probe.make());
+    ex.postLatest(&key, probe.make());
+    QTest::ignoreMessage(QtWarningMsg, QRegularExpression(QStringLiteral("will never run.*broken")));
+    QTest::ignoreMessage(QtWarningMsg, QRegularExpression(QStringLiteral("will never run.*broken")));
+    ex.shutdown();
+    QCOMPARE(probe.calls->load(), 0);
+    QCOMPARE(probe.alive->load(), 0);
+}
+
+void tst_Misuse::c13_destroyedFromAnotherThreadWhileOwnerRuns_data()
+{
+    QTest::addColumn<bool>("withOld");
+    QTest::newRow("no old executor: queued items fail Broken") << false;
+    QTest::newRow("old executor here: queued items move to it") << true;
+}
+
+// C13: destroying an executor on another thread while its owner still runs is a programming
+// error: reported once with qCritical saying what to do, then handled as shutdown(): the queued
+// items move down the chain or fail with Broken; nothing crashes, nothing is lost.
+void tst_Misuse::c13_destroyedFromAnotherThreadWhileOwnerRuns()
+{
+    QFETCH(bool, withOld);
+    CurrentThreadExecutor old;
+    std::unique_ptr<CurrentThreadExecutor> ex;
+    Semaphore made, release;
+    qdispatchtest::Worker owner([&] {
+        ex = std::make_unique<CurrentThreadExecutor>(withOld ? &old : nullptr);
+        made.release();
+        release.tryAcquire(1, kJoinMs); // alive, running no events
+    });
+    QVERIFY(made.tryAcquire(1, kHandshakeMs));
+    std::vector<QFuture<int>> queued;
+    for (int i = 0; i < 3; ++i)
+        queued.push_back(ex->submit([i] { return i; }));
+    QTest::ignoreMessage(
+            QtCriticalMsg,
+            QRegularExpression(QStringLiteral("destroyed on another thread while its owner "
+                                              "thread still runs.*Destroy it on its own thread.*"
+                                              "shut down instead")));
+    ex.reset();
+    if (withOld) {
+        QVERIFY(old.runUntilFuture(queued.back(), QDeadlineTimer(kJoinMs)));
+        const QString lost = ranInOrder(queued);
+        QVERIFY2(lost.isEmpty(), qPrintable(lost));
+    } else {
+        const QString problem = allBroken(queued);
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
+    }
+    release.release();
+    QVERIFY(owner.join()); // the owner goes on and ends normally
+}
+
+// X1: an exception escaping a posted item is reported with qCritical naming its what(), and the
+// executor goes on with the next item.
+void tst_Misuse::x1_postThatThrowsIsReported()
+{
+    CurrentThreadExecutor ex;
+    ex.post([] { throw std::runtime_error("misuse-x1-what"); });
+    const auto queued = queueThree(ex);
+    QTest::ignoreMessage(QtCriticalMsg, QRegularExpression(QStringLiteral("misuse-x1-what")));
+    qdispatchtest::drain(ex);
+    const QString lost = ranInOrder(queued);
+    QVERIFY2(lost.isEmpty(), qPrintable(lost));
+}
+
+int main(int argc, char *argv[])
+{
+    int status = 0;
+    {
+        tst_MisuseNoApp noApp;
+        status |= QTest::qExec(&noApp, argc, argv);
+    }
+    {
+        QCoreApplication app(argc, argv);
+        tst_Misuse withApp;
+        status |= QTest::qExec(&withApp, argc, argv);
+    }
+    return status;
+}
+
+#include "tst_misuse.moc"
