@@ -285,35 +285,38 @@ bool ExecutorState::claimWakeLocked()
     return !std::exchange(m_wakePosted, true);
 }
 
-void ExecutorState::postWake()
+void ExecutorState::wake(Wake wake)
 {
-    // Outside the queue mutex: posting writes to the owner's event dispatcher, which wakes the
-    // owner at once, and it must not then block on the queue mutex that this thread still
-    // holds. The receiver mutex keeps the receiver alive for the call instead: the receiver is
-    // detached (and only then deleted) under it.
-    std::lock_guard locker(m_receiverMutex);
-    if (m_receiver)
-        QCoreApplication::postEvent(m_receiver, new QEvent(wakeEventType()));
+    // Both outside the queue mutex: either one wakes the owner at once, and it must not then
+    // block on the queue mutex that this thread still holds. The receiver mutex keeps the
+    // receiver alive for postEvent() instead: the receiver is detached (and only then deleted)
+    // under it.
+    if (wake.waiter)
+        m_wake.notify_all();
+    if (wake.event) {
+        std::lock_guard locker(m_receiverMutex);
+        if (m_receiver)
+            QCoreApplication::postEvent(m_receiver, new QEvent(wakeEventType()));
+    }
 }
 
 bool ExecutorState::pushList(WorkItem *first, WorkItem *last, std::uint64_t count)
 {
-    bool wake;
+    Wake needed;
     {
         std::lock_guard locker(m_mutex);
         if (broken.load(std::memory_order_relaxed))
             return false;
-        wake = appendLocked(first, last, count);
+        needed = appendLocked(first, last, count);
     }
-    if (wake)
-        postWake();
+    wake(needed);
     return true;
 }
 
 bool ExecutorState::pushLatest(const void *key, std::unique_ptr<WorkItem> &payload,
                                LatestItem *fresh)
 {
-    bool wake;
+    Wake needed;
     {
         std::lock_guard locker(m_mutex);
         if (broken.load(std::memory_order_relaxed))
@@ -324,10 +327,9 @@ bool ExecutorState::pushLatest(const void *key, std::unique_ptr<WorkItem> &paylo
         }
         fresh->payload = std::move(payload);
         m_latest.insert(key, fresh);
-        wake = appendLocked(fresh, fresh, 1);
+        needed = appendLocked(fresh, fresh, 1);
     }
-    if (wake)
-        postWake();
+    wake(needed);
     return true;
 }
 
@@ -352,7 +354,8 @@ void LatestItem::fail(const std::exception_ptr &error) noexcept
         work->fail(error);
 }
 
-bool ExecutorState::appendLocked(WorkItem *first, WorkItem *last, std::uint64_t count)
+ExecutorState::Wake ExecutorState::appendLocked(WorkItem *first, WorkItem *last,
+                                                std::uint64_t count)
 {
     const bool wasEmpty = m_head == nullptr;
     if (m_tail)
@@ -363,9 +366,7 @@ bool ExecutorState::appendLocked(WorkItem *first, WorkItem *last, std::uint64_t 
     m_accepted += count;
     // One wake-up per burst: an event only when none is on its way, a condition signal only
     // when the owner may be asleep in an ExecutorOnly wait (it sleeps only on an empty queue).
-    if (wasEmpty && m_exclusiveWaiters > 0)
-        m_wake.notify_all();
-    return claimWakeLocked();
+    return { claimWakeLocked(), wasEmpty && m_exclusiveWaiters > 0 };
 }
 
 void ExecutorState::route(std::unique_ptr<WorkItem> item, bool rejectOwnThread)
@@ -455,14 +456,13 @@ void ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFl
 
 void ExecutorState::kick()
 {
-    bool wake = false;
+    Wake needed;
     {
         std::lock_guard locker(m_mutex);
         if (m_head)
-            wake = claimWakeLocked();
+            needed.event = claimWakeLocked();
     }
-    if (wake)
-        postWake();
+    wake(needed);
 }
 
 void ExecutorState::poke()

@@ -98,12 +98,17 @@ public:
     void poke();
 
 private:
-    // True when the caller must post a wake-up event (none is on its way yet): one per burst.
+    // What a producer must do, once it has let go of m_mutex, to wake the owner.
+    struct Wake
+    {
+        bool event = false; // post a wake-up event (none is on its way yet): one per burst
+        bool waiter = false; // signal the owner sleeping in an ExecutorOnly wait
+    };
+    // True when the caller must post a wake-up event, and marks it as on its way.
     bool claimWakeLocked();
-    // Posts the wake-up event; called without m_mutex held.
-    void postWake();
-    // Returns claimWakeLocked().
-    bool appendLocked(WorkItem *first, WorkItem *last, std::uint64_t count);
+    // Called without m_mutex held.
+    void wake(Wake wake);
+    Wake appendLocked(WorkItem *first, WorkItem *last, std::uint64_t count);
 
     // Standard primitives on purpose: ThreadSanitizer follows them (it cannot follow QMutex's
     // inline fast path in a Qt that was not built for it).
