@@ -285,6 +285,15 @@ bool ExecutorState::claimWakeLocked()
     return !std::exchange(m_wakePosted, true);
 }
 
+std::shared_ptr<ExecutorState> ExecutorState::keepAliveFor(Wake wake)
+{
+    // Once the mutex is released, the owner may run the new item at once, and that item may
+    // drop the last reference to this state (it destroys the executor, or the handle the
+    // caller routed through). Whoever wakes the owner after unlocking holds a reference until
+    // it is done; taken only when there is a wake-up to deliver, so once per burst.
+    return wake.event || wake.waiter ? shared_from_this() : nullptr;
+}
+
 void ExecutorState::wake(Wake wake)
 {
     // Both outside the queue mutex: either one wakes the owner at once, and it must not then
@@ -303,11 +312,13 @@ void ExecutorState::wake(Wake wake)
 bool ExecutorState::pushList(WorkItem *first, WorkItem *last, std::uint64_t count)
 {
     Wake needed;
+    std::shared_ptr<ExecutorState> keepAlive;
     {
         std::lock_guard locker(m_mutex);
         if (broken.load(std::memory_order_relaxed))
             return false;
         needed = appendLocked(first, last, count);
+        keepAlive = keepAliveFor(needed);
     }
     wake(needed);
     return true;
@@ -317,6 +328,7 @@ bool ExecutorState::pushLatest(const void *key, std::unique_ptr<WorkItem> &paylo
                                LatestItem *fresh)
 {
     Wake needed;
+    std::shared_ptr<ExecutorState> keepAlive;
     {
         std::lock_guard locker(m_mutex);
         if (broken.load(std::memory_order_relaxed))
@@ -328,6 +340,7 @@ bool ExecutorState::pushLatest(const void *key, std::unique_ptr<WorkItem> &paylo
         fresh->payload = std::move(payload);
         m_latest.insert(key, fresh);
         needed = appendLocked(fresh, fresh, 1);
+        keepAlive = keepAliveFor(needed);
     }
     wake(needed);
     return true;

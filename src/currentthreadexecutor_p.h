@@ -106,6 +106,8 @@ private:
     };
     // True when the caller must post a wake-up event, and marks it as on its way.
     bool claimWakeLocked();
+    // Under m_mutex: a reference that keeps this state alive until wake() has returned.
+    std::shared_ptr<ExecutorState> keepAliveFor(Wake wake);
     // Called without m_mutex held.
     void wake(Wake wake);
     Wake appendLocked(WorkItem *first, WorkItem *last, std::uint64_t count);

@@ -389,8 +389,11 @@ void TestCoro::x6_resultOfACancelledSubmitThrowsFutureCanceled()
             return 1;
         });
         future.cancel();
-        cancelled.release();
         record(out, resultOf(future));
+        // After the co_await suspended (this worker has no executor to resume it here): the
+        // continuation that resultOf() attached is then ordered before the item finishes the
+        // future, for ThreadSanitizer too (QFuture::then() hands it over inside Qt).
+        cancelled.release();
     });
     QVERIFY(cancelled.tryAcquire(1, kHandshakeMs));
     executor.runUntilFuture(out.done());
@@ -412,7 +415,15 @@ void TestCoro::x6_resultOfAMoveOnlyResult()
         seen.release();
         finished.finish();
     };
-    Worker worker([&] { consume(executor.submit([] { return std::make_unique<int>(99); })); });
+    Semaphore suspended;
+    Worker worker([&] {
+        consume(executor.submit([] { return std::make_unique<int>(99); }));
+        suspended.release();
+    });
+    // The item runs only after the coroutine suspended: the continuation that resultOf()
+    // attached on the worker is ordered before this thread runs it, for ThreadSanitizer too
+    // (QFuture::then() hands it over inside Qt).
+    QVERIFY(suspended.tryAcquire(1, kHandshakeMs));
     executor.runUntilFuture(finished.future());
     QVERIFY(seen.tryAcquire(1, kHandshakeMs));
     QVERIFY(worker.join());
@@ -443,6 +454,13 @@ void TestCoro::x6_resultOfSurvivesALaterThen()
     // Qt 6.4 keeps one continuation per future. A then() attached after the co_await replaces
     // the one resultOf() attached; the coroutine must still get its result, and the user's
     // continuation must run too.
+#if defined(__SANITIZE_THREAD__)
+    // The resumption goes through coro.h's own std::thread, which drops the last reference to
+    // the future's shared state while this thread's ~QPromise tears the continuation down; the
+    // count is QFutureInterfaceBase's, inside libQt6Core (docs/sanitizers.md). Run in the dev
+    // and asan builds.
+    QSKIP("ThreadSanitizer cannot see QFutureInterfaceBase's reference count: see docs/sanitizers.md");
+#endif
     QPromise<int> promise;
     promise.start();
     QFuture<int> future = promise.future();
