@@ -12,8 +12,10 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <utility>
 
 namespace qdispatchtest {
@@ -145,5 +147,56 @@ inline void drain(qdispatch::CurrentThreadExecutor &ex)
 {
     ex.runUntilFuture(QtFuture::makeReadyFuture());
 }
+
+// A thread running `body` once: a QThread, or a plain std::thread (which Qt adopts on first
+// use), since executors must behave the same on both. The body releases a Semaphore as its
+// last step, so that join() has a time limit and ThreadSanitizer sees the body's writes
+// ordered before whatever the joining thread checks next.
+class AnyThread
+{
+public:
+    AnyThread(bool useQThread, std::function<void()> body)
+    {
+        auto run = [this, body = std::move(body)] {
+            body();
+            m_ended.release();
+        };
+        if (useQThread) {
+            m_qthread.reset(QThread::create(std::move(run)));
+            m_qthread->start();
+        } else {
+            m_std = std::thread(std::move(run));
+        }
+    }
+    ~AnyThread()
+    {
+        if (!join())
+            qFatal("%s: a thread did not end within %d ms",
+                   qPrintable(QCoreApplication::applicationName()), kJoinMs);
+    }
+    AnyThread(const AnyThread &) = delete;
+    AnyThread &operator=(const AnyThread &) = delete;
+
+    // True once the thread has ended, thread-local storage included.
+    bool join()
+    {
+        if (m_joined)
+            return true;
+        if (!m_ended.tryAcquire(1, kJoinMs))
+            return false;
+        if (m_qthread && !m_qthread->wait(QDeadlineTimer(kJoinMs)))
+            return false;
+        if (m_std.joinable())
+            m_std.join();
+        m_joined = true;
+        return true;
+    }
+
+private:
+    Semaphore m_ended;
+    std::unique_ptr<QThread> m_qthread;
+    std::thread m_std;
+    bool m_joined = false;
+};
 
 } // namespace qdispatchtest

@@ -53,6 +53,7 @@ using qdispatch::CurrentThreadExecutor;
 using qdispatch::ExecutorError;
 using qdispatch::ExecutorHandle;
 using qdispatch::RunMode;
+using qdispatchtest::AnyThread;
 using qdispatchtest::kJoinMs;
 using qdispatchtest::Semaphore;
 
@@ -589,53 +590,6 @@ void behave(const std::shared_ptr<World> &w, Behaviour behaviour, std::uint64_t 
 
 // ------------------------------------------------------------------------------------- threads
 
-// A model thread: a QThread or a plain std::thread. The body releases `ended` as its last step,
-// which orders its writes before the verification for ThreadSanitizer too.
-class ModelThread
-{
-public:
-    ModelThread(bool useQThread, std::function<void()> body)
-    {
-        auto run = [this, body = std::move(body)] {
-            body();
-            m_ended.release();
-        };
-        if (useQThread) {
-            m_qthread.reset(QThread::create(std::move(run)));
-            m_qthread->start();
-        } else {
-            m_std = std::thread(std::move(run));
-        }
-    }
-    ~ModelThread()
-    {
-        if (!join())
-            qFatal("tst_model: a model thread did not end within %d ms", kJoinMs);
-    }
-    ModelThread(const ModelThread &) = delete;
-    ModelThread &operator=(const ModelThread &) = delete;
-
-    bool join()
-    {
-        if (m_joined)
-            return true;
-        if (!m_ended.tryAcquire(1, kJoinMs))
-            return false;
-        if (m_qthread && !m_qthread->wait(QDeadlineTimer(kJoinMs)))
-            return false;
-        if (m_std.joinable())
-            m_std.join();
-        m_joined = true;
-        return true;
-    }
-
-private:
-    Semaphore m_ended;
-    std::unique_ptr<QThread> m_qthread;
-    std::thread m_std;
-    bool m_joined = false;
-};
-
 // A producer: no executor of its own in the registry; a private one only to wait on futures
 // (ExecutorOnly wakes at once for QDispatch futures).
 void producerBody(const std::shared_ptr<World> &w, int index, int ops, std::uint64_t seed)
@@ -960,13 +914,13 @@ QStringList tst_Model::runRound(std::uint64_t seed, Stats &total)
     CurrentThreadExecutor *mainEx2 = mainOwner.own.front().get();
 
     Semaphore ready;
-    std::vector<std::unique_ptr<ModelThread>> ownerThreads;
+    std::vector<std::unique_ptr<AnyThread>> ownerThreads;
     auto ownersLeft = std::make_shared<std::atomic<int>>(owners);
     auto ownersDone = std::make_shared<QPromise<void>>();
     ownersDone->start();
     for (int i = 1; i <= owners; ++i) {
         const std::uint64_t s = derive(seed, std::uint64_t(i));
-        ownerThreads.push_back(std::make_unique<ModelThread>(below(rng, 3) != 0, [=, &ready] {
+        ownerThreads.push_back(std::make_unique<AnyThread>(below(rng, 3) != 0, [=, &ready] {
             ownerBody(w, i, s, ready);
             if (ownersLeft->fetch_sub(1) == 1)
                 ownersDone->finish();
@@ -975,14 +929,14 @@ QStringList tst_Model::runRound(std::uint64_t seed, Stats &total)
     if (!ready.tryAcquire(owners, kJoinMs))
         qFatal("tst_model: owner threads did not start (seed %llu)", (unsigned long long)seed);
 
-    std::vector<std::unique_ptr<ModelThread>> producerThreads;
+    std::vector<std::unique_ptr<AnyThread>> producerThreads;
     auto producersLeft = std::make_shared<std::atomic<int>>(producers);
     auto producersDone = std::make_shared<QPromise<void>>();
     producersDone->start();
     for (int i = 0; i < producers; ++i) {
         const int index = kProducerBase + i;
         const std::uint64_t s = derive(seed, std::uint64_t(index));
-        producerThreads.push_back(std::make_unique<ModelThread>(below(rng, 2) != 0, [=] {
+        producerThreads.push_back(std::make_unique<AnyThread>(below(rng, 2) != 0, [=] {
             producerBody(w, index, ops, s);
             if (producersLeft->fetch_sub(1) == 1)
                 producersDone->finish();

@@ -39,6 +39,7 @@ using qdispatch::ExecutorError;
 using qdispatch::ExecutorHandle;
 using qdispatch::RunMode;
 using qdispatchtest::kHandshakeMs;
+using qdispatchtest::AnyThread;
 using qdispatchtest::kJoinMs;
 using qdispatchtest::Semaphore;
 
@@ -66,54 +67,6 @@ int iterations(int ciDefault)
 {
     return int(envNumber("QDISPATCH_RACES_ITERATIONS", std::uint64_t(ciDefault)));
 }
-
-// A QThread or a plain std::thread; the body releases `ended` last, so that a join has a
-// timeout and ThreadSanitizer sees the body's writes ordered before the checks.
-class Thread
-{
-public:
-    Thread(bool useQThread, std::function<void()> body)
-    {
-        auto run = [this, body = std::move(body)] {
-            body();
-            m_ended.release();
-        };
-        if (useQThread) {
-            m_qthread.reset(QThread::create(std::move(run)));
-            m_qthread->start();
-        } else {
-            m_std = std::thread(std::move(run));
-        }
-    }
-    ~Thread()
-    {
-        if (!join())
-            qFatal("tst_races: a thread did not end within %d ms", kJoinMs);
-    }
-    Thread(const Thread &) = delete;
-    Thread &operator=(const Thread &) = delete;
-
-    // True once the thread has ended, thread-local storage included.
-    bool join()
-    {
-        if (m_joined)
-            return true;
-        if (!m_ended.tryAcquire(1, kJoinMs))
-            return false;
-        if (m_qthread && !m_qthread->wait(QDeadlineTimer(kJoinMs)))
-            return false;
-        if (m_std.joinable())
-            m_std.join();
-        m_joined = true;
-        return true;
-    }
-
-private:
-    Semaphore m_ended;
-    std::unique_ptr<QThread> m_qthread;
-    std::thread m_std;
-    bool m_joined = false;
-};
 
 thread_local int t_role = -1; // 0 the test's thread, 1 the owner, 2.. producers
 thread_local std::uint64_t t_starts = 0;
@@ -168,7 +121,7 @@ QString raceOnce(Event event, bool withOld, bool ownerIsQThread, std::uint64_t s
     const int eventSpin = int(rng() % 3000);
     const int neverRunBefore = g_neverRunWarnings.load();
 
-    Thread owner(ownerIsQThread, [&] {
+    AnyThread owner(ownerIsQThread, [&] {
         t_role = 1;
         auto ex = std::make_unique<CurrentThreadExecutor>(withOld ? &old : nullptr);
         handle = ex->handle();
@@ -204,10 +157,10 @@ QString raceOnce(Event event, bool withOld, bool ownerIsQThread, std::uint64_t s
         return QStringLiteral("the owner did not start");
 
     std::vector<Produced> produced(kProducers);
-    std::vector<std::unique_ptr<Thread>> producers;
+    std::vector<std::unique_ptr<AnyThread>> producers;
     for (int p = 0; p < kProducers; ++p) {
         const int count = 50 + int(rng() % 400);
-        producers.push_back(std::make_unique<Thread>(p % 2 == 0, [&, p, count] {
+        producers.push_back(std::make_unique<AnyThread>(p % 2 == 0, [&, p, count] {
             t_role = 2 + p;
             Produced &mine = produced[size_t(p)];
             producersRunning.release();
@@ -442,7 +395,7 @@ void tst_Races::c4_c12_handOffKeepsEachProducersOrder()
         ExecutorHandle handle;
         std::atomic<CurrentThreadExecutor *> exposed{nullptr};
         std::unique_ptr<CurrentThreadExecutor> kept;
-        Thread owner(i % 2 == 0, [&] {
+        AnyThread owner(i % 2 == 0, [&] {
             auto inner = std::make_unique<CurrentThreadExecutor>(&old);
             handle = inner->handle();
             exposed.store(inner.get());
@@ -455,7 +408,7 @@ void tst_Races::c4_c12_handOffKeepsEachProducersOrder()
         std::vector<int> ranOrder;
         ranOrder.reserve(kItems);
         const int spin = int(rng() % 20000);
-        Thread producer(true, [&] {
+        AnyThread producer(true, [&] {
             for (int k = 0; k < kItems; ++k) {
                 if (k == 10)
                     streaming.release();
