@@ -232,15 +232,9 @@ bool hasCurrentExecutor() noexcept
 
 void waitForInvoke(const QFuture<void> &future)
 {
-    if (CurrentThreadExecutor *executor = CurrentThreadExecutor::current()) {
-        executor->runUntilFuture(future, RunMode::ExecutorOnly);
-        return;
-    }
-    try {
-        QFuture<void>(future).waitForFinished();
-    } catch (...) {
-        // The caller reads the typed future next and rethrows from there.
-    }
+    CurrentThreadExecutor *const executor = CurrentThreadExecutor::current();
+    Q_ASSERT(executor);
+    executor->runUntilFuture(future, RunMode::ExecutorOnly);
 }
 
 void notifyFutureFinished() noexcept

@@ -195,9 +195,9 @@ std::unique_ptr<WorkItem> makePostItem(F &&fn)
     return std::make_unique<PostItem<std::decay_t<F>>>(std::forward<F>(fn));
 }
 
-// Blocks until `future` is finished; when the calling thread has a current executor (X4), it
-// runs that executor's items meanwhile (RunMode::ExecutorOnly), so work sent back to this
-// thread still runs (X3).
+// Blocks until `future` is finished and runs the calling thread's current executor (X4)
+// meanwhile (RunMode::ExecutorOnly), so work sent back to this thread still runs (X3). Only for
+// a thread with a current executor; invokeOn() checks that first.
 QDISPATCH_EXPORT void waitForInvoke(const QFuture<void> &future);
 
 template <typename R>
