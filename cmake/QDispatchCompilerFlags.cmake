@@ -13,3 +13,6 @@ if(QDISPATCH_SANITIZE)
         -fsanitize=${QDISPATCH_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
     target_link_options(qdispatch_project_flags INTERFACE -fsanitize=${QDISPATCH_SANITIZE})
 endif()
+# common/: helpers shared by the tests, the demo and the benchmark (never installed).
+target_include_directories(qdispatch_project_flags INTERFACE
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/common>)
