@@ -27,9 +27,9 @@ void throwError(ExecutorError::Code code)
                             "was queued.");
     case ExecutorError::Code::WrongThread:
         throw ExecutorError(code,
-                            "QDispatch: runUntilFuture() must be called on the executor's own "
-                            "thread (see thread()); it was called from another thread and did "
-                            "nothing.");
+                            "QDispatch: runUntilFuture() and runPending() must be called on the "
+                            "executor's own thread (see thread()); it was called from another "
+                            "thread and did nothing.");
     case ExecutorError::Code::NoApplication:
         throw ExecutorError(code,
                             "QDispatch: there is no QCoreApplication. RunMode::AllEvents and "

@@ -107,6 +107,29 @@ public:
     Receiver *parkReceiver(Receiver *receiver);
     Receiver *takeParkedReceiver();
 
+    // --- X10: seeing inside (diagnostics.cpp) ---
+
+    quint64 pendingCount() const; // any thread
+    ExecutorStats stats() const; // any thread
+    // Any thread. Zero switches one off.
+    void setSlowItemThresholds(std::chrono::nanoseconds run, std::chrono::nanoseconds delivery);
+    std::chrono::nanoseconds slowRunThreshold() const;
+    std::chrono::nanoseconds slowDeliveryThreshold() const;
+    // Producers, before pushList() or pushLatest(): stamps `item` with the time and the calling
+    // thread when this executor has a slow-item threshold set (one relaxed load when not).
+    void stampIfTimed(WorkItem *item) const noexcept
+    {
+#if QDISPATCH_DIAGNOSTICS
+        if (m_runThresholdNs.load(std::memory_order_relaxed) != 0
+            || m_deliveryThresholdNs.load(std::memory_order_relaxed) != 0)
+            stamp(item);
+#else
+        Q_UNUSED(item);
+#endif
+    }
+    // The owner thread's name for reports: its objectName() if set, else its id.
+    QString ownerLabel() const;
+
     // Immutable after construction.
     QThread *const thread;
     const Qt::HANDLE threadId;
@@ -131,6 +154,17 @@ private:
     void wake(Wake wake);
     Wake appendLocked(WorkItem *first, WorkItem *last, std::uint64_t count);
 
+    friend class ItemBooks;
+    // X10: the owner thread, after an item it ran went over a threshold or set a record.
+    struct Longest
+    {
+        std::int64_t ns = 0;
+        CallableName name;
+    };
+    void recordLongest(Longest ExecutorState::*which, std::int64_t ns, CallableName name);
+    void countCancelled();
+    static void stamp(WorkItem *item) noexcept;
+
     // Standard primitives on purpose: ThreadSanitizer follows them (it cannot follow QMutex's
     // inline fast path in a Qt that was not built for it).
     mutable std::mutex m_mutex;
@@ -145,6 +179,17 @@ private:
     int m_exclusiveWaiters = 0;
     Receiver *m_parkedReceiver = nullptr;
     QHash<const void *, LatestItem *> m_latest; // X2: queued, still replaceable items by key
+    // X10's books (diagnostics.cpp). run = m_removed - handed off - failed - cancelled.
+    std::uint64_t m_peakPending = 0;
+    std::uint64_t m_cancelled = 0;
+    std::uint64_t m_handedOff = 0;
+    std::uint64_t m_failed = 0;
+    Longest m_longestRun; // written by the owner thread only, under m_mutex
+    Longest m_longestDelivery;
+    bool m_lateReported = false; // owner thread only: late items go unreported until one is not
+    // X10's thresholds, ns (0: off); read without a lock.
+    std::atomic<std::int64_t> m_runThresholdNs{0};
+    std::atomic<std::int64_t> m_deliveryThresholdNs{0};
 
     // Guards only m_receiver, so that producers post the wake-up without holding m_mutex.
     std::mutex m_receiverMutex;
@@ -161,10 +206,12 @@ public:
     }
     void run() noexcept override;
     void fail(const std::exception_ptr &error) noexcept override;
+    CallableName callableName() const noexcept override { return ranName; }
 
     std::shared_ptr<ExecutorState> home; // whose mutex guards `payload` while it is queued
     const void *const key;
     std::unique_ptr<WorkItem> payload;
+    CallableName ranName; // X10: the payload's, once run() took it
 };
 
 // Library-internal access to an executor's state (the main-thread executor needs a shared

@@ -1,6 +1,7 @@
 // The queue of one executor and the way items reach it: routing along the chain (C11), the
 // one wake-up per burst, the time-sliced drains on the owner thread (C3, C4, C5), postLatest's
 // replace-in-place (X2), and breaking with the in-order hand-off down the chain (C10, C12).
+#include "diagnostics_p.h"
 #include "errors_p.h"
 #include "executorstate_p.h"
 
@@ -8,6 +9,7 @@
 #include <QtCore/QEvent>
 #include <QtCore/QThread>
 
+#include <algorithm>
 #include <chrono>
 
 namespace qdispatch::detail {
@@ -66,6 +68,7 @@ void routeLatest(ExecutorState *state, const void *key, std::unique_ptr<WorkItem
 {
     for (; state; state = state->old.get()) {
         auto fresh = std::make_unique<LatestItem>(state->shared_from_this(), key);
+        state->stampIfTimed(fresh.get()); // X10
         if (state->pushLatest(key, item, fresh.get())) {
             if (!item) // queued as a new item; otherwise `item` holds the replaced callable
                 fresh.release();
@@ -103,6 +106,7 @@ ExecutorState::ExecutorState(CurrentThreadExecutor *owner, std::shared_ptr<Execu
       old(std::move(oldState)),
       executor(owner)
 {
+    applySlowItemEnvironment(*this); // X10
 }
 
 ExecutorState::~ExecutorState()
@@ -189,8 +193,10 @@ std::unique_ptr<WorkItem> ExecutorState::takeLatestPayload(LatestItem *item)
 
 void LatestItem::run() noexcept
 {
-    if (auto work = home->takeLatestPayload(this))
+    if (auto work = home->takeLatestPayload(this)) {
+        ranName = work->callableName(); // X10: a report about this item names the payload
         ExecutorState::runItem(work.release());
+    }
 }
 
 void LatestItem::fail(const std::exception_ptr &error) noexcept
@@ -209,6 +215,9 @@ ExecutorState::Wake ExecutorState::appendLocked(WorkItem *first, WorkItem *last,
         m_head = first;
     m_tail = last;
     m_accepted += count;
+#if QDISPATCH_DIAGNOSTICS
+    m_peakPending = std::max(m_peakPending, m_accepted - m_removed); // X10
+#endif
     // One wake-up per burst: an event only when none is on its way, a condition signal only
     // when the owner may be asleep in an ExecutorOnly wait (it sleeps only on an empty queue).
     return { claimWakeLocked(), wasEmpty && m_exclusiveWaiters > 0 };
@@ -225,6 +234,7 @@ void ExecutorState::route(std::unique_ptr<WorkItem> item, bool rejectOwnThread)
             && !state->broken.load(std::memory_order_acquire))
             throwError(ExecutorError::Code::OwnThread);
         WorkItem *raw = item.get();
+        state->stampIfTimed(raw); // X10
         if (state->pushList(raw, raw, 1)) {
             item.release();
             return;
@@ -260,10 +270,11 @@ void ExecutorState::drainTimeSliced()
         m_wakePosted = false; // from here on, new submissions post a fresh wake-up
     }
     ++drainDepth;
-    const auto sliceEnd = Clock::now() + kTimeSlice;
+    ItemBooks books(*this); // X10; its clock readings serve the time slice too
+    const auto sliceEnd = books.now() + kTimeSlice;
     while (WorkItem *item = takeNext()) {
-        runItem(item);
-        if (Clock::now() >= sliceEnd) {
+        books.run(item);
+        if (books.now() >= sliceEnd) {
             kick(); // yield: paint and timers run before the next slice
             break;
         }
@@ -279,7 +290,8 @@ void ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFl
         target = m_accepted;
     }
     ++drainDepth;
-    auto sliceEnd = Clock::now() + kTimeSlice;
+    ItemBooks books(*this); // X10
+    auto sliceEnd = books.now() + kTimeSlice;
     for (;;) {
         {
             // Counted under the lock: nested waits and hand-offs also take items out.
@@ -290,10 +302,11 @@ void ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFl
         WorkItem *item = takeNext();
         if (!item)
             break;
-        runItem(item);
-        if (events && Clock::now() >= sliceEnd) {
+        books.run(item);
+        if (events && books.now() >= sliceEnd) {
             QCoreApplication::processEvents(*events);
-            sliceEnd = Clock::now() + kTimeSlice;
+            books.restart();
+            sliceEnd = books.now() + kTimeSlice;
         }
     }
     --drainDepth;
@@ -363,9 +376,12 @@ void ExecutorState::breakAndHandOff()
         // C12: the queue moves, in order and in one piece, to the nearest live executor down
         // the chain; only when there is none does each item fail.
         for (ExecutorState *state = old.get(); state; state = state->old.get()) {
-            if (state->pushList(first, last, count))
+            if (state->pushList(first, last, count)) {
+                m_handedOff += count; // X10
                 return;
+            }
         }
+        m_failed += count; // X10
     }
     // Failed outside the lock: fail() finishes futures and may resume coroutines.
     const std::exception_ptr error = brokenError();

@@ -1,6 +1,7 @@
 // How the owner thread waits (C8, C9): runUntilFuture() in a local QEventLoop (AllEvents,
 // ExcludeUserInput) or running nothing but the executor's items (ExecutorOnly), and the wait of
 // invoke() on a thread with an executor of its own (X3). Built on the queue (queue.cpp).
+#include "diagnostics_p.h"
 #include "errors_p.h"
 #include "executorstate_p.h"
 
@@ -85,8 +86,12 @@ private:
 };
 
 // Runs nothing but this executor's items until `future` is finished or `deadline` passed.
-bool waitExclusive(ExecutorState &state, const QFuture<void> &future, QDeadlineTimer deadline)
+// `invokeTarget`: the wait is invoke()'s, for an item sent there (for the hang report, X10).
+bool waitExclusive(ExecutorState &state, const QFuture<void> &future, QDeadlineTimer deadline,
+                   const ExecutorState *invokeTarget = nullptr)
 {
+    HangWatch hang(invokeTarget ? invokeTarget : &state, invokeTarget != nullptr,
+                   RunMode::ExecutorOnly);
     ExclusiveWaitScope scope(&state);
     state.enterExclusiveWait();
     struct Leave
@@ -98,11 +103,12 @@ bool waitExclusive(ExecutorState &state, const QFuture<void> &future, QDeadlineT
     auto recheck = std::chrono::duration_cast<std::chrono::nanoseconds>(kFirstRecheck);
     for (;;) {
         ++state.drainDepth;
+        ItemBooks books(state); // X10
         while (!future.isFinished()) {
             WorkItem *item = state.takeNext();
             if (!item)
                 break;
-            ExecutorState::runItem(item);
+            books.run(item);
         }
         --state.drainDepth;
         if (future.isFinished())
@@ -114,6 +120,7 @@ bool waitExclusive(ExecutorState &state, const QFuture<void> &future, QDeadlineT
         if (!deadline.isForever())
             nap = std::min(nap, std::chrono::nanoseconds(deadline.remainingTimeNSecs()));
         const bool woken = state.sleepUntilWork(nap);
+        hang.poll();
         recheck = woken ? std::chrono::duration_cast<std::chrono::nanoseconds>(kFirstRecheck)
                         : std::min<std::chrono::nanoseconds>(recheck * 2, kLongestRecheck);
     }
@@ -130,6 +137,8 @@ bool waitInEventLoop(ExecutorState &state, const QFuture<void> &future, QDeadlin
     timer.setTimerType(Qt::PreciseTimer);
     QObject::connect(&timer, &QTimer::timeout, &loop, &QEventLoop::quit);
     watcher.setFuture(future);
+    HangWatch hang(&state, false, mode); // X10
+    hang.startTimer();
 
     // When this wait is nested in one of our own items, the outer drain is paused; make sure
     // the items it had not reached yet get a wake-up that this loop will deliver.
@@ -148,11 +157,15 @@ bool waitInEventLoop(ExecutorState &state, const QFuture<void> &future, QDeadlin
 
 } // namespace
 
-void waitForInvoke(const QFuture<void> &future)
+void waitForInvoke(const QFuture<void> &future, const ExecutorState *target)
 {
     CurrentThreadExecutor *const executor = CurrentThreadExecutor::current();
     Q_ASSERT(executor);
-    executor->runUntilFuture(future, RunMode::ExecutorOnly);
+    // runUntilFuture(future, RunMode::ExecutorOnly), with a hang report that says invoke().
+    const std::shared_ptr<ExecutorState> state = StateOf::get(*executor);
+    if (!future.isFinished())
+        waitExclusive(*state, future, QDeadlineTimer(QDeadlineTimer::Forever), target);
+    state->drainAcceptedSoFar(std::nullopt);
 }
 
 void notifyFutureFinished() noexcept

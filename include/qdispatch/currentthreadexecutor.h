@@ -15,7 +15,9 @@
 
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QFuture>
+#include <QtCore/QString>
 
+#include <chrono>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -51,6 +53,28 @@ public:
 
 private:
     Code m_code;
+};
+
+// X10: what an executor has done so far, from CurrentThreadExecutor::stats(). A plain value: a
+// snapshot taken under the executor's lock (an item that is being taken while it is made may
+// show in `run` a moment before it shows in `cancelled`). docs/diagnostics.md has the details.
+struct ExecutorStats
+{
+    // Counted always (a library built with QDISPATCH_DIAGNOSTICS=OFF keeps no peakPending and
+    // counts cancelled items in `run`). With no item running:
+    // accepted == run + cancelled + handedOff + failed + pendingCount().
+    quint64 accepted = 0; // items queued here: submitted, posted, or handed down to it (C12)
+    quint64 run = 0; // items taken off the queue whose callable was called (also one running now)
+    quint64 cancelled = 0; // items skipped because their future was cancelled before start (C6)
+    quint64 handedOff = 0; // items moved down the chain when this executor broke (C12)
+    quint64 failed = 0; // items failed with ExecutorError{Broken}: no live executor was left (C12)
+    quint64 peakPending = 0; // the most items ever queued here at once
+    // Kept only while a slow-item threshold is set (setSlowItemThresholds()); zero and empty
+    // otherwise. Delivery is the time from accepted to started.
+    std::chrono::nanoseconds longestRun{0};
+    std::chrono::nanoseconds longestDelivery{0};
+    QString longestRunItem; // the item's name: its callable's type, as slow-item reports give it
+    QString longestDeliveryItem;
 };
 
 // An executor that runs submitted callables on the thread that constructed it (C1).
@@ -146,6 +170,27 @@ public:
     // The executor given at construction, or nullptr (also once it was destroyed).
     CurrentThreadExecutor *oldExecutor() const;
 
+    // X10: seeing inside (docs/diagnostics.md).
+
+    // The items queued here now, not counting one that is running. Any thread.
+    quint64 pendingCount() const;
+    // Runs the items queued at the time of the call, then returns: runUntilFuture() on a finished
+    // future, without processing any other event and without needing a QCoreApplication. From
+    // inside an item it runs the items queued before the call and none queued after it. Owner
+    // thread only, else ExecutorError{WrongThread}.
+    void runPending();
+    // What this executor has done so far. Any thread.
+    ExecutorStats stats() const;
+    // Slow-item reports in the logging category "qdispatch.slow": one warning for an item that
+    // runs longer than `run`, or starts later than `delivery` after it was accepted, naming the
+    // item, the thread that submitted it and both times. Zero switches that one off. Off by
+    // default, or what the environment variable QDISPATCH_SLOW_ITEM_MS=run[,delivery] said when
+    // this executor was constructed. Any thread; applies to items that start (for delivery:
+    // that are accepted) from then on.
+    void setSlowItemThresholds(std::chrono::milliseconds run, std::chrono::milliseconds delivery);
+    std::chrono::milliseconds slowRunThreshold() const; // any thread; zero when off
+    std::chrono::milliseconds slowDeliveryThreshold() const; // any thread; zero when off
+
 private:
     friend struct detail::StateOf;
     bool runUntil(const QFuture<void> &future, QDeadlineTimer deadline, RunMode mode);
@@ -182,6 +227,14 @@ private:
 
     std::shared_ptr<detail::ExecutorState> d;
 };
+
+// X10: hang reports in the logging category "qdispatch.hang". A wait (runUntilFuture(), invoke())
+// that has lasted longer than `threshold` logs once which thread waits, on what, for how long
+// and how many items are pending on the executor it waits for. Process-wide; zero switches it
+// off. Off by default, or what the environment variable QDISPATCH_HANG_MS said when it was first
+// needed. Any thread; applies to waits that begin afterwards.
+QDISPATCH_EXPORT void setHangThreshold(std::chrono::milliseconds threshold);
+QDISPATCH_EXPORT std::chrono::milliseconds hangThreshold(); // any thread; zero when off
 
 // X5: the executor of the QCoreApplication's thread, alive from the application's
 // construction to its destruction; nullptr outside that. Any thread may call it.

@@ -10,7 +10,9 @@
 #include <QtCore/QFutureInterface>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -19,7 +21,15 @@
 #include <thread>
 #include <tuple>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
+
+// X10's counting and timing. The library is built with it unless CMake's QDISPATCH_DIAGNOSTICS
+// is OFF, which defines QDISPATCH_DIAGNOSTICS=0 for the library and its users alike (the work
+// items below are smaller without it).
+#ifndef QDISPATCH_DIAGNOSTICS
+#  define QDISPATCH_DIAGNOSTICS 1
+#endif
 
 namespace qdispatch {
 
@@ -30,6 +40,26 @@ namespace detail {
 
 
 class ExecutorState;
+
+// X10: what names an item in a slow-item report, captured for nothing: two pointers to constants
+// of the callable's type, turned into text only when a report is written. `type` is its
+// std::type_info (GCC's demangled name numbers the lambdas of a function), `signature` the
+// compiler's description of nameOf<Fn>() (Clang's gives a lambda's file and line).
+struct CallableName
+{
+    const std::type_info *type = nullptr;
+    const char *signature = nullptr;
+};
+
+template <typename Fn>
+CallableName nameOf() noexcept
+{
+#if defined(__cpp_rtti) || defined(__GXX_RTTI) || defined(_CPPRTTI)
+    return { &typeid(Fn), Q_FUNC_INFO };
+#else
+    return { nullptr, Q_FUNC_INFO };
+#endif
+}
 
 // One queued piece of work. The public templates below build exactly one of these per call
 // (callable, arguments and promise in a single allocation) and hand it to non-template code.
@@ -45,10 +75,28 @@ public:
     virtual void run() noexcept = 0;
     // The work will never run (every executor of the chain is broken): finish with `error`.
     virtual void fail(const std::exception_ptr &error) noexcept = 0;
+    // X10: the callable's name for reports; asked only when one is written.
+    virtual CallableName callableName() const noexcept { return {}; }
+
+protected:
+    // X10: run() skipped the callable because the future was cancelled before it started (C6).
+    void markSkipped() noexcept
+    {
+#if QDISPATCH_DIAGNOSTICS
+        m_skipped = true;
+#endif
+    }
 
 private:
     friend class ExecutorState;
+    friend class ItemBooks;
     WorkItem *m_next = nullptr; // intrusive FIFO link, guarded by the owning queue's mutex
+#if QDISPATCH_DIAGNOSTICS
+    // X10, written only while the executor that accepts the item has a slow-item threshold set.
+    std::int64_t m_acceptedAt = 0; // monotonic clock, ns; 0: not stamped
+    Qt::HANDLE m_submitter = nullptr; // the thread that queued it
+    bool m_skipped = false;
+#endif
 };
 
 // Wakes the threads that wait in RunMode::ExecutorOnly so that they look at their future
@@ -82,6 +130,8 @@ public:
             } catch (...) {
                 m_promise.reportException(std::current_exception()); // C5: any type
             }
+        } else {
+            markSkipped();
         }
         finish();
     }
@@ -91,6 +141,8 @@ public:
         m_promise.reportException(error);
         finish();
     }
+
+    CallableName callableName() const noexcept override { return nameOf<Fn>(); }
 
 private:
     void finish() noexcept
@@ -123,6 +175,8 @@ public:
     explicit PostItem(F &&fn) : m_fn(std::forward<F>(fn))
     {
     }
+
+    CallableName callableName() const noexcept override { return nameOf<Fn>(); }
 
 protected:
     void call() override { std::invoke(std::move(m_fn)); }
@@ -168,13 +222,20 @@ std::unique_ptr<WorkItem> makePostItem(F &&fn)
 
 // Blocks until `future` is finished and runs the calling thread's current executor (X4)
 // meanwhile (RunMode::ExecutorOnly), so work sent back to this thread still runs (X3). Only for
-// a thread with a current executor; invokeOn() checks that first.
-QDISPATCH_EXPORT void waitForInvoke(const QFuture<void> &future);
+// a thread with a current executor; invokeOn() checks that first. `target` is the executor the
+// item was sent to, for a hang report (X10).
+QDISPATCH_EXPORT void waitForInvoke(const QFuture<void> &future, const ExecutorState *target);
+
+// X10: the hang threshold in nanoseconds (0: off), and the report of an invoke() that has blocked
+// a thread without an executor that long.
+QDISPATCH_EXPORT std::int64_t hangThresholdNs() noexcept;
+QDISPATCH_EXPORT void reportBlockedInvoke(const ExecutorState *target,
+                                          std::chrono::nanoseconds waited) noexcept;
 
 template <typename R>
-R takeInvokeResult(QFuture<R> future)
+R takeInvokeResult(const ExecutorState *target, QFuture<R> future)
 {
-    waitForInvoke(QFuture<void>(future));
+    waitForInvoke(QFuture<void>(future), target);
     if constexpr (std::is_void_v<R>)
         future.waitForFinished(); // rethrows the item's exception
     else
@@ -212,11 +273,21 @@ public:
         m_error = error;
         signal();
     }
-    R wait()
+    R wait(const ExecutorState *target)
     {
         {
             std::unique_lock<std::mutex> lock(m_mutex);
-            m_ready.wait(lock, [this] { return m_done; });
+            const auto done = [this] { return m_done; };
+            // X10: with a hang threshold set, the first part of the wait is timed.
+            if (const std::int64_t hangNs = hangThresholdNs()) {
+                const std::chrono::nanoseconds threshold(hangNs);
+                if (!m_ready.wait_for(lock, threshold, done)) {
+                    lock.unlock();
+                    reportBlockedInvoke(target, threshold);
+                    lock.lock();
+                }
+            }
+            m_ready.wait(lock, done);
         }
         // The signalling thread may still be inside notify_one(); this object (on our stack)
         // must outlive that. It is a matter of nanoseconds unless that thread was preempted.
@@ -263,6 +334,7 @@ public:
     }
     void run() noexcept override { m_outcome.run(m_fn, m_args); }
     void fail(const std::exception_ptr &error) noexcept override { m_outcome.fail(error); }
+    CallableName callableName() const noexcept override { return nameOf<Fn>(); }
 
 private:
     InvokeOutcome<R> &m_outcome;
@@ -282,12 +354,13 @@ auto invokeOn(ExecutorState *state, F &&fn, Args &&...args) -> InvokeResult<F, A
     if (isOwnerThread(state) && !isBroken(state))
         return std::invoke(std::forward<F>(fn), std::forward<Args>(args)...);
     if (hasCurrentExecutor())
-        return takeInvokeResult(submitTo(state, std::forward<F>(fn), std::forward<Args>(args)...));
+        return takeInvokeResult(state,
+                                submitTo(state, std::forward<F>(fn), std::forward<Args>(args)...));
     InvokeOutcome<R> outcome;
     using Item = InvokeItem<R, std::decay_t<F>, std::decay_t<Args>...>;
     routeItem(state, std::make_unique<Item>(outcome, std::forward<F>(fn), std::forward<Args>(args)...),
               true);
-    return outcome.wait();
+    return outcome.wait(state);
 }
 
 // A shared reference to the main-thread executor's state: still safe to use if the application

@@ -1,0 +1,551 @@
+// X10, seeing inside: pendingCount(), runPending() and stats(); slow-item reports (after
+// Android's Looper: an item's run time and its delivery lateness against thresholds); hang
+// reports for waits; the environment variables that switch them on. Everything here is off by
+// default and costs no clock reading until a threshold is set.
+#include "diagnostics_p.h"
+
+#include "errors_p.h"
+
+#include <QtCore/QHash>
+#include <QtCore/QSet>
+#include <QtCore/QThread>
+#include <QtCore/QTimer>
+
+#include <algorithm>
+#include <cstdlib>
+#include <mutex>
+#include <optional>
+#include <utility>
+
+#if __has_include(<cxxabi.h>)
+#  include <cxxabi.h>
+#  define QDISPATCH_HAVE_CXXABI 1
+#endif
+#if defined(Q_OS_LINUX)
+#  include <time.h>
+#endif
+
+namespace qdispatch {
+
+Q_LOGGING_CATEGORY(lcSlow, "qdispatch.slow")
+Q_LOGGING_CATEGORY(lcHang, "qdispatch.hang")
+
+namespace detail {
+
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+
+// The largest threshold the environment may set: one day. Anything longer is a typo.
+constexpr qint64 kMaxThresholdMs = 24 * 60 * 60 * 1000;
+
+[[maybe_unused]] std::int64_t nsSinceEpoch(DiagClock::time_point t)
+{
+    return std::chrono::duration_cast<nanoseconds>(t.time_since_epoch()).count();
+}
+
+// When an item is accepted. On Linux the coarse monotonic clock: a few nanoseconds to read, where
+// the precise one costs tens, on every submit (P7); it is the precise clock as of the last tick
+// (1 to 4 ms ago), so a delivery time reads at most one tick long. Same epoch as DiagClock.
+[[maybe_unused]] std::int64_t stampClockNs() noexcept
+{
+#if defined(Q_OS_LINUX) && defined(CLOCK_MONOTONIC_COARSE)
+    timespec now;
+    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &now) == 0)
+        return std::int64_t(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+#endif
+    return nsSinceEpoch(DiagClock::now());
+}
+
+// --- Names of threads -------------------------------------------------------------------------
+
+QString idText(Qt::HANDLE id)
+{
+    return QStringLiteral("0x") + QString::number(quintptr(id), 16);
+}
+
+QString threadLabel(const QString &name, Qt::HANDLE id)
+{
+    if (name.isEmpty())
+        return QStringLiteral("thread ") + idText(id);
+    return QStringLiteral("thread \"%1\"").arg(name);
+}
+
+QString currentThreadLabel()
+{
+    return threadLabel(QThread::currentThread()->objectName(), QThread::currentThreadId());
+}
+
+// The names of the threads that submitted stamped items, by id: a report names the submitter
+// after the fact, when its QThread may be gone. A thread enters on its first stamped submit,
+// with its objectName() then, and leaves when it ends (so a reused id is not misnamed).
+struct SubmitterNames
+{
+    std::mutex mutex;
+    QHash<Qt::HANDLE, QString> names;
+};
+
+SubmitterNames &submitterNames()
+{
+    static auto *names = new SubmitterNames; // never destroyed: threads may end after main()
+    return *names;
+}
+
+struct SubmitterEntry
+{
+    bool entered = false;
+    Qt::HANDLE id = nullptr;
+    ~SubmitterEntry()
+    {
+        if (!entered)
+            return;
+        auto &registry = submitterNames();
+        std::lock_guard locker(registry.mutex);
+        registry.names.remove(id);
+    }
+};
+
+thread_local SubmitterEntry t_submitter;
+
+[[maybe_unused]] void enterSubmitter()
+{
+    SubmitterEntry &entry = t_submitter;
+    if (Q_LIKELY(entry.entered))
+        return;
+    entry.entered = true;
+    entry.id = QThread::currentThreadId();
+    const QString name = QThread::currentThread()->objectName();
+    auto &registry = submitterNames();
+    std::lock_guard locker(registry.mutex);
+    registry.names.insert(entry.id, name);
+}
+
+[[maybe_unused]] QString submitterLabel(Qt::HANDLE id)
+{
+    if (!id)
+        return QStringLiteral("a thread not recorded (no threshold was set when it was accepted)");
+    QString name;
+    {
+        auto &registry = submitterNames();
+        std::lock_guard locker(registry.mutex);
+        name = registry.names.value(id);
+    }
+    return threadLabel(name, id);
+}
+
+// --- Names of items ---------------------------------------------------------------------------
+
+// The type out of nameOf<Fn>()'s signature: GCC "... [with Fn = T]", Clang "... [Fn = T]".
+QString typeFromSignature(const char *signature)
+{
+    const QString text = QString::fromUtf8(signature);
+    const QLatin1String markers[] = { QLatin1String("[with Fn = "), QLatin1String("[Fn = ") };
+    for (const QLatin1String &marker : markers) {
+        const qsizetype at = text.indexOf(marker);
+        if (at >= 0 && text.endsWith(QLatin1Char(']')))
+            return text.mid(at + marker.size(), text.size() - at - marker.size() - 1);
+    }
+    return text;
+}
+
+QString itemName(CallableName name)
+{
+    const QString fromSignature = name.signature ? typeFromSignature(name.signature) : QString();
+    // Clang's signature names a lambda by its file and line, which says more than its type.
+    if (fromSignature.contains(QLatin1String("(lambda at ")))
+        return fromSignature;
+#ifdef QDISPATCH_HAVE_CXXABI
+    if (name.type) {
+        int status = 0;
+        char *demangled = abi::__cxa_demangle(name.type->name(), nullptr, nullptr, &status);
+        if (status == 0 && demangled) {
+            QString result = QString::fromUtf8(demangled);
+            std::free(demangled);
+            return result;
+        }
+        std::free(demangled);
+    }
+#endif
+    if (!fromSignature.isEmpty())
+        return fromSignature;
+    if (name.type)
+        return QString::fromUtf8(name.type->name());
+    return QStringLiteral("(an item without a name)");
+}
+
+QString msText(std::int64_t ns)
+{
+    return QString::number(double(ns) / 1e6, 'f', 1) + QStringLiteral(" ms");
+}
+
+QString thresholdText(std::int64_t ns)
+{
+    return ns == 0 ? QStringLiteral("off") : QString::number(ns / 1'000'000) + QStringLiteral(" ms");
+}
+
+// --- The environment --------------------------------------------------------------------------
+
+// A whole number of milliseconds, 0 to kMaxThresholdMs: digits only, spaces around allowed.
+std::optional<qint64> parseMs(const QByteArray &text)
+{
+    const QByteArray part = text.trimmed();
+    if (part.isEmpty() || part.size() > 9)
+        return std::nullopt;
+    for (const char c : part) {
+        if (c < '0' || c > '9')
+            return std::nullopt;
+    }
+    const qint64 value = part.toLongLong();
+    if (value > kMaxThresholdMs)
+        return std::nullopt;
+    return value;
+}
+
+// One warning per malformed value, however many executors read it.
+void warnMalformed(const QLoggingCategory &category, const char *variable, const QByteArray &value,
+                   const char *expected)
+{
+    static std::mutex mutex;
+    static QSet<QByteArray> warned;
+    {
+        std::lock_guard locker(mutex);
+        const QByteArray key = QByteArray(variable) + '=' + value;
+        if (warned.contains(key))
+            return;
+        warned.insert(key);
+    }
+    qCWarning(category, "QDispatch: ignoring %s=\"%s\": expected %s, each a whole number of "
+                        "milliseconds from 0 (off) to %lld; %s stay off.",
+              variable, value.constData(), expected, static_cast<long long>(kMaxThresholdMs),
+              &category == &lcSlow() ? "slow-item reports" : "hang reports");
+}
+
+std::int64_t hangFromEnvironment()
+{
+    static const char variable[] = "QDISPATCH_HANG_MS";
+    if (!qEnvironmentVariableIsSet(variable))
+        return 0;
+    const QByteArray value = qgetenv(variable);
+    const std::optional<qint64> ms = parseMs(value);
+    if (!ms) {
+        warnMalformed(lcHang(), variable, value, "one value such as 2000");
+        return 0;
+    }
+    return *ms * 1'000'000;
+}
+
+std::atomic<std::int64_t> &hangThresholdStore()
+{
+    static std::atomic<std::int64_t> ns{ hangFromEnvironment() };
+    return ns;
+}
+
+std::int64_t clampedNs(milliseconds ms)
+{
+    return ms.count() <= 0 ? 0 : std::chrono::duration_cast<nanoseconds>(ms).count();
+}
+
+} // namespace
+
+void applySlowItemEnvironment(ExecutorState &state)
+{
+    if (!QDISPATCH_DIAGNOSTICS)
+        return;
+    static const char variable[] = "QDISPATCH_SLOW_ITEM_MS";
+    if (!qEnvironmentVariableIsSet(variable))
+        return;
+    const QByteArray value = qgetenv(variable);
+    const QList<QByteArray> parts = value.split(',');
+    std::optional<qint64> run = parseMs(parts.value(0));
+    std::optional<qint64> delivery = parts.size() == 2 ? parseMs(parts.at(1)) : qint64(0);
+    if (parts.size() > 2 || !run || !delivery) {
+        warnMalformed(lcSlow(), variable, value, "run[,delivery] such as 50 or 50,100");
+        return;
+    }
+    state.setSlowItemThresholds(milliseconds(*run), milliseconds(*delivery));
+}
+
+// --- The executor's books ---------------------------------------------------------------------
+
+quint64 ExecutorState::pendingCount() const
+{
+    std::lock_guard locker(m_mutex);
+    return m_accepted - m_removed;
+}
+
+ExecutorStats ExecutorState::stats() const
+{
+    ExecutorStats stats;
+    Longest run;
+    Longest delivery;
+    {
+        std::lock_guard locker(m_mutex);
+        stats.accepted = m_accepted;
+        stats.cancelled = m_cancelled;
+        stats.handedOff = m_handedOff;
+        stats.failed = m_failed;
+        stats.run = m_removed - m_handedOff - m_failed - m_cancelled;
+        stats.peakPending = m_peakPending;
+        run = m_longestRun;
+        delivery = m_longestDelivery;
+    }
+    stats.longestRun = nanoseconds(run.ns);
+    stats.longestDelivery = nanoseconds(delivery.ns);
+    if (run.ns != 0)
+        stats.longestRunItem = itemName(run.name);
+    if (delivery.ns != 0)
+        stats.longestDeliveryItem = itemName(delivery.name);
+    return stats;
+}
+
+void ExecutorState::setSlowItemThresholds(nanoseconds run, nanoseconds delivery)
+{
+    m_runThresholdNs.store(std::max<std::int64_t>(0, run.count()), std::memory_order_relaxed);
+    m_deliveryThresholdNs.store(std::max<std::int64_t>(0, delivery.count()),
+                                std::memory_order_relaxed);
+}
+
+nanoseconds ExecutorState::slowRunThreshold() const
+{
+    return nanoseconds(m_runThresholdNs.load(std::memory_order_relaxed));
+}
+
+nanoseconds ExecutorState::slowDeliveryThreshold() const
+{
+    return nanoseconds(m_deliveryThresholdNs.load(std::memory_order_relaxed));
+}
+
+void ExecutorState::stamp(WorkItem *item) noexcept
+{
+#if QDISPATCH_DIAGNOSTICS
+    item->m_acceptedAt = stampClockNs();
+    item->m_submitter = QThread::currentThreadId();
+    enterSubmitter();
+#else
+    Q_UNUSED(item);
+#endif
+}
+
+QString ExecutorState::ownerLabel() const
+{
+    QString name;
+    {
+        // The QThread may be deleted once its thread has finished, which breaks this executor
+        // first (or, for a destroyed executor, may have happened unnoticed): ask only before.
+        std::lock_guard locker(m_mutex);
+        if (!m_ownerFinished && !broken.load(std::memory_order_relaxed))
+            name = thread->objectName();
+    }
+    return threadLabel(name, threadId);
+}
+
+void ExecutorState::recordLongest(Longest ExecutorState::*which, std::int64_t ns,
+                                  CallableName name)
+{
+    std::lock_guard locker(m_mutex);
+    this->*which = Longest{ ns, name };
+}
+
+void ExecutorState::countCancelled()
+{
+    std::lock_guard locker(m_mutex);
+    ++m_cancelled;
+}
+
+void ItemBooks::afterTimedRun(WorkItem *item) noexcept
+{
+#if QDISPATCH_DIAGNOSTICS
+    const DiagClock::time_point end = DiagClock::now();
+    const DiagClock::time_point start = std::exchange(m_last, end);
+    const std::int64_t runNs = std::chrono::duration_cast<nanoseconds>(end - start).count();
+    // -1: not stamped (accepted while no threshold was set, or handed down from an executor
+    // that had none). The stamp is coarse, so it may lie a little after the start: clamp.
+    const std::int64_t deliveryNs = item->m_acceptedAt == 0
+            ? -1
+            : std::max<std::int64_t>(0, nsSinceEpoch(start) - item->m_acceptedAt);
+
+    // Records (owner thread: the only writer, so it reads them without the lock).
+    if (runNs > m_state.m_longestRun.ns)
+        m_state.recordLongest(&ExecutorState::m_longestRun, runNs, item->callableName());
+    if (deliveryNs > m_state.m_longestDelivery.ns)
+        m_state.recordLongest(&ExecutorState::m_longestDelivery, deliveryNs,
+                              item->callableName());
+
+    const bool slow = m_runNs != 0 && runNs > m_runNs;
+    bool late = false;
+    if (m_deliveryNs != 0 && deliveryNs >= 0) {
+        // As Android's Looper does: after one late delivery is reported, the items queued
+        // behind it are late too; say nothing more until one starts on time (the backlog is gone).
+        if (deliveryNs <= m_deliveryNs)
+            m_state.m_lateReported = false;
+        else if (!std::exchange(m_state.m_lateReported, true))
+            late = true;
+    }
+    if (!slow && !late)
+        return;
+
+    const QString runText = QStringLiteral("it ran %1 (run threshold %2)")
+                                    .arg(msText(runNs), thresholdText(m_runNs));
+    const QString deliveryText = deliveryNs < 0
+            ? QStringLiteral("its delivery was not measured (accepted while no threshold was set)")
+            : QStringLiteral("it started %1 after it was accepted (delivery threshold %2)")
+                      .arg(msText(deliveryNs), thresholdText(m_deliveryNs));
+    const char *what = slow && late ? "slow and late item" : slow ? "slow item" : "late item";
+    QString message = QStringLiteral("QDispatch: %1 on %2: %3, %4. Item: %5; submitted by %6.")
+                              .arg(QLatin1String(what), currentThreadLabel(),
+                                   slow ? runText : deliveryText, slow ? deliveryText : runText,
+                                   itemName(item->callableName()),
+                                   submitterLabel(item->m_submitter));
+    if (late)
+        message += QStringLiteral(" Later late items go unreported until one starts on time.");
+    qCWarning(lcSlow, "%s", qUtf8Printable(message));
+#else
+    Q_UNUSED(item);
+#endif
+}
+
+// --- Hangs ------------------------------------------------------------------------------------
+
+HangWatch::HangWatch(const ExecutorState *target, bool invoke, RunMode mode)
+    : m_target(target), m_invoke(invoke), m_mode(mode), m_thresholdNs(hangThresholdNs())
+{
+    if (m_thresholdNs != 0)
+        m_clock.start();
+}
+
+HangWatch::~HangWatch() = default;
+
+void HangWatch::startTimer()
+{
+    if (m_thresholdNs == 0)
+        return;
+    m_timer = std::make_unique<QTimer>();
+    m_timer->setSingleShot(true);
+    QObject::connect(m_timer.get(), &QTimer::timeout, m_timer.get(), [this] {
+        if (!m_reported)
+            report();
+    });
+    // Rounded up, so that the report says at least the threshold.
+    m_timer->start(int((m_thresholdNs + 999'999) / 1'000'000));
+}
+
+namespace {
+
+const char *modeName(RunMode mode)
+{
+    switch (mode) {
+    case RunMode::AllEvents:
+        return "AllEvents";
+    case RunMode::ExcludeUserInput:
+        return "ExcludeUserInput";
+    case RunMode::ExecutorOnly:
+        break;
+    }
+    return "ExecutorOnly";
+}
+
+void writeHangReport(const ExecutorState *target, const QString &what, std::int64_t waitedNs,
+                     std::int64_t thresholdNs)
+{
+    const quint64 pending = target ? target->pendingCount() : 0;
+    const QString executor = target ? QStringLiteral("the executor of %1, which has %2 item%3 "
+                                                     "pending")
+                                              .arg(target->ownerLabel())
+                                              .arg(pending)
+                                              .arg(pending == 1 ? QLatin1String()
+                                                                : QLatin1String("s"))
+                                    : QStringLiteral("no executor");
+    qCWarning(lcHang, "QDispatch: %s has waited %s in %s on %s (hang threshold %s).",
+              qUtf8Printable(currentThreadLabel()), qUtf8Printable(msText(waitedNs)),
+              qUtf8Printable(what), qUtf8Printable(executor),
+              qUtf8Printable(thresholdText(thresholdNs)));
+}
+
+} // namespace
+
+void HangWatch::report()
+{
+    m_reported = true;
+    const QString what = m_invoke
+            ? QStringLiteral("invoke() (running its own executor's items meanwhile)")
+            : QStringLiteral("runUntilFuture() in %1 mode").arg(QLatin1String(modeName(m_mode)));
+    writeHangReport(m_target, what, m_clock.nsecsElapsed(), m_thresholdNs);
+}
+
+std::int64_t hangThresholdNs() noexcept
+{
+#if QDISPATCH_DIAGNOSTICS
+    return hangThresholdStore().load(std::memory_order_relaxed);
+#else
+    return 0;
+#endif
+}
+
+void reportBlockedInvoke(const ExecutorState *target, nanoseconds waited) noexcept
+{
+    try {
+        writeHangReport(target, QStringLiteral("invoke() (this thread has no executor: it blocks)"),
+                        waited.count(), hangThresholdNs());
+    } catch (...) {
+        // A report is not worth an exception escaping a wait.
+    }
+}
+
+} // namespace detail
+
+// --- The API ----------------------------------------------------------------------------------
+
+quint64 CurrentThreadExecutor::pendingCount() const
+{
+    return d->pendingCount();
+}
+
+void CurrentThreadExecutor::runPending()
+{
+    if (QThread::currentThreadId() != d->threadId || d->ownerFinished())
+        detail::throwError(ExecutorError::Code::WrongThread);
+    // Keep the state alive even if an item destroys this executor meanwhile.
+    const std::shared_ptr<detail::ExecutorState> state = d;
+    state->drainAcceptedSoFar(std::nullopt);
+}
+
+ExecutorStats CurrentThreadExecutor::stats() const
+{
+    return d->stats();
+}
+
+void CurrentThreadExecutor::setSlowItemThresholds(std::chrono::milliseconds run,
+                                                  std::chrono::milliseconds delivery)
+{
+#if QDISPATCH_DIAGNOSTICS
+    d->setSlowItemThresholds(std::chrono::nanoseconds(detail::clampedNs(run)),
+                             std::chrono::nanoseconds(detail::clampedNs(delivery)));
+#else
+    Q_UNUSED(run);
+    Q_UNUSED(delivery);
+#endif
+}
+
+std::chrono::milliseconds CurrentThreadExecutor::slowRunThreshold() const
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d->slowRunThreshold());
+}
+
+std::chrono::milliseconds CurrentThreadExecutor::slowDeliveryThreshold() const
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d->slowDeliveryThreshold());
+}
+
+void setHangThreshold(std::chrono::milliseconds threshold)
+{
+    detail::hangThresholdStore().store(detail::clampedNs(threshold), std::memory_order_relaxed);
+}
+
+std::chrono::milliseconds hangThreshold()
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::nanoseconds(detail::hangThresholdNs()));
+}
+
+} // namespace qdispatch

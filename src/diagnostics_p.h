@@ -1,0 +1,120 @@
+// This file is not part of the QDispatch API. It may change from version to version without
+// notice, or even be removed.
+//
+// X10, seeing inside: the books an owner thread keeps while it runs items (counts, and with a
+// slow-item threshold set, run and delivery times and the reports), and the watch that reports a
+// wait that hangs. Implemented in diagnostics.cpp; docs/diagnostics.md says what is reported.
+#pragma once
+
+#include "executorstate_p.h"
+
+#include <QtCore/QElapsedTimer>
+#include <QtCore/QLoggingCategory>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+QT_BEGIN_NAMESPACE
+class QTimer;
+QT_END_NAMESPACE
+
+namespace qdispatch {
+
+Q_DECLARE_LOGGING_CATEGORY(lcSlow) // "qdispatch.slow": slow-item reports
+Q_DECLARE_LOGGING_CATEGORY(lcHang) // "qdispatch.hang": hang reports
+
+namespace detail {
+
+// Reads QDISPATCH_SLOW_ITEM_MS for an executor being constructed; one warning per malformed value.
+void applySlowItemEnvironment(ExecutorState &state);
+
+// The clock of run and delivery times: the same as std::chrono::steady_clock, which the drains
+// read anyway to cut their time slices.
+using DiagClock = std::chrono::steady_clock;
+
+// Owner thread: one drain's X10 books. Reads the executor's thresholds once; when none is set,
+// running an item costs one extra test of a byte (the C6 skip, for `cancelled`) and no clock.
+class ItemBooks
+{
+public:
+    explicit ItemBooks(ExecutorState &state) noexcept : m_state(state)
+    {
+#if QDISPATCH_DIAGNOSTICS
+        m_runNs = state.m_runThresholdNs.load(std::memory_order_relaxed);
+        m_deliveryNs = state.m_deliveryThresholdNs.load(std::memory_order_relaxed);
+        m_timed = m_runNs != 0 || m_deliveryNs != 0;
+        if (m_timed)
+            m_last = DiagClock::now();
+#endif
+    }
+
+    // Runs `item` (taken off the queue by takeNext()) and destroys it on this thread (C12).
+    void run(WorkItem *item) noexcept
+    {
+        item->run();
+#if QDISPATCH_DIAGNOSTICS
+        if (Q_UNLIKELY(item->m_skipped))
+            m_state.countCancelled();
+        if (m_timed)
+            afterTimedRun(item);
+#else
+        (void)m_state;
+#endif
+        delete item;
+    }
+
+    // A clock reading: when timing, the one taken right after the last item; else a fresh one.
+    DiagClock::time_point now() const { return m_timed ? m_last : DiagClock::now(); }
+    // After the thread did something other than run items (processed events, slept): the next
+    // item's run time starts now.
+    void restart()
+    {
+        if (m_timed)
+            m_last = DiagClock::now();
+    }
+
+private:
+    void afterTimedRun(WorkItem *item) noexcept;
+
+    ExecutorState &m_state;
+    bool m_timed = false;
+    std::int64_t m_runNs = 0;
+    std::int64_t m_deliveryNs = 0;
+    DiagClock::time_point m_last; // when the item about to run was started
+};
+
+// A wait (runUntilFuture(), invoke()) that reports in "qdispatch.hang", once, when it has lasted
+// longer than the hang threshold. Does nothing (no clock, no timer) when the threshold is off.
+class HangWatch
+{
+public:
+    // `target`: the executor whose items the wait depends on; `invoke`: the wait is invoke()'s.
+    HangWatch(const ExecutorState *target, bool invoke, RunMode mode);
+    ~HangWatch();
+    HangWatch(const HangWatch &) = delete;
+    HangWatch &operator=(const HangWatch &) = delete;
+
+    // For the event-loop waits: a single-shot timer of this thread writes the report when due.
+    void startTimer();
+    // For the timed waits: call at every wake-up; writes the report once the threshold passed.
+    void poll()
+    {
+        if (m_thresholdNs != 0 && !m_reported && m_clock.nsecsElapsed() >= m_thresholdNs)
+            report();
+    }
+
+private:
+    void report();
+
+    const ExecutorState *m_target;
+    const bool m_invoke;
+    const RunMode m_mode;
+    std::int64_t m_thresholdNs;
+    bool m_reported = false;
+    QElapsedTimer m_clock;
+    std::unique_ptr<QTimer> m_timer;
+};
+
+} // namespace detail
+} // namespace qdispatch
