@@ -6,23 +6,24 @@
 
 #include "errors_p.h"
 
-#include <QtCore/QHash>
+#include <QtCore/QCoreApplication>
 #include <QtCore/QSet>
 #include <QtCore/QThread>
 #include <QtCore/QTimer>
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <utility>
 
 #if __has_include(<cxxabi.h>)
-#  include <cxxabi.h>
-#  define QDISPATCH_HAVE_CXXABI 1
+#include <cxxabi.h>
+#define QDISPATCH_HAVE_CXXABI 1
 #endif
 #if defined(Q_OS_LINUX)
-#  include <time.h>
+#include <time.h>
 #endif
 
 namespace qdispatch {
@@ -65,73 +66,111 @@ QString idText(Qt::HANDLE id)
     return QStringLiteral("0x") + QString::number(quintptr(id), 16);
 }
 
-QString threadLabel(const QString &name, Qt::HANDLE id)
+// `thread "name"`, or `thread 0x7f..` when it has no objectName(); " (main)" for the thread of
+// the QCoreApplication, which is seldom named and is the one a GUI developer looks for.
+QString threadLabel(const QString &name, Qt::HANDLE id, bool isMain)
 {
-    if (name.isEmpty())
-        return QStringLiteral("thread ") + idText(id);
-    return QStringLiteral("thread \"%1\"").arg(name);
+    QString label = name.isEmpty() ? QStringLiteral("thread ") + idText(id)
+                                   : QStringLiteral("thread \"%1\"").arg(name);
+    if (isMain)
+        label += QStringLiteral(" (main)");
+    return label;
+}
+
+bool isMainThread(const QThread *thread)
+{
+    const QCoreApplication *app = QCoreApplication::instance();
+    return app && app->thread() == thread;
 }
 
 QString currentThreadLabel()
 {
-    return threadLabel(QThread::currentThread()->objectName(), QThread::currentThreadId());
+    QThread *const self = QThread::currentThread();
+    return threadLabel(self->objectName(), QThread::currentThreadId(), isMainThread(self));
 }
 
-// The names of the threads that submitted stamped items, by id: a report names the submitter
-// after the fact, when its QThread may be gone. A thread enters on its first stamped submit,
-// with its objectName() then, and leaves when it ends (so a reused id is not misnamed).
-struct SubmitterNames
-{
-    std::mutex mutex;
-    QHash<Qt::HANDLE, QString> names;
+// The threads that submitted stamped items, by a serial number that is never reused (a thread
+// id is, once its thread has ended): a report names the submitter after the fact, when it may
+// have ended. A thread enters on its first stamped submit, with its objectName() then. Ended
+// threads are kept for the reports of the items they left queued, the newest kEndedKept of them.
+constexpr std::size_t kEndedKept = 256;
+
+struct Submitter {
+    QString name;
+    Qt::HANDLE id = nullptr;
+    bool isMain = false;
+    bool ended = false;
 };
 
-SubmitterNames &submitterNames()
+struct Submitters {
+    std::mutex mutex;
+    std::uint64_t lastSerial = 0;
+    std::map<std::uint64_t, Submitter> bySerial;
+    std::size_t ended = 0;
+};
+
+Submitters &submitters()
 {
-    static auto *names = new SubmitterNames; // never destroyed: threads may end after main()
-    return *names;
+    static auto *registry = new Submitters; // never destroyed: threads may end after main()
+    return *registry;
 }
 
-struct SubmitterEntry
-{
-    bool entered = false;
-    Qt::HANDLE id = nullptr;
+struct SubmitterEntry {
+    std::uint64_t serial = 0;
     ~SubmitterEntry()
     {
-        if (!entered)
+        if (serial == 0)
             return;
-        auto &registry = submitterNames();
+        auto &registry = submitters();
         std::lock_guard locker(registry.mutex);
-        registry.names.remove(id);
+        registry.bySerial[serial].ended = true;
+        ++registry.ended;
+        for (auto it = registry.bySerial.begin();
+             registry.ended > kEndedKept && it != registry.bySerial.end();) {
+            if (it->second.ended) {
+                it = registry.bySerial.erase(it);
+                --registry.ended;
+            } else {
+                ++it;
+            }
+        }
     }
 };
 
 thread_local SubmitterEntry t_submitter;
 
-[[maybe_unused]] void enterSubmitter()
+[[maybe_unused]] std::uint64_t submitterSerial()
 {
     SubmitterEntry &entry = t_submitter;
-    if (Q_LIKELY(entry.entered))
-        return;
-    entry.entered = true;
-    entry.id = QThread::currentThreadId();
-    const QString name = QThread::currentThread()->objectName();
-    auto &registry = submitterNames();
+    if (Q_LIKELY(entry.serial != 0))
+        return entry.serial;
+    QThread *const self = QThread::currentThread();
+    Submitter submitter { self->objectName(), QThread::currentThreadId(), isMainThread(self),
+                          false };
+    auto &registry = submitters();
     std::lock_guard locker(registry.mutex);
-    registry.names.insert(entry.id, name);
+    entry.serial = ++registry.lastSerial;
+    registry.bySerial.emplace(entry.serial, std::move(submitter));
+    return entry.serial;
 }
 
-[[maybe_unused]] QString submitterLabel(Qt::HANDLE id)
+[[maybe_unused]] QString submitterLabel(std::uint64_t serial)
 {
-    if (!id)
+    if (serial == 0)
         return QStringLiteral("a thread not recorded (no threshold was set when it was accepted)");
-    QString name;
+    Submitter submitter;
     {
-        auto &registry = submitterNames();
+        auto &registry = submitters();
         std::lock_guard locker(registry.mutex);
-        name = registry.names.value(id);
+        const auto it = registry.bySerial.find(serial);
+        if (it == registry.bySerial.end())
+            return QStringLiteral("a thread that has ended");
+        submitter = it->second;
     }
-    return threadLabel(name, id);
+    QString label = threadLabel(submitter.name, submitter.id, submitter.isMain);
+    if (submitter.ended)
+        label += QStringLiteral(" (ended since)");
+    return label;
 }
 
 // --- Names of items ---------------------------------------------------------------------------
@@ -181,7 +220,8 @@ QString msText(std::int64_t ns)
 
 QString thresholdText(std::int64_t ns)
 {
-    return ns == 0 ? QStringLiteral("off") : QString::number(ns / 1'000'000) + QStringLiteral(" ms");
+    return ns == 0 ? QStringLiteral("off")
+                   : QString::number(ns / 1'000'000) + QStringLiteral(" ms");
 }
 
 // --- The environment --------------------------------------------------------------------------
@@ -215,8 +255,9 @@ void warnMalformed(const QLoggingCategory &category, const char *variable, const
             return;
         warned.insert(key);
     }
-    qCWarning(category, "QDispatch: ignoring %s=\"%s\": expected %s, each a whole number of "
-                        "milliseconds from 0 (off) to %lld; %s stay off.",
+    qCWarning(category,
+              "QDispatch: ignoring %s=\"%s\": expected %s, each a whole number of "
+              "milliseconds from 0 (off) to %lld; %s stay off.",
               variable, value.constData(), expected, static_cast<long long>(kMaxThresholdMs),
               &category == &lcSlow() ? "slow-item reports" : "hang reports");
 }
@@ -237,7 +278,7 @@ std::int64_t hangFromEnvironment()
 
 std::atomic<std::int64_t> &hangThresholdStore()
 {
-    static std::atomic<std::int64_t> ns{ hangFromEnvironment() };
+    static std::atomic<std::int64_t> ns { hangFromEnvironment() };
     return ns;
 }
 
@@ -320,8 +361,7 @@ void ExecutorState::stamp(WorkItem *item) noexcept
 {
 #if QDISPATCH_DIAGNOSTICS
     item->m_acceptedAt = stampClockNs();
-    item->m_submitter = QThread::currentThreadId();
-    enterSubmitter();
+    item->m_submitter = submitterSerial();
 #else
     Q_UNUSED(item);
 #endif
@@ -330,21 +370,23 @@ void ExecutorState::stamp(WorkItem *item) noexcept
 QString ExecutorState::ownerLabel() const
 {
     QString name;
+    bool isMain = false;
     {
         // The QThread may be deleted once its thread has finished, which breaks this executor
         // first (or, for a destroyed executor, may have happened unnoticed): ask only before.
         std::lock_guard locker(m_mutex);
-        if (!m_ownerFinished && !broken.load(std::memory_order_relaxed))
+        if (!m_ownerFinished && !broken.load(std::memory_order_relaxed)) {
             name = thread->objectName();
+            isMain = isMainThread(thread);
+        }
     }
-    return threadLabel(name, threadId);
+    return threadLabel(name, threadId, isMain);
 }
 
-void ExecutorState::recordLongest(Longest ExecutorState::*which, std::int64_t ns,
-                                  CallableName name)
+void ExecutorState::recordLongest(Longest ExecutorState::*which, std::int64_t ns, CallableName name)
 {
     std::lock_guard locker(m_mutex);
-    this->*which = Longest{ ns, name };
+    this->*which = Longest { ns, name };
 }
 
 void ExecutorState::countCancelled()
@@ -362,15 +404,14 @@ void ItemBooks::afterTimedRun(WorkItem *item) noexcept
     // -1: not stamped (accepted while no threshold was set, or handed down from an executor
     // that had none). The stamp is coarse, so it may lie a little after the start: clamp.
     const std::int64_t deliveryNs = item->m_acceptedAt == 0
-            ? -1
-            : std::max<std::int64_t>(0, nsSinceEpoch(start) - item->m_acceptedAt);
+        ? -1
+        : std::max<std::int64_t>(0, nsSinceEpoch(start) - item->m_acceptedAt);
 
     // Records (owner thread: the only writer, so it reads them without the lock).
     if (runNs > m_state.m_longestRun.ns)
         m_state.recordLongest(&ExecutorState::m_longestRun, runNs, item->callableName());
     if (deliveryNs > m_state.m_longestDelivery.ns)
-        m_state.recordLongest(&ExecutorState::m_longestDelivery, deliveryNs,
-                              item->callableName());
+        m_state.recordLongest(&ExecutorState::m_longestDelivery, deliveryNs, item->callableName());
 
     const bool slow = m_runNs != 0 && runNs > m_runNs;
     bool late = false;
@@ -385,18 +426,17 @@ void ItemBooks::afterTimedRun(WorkItem *item) noexcept
     if (!slow && !late)
         return;
 
-    const QString runText = QStringLiteral("it ran %1 (run threshold %2)")
-                                    .arg(msText(runNs), thresholdText(m_runNs));
+    const QString runText =
+        QStringLiteral("it ran %1 (run threshold %2)").arg(msText(runNs), thresholdText(m_runNs));
     const QString deliveryText = deliveryNs < 0
-            ? QStringLiteral("its delivery was not measured (accepted while no threshold was set)")
-            : QStringLiteral("it started %1 after it was accepted (delivery threshold %2)")
-                      .arg(msText(deliveryNs), thresholdText(m_deliveryNs));
+        ? QStringLiteral("its delivery was not measured (accepted while no threshold was set)")
+        : QStringLiteral("it started %1 after it was accepted (delivery threshold %2)")
+              .arg(msText(deliveryNs), thresholdText(m_deliveryNs));
     const char *what = slow && late ? "slow and late item" : slow ? "slow item" : "late item";
     QString message = QStringLiteral("QDispatch: %1 on %2: %3, %4. Item: %5; submitted by %6.")
-                              .arg(QLatin1String(what), currentThreadLabel(),
-                                   slow ? runText : deliveryText, slow ? deliveryText : runText,
-                                   itemName(item->callableName()),
-                                   submitterLabel(item->m_submitter));
+                          .arg(QLatin1String(what), currentThreadLabel(),
+                               slow ? runText : deliveryText, slow ? deliveryText : runText,
+                               itemName(item->callableName()), submitterLabel(item->m_submitter));
     if (late)
         message += QStringLiteral(" Later late items go unreported until one starts on time.");
     qCWarning(lcSlow, "%s", qUtf8Printable(message));
@@ -422,6 +462,7 @@ void HangWatch::startTimer()
         return;
     m_timer = std::make_unique<QTimer>();
     m_timer->setSingleShot(true);
+    m_timer->setTimerType(Qt::PreciseTimer); // a coarse timer may fire 5% early
     QObject::connect(m_timer.get(), &QTimer::timeout, m_timer.get(), [this] {
         if (!m_reported)
             report();
@@ -451,10 +492,9 @@ void writeHangReport(const ExecutorState *target, const QString &what, std::int6
     const quint64 pending = target ? target->pendingCount() : 0;
     const QString executor = target ? QStringLiteral("the executor of %1, which has %2 item%3 "
                                                      "pending")
-                                              .arg(target->ownerLabel())
-                                              .arg(pending)
-                                              .arg(pending == 1 ? QLatin1String()
-                                                                : QLatin1String("s"))
+                                          .arg(target->ownerLabel())
+                                          .arg(pending)
+                                          .arg(pending == 1 ? QLatin1String() : QLatin1String("s"))
                                     : QStringLiteral("no executor");
     qCWarning(lcHang, "QDispatch: %s has waited %s in %s on %s (hang threshold %s).",
               qUtf8Printable(currentThreadLabel()), qUtf8Printable(msText(waitedNs)),
@@ -468,8 +508,8 @@ void HangWatch::report()
 {
     m_reported = true;
     const QString what = m_invoke
-            ? QStringLiteral("invoke() (running its own executor's items meanwhile)")
-            : QStringLiteral("runUntilFuture() in %1 mode").arg(QLatin1String(modeName(m_mode)));
+        ? QStringLiteral("invoke() (running its own executor's items meanwhile)")
+        : QStringLiteral("runUntilFuture() in %1 mode").arg(QLatin1String(modeName(m_mode)));
     writeHangReport(m_target, what, m_clock.nsecsElapsed(), m_thresholdNs);
 }
 
@@ -545,7 +585,7 @@ void setHangThreshold(std::chrono::milliseconds threshold)
 std::chrono::milliseconds hangThreshold()
 {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::nanoseconds(detail::hangThresholdNs()));
+        std::chrono::nanoseconds(detail::hangThresholdNs()));
 }
 
 } // namespace qdispatch

@@ -35,8 +35,7 @@ using DiagClock = std::chrono::steady_clock;
 
 // Owner thread: one drain's X10 books. Reads the executor's thresholds once; when none is set,
 // running an item costs one extra test of a byte (the C6 skip, for `cancelled`) and no clock.
-class ItemBooks
-{
+class ItemBooks {
 public:
     explicit ItemBooks(ExecutorState &state) noexcept : m_state(state)
     {
@@ -65,7 +64,10 @@ public:
     }
 
     // A clock reading: when timing, the one taken right after the last item; else a fresh one.
-    DiagClock::time_point now() const { return m_timed ? m_last : DiagClock::now(); }
+    DiagClock::time_point now() const
+    {
+        return m_timed ? m_last : DiagClock::now();
+    }
     // After the thread did something other than run items (processed events, slept): the next
     // item's run time starts now.
     void restart()
@@ -86,8 +88,7 @@ private:
 
 // A wait (runUntilFuture(), invoke()) that reports in "qdispatch.hang", once, when it has lasted
 // longer than the hang threshold. Does nothing (no clock, no timer) when the threshold is off.
-class HangWatch
-{
+class HangWatch {
 public:
     // `target`: the executor whose items the wait depends on; `invoke`: the wait is invoke()'s.
     HangWatch(const ExecutorState *target, bool invoke, RunMode mode);

@@ -94,7 +94,7 @@ private:
 #if QDISPATCH_DIAGNOSTICS
     // X10, written only while the executor that accepts the item has a slow-item threshold set.
     std::int64_t m_acceptedAt = 0; // monotonic clock, ns; 0: not stamped
-    Qt::HANDLE m_submitter = nullptr; // the thread that queued it
+    std::uint64_t m_submitter = 0; // the thread that queued it (its serial number in the library)
     bool m_skipped = false;
 #endif
 };

@@ -1,0 +1,740 @@
+// Tests for X10, seeing inside: pendingCount(), runPending(), stats(), slow-item reports
+// ("qdispatch.slow"), hang reports ("qdispatch.hang") and the environment variables that switch
+// them on. Every test names X10. Threads are ordered with Semaphore hand-offs; the only waits
+// that take time are an item that deliberately runs long (the thing measured) and the hang
+// threshold itself, which a wait must outlast before anything lets it end.
+
+#include <qdispatch/currentthreadexecutor.h>
+
+#include "testsupport.h"
+
+#include <QtCore/QCoreApplication>
+#include <QtCore/QFuture>
+#include <QtCore/QProcess>
+#include <QtCore/QProcessEnvironment>
+#include <QtCore/QPromise>
+#include <QtCore/QThread>
+#include <QtTest/QTest>
+
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#if __has_include(<cxxabi.h>)
+#include <cxxabi.h>
+#endif
+
+using qdispatch::CurrentThreadExecutor;
+using qdispatch::ExecutorError;
+using qdispatch::ExecutorStats;
+using qdispatch::RunMode;
+
+using namespace qdispatchtest;
+using namespace std::chrono_literals;
+
+namespace {
+
+// --- Captured reports ---
+
+struct Report {
+    QString category;
+    QString text;
+};
+
+std::mutex g_reportsMutex;
+QList<Report> g_reports;
+Semaphore *g_hangSeen = nullptr; // released for every hang report, when set
+QtMessageHandler g_previousHandler = nullptr;
+
+void captureReports(QtMsgType type, const QMessageLogContext &context, const QString &text)
+{
+    const char *category = context.category ? context.category : "";
+    if (std::strncmp(category, "qdispatch.", 10) == 0) {
+        std::lock_guard locker(g_reportsMutex);
+        g_reports.append({ QString::fromUtf8(category), text });
+        if (g_hangSeen && std::strcmp(category, "qdispatch.hang") == 0)
+            g_hangSeen->release();
+    }
+    g_previousHandler(type, context, text);
+}
+
+QList<Report> reportsIn(const char *category)
+{
+    std::lock_guard locker(g_reportsMutex);
+    QList<Report> result;
+    for (const Report &report : std::as_const(g_reports)) {
+        if (report.category == QLatin1String(category))
+            result.append(report);
+    }
+    return result;
+}
+
+void clearReports()
+{
+    std::lock_guard locker(g_reportsMutex);
+    g_reports.clear();
+}
+
+// What a report must call the lambda of type T written at `line` of this file: GCC's demangled
+// type names the function and the lambda's number, Clang's names the file and the line.
+template<typename T> bool namesLambda(const QString &text, int line)
+{
+#if defined(__clang__)
+    Q_UNUSED(line);
+    return text.contains(QStringLiteral("tst_diagnostics.cpp:%1:").arg(line));
+#else
+    Q_UNUSED(line);
+    int status = 0;
+    char *demangled = abi::__cxa_demangle(typeid(T).name(), nullptr, nullptr, &status);
+    const QString expected = QString::fromUtf8(demangled);
+    std::free(demangled);
+    return status == 0 && text.contains(QStringLiteral("Item: ") + expected + QLatin1Char(';'));
+#endif
+}
+
+// An item that deliberately runs long: what a slow-item report measures.
+void runFor(std::chrono::milliseconds duration)
+{
+    std::this_thread::sleep_for(duration);
+}
+
+template<typename F> ExecutorError::Code errorCodeOf(F &&fn, bool *threw)
+{
+    *threw = false;
+    try {
+        fn();
+    } catch (const ExecutorError &e) {
+        *threw = true;
+        return e.code();
+    }
+    return ExecutorError::Code::Broken;
+}
+
+// Sets an environment variable for the executors constructed in this scope.
+class ScopedEnv {
+public:
+    ScopedEnv(const char *name, const QByteArray &value) : m_name(name) { qputenv(name, value); }
+    ~ScopedEnv() { qunsetenv(m_name); }
+
+private:
+    const char *m_name;
+};
+
+// The child-process tests below run this program again with one test function and an
+// environment; the function does its checks only there (QDISPATCH_TEST_CHILD=1).
+bool isChild()
+{
+    return qEnvironmentVariableIntValue("QDISPATCH_TEST_CHILD") == 1;
+}
+
+} // namespace
+
+class TestDiagnostics : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase();
+    void init();
+    void cleanup();
+
+    void x10_offByDefault();
+    void x10_countsSubmittedCancelledAndRun();
+    void x10_countsHandOffOnBreak();
+    void x10_countsFailedWithNoLiveExecutor();
+    void x10_runPendingFromWrongThreadThrows();
+    void x10_runPendingInsideItemRunsOnlyEarlierItems();
+    void x10_slowItemReportedOnceWithItsName();
+    void x10_slowPostLatestItemNamedByItsCallable();
+    void x10_lateDeliveryReportedOncePerBacklog();
+    void x10_noSlowReportUnderThresholds();
+    void x10_hangReportedForLongWait_data();
+    void x10_hangReportedForLongWait();
+    void x10_noHangReportUnderThreshold();
+    void x10_hangReportedForBlockedInvoke();
+    void x10_hangReportedForInvokeFromThreadWithExecutor();
+    void x10_slowThresholdsFromEnvironment();
+    void x10_malformedSlowEnvironmentWarnsOnce_data();
+    void x10_malformedSlowEnvironmentWarnsOnce();
+    void x10_hangThresholdFromEnvironment_data();
+    void x10_hangThresholdFromEnvironment();
+    void x10_child_hangEnvironment(); // runs only as a child of the test above
+};
+
+void TestDiagnostics::initTestCase()
+{
+    g_previousHandler = qInstallMessageHandler(captureReports);
+}
+
+void TestDiagnostics::init()
+{
+    clearReports();
+    if (!isChild()) // a child checks what the environment set
+        qdispatch::setHangThreshold(0ms);
+}
+
+void TestDiagnostics::cleanup()
+{
+    if (!isChild())
+        qdispatch::setHangThreshold(0ms);
+    std::lock_guard locker(g_reportsMutex);
+    g_hangSeen = nullptr;
+}
+
+// X10: off by default: no thresholds, no durations kept, no reports; counts are kept.
+void TestDiagnostics::x10_offByDefault()
+{
+    if (qEnvironmentVariableIsSet("QDISPATCH_SLOW_ITEM_MS") ||
+        qEnvironmentVariableIsSet("QDISPATCH_HANG_MS"))
+        QSKIP("the environment sets a threshold");
+    CurrentThreadExecutor ex;
+    QCOMPARE(ex.slowRunThreshold(), 0ms);
+    QCOMPARE(ex.slowDeliveryThreshold(), 0ms);
+    QCOMPARE(qdispatch::hangThreshold(), 0ms);
+    Worker worker([&] { ex.post([] { runFor(5ms); }); });
+    QVERIFY(worker.join());
+    QCOMPARE(ex.pendingCount(), quint64(1));
+    ex.runPending();
+    const ExecutorStats s = ex.stats();
+    QCOMPARE(s.accepted, quint64(1));
+    QCOMPARE(s.run, quint64(1));
+    QCOMPARE(s.longestRun, 0ns);
+    QVERIFY(s.longestRunItem.isEmpty());
+    QVERIFY(reportsIn("qdispatch.slow").isEmpty());
+}
+
+// X10 with C6: N submitted, K of them cancelled before they start; pendingCount() and the
+// peak follow the queue.
+void TestDiagnostics::x10_countsSubmittedCancelledAndRun()
+{
+    constexpr int kItems = 10;
+    CurrentThreadExecutor ex;
+    std::vector<QFuture<int>> futures;
+    int ran = 0;
+    Worker worker([&] {
+        for (int i = 0; i < kItems; ++i)
+            futures.push_back(ex.submit([&ran, i] {
+                ++ran;
+                return i;
+            }));
+    });
+    QVERIFY(worker.join());
+    QCOMPARE(ex.pendingCount(), quint64(kItems));
+    for (int i : { 1, 4, 7 })
+        futures[size_t(i)].cancel();
+
+    ex.runPending();
+    QCOMPARE(ran, kItems - 3);
+    QCOMPARE(ex.pendingCount(), quint64(0));
+    const ExecutorStats s = ex.stats();
+    QCOMPARE(s.accepted, quint64(kItems));
+    QCOMPARE(s.run, quint64(kItems - 3));
+    QCOMPARE(s.cancelled, quint64(3));
+    QCOMPARE(s.handedOff, quint64(0));
+    QCOMPARE(s.failed, quint64(0));
+    QCOMPARE(s.peakPending, quint64(kItems));
+
+    // A second burst: the peak stays the highest ever, the counts add up.
+    Worker more([&] {
+        ex.post([] {});
+        ex.post([] {});
+    });
+    QVERIFY(more.join());
+    QCOMPARE(ex.pendingCount(), quint64(2));
+    ex.runPending();
+    const ExecutorStats t = ex.stats();
+    QCOMPARE(t.accepted, quint64(kItems + 2));
+    QCOMPARE(t.run, quint64(kItems - 3 + 2));
+    QCOMPARE(t.peakPending, quint64(kItems));
+    QCOMPARE(t.accepted, t.run + t.cancelled + t.handedOff + t.failed + ex.pendingCount());
+}
+
+// X10 with C12: a break hands the queue down the chain; the breaking executor counts it as
+// handed off, the receiving one as accepted, and runs it.
+void TestDiagnostics::x10_countsHandOffOnBreak()
+{
+    CurrentThreadExecutor outer;
+    CurrentThreadExecutor inner(&outer);
+    Worker worker([&] {
+        for (int i = 0; i < 4; ++i)
+            inner.post([] {});
+        (void)inner.submit([] { return 1; });
+    });
+    QVERIFY(worker.join());
+    QCOMPARE(inner.pendingCount(), quint64(5));
+    inner.shutdown();
+
+    const ExecutorStats in = inner.stats();
+    QCOMPARE(in.accepted, quint64(5));
+    QCOMPARE(in.handedOff, quint64(5));
+    QCOMPARE(in.run, quint64(0));
+    QCOMPARE(in.failed, quint64(0));
+    QCOMPARE(inner.pendingCount(), quint64(0));
+    QCOMPARE(outer.pendingCount(), quint64(5));
+    outer.runPending();
+    const ExecutorStats out = outer.stats();
+    QCOMPARE(out.accepted, quint64(5));
+    QCOMPARE(out.run, quint64(5));
+    QCOMPARE(out.handedOff, quint64(0));
+    QCOMPARE(out.peakPending, quint64(5));
+}
+
+// X10 with C12: with no live executor down the chain, every queued item fails with Broken and
+// is counted as failed.
+void TestDiagnostics::x10_countsFailedWithNoLiveExecutor()
+{
+    auto ex = std::make_unique<CurrentThreadExecutor>();
+    QFuture<int> a;
+    QFuture<int> b;
+    Worker worker([&] {
+        a = ex->submit([] { return 1; });
+        b = ex->submit([] { return 2; });
+        ex->post([] {});
+    });
+    QVERIFY(worker.join());
+    QTest::ignoreMessage(QtWarningMsg, QRegularExpression(QStringLiteral("will never run")));
+    ex->shutdown();
+    const ExecutorStats s = ex->stats();
+    QCOMPARE(s.accepted, quint64(3));
+    QCOMPARE(s.failed, quint64(3));
+    QCOMPARE(s.run, quint64(0));
+    QCOMPARE(s.handedOff, quint64(0));
+    QCOMPARE(ex->pendingCount(), quint64(0));
+    bool threw = false;
+    QCOMPARE(errorCodeOf([&] { a.waitForFinished(); }, &threw), ExecutorError::Code::Broken);
+    QVERIFY(threw);
+    QVERIFY(b.isFinished());
+}
+
+// X10 with C8: runPending() belongs to the owner thread; elsewhere WrongThread, nothing run.
+void TestDiagnostics::x10_runPendingFromWrongThreadThrows()
+{
+    CurrentThreadExecutor ex;
+    ex.post([] {});
+    bool threw = false;
+    ExecutorError::Code code = ExecutorError::Code::Broken;
+    Worker worker([&] { code = errorCodeOf([&] { ex.runPending(); }, &threw); });
+    QVERIFY(worker.join());
+    QVERIFY(threw);
+    QCOMPARE(code, ExecutorError::Code::WrongThread);
+    QCOMPARE(ex.pendingCount(), quint64(1));
+    ex.runPending();
+    QCOMPARE(ex.pendingCount(), quint64(0));
+}
+
+// X10 with C8: from inside item A, runPending() runs B and C, queued before the call, and not
+// D, queued while it runs; the outer drain stops there too.
+void TestDiagnostics::x10_runPendingInsideItemRunsOnlyEarlierItems()
+{
+    CurrentThreadExecutor ex;
+    QStringList order;
+    Semaphore queued;
+    Semaphore bRunning;
+    Semaphore dQueued;
+    bool dWasPending = false;
+    Worker worker([&] {
+        ex.post([&] {
+            order << QStringLiteral("A");
+            ex.runPending();
+            dWasPending = ex.pendingCount() == 1;
+            order << QStringLiteral("A end");
+        });
+        ex.post([&] {
+            order << QStringLiteral("B");
+            bRunning.release();
+            QVERIFY(dQueued.tryAcquire(1, kHandshakeMs));
+        });
+        ex.post([&] { order << QStringLiteral("C"); });
+        queued.release();
+        QVERIFY(bRunning.tryAcquire(1, kHandshakeMs));
+        ex.post([&] { order << QStringLiteral("D"); });
+        dQueued.release();
+    });
+    QVERIFY(queued.tryAcquire(1, kHandshakeMs));
+    ex.runPending();
+    QVERIFY(worker.join());
+    QCOMPARE(order,
+             QStringList({ QStringLiteral("A"), QStringLiteral("B"), QStringLiteral("C"),
+                           QStringLiteral("A end") }));
+    QVERIFY(dWasPending);
+    QCOMPARE(ex.pendingCount(), quint64(1));
+    ex.runPending();
+    QCOMPARE(order.last(), QStringLiteral("D"));
+}
+
+// X10: an item that runs longer than the run threshold gives exactly one report, naming the
+// item, the submitting thread and both times; the fast ones around it give none.
+void TestDiagnostics::x10_slowItemReportedOnceWithItsName()
+{
+    CurrentThreadExecutor ex;
+    // Generous: on a loaded machine a thread may be held back for tens of milliseconds, and a
+    // fast item must not be reported for that.
+    ex.setSlowItemThresholds(100ms, 0ms);
+    QCOMPARE(ex.slowRunThreshold(), 100ms);
+    const int line = __LINE__ + 1;
+    auto slow = [] { runFor(200ms); };
+    Worker worker([&] {
+        QThread::currentThread()->setObjectName(QStringLiteral("x10 submitter"));
+        ex.post([] {});
+        ex.post(slow);
+        ex.post([] {});
+    });
+    QVERIFY(worker.join());
+    ex.runPending();
+
+    const QList<Report> reports = reportsIn("qdispatch.slow");
+    QCOMPARE(reports.size(), 1);
+    const QString &text = reports.first().text;
+    QVERIFY2(namesLambda<decltype(slow)>(text, line), qPrintable(text));
+    QVERIFY2(text.contains(QLatin1String("slow item on thread ")), qPrintable(text));
+    QVERIFY2(text.contains(QLatin1String("submitted by thread \"x10 submitter\" (ended since)")),
+             qPrintable(text));
+    QVERIFY2(text.contains(QLatin1String("(run threshold 100 ms)")), qPrintable(text));
+    QVERIFY2(text.contains(QLatin1String("after it was accepted (delivery threshold off)")),
+             qPrintable(text));
+
+    const ExecutorStats s = ex.stats();
+    QVERIFY(s.longestRun >= 200ms);
+    QVERIFY2(text.contains(QStringLiteral("Item: ") + s.longestRunItem + QLatin1Char(';')),
+             qPrintable(s.longestRunItem));
+}
+
+// X10 with X2: a postLatest() slot is named by the callable that ran in it.
+void TestDiagnostics::x10_slowPostLatestItemNamedByItsCallable()
+{
+    CurrentThreadExecutor ex;
+    ex.setSlowItemThresholds(100ms, 0ms);
+    const int line = __LINE__ + 1;
+    auto slow = [] { runFor(200ms); };
+    int key = 0;
+    Worker worker([&] {
+        ex.postLatest(&key, [] {});
+        ex.postLatest(&key, slow); // replaces the first in its place
+    });
+    QVERIFY(worker.join());
+    ex.runPending();
+    const QList<Report> reports = reportsIn("qdispatch.slow");
+    QCOMPARE(reports.size(), 1);
+    QVERIFY2(namesLambda<decltype(slow)>(reports.first().text, line),
+             qPrintable(reports.first().text));
+}
+
+// X10: items that start later than the delivery threshold give one report per backlog, as
+// Android's Looper does: the first late one is reported, the ones queued behind it are not,
+// until one starts on time.
+void TestDiagnostics::x10_lateDeliveryReportedOncePerBacklog()
+{
+    CurrentThreadExecutor ex;
+    ex.setSlowItemThresholds(0ms, 100ms);
+    const int line = __LINE__ + 1;
+    auto late = [] {};
+    auto burst = [&] {
+        Worker worker([&] {
+            ex.post([] { runFor(200ms); }); // holds the ones behind it back: not itself late
+            for (int i = 0; i < 5; ++i)
+                ex.post(late);
+        });
+        QVERIFY(worker.join());
+        ex.runPending();
+    };
+    burst();
+    QList<Report> reports = reportsIn("qdispatch.slow");
+    QCOMPARE(reports.size(), 1);
+    const QString text = reports.first().text;
+    QVERIFY2(namesLambda<decltype(late)>(text, line), qPrintable(text));
+    QVERIFY2(text.contains(QLatin1String("late item on thread ")), qPrintable(text));
+    QVERIFY2(text.contains(QLatin1String("(delivery threshold 100 ms)")), qPrintable(text));
+    QVERIFY2(text.contains(QLatin1String("(run threshold off)")), qPrintable(text));
+    const ExecutorStats s = ex.stats();
+    QVERIFY(s.longestDelivery >= 200ms);
+    QVERIFY2(text.contains(QStringLiteral("Item: ") + s.longestDeliveryItem + QLatin1Char(';')),
+             qPrintable(s.longestDeliveryItem));
+
+    // The next burst starts on time, so its backlog is reported again: once.
+    burst();
+    QCOMPARE(reportsIn("qdispatch.slow").size(), 2);
+}
+
+// X10: with thresholds that are never reached, nothing is reported, but the longest run and
+// delivery are kept, with names.
+void TestDiagnostics::x10_noSlowReportUnderThresholds()
+{
+    CurrentThreadExecutor ex;
+    ex.setSlowItemThresholds(10s, 10s);
+    Worker worker([&] {
+        for (int i = 0; i < 100; ++i)
+            ex.post([] {});
+        ex.post([] { runFor(2ms); });
+    });
+    QVERIFY(worker.join());
+    ex.runPending();
+    QVERIFY(reportsIn("qdispatch.slow").isEmpty());
+    const ExecutorStats s = ex.stats();
+    QVERIFY(s.longestRun >= 2ms);
+    QVERIFY(!s.longestRunItem.isEmpty());
+    QVERIFY(!s.longestDeliveryItem.isEmpty());
+
+    // Switched off again: nothing more is timed.
+    ex.setSlowItemThresholds(0ms, 0ms);
+    Worker again([&] { ex.post([] { runFor(5ms); }); });
+    QVERIFY(again.join());
+    ex.runPending();
+    QVERIFY(ex.stats().longestRun < 5ms);
+}
+
+void TestDiagnostics::x10_hangReportedForLongWait_data()
+{
+    QTest::addColumn<RunMode>("mode");
+    QTest::newRow("AllEvents") << RunMode::AllEvents;
+    QTest::newRow("ExcludeUserInput") << RunMode::ExcludeUserInput;
+    QTest::newRow("ExecutorOnly") << RunMode::ExecutorOnly;
+}
+
+// X10: a wait that outlasts the hang threshold reports once, naming the waiting thread, the
+// wait, the time and the pending items. The future is finished only after the report.
+void TestDiagnostics::x10_hangReportedForLongWait()
+{
+    QFETCH(RunMode, mode);
+    CurrentThreadExecutor ex;
+    Semaphore hangSeen;
+    {
+        std::lock_guard locker(g_reportsMutex);
+        g_hangSeen = &hangSeen;
+    }
+    qdispatch::setHangThreshold(30ms);
+    QThread::currentThread()->setObjectName(QStringLiteral("x10 waiter"));
+    QPromise<void> promise;
+    promise.start();
+    Worker worker([&] {
+        // Let it hang until the report is out, then end the wait.
+        QVERIFY(hangSeen.tryAcquire(1, kHandshakeMs));
+        promise.finish();
+    });
+    QVERIFY(ex.runUntilFuture(promise.future(), QDeadlineTimer(kJoinMs), mode));
+    QVERIFY(worker.join());
+    QThread::currentThread()->setObjectName(QString());
+
+    const QList<Report> reports = reportsIn("qdispatch.hang");
+    QCOMPARE(reports.size(), 1);
+    const QString &text = reports.first().text;
+    const QString expected = QStringLiteral("thread \"x10 waiter\" (main) has waited ");
+    QVERIFY2(text.startsWith(QStringLiteral("QDispatch: ") + expected), qPrintable(text));
+    const QString wait = QStringLiteral(" in runUntilFuture() in %1 mode on the executor of "
+                                        "thread \"x10 waiter\" (main), which has 0 items pending "
+                                        "(hang threshold 30 ms).")
+                             .arg(QLatin1String(QTest::currentDataTag()));
+    QVERIFY2(text.endsWith(wait), qPrintable(text));
+}
+
+// X10: a wait shorter than the threshold reports nothing.
+void TestDiagnostics::x10_noHangReportUnderThreshold()
+{
+    CurrentThreadExecutor ex;
+    qdispatch::setHangThreshold(10s);
+    QCOMPARE(qdispatch::hangThreshold(), 10s);
+    QPromise<void> promise;
+    promise.start();
+    Worker worker([&] { promise.finish(); });
+    ex.runUntilFuture(promise.future());
+    ex.runUntilFuture(worker.finished(), RunMode::ExecutorOnly);
+    QVERIFY(worker.join());
+    QVERIFY(reportsIn("qdispatch.hang").isEmpty());
+}
+
+// X10 with X3: invoke() from a thread with no executor blocks on a condition variable; with a
+// threshold set, that wait is timed and reports, with the pending items of the target.
+void TestDiagnostics::x10_hangReportedForBlockedInvoke()
+{
+    CurrentThreadExecutor ex;
+    QThread::currentThread()->setObjectName(QStringLiteral("x10 owner"));
+    Semaphore hangSeen;
+    {
+        std::lock_guard locker(g_reportsMutex);
+        g_hangSeen = &hangSeen;
+    }
+    qdispatch::setHangThreshold(30ms);
+    int result = 0;
+    AnyThread caller(false, [&] {
+        QThread::currentThread()->setObjectName(QStringLiteral("x10 invoker"));
+        result = ex.invoke([] { return 42; });
+    });
+    // The owner serves the item only once the report is out.
+    QVERIFY(hangSeen.tryAcquire(1, kHandshakeMs));
+    ex.runPending();
+    QVERIFY(caller.join());
+    QThread::currentThread()->setObjectName(QString());
+    QCOMPARE(result, 42);
+
+    const QList<Report> reports = reportsIn("qdispatch.hang");
+    QCOMPARE(reports.size(), 1);
+    const QString &text = reports.first().text;
+    QVERIFY2(text.contains(QLatin1String("thread \"x10 invoker\" has waited ")), qPrintable(text));
+    QVERIFY2(
+        text.contains(QLatin1String(" in invoke() (this thread has no executor: it blocks) "
+                                    "on the executor of thread \"x10 owner\" (main), which has 1 "
+                                    "item pending")),
+        qPrintable(text));
+}
+
+// X10 with X3: invoke() from a thread with an executor of its own waits like an ExecutorOnly
+// runUntilFuture(), and its report says invoke() and counts the target's pending items.
+void TestDiagnostics::x10_hangReportedForInvokeFromThreadWithExecutor()
+{
+    CurrentThreadExecutor ex;
+    Semaphore hangSeen;
+    {
+        std::lock_guard locker(g_reportsMutex);
+        g_hangSeen = &hangSeen;
+    }
+    qdispatch::setHangThreshold(30ms);
+    int result = 0;
+    Worker worker([&] {
+        QThread::currentThread()->setObjectName(QStringLiteral("x10 invoker"));
+        CurrentThreadExecutor own;
+        result = ex.invoke([] { return 7; });
+    });
+    QVERIFY(hangSeen.tryAcquire(1, kHandshakeMs));
+    qdispatch::setHangThreshold(0ms); // this wait is not the one under test
+    ex.runUntilFuture(worker.finished());
+    QVERIFY(worker.join());
+    QCOMPARE(result, 7);
+    const QList<Report> reports = reportsIn("qdispatch.hang");
+    QCOMPARE(reports.size(), 1);
+    const QString &text = reports.first().text;
+    QVERIFY2(text.contains(QLatin1String("thread \"x10 invoker\" has waited ")), qPrintable(text));
+    QVERIFY2(text.contains(QLatin1String(" in invoke() (running its own executor's items "
+                                         "meanwhile) on the executor of thread ")),
+             qPrintable(text));
+    QVERIFY2(text.contains(QLatin1String("which has 1 item pending")), qPrintable(text));
+}
+
+// X10: QDISPATCH_SLOW_ITEM_MS=run[,delivery] is read by every executor constructed while it
+// is set; a missing delivery value means off.
+void TestDiagnostics::x10_slowThresholdsFromEnvironment()
+{
+    {
+        ScopedEnv env("QDISPATCH_SLOW_ITEM_MS", "100,400");
+        CurrentThreadExecutor ex;
+        QCOMPARE(ex.slowRunThreshold(), 100ms);
+        QCOMPARE(ex.slowDeliveryThreshold(), 400ms);
+        // And it acts: a slow item is reported.
+        Worker worker([&] { ex.post([] { runFor(200ms); }); });
+        QVERIFY(worker.join());
+        ex.runPending();
+        QCOMPARE(reportsIn("qdispatch.slow").size(), 1);
+    }
+    {
+        ScopedEnv env("QDISPATCH_SLOW_ITEM_MS", " 70 ");
+        CurrentThreadExecutor ex;
+        QCOMPARE(ex.slowRunThreshold(), 70ms);
+        QCOMPARE(ex.slowDeliveryThreshold(), 0ms);
+    }
+    {
+        ScopedEnv env("QDISPATCH_SLOW_ITEM_MS", "0,15");
+        CurrentThreadExecutor ex;
+        QCOMPARE(ex.slowRunThreshold(), 0ms);
+        QCOMPARE(ex.slowDeliveryThreshold(), 15ms);
+    }
+    CurrentThreadExecutor unset;
+    QCOMPARE(unset.slowRunThreshold(), 0ms);
+    QVERIFY(reportsIn("qdispatch.slow").size() == 1);
+}
+
+void TestDiagnostics::x10_malformedSlowEnvironmentWarnsOnce_data()
+{
+    QTest::addColumn<QByteArray>("value");
+    QTest::newRow("letters") << QByteArray("abc");
+    QTest::newRow("negative") << QByteArray("-5");
+    QTest::newRow("huge") << QByteArray("99999999999999999999");
+    QTest::newRow("over a day") << QByteArray("86400001");
+    QTest::newRow("bad delivery") << QByteArray("5,x");
+    QTest::newRow("empty") << QByteArray("");
+    QTest::newRow("empty delivery") << QByteArray("5,");
+    QTest::newRow("three values") << QByteArray("1,2,3");
+    QTest::newRow("fraction") << QByteArray("2.5");
+}
+
+// X10: a malformed QDISPATCH_SLOW_ITEM_MS gives one clear warning, however many executors read
+// it, and leaves the reports off.
+void TestDiagnostics::x10_malformedSlowEnvironmentWarnsOnce()
+{
+    QFETCH(QByteArray, value);
+    ScopedEnv env("QDISPATCH_SLOW_ITEM_MS", value);
+    for (int i = 0; i < 3; ++i) {
+        CurrentThreadExecutor ex;
+        QCOMPARE(ex.slowRunThreshold(), 0ms);
+        QCOMPARE(ex.slowDeliveryThreshold(), 0ms);
+    }
+    const QList<Report> reports = reportsIn("qdispatch.slow");
+    QCOMPARE(reports.size(), 1);
+    const QString expected = QStringLiteral("QDispatch: ignoring QDISPATCH_SLOW_ITEM_MS=\"%1\": "
+                                            "expected run[,delivery]")
+                                 .arg(QString::fromLatin1(value));
+    QVERIFY2(reports.first().text.startsWith(expected), qPrintable(reports.first().text));
+    QVERIFY2(reports.first().text.endsWith(QLatin1String("slow-item reports stay off.")),
+             qPrintable(reports.first().text));
+}
+
+void TestDiagnostics::x10_hangThresholdFromEnvironment_data()
+{
+    QTest::addColumn<QByteArray>("value");
+    QTest::addColumn<int>("expectedMs");
+    QTest::addColumn<int>("warnings");
+    QTest::newRow("1234") << QByteArray("1234") << 1234 << 0;
+    QTest::newRow("0") << QByteArray("0") << 0 << 0;
+    QTest::newRow("letters") << QByteArray("abc") << 0 << 1;
+    QTest::newRow("negative") << QByteArray("-100") << 0 << 1;
+    QTest::newRow("huge") << QByteArray("123456789012") << 0 << 1;
+    QTest::newRow("two values") << QByteArray("5,6") << 0 << 1;
+    QTest::newRow("empty") << QByteArray("") << 0 << 1;
+}
+
+// X10: QDISPATCH_HANG_MS is read once per process, so each value is tried in a child process
+// (this program, running x10_child_hangEnvironment only).
+void TestDiagnostics::x10_hangThresholdFromEnvironment()
+{
+    QFETCH(QByteArray, value);
+    QFETCH(int, expectedMs);
+    QFETCH(int, warnings);
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("QDISPATCH_TEST_CHILD"), QStringLiteral("1"));
+    env.insert(QStringLiteral("QDISPATCH_HANG_MS"), QString::fromLatin1(value));
+    env.insert(QStringLiteral("X10_EXPECTED_MS"), QString::number(expectedMs));
+    env.insert(QStringLiteral("X10_EXPECTED_WARNINGS"), QString::number(warnings));
+    QProcess child;
+    child.setProcessEnvironment(env);
+    child.setProcessChannelMode(QProcess::MergedChannels);
+    child.start(QCoreApplication::applicationFilePath(),
+                { QStringLiteral("x10_child_hangEnvironment") });
+    QVERIFY(child.waitForFinished(kJoinMs));
+    const QString output = QString::fromLocal8Bit(child.readAll());
+    QVERIFY2(child.exitStatus() == QProcess::NormalExit && child.exitCode() == 0,
+             qPrintable(output));
+    QVERIFY2(output.contains(QLatin1String("PASS   : TestDiagnostics::x10_child_hangEnvironment")),
+             qPrintable(output));
+}
+
+void TestDiagnostics::x10_child_hangEnvironment()
+{
+    if (!isChild())
+        QSKIP("runs as a child process of x10_hangThresholdFromEnvironment");
+    const int expectedMs = qEnvironmentVariableIntValue("X10_EXPECTED_MS");
+    const int warnings = qEnvironmentVariableIntValue("X10_EXPECTED_WARNINGS");
+    QCOMPARE(qdispatch::hangThreshold(), std::chrono::milliseconds(expectedMs));
+    QCOMPARE(qdispatch::hangThreshold(), std::chrono::milliseconds(expectedMs)); // read once
+    const QList<Report> reports = reportsIn("qdispatch.hang");
+    QCOMPARE(reports.size(), warnings);
+    if (warnings) {
+        QVERIFY2(reports.first().text.startsWith(
+                     QLatin1String("QDispatch: ignoring QDISPATCH_HANG_MS=")),
+                 qPrintable(reports.first().text));
+        QVERIFY(reports.first().text.endsWith(QLatin1String("hang reports stay off.")));
+    }
+    // setHangThreshold() overrides the environment.
+    qdispatch::setHangThreshold(5ms);
+    QCOMPARE(qdispatch::hangThreshold(), 5ms);
+}
+
+QTEST_GUILESS_MAIN(TestDiagnostics)
+#include "tst_diagnostics.moc"
