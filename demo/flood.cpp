@@ -48,7 +48,7 @@ void Flood::stop()
     // this returns only once all of them have run (C8). The second call runs what was posted
     // after that: the "finished" item that onProducersFinished() may have queued.
     m_gui.runUntilFuture(m_producers);
-    m_gui.runUntilFuture(QtFuture::makeReadyFuture());
+    m_gui.runPending();
     m_pool.waitForDone();
 }
 

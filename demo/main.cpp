@@ -9,12 +9,15 @@
 
 #include "mainwindow.h"
 #include "selftest.h"
+#include "slowreports.h"
 
 #include <QtCore/QCommandLineParser>
+#include <QtCore/QThread>
 #include <QtGui/QPalette>
 #include <QtWidgets/QApplication>
 #include <QtWidgets/QStyleFactory>
 
+#include <chrono>
 #include <cstring>
 
 namespace {
@@ -30,12 +33,17 @@ bool hasArgument(int argc, char *argv[], const char *name)
 
 // The offscreen platform warns, for every window shown, that it cannot pass size hints on.
 // Nothing is wrong; the self-test's report reads better without it. Only that line is dropped.
+// QDispatch's slow-item reports also go to the window's panel (X10), and on to the default
+// handler like every other message.
 QtMessageHandler g_defaultMessageHandler = nullptr;
 
 void dropOffscreenNoise(QtMsgType type, const QMessageLogContext &context, const QString &message)
 {
     if (type == QtWarningMsg && message.contains(QLatin1String("propagateSizeHints")))
         return;
+    if (context.category && std::strcmp(context.category, "qdispatch.slow") == 0
+        && QCoreApplication::instance())
+        slowReports().add(message);
     g_defaultMessageHandler(type, context, message);
 }
 
@@ -77,6 +85,15 @@ int main(int argc, char *argv[])
     QApplication app(argc, argv);
     QApplication::setApplicationName(QStringLiteral("qdispatch-demo"));
     applyLook(app);
+    slowReports(); // created on the GUI thread, before any report can arrive
+    QThread::currentThread()->setObjectName(QStringLiteral("GUI")); // how reports name it
+
+    // X10: report items that hold the GUI thread for more than three frames, or that start more
+    // than 100 ms after they were sent, unless QDISPATCH_SLOW_ITEM_MS says otherwise.
+    if (!qEnvironmentVariableIsSet("QDISPATCH_SLOW_ITEM_MS")) {
+        using namespace std::chrono_literals;
+        qdispatch::mainThreadExecutor()->setSlowItemThresholds(50ms, 100ms);
+    }
 
     QCommandLineParser parser;
     parser.setApplicationDescription(

@@ -1,9 +1,12 @@
 #include "mainwindow.h"
 
+#include "slowreports.h"
 #include "traffic.h"
 #include "widgets.h"
 
+#include <QtCore/QElapsedTimer>
 #include <QtCore/QLocale>
+#include <QtCore/QThreadPool>
 #include <QtGui/QCloseEvent>
 #include <QtGui/QFontDatabase>
 #include <QtWidgets/QFormLayout>
@@ -70,9 +73,13 @@ MainWindow::MainWindow(QWidget *parent)
     logLayout->setContentsMargins(6, 6, 6, 6);
     logLayout->addWidget(m_log);
 
+    auto *bottom = new QHBoxLayout;
+    bottom->addWidget(logBox, 3);
+    bottom->addWidget(makeSlowPanel(), 2);
+
     auto *layout = new QVBoxLayout(this);
     layout->addLayout(top, 4);
-    layout->addWidget(logBox, 1);
+    layout->addLayout(bottom, 1);
     resize(1000, 720);
 
     connect(&m_renderer, &TileRenderer::tileShown, this,
@@ -130,6 +137,7 @@ QWidget *MainWindow::makeControls()
     m_pauseButton = new QPushButton(QStringLiteral("Pause"));
     m_pauseButton->setCheckable(true);
     m_cancelButton = new QPushButton(QStringLiteral("Cancel"));
+    m_slowButton = new QPushButton(QStringLiteral("Slow item"));
 
     m_renderButton->setToolTip(QStringLiteral("Workers render the tiles and hand them over"));
     m_waitButton->setToolTip(
@@ -139,12 +147,16 @@ QWidget *MainWindow::makeControls()
                                   .arg(number(quint64(kFloodItemsEach))));
     m_cancelButton->setToolTip(
         QStringLiteral("Cancels the queued tile deliveries and stops every worker"));
+    m_slowButton->setToolTip(QStringLiteral("A worker sends the GUI thread an item that keeps it "
+                                            "busy for %1 ms: see the Slow items panel")
+                                 .arg(kSlowItemMs));
 
     connect(m_renderButton, &QPushButton::clicked, this, &MainWindow::startRender);
     connect(m_waitButton, &QPushButton::clicked, this, [this] { waitForEverything(); });
     connect(m_floodButton, &QPushButton::clicked, this, [this] { startFlood(); });
     connect(m_pauseButton, &QPushButton::toggled, this, &MainWindow::setPaused);
     connect(m_cancelButton, &QPushButton::clicked, this, [this] { cancelWork(); });
+    connect(m_slowButton, &QPushButton::clicked, this, &MainWindow::runSlowItem);
 
     auto *box = new QWidget;
     auto *grid = new QGridLayout(box);
@@ -154,6 +166,7 @@ QWidget *MainWindow::makeControls()
     grid->addWidget(m_floodButton, 1, 0);
     grid->addWidget(m_pauseButton, 1, 1);
     grid->addWidget(m_cancelButton, 1, 2);
+    grid->addWidget(m_slowButton, 2, 0);
     return box;
 }
 
@@ -222,6 +235,58 @@ QWidget *MainWindow::makeGuiPanel()
     layout->addWidget(m_latenessGraph);
     layout->addStretch(1);
     return box;
+}
+
+QWidget *MainWindow::makeSlowPanel()
+{
+    auto *box = new QGroupBox(QStringLiteral("Slow items (qdispatch.slow)"));
+    auto *layout = new QVBoxLayout(box);
+    layout->setContentsMargins(6, 6, 6, 6);
+    m_slowLog = new QPlainTextEdit;
+    m_slowLog->setReadOnly(true);
+    m_slowLog->setMaximumBlockCount(SlowReports::kKept);
+    m_slowLog->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+    m_slowLog->setPlaceholderText(
+        QStringLiteral("QDispatch reports here every item that runs longer than %1 ms on the GUI "
+                       "thread, or starts more than %2 ms late. Press Slow item.")
+            .arg(qdispatch::mainThreadExecutor()->slowRunThreshold().count())
+            .arg(qdispatch::mainThreadExecutor()->slowDeliveryThreshold().count()));
+    layout->addWidget(m_slowLog);
+    for (const QString &text : slowReports().last())
+        showSlowReport(text);
+    connect(&slowReports(), &SlowReports::reported, this, &MainWindow::showSlowReport);
+    return box;
+}
+
+void MainWindow::showSlowReport(const QString &text)
+{
+    QString shown = text;
+    shown.remove(QLatin1String("QDispatch: "));
+    m_slowLog->appendPlainText(QStringLiteral("%1  %2").arg(
+        number(double(m_uptime.elapsed()) / 1000.0, 3), shown));
+}
+
+void MainWindow::runSlowItem()
+{
+    if (m_shutDown)
+        return;
+    log(QStringLiteral("slow item: a pool thread sends the GUI thread an item that keeps it "
+                       "busy for %1 ms")
+            .arg(kSlowItemMs));
+    QThreadPool::globalInstance()->start([] {
+        try {
+            // The mistake the report is there to find: work that belongs on a worker, done in
+            // an item on the GUI thread. The window freezes meanwhile.
+            qdispatch::runOnMainThread([] {
+                QElapsedTimer busy;
+                busy.start();
+                while (busy.elapsed() < kSlowItemMs) {
+                }
+            });
+        } catch (const qdispatch::ExecutorError &) {
+            // The application is closing: nothing to show it in.
+        }
+    });
 }
 
 void MainWindow::startRender()
@@ -356,7 +421,7 @@ void MainWindow::takeSample()
     const quint64 ran = traffic().ran.load();
     m_itemsPerSecond = double(ran - m_ranAtSample) / seconds;
     m_ranAtSample = ran;
-    const qint64 depth = traffic().depth();
+    const quint64 depth = m_gui.pendingCount(); // X10
 
     m_rateGraph->addSample(m_itemsPerSecond);
     m_depthGraph->addSample(double(depth));
@@ -373,9 +438,7 @@ void MainWindow::takeSample()
     m_latenessLabel->setText(QStringLiteral("now %1 ms · worst %2 ms")
                                  .arg(number(m_sampleLatenessMs, 1), number(m_maxLatenessMs, 1)));
     m_itemsLabel->setText(QStringLiteral("%1 · %2 /s").arg(number(ran), number(m_itemsPerSecond)));
-    // QDispatch has no queue-depth accessor; the demo counts (see traffic.h), and says so.
-    m_depthLabel->setText(
-        QStringLiteral("%1  (demo's count: sent − run − cancelled)").arg(number(double(depth))));
+    m_depthLabel->setText(QStringLiteral("%1  (pendingCount())").arg(number(depth)));
     const TileRenderer::Counts c = m_renderer.counts();
     m_tilesLabel->setText(QStringLiteral("%1 rendered · %2 shown · %3 cancelled of %4")
                               .arg(c.rendered)
@@ -400,4 +463,5 @@ void MainWindow::updateButtons()
     m_floodButton->setEnabled(!m_shutDown && !flooding);
     m_pauseButton->setEnabled(!m_shutDown);
     m_cancelButton->setEnabled(!m_shutDown && (rendering || flooding));
+    m_slowButton->setEnabled(!m_shutDown);
 }

@@ -32,6 +32,7 @@ public:
     static constexpr int kTimerIntervalMs = 16;
     static constexpr int kFloodProducers = 2;
     static constexpr int kFloodItemsEach = 250'000;
+    static constexpr int kSlowItemMs = 150;
 
     explicit MainWindow(QWidget *parent = nullptr);
     ~MainWindow() override; // shutdown()
@@ -59,6 +60,10 @@ public:
     // "Pause": workers stop between tiles until resumed.
     void setPaused(bool paused);
 
+    // "Slow item": a pool thread sends the GUI thread an item that keeps it busy for kSlowItemMs.
+    // QDispatch's slow-item report (X10) names it in the "Slow items" panel.
+    void runSlowItem();
+
     // Stops everything and waits for it while still running what the workers send (they may
     // be waiting for it). Afterwards nothing of this window is left in the GUI thread's queue
     // and no worker runs. Idempotent; called on close and on destruction.
@@ -82,6 +87,8 @@ private:
     QWidget *makeControls();
     QWidget *makeWorkers();
     QWidget *makeGuiPanel();
+    QWidget *makeSlowPanel();
+    void showSlowReport(const QString &text);
     void onTick();
     void takeSample();
     void log(const QString &text);
@@ -97,6 +104,7 @@ private:
     QPushButton *m_floodButton = nullptr;
     QPushButton *m_pauseButton = nullptr;
     QPushButton *m_cancelButton = nullptr;
+    QPushButton *m_slowButton = nullptr;
     std::array<QProgressBar *, TileRenderer::kWorkers> m_bars {};
     std::array<QLabel *, TileRenderer::kWorkers> m_barNotes {};
     Heartbeat *m_heartbeat = nullptr;
@@ -109,6 +117,7 @@ private:
     SparkLine *m_depthGraph = nullptr;
     SparkLine *m_latenessGraph = nullptr;
     QPlainTextEdit *m_log = nullptr;
+    QPlainTextEdit *m_slowLog = nullptr;
 
     QTimer m_timer;
     QElapsedTimer m_sinceTick;

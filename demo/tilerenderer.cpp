@@ -194,7 +194,6 @@ int TileRenderer::cancel()
         ++cancelled;
         Q_EMIT tileCancelled(delivery.tile, tileRect(delivery.tile));
     }
-    traffic().cancelled.fetch_add(quint64(cancelled), std::memory_order_relaxed);
     m_counts.cancelled += cancelled;
     return cancelled;
 }
