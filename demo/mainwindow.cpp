@@ -74,13 +74,13 @@ MainWindow::MainWindow(QWidget *parent)
     logLayout->addWidget(m_log);
 
     auto *bottom = new QHBoxLayout;
-    bottom->addWidget(logBox, 3);
-    bottom->addWidget(makeSlowPanel(), 2);
+    bottom->addWidget(logBox, 1);
+    bottom->addWidget(makeSlowPanel(), 1);
 
     auto *layout = new QVBoxLayout(this);
     layout->addLayout(top, 4);
     layout->addLayout(bottom, 1);
-    resize(1000, 720);
+    resize(1000, 820);
 
     connect(&m_renderer, &TileRenderer::tileShown, this,
             [this](int, const QRect &rect, const QImage &image, int worker) {
