@@ -1,5 +1,7 @@
 #include "measurements.h"
 
+#include <qtcompat.h>
+
 #include <qdispatch/currentthreadexecutor.h>
 
 #include <QtConcurrent/QtConcurrentRun>
@@ -118,7 +120,7 @@ double thenContextRate(int items)
     const auto start = Clock::now();
     std::thread producer([&] {
         for (int i = 0; i < items; ++i) {
-            futures.push_back(QtFuture::makeReadyFuture().then(&context, [&, i] {
+            futures.push_back(qdispatch_compat::readyFuture().then(&context, [&, i] {
                 if (++ran == items)
                     loop.quit();
                 return i;
@@ -444,7 +446,7 @@ QJsonObject queuedMemory(int items, Queue via)
             if (via == Queue::Submit) {
                 futures.push_back(executor.submit([i] { return i; }));
             } else {
-                futures.push_back(QtFuture::makeReadyFuture().then(&context, [&, i] {
+                futures.push_back(qdispatch_compat::readyFuture().then(&context, [&, i] {
                     if (++ran == items)
                         loop.quit();
                     return i;
@@ -456,7 +458,7 @@ QJsonObject queuedMemory(int items, Queue via)
     const QJsonObject queued = memoryStatus();
 
     if (via == Queue::Submit)
-        executor.runUntilFuture(QtFuture::makeReadyFuture()); // runs what is queued (C8)
+        executor.runUntilFuture(qdispatch_compat::readyFuture()); // runs what is queued (C8)
     else
         loop.exec();
     requireAllDone(futures, items);

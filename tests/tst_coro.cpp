@@ -6,6 +6,7 @@
 #include <qdispatch/coro.h>
 
 #include "testsupport.h"
+#include "qtcompat.h"
 
 #include <QtConcurrent/QtConcurrentRun>
 #include <QtCore/QCoreApplication>
@@ -310,7 +311,7 @@ void TestCoro::x6_resultOfWithoutExecutorResumesOnTheFinishingThread()
 void TestCoro::x6_resultOfAFinishedFutureDoesNotSuspend()
 {
     Outcome out;
-    record(out, resultOf(QtFuture::makeReadyFuture(5)));
+    record(out, resultOf(qdispatch_compat::readyFuture(5)));
     QVERIFY(out.done().isFinished());
     QVERIFY(out.completed());
     QCOMPARE(out.value, 5);
