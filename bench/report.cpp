@@ -329,8 +329,8 @@ namespace {
 // target and a green band the side of it where the target is met.
 class Chart {
 public:
-    static constexpr int kWidth = 1180;
-    static constexpr int kPlotX = 420;
+    static constexpr int kWidth = 1260;
+    static constexpr int kPlotX = 410;
     static constexpr int kPlotWidth = 440;
     static constexpr int kTextX = kPlotX + kPlotWidth + 16;
     static constexpr int kRow = 24;
