@@ -1,4 +1,4 @@
-// qdispatch-bench: SPEC "What is measured" (P1..P6). Every comparison of a QDispatch
+// qdispatch-bench: SPEC "What is measured" (P1..P7). Every comparison of a QDispatch
 // measurement with a baseline runs as pairs in the same process, QDispatch then the baseline,
 // again and again, because the machines are shared and noisy: a ratio is only trusted when its
 // two sides ran side by side. The report gives the median of the per-pair ratios and their range.
@@ -6,7 +6,9 @@
 //   qdispatch-bench [--quick] [--pairs N] [--only P1,P3] [--out DIR]
 //
 // The main thread is the owner thread of every scenario. P6 runs each side in a fresh child
-// process (qdispatch-bench --child ...) so that the peaks of the sides do not mix.
+// process (qdispatch-bench --child ...) so that the peaks of the sides do not mix. P7 does too:
+// its baseline is the same benchmark linked to the library with X10 compiled out
+// (qdispatch-bench-nodiag, beside this program), and one program links one library.
 
 #include "measurements.h"
 #include "report.h"
@@ -28,6 +30,7 @@
 #include <functional>
 #include <optional>
 #include <stdexcept>
+#include <utility>
 
 using namespace Qt::StringLiterals;
 
@@ -92,9 +95,12 @@ struct Plan {
 }
 
 // Runs a helper process and returns the JSON object it printed last on stdout.
-QJsonObject runJsonProcess(const QString &program, const QStringList &arguments)
+QJsonObject runJsonProcess(const QString &program, const QStringList &arguments,
+                           const QProcessEnvironment &environment =
+                               QProcessEnvironment::systemEnvironment())
 {
     QProcess process;
+    process.setProcessEnvironment(environment);
     process.setProcessChannelMode(QProcess::ForwardedErrorChannel);
     process.start(program, arguments);
     if (!process.waitForFinished(300'000) || process.exitStatus() != QProcess::NormalExit ||
@@ -321,9 +327,49 @@ std::vector<Plan> makePlans(const Options &options, QString *pythonNote)
                   Target::ratioAtMost(1.15));
         plans.push_back(std::move(p));
     }
-    // P7 (the cost of X10's diagnostics, switched off and on) joins here as one Plan with two
-    // compare() calls once the diagnostics exist: P1's and P2's work with diagnostics on or off
-    // against the same work with them compiled out or off.
+    {
+        // X10's cost: P1's and P2's work in child processes of this program with diagnostics
+        // off (no threshold) and on (thresholds that never fire, set through the environment
+        // for every executor), each against qdispatch-bench-nodiag, the same program linked to
+        // the library with the diagnostics compiled out.
+        Plan p(u"P7"_s, u"X10 diagnostics off and on: P1 and P2 (%L1 items), time per item"_s.arg(
+                   million),
+               u"ns"_s, false, million);
+        const QString nodiag =
+            QDir(QCoreApplication::applicationDirPath()).filePath(u"qdispatch-bench-nodiag"_s);
+        const QString missing = QFile::exists(nodiag)
+            ? QString()
+            : u"%1 not found (built with the target qdispatch-bench)"_s.arg(nodiag);
+        const auto child = [=](const QString &program, const QString &job, bool on) {
+            QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+            env.remove(u"QDISPATCH_SLOW_ITEM_MS"_s);
+            env.remove(u"QDISPATCH_HANG_MS"_s);
+            if (on) {
+                // An hour: no item or wait of the benchmark comes near it.
+                env.insert(u"QDISPATCH_SLOW_ITEM_MS"_s, u"3600000,3600000"_s);
+                env.insert(u"QDISPATCH_HANG_MS"_s, u"3600000"_s);
+            }
+            return [=](QJsonObject &details) {
+                details = runJsonProcess(
+                    program, { u"--child"_s, job, u"--items"_s, QString::number(million) }, env);
+                return 1e9 / details[u"itemsPerSecond"_s].toDouble();
+            };
+        };
+        for (const auto &[job, what] : { std::pair(u"p7-p1"_s, u"P1 `submit`"_s),
+                                         std::pair(u"p7-p2"_s, u"P2 `post`"_s) }) {
+            const Way compiledOut { job + u"_compiled_out"_s,
+                                    what + u", diagnostics compiled out"_s,
+                                    what.left(2) + u" compiled out"_s,
+                                    child(nodiag, job, false) };
+            p.compare({ job + u"_off"_s, what + u", diagnostics off"_s, what.left(2) + u" off"_s,
+                        child(self, job, false) },
+                      compiledOut, Target::ratioAtMost(1.02), missing);
+            p.compare({ job + u"_on"_s, what + u", thresholds that never fire"_s,
+                        what.left(2) + u" on"_s, child(self, job, true) },
+                      compiledOut, Target::ratioAtMost(1.10), missing);
+        }
+        plans.push_back(std::move(p));
+    }
 
     if (!options.only.isEmpty()) {
         std::vector<Plan> chosen;
@@ -395,6 +441,10 @@ int runChild(const QString &name, int items)
         result = bench::queuedMemory(items, bench::Queue::ThenContext);
     else if (name == u"p6-floor")
         result = bench::queuedMemory(items, bench::Queue::FutureInterfaceFloor);
+    else if (name == u"p7-p1")
+        result = { { u"itemsPerSecond"_s, bench::submitRate(items) } };
+    else if (name == u"p7-p2")
+        result = { { u"itemsPerSecond"_s, bench::postRate(items) } };
     else
         fail(u"unknown child job %1"_s.arg(name));
     std::fputs(QJsonDocument(result).toJson(QJsonDocument::Compact).append('\n').constData(),
@@ -456,7 +506,7 @@ int main(int argc, char *argv[])
 
     QCommandLineParser parser;
     parser.setApplicationDescription(
-        u"QDispatch benchmark (SPEC P1..P6): QDispatch against its baselines, same run."_s);
+        u"QDispatch benchmark (SPEC P1..P7): QDispatch against its baselines, same run."_s);
     parser.addHelpOption();
     const QCommandLineOption quick(u"quick"_s,
                                    u"One pair with a hundredth of the items (smoke test)."_s);
@@ -470,7 +520,8 @@ int main(int argc, char *argv[])
                                     u"/usr/bin/python3"_s);
     const QCommandLineOption script(u"asgiref-script"_s, u"The asgiref half of P1."_s, u"path"_s,
                                     QString::fromUtf8(QDISPATCH_BENCH_ASGIREF_SCRIPT));
-    QCommandLineOption child(u"child"_s, u"Internal: one P6 variant in this process."_s, u"job"_s);
+    QCommandLineOption child(u"child"_s, u"Internal: one P6 or P7 variant in this process."_s,
+                             u"job"_s);
     child.setFlags(QCommandLineOption::HiddenFromHelp);
     QCommandLineOption items(u"items"_s, u"Internal: item count of a --child job."_s, u"n"_s);
     items.setFlags(QCommandLineOption::HiddenFromHelp);
