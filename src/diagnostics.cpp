@@ -448,7 +448,8 @@ void ItemBooks::afterTimedRun(WorkItem *item) noexcept
 // --- Hangs ------------------------------------------------------------------------------------
 
 HangWatch::HangWatch(const ExecutorState *target, bool invoke, RunMode mode)
-    : m_target(target), m_invoke(invoke), m_mode(mode), m_thresholdNs(hangThresholdNs())
+    : m_target(target), m_invoke(invoke), m_mode(mode),
+      m_thresholdNs(target ? hangThresholdNs() : 0)
 {
     if (m_thresholdNs != 0)
         m_clock.start();
@@ -520,6 +521,13 @@ std::int64_t hangThresholdNs() noexcept
 #else
     return 0;
 #endif
+}
+
+std::shared_ptr<ExecutorState> hangReportTarget(ExecutorState *state)
+{
+    if (!state || hangThresholdNs() == 0)
+        return nullptr;
+    return state->shared_from_this();
 }
 
 void reportBlockedInvoke(const ExecutorState *target, nanoseconds waited) noexcept

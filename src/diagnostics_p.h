@@ -90,7 +90,8 @@ private:
 // longer than the hang threshold. Does nothing (no clock, no timer) when the threshold is off.
 class HangWatch {
 public:
-    // `target`: the executor whose items the wait depends on; `invoke`: the wait is invoke()'s.
+    // `target`: the executor whose items the wait depends on, alive for the watch's lifetime
+    // (nullptr: no report); `invoke`: the wait is invoke()'s.
     HangWatch(const ExecutorState *target, bool invoke, RunMode mode);
     ~HangWatch();
     HangWatch(const HangWatch &) = delete;

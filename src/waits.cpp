@@ -86,12 +86,12 @@ private:
 };
 
 // Runs nothing but this executor's items until `future` is finished or `deadline` passed.
-// `invokeTarget`: the wait is invoke()'s, for an item sent there (for the hang report, X10).
+// `invoke`: the wait is invoke()'s, for an item sent to `invokeTarget` (for the hang report, X10;
+// nullptr: none).
 bool waitExclusive(ExecutorState &state, const QFuture<void> &future, QDeadlineTimer deadline,
-                   const ExecutorState *invokeTarget = nullptr)
+                   bool invoke = false, const ExecutorState *invokeTarget = nullptr)
 {
-    HangWatch hang(invokeTarget ? invokeTarget : &state, invokeTarget != nullptr,
-                   RunMode::ExecutorOnly);
+    HangWatch hang(invoke ? invokeTarget : &state, invoke, RunMode::ExecutorOnly);
     ExclusiveWaitScope scope(&state);
     state.enterExclusiveWait();
     struct Leave
@@ -164,7 +164,7 @@ void waitForInvoke(const QFuture<void> &future, const ExecutorState *target)
     // runUntilFuture(future, RunMode::ExecutorOnly), with a hang report that says invoke().
     const std::shared_ptr<ExecutorState> state = StateOf::get(*executor);
     if (!future.isFinished())
-        waitExclusive(*state, future, QDeadlineTimer(QDeadlineTimer::Forever), target);
+        waitExclusive(*state, future, QDeadlineTimer(QDeadlineTimer::Forever), true, target);
     state->drainAcceptedSoFar(std::nullopt);
 }
 

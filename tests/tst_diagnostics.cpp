@@ -154,6 +154,7 @@ private Q_SLOTS:
     void x10_noHangReportUnderThreshold();
     void x10_hangReportedForBlockedInvoke();
     void x10_hangReportedForInvokeFromThreadWithExecutor();
+    void x10_invokeWatchedWhileItsExecutorIsDestroyed();
     void x10_slowThresholdsFromEnvironment();
     void x10_malformedSlowEnvironmentWarnsOnce_data();
     void x10_malformedSlowEnvironmentWarnsOnce();
@@ -609,6 +610,27 @@ void TestDiagnostics::x10_hangReportedForInvokeFromThreadWithExecutor()
                                          "meanwhile) on the executor of thread ")),
              qPrintable(text));
     QVERIFY2(text.contains(QLatin1String("which has 1 item pending")), qPrintable(text));
+}
+
+// X10 with C12: with a hang threshold set, invoke() keeps the target's state for its report; the
+// executor may still be destroyed meanwhile, and invoke() then throws Broken (no report, no leak).
+void TestDiagnostics::x10_invokeWatchedWhileItsExecutorIsDestroyed()
+{
+    auto ex = std::make_unique<CurrentThreadExecutor>();
+    qdispatch::setHangThreshold(60s);
+    bool threw = false;
+    ExecutorError::Code code = ExecutorError::Code::OwnThread;
+    AnyThread caller(false, [&] { code = errorCodeOf([&] { ex->invoke([] { }); }, &threw); });
+    // Queued, and not run: this thread processes no events until the executor is gone.
+    QDeadlineTimer limit(kHandshakeMs);
+    while (ex->pendingCount() == 0 && !limit.hasExpired())
+        std::this_thread::yield();
+    QCOMPARE(ex->pendingCount(), quint64(1));
+    ex.reset();
+    QVERIFY(caller.join());
+    QVERIFY(threw);
+    QCOMPARE(code, ExecutorError::Code::Broken);
+    QVERIFY(reportsIn("qdispatch.hang").isEmpty());
 }
 
 // X10: QDISPATCH_SLOW_ITEM_MS=run[,delivery] is read by every executor constructed while it

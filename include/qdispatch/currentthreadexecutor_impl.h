@@ -223,12 +223,15 @@ std::unique_ptr<WorkItem> makePostItem(F &&fn)
 // Blocks until `future` is finished and runs the calling thread's current executor (X4)
 // meanwhile (RunMode::ExecutorOnly), so work sent back to this thread still runs (X3). Only for
 // a thread with a current executor; invokeOn() checks that first. `target` is the executor the
-// item was sent to, for a hang report (X10).
+// item was sent to, for a hang report (X10), kept alive by the caller; nullptr: no report.
 QDISPATCH_EXPORT void waitForInvoke(const QFuture<void> &future, const ExecutorState *target);
 
 // X10: the hang threshold in nanoseconds (0: off), and the report of an invoke() that has blocked
 // a thread without an executor that long.
 QDISPATCH_EXPORT std::int64_t hangThresholdNs() noexcept;
+// X10: a strong reference to `state` for the hang report of an invoke(), so that the report can
+// name it even if its executor is destroyed meanwhile; none when no hang threshold is set.
+QDISPATCH_EXPORT std::shared_ptr<ExecutorState> hangReportTarget(ExecutorState *state);
 QDISPATCH_EXPORT void reportBlockedInvoke(const ExecutorState *target,
                                           std::chrono::nanoseconds waited) noexcept;
 
@@ -278,8 +281,9 @@ public:
         {
             std::unique_lock<std::mutex> lock(m_mutex);
             const auto done = [this] { return m_done; };
-            // X10: with a hang threshold set, the first part of the wait is timed.
-            if (const std::int64_t hangNs = hangThresholdNs()) {
+            // X10: with a hang threshold set, the first part of the wait is timed. `target` is
+            // kept alive by invokeOn() while it is set.
+            if (const std::int64_t hangNs = target ? hangThresholdNs() : 0) {
                 const std::chrono::nanoseconds threshold(hangNs);
                 if (!m_ready.wait_for(lock, threshold, done)) {
                     lock.unlock();
@@ -353,14 +357,15 @@ auto invokeOn(ExecutorState *state, F &&fn, Args &&...args) -> InvokeResult<F, A
                   "Return the value (or a pointer) instead.");
     if (isOwnerThread(state) && !isBroken(state))
         return std::invoke(std::forward<F>(fn), std::forward<Args>(args)...);
+    const std::shared_ptr<ExecutorState> watched = hangReportTarget(state); // X10; null when off
     if (hasCurrentExecutor())
-        return takeInvokeResult(state,
+        return takeInvokeResult(watched.get(),
                                 submitTo(state, std::forward<F>(fn), std::forward<Args>(args)...));
     InvokeOutcome<R> outcome;
     using Item = InvokeItem<R, std::decay_t<F>, std::decay_t<Args>...>;
     routeItem(state, std::make_unique<Item>(outcome, std::forward<F>(fn), std::forward<Args>(args)...),
               true);
-    return outcome.wait(state);
+    return outcome.wait(watched.get());
 }
 
 // A shared reference to the main-thread executor's state: still safe to use if the application
