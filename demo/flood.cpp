@@ -1,7 +1,6 @@
 #include "flood.h"
 
 #include "traffic.h"
-#include "qtcompat.h"
 
 #include <QtConcurrent/QtConcurrentMap>
 
@@ -49,11 +48,7 @@ void Flood::stop()
     // this returns only once all of them have run (C8). The second call runs what was posted
     // after that: the "finished" item that onProducersFinished() may have queued.
     m_gui.runUntilFuture(m_producers);
-<<<<<<< HEAD
     m_gui.runPending();
-=======
-    m_gui.runUntilFuture(qdispatch_compat::readyFuture());
->>>>>>> main
     m_pool.waitForDone();
 }
 

@@ -5,7 +5,6 @@
 #include "traffic.h"
 
 #include <qdispatch/currentthreadexecutor.h>
-#include "qtcompat.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QDeadlineTimer>
@@ -433,12 +432,7 @@ void SelfTest::check(bool ok, const QString &text)
 void SelfTest::drainGuiThread()
 {
     QCoreApplication::processEvents();
-<<<<<<< HEAD
     m_gui.runPending(); // runs what is queued now (X10)
-=======
-    // An already finished future: runs the queue.
-    m_gui.runUntilFuture(qdispatch_compat::readyFuture());
->>>>>>> main
 }
 
 } // namespace
