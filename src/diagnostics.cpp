@@ -138,12 +138,12 @@ struct SubmitterEntry {
 };
 
 thread_local SubmitterEntry t_submitter;
+// The fast path: trivially destructible, so reading it needs no thread-local guard (P7).
+thread_local std::uint64_t t_serial = 0;
 
-[[maybe_unused]] std::uint64_t submitterSerial()
+[[maybe_unused]] Q_NEVER_INLINE std::uint64_t enterSubmitter()
 {
     SubmitterEntry &entry = t_submitter;
-    if (Q_LIKELY(entry.serial != 0))
-        return entry.serial;
     QThread *const self = QThread::currentThread();
     Submitter submitter { self->objectName(), QThread::currentThreadId(), isMainThread(self),
                           false };
@@ -151,7 +151,14 @@ thread_local SubmitterEntry t_submitter;
     std::lock_guard locker(registry.mutex);
     entry.serial = ++registry.lastSerial;
     registry.bySerial.emplace(entry.serial, std::move(submitter));
+    t_serial = entry.serial;
     return entry.serial;
+}
+
+[[maybe_unused]] inline std::uint64_t submitterSerial()
+{
+    const std::uint64_t serial = t_serial;
+    return Q_LIKELY(serial != 0) ? serial : enterSubmitter();
 }
 
 [[maybe_unused]] QString submitterLabel(std::uint64_t serial)
@@ -357,10 +364,12 @@ nanoseconds ExecutorState::slowDeliveryThreshold() const
     return nanoseconds(m_deliveryThresholdNs.load(std::memory_order_relaxed));
 }
 
-void ExecutorState::stamp(WorkItem *item) noexcept
+void ExecutorState::stamp(WorkItem *item) const noexcept
 {
 #if QDISPATCH_DIAGNOSTICS
-    item->m_acceptedAt = stampClockNs();
+    // The clock only for a delivery threshold: it is most of what stamping costs (P7).
+    if (m_deliveryThresholdNs.load(std::memory_order_relaxed) != 0)
+        item->m_acceptedAt = stampClockNs();
     item->m_submitter = submitterSerial();
 #else
     Q_UNUSED(item);
@@ -401,8 +410,8 @@ void ItemBooks::afterTimedRun(WorkItem *item) noexcept
     const DiagClock::time_point end = DiagClock::now();
     const DiagClock::time_point start = std::exchange(m_last, end);
     const std::int64_t runNs = std::chrono::duration_cast<nanoseconds>(end - start).count();
-    // -1: not stamped (accepted while no threshold was set, or handed down from an executor
-    // that had none). The stamp is coarse, so it may lie a little after the start: clamp.
+    // -1: not stamped (accepted while no delivery threshold was set, or handed down from an
+    // executor that had none). The stamp is coarse, so it may lie a little after the start: clamp.
     const std::int64_t deliveryNs = item->m_acceptedAt == 0
         ? -1
         : std::max<std::int64_t>(0, nsSinceEpoch(start) - item->m_acceptedAt);
@@ -429,7 +438,8 @@ void ItemBooks::afterTimedRun(WorkItem *item) noexcept
     const QString runText =
         QStringLiteral("it ran %1 (run threshold %2)").arg(msText(runNs), thresholdText(m_runNs));
     const QString deliveryText = deliveryNs < 0
-        ? QStringLiteral("its delivery was not measured (accepted while no threshold was set)")
+        ? QStringLiteral("its delivery was not measured (no delivery threshold was set when it was "
+                         "accepted)")
         : QStringLiteral("it started %1 after it was accepted (delivery threshold %2)")
               .arg(msText(deliveryNs), thresholdText(m_deliveryNs));
     const char *what = slow && late ? "slow and late item" : slow ? "slow item" : "late item";

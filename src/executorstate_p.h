@@ -163,7 +163,7 @@ private:
     };
     void recordLongest(Longest ExecutorState::*which, std::int64_t ns, CallableName name);
     void countCancelled();
-    static void stamp(WorkItem *item) noexcept;
+    void stamp(WorkItem *item) const noexcept;
 
     // Standard primitives on purpose: ThreadSanitizer follows them (it cannot follow QMutex's
     // inline fast path in a Qt that was not built for it).
@@ -187,8 +187,9 @@ private:
     Longest m_longestRun; // written by the owner thread only, under m_mutex
     Longest m_longestDelivery;
     bool m_lateReported = false; // owner thread only: late items go unreported until one is not
-    // X10's thresholds, ns (0: off); read without a lock.
-    std::atomic<std::int64_t> m_runThresholdNs{0};
+    // X10's thresholds, ns (0: off); read without a lock by every producer, so on a cache line of
+    // their own, apart from the queue fields that the owner and the producers keep writing.
+    alignas(64) std::atomic<std::int64_t> m_runThresholdNs{0};
     std::atomic<std::int64_t> m_deliveryThresholdNs{0};
 
     // Guards only m_receiver, so that producers post the wake-up without holding m_mutex.

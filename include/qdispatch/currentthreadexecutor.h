@@ -69,7 +69,8 @@ struct ExecutorStats
     quint64 handedOff = 0; // items moved down the chain when this executor broke (C12)
     quint64 failed = 0; // items failed with ExecutorError{Broken}: no live executor was left (C12)
     quint64 peakPending = 0; // the most items ever queued here at once
-    // Kept only while a slow-item threshold is set (setSlowItemThresholds()); zero and empty
+    // Kept only while a slow-item threshold is set (setSlowItemThresholds()), the delivery
+    // record only for items accepted while a delivery threshold was set; zero and empty
     // otherwise. Delivery is the time from accepted to started.
     std::chrono::nanoseconds longestRun{0};
     std::chrono::nanoseconds longestDelivery{0};
