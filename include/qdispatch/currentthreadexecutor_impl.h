@@ -66,7 +66,12 @@ CallableName nameOf() noexcept
 class QDISPATCH_EXPORT WorkItem
 {
 public:
-    WorkItem() = default;
+    WorkItem()
+#if QDISPATCH_DIAGNOSTICS
+        : m_submitter(0), m_skipped(0)
+#endif
+    {
+    }
     WorkItem(const WorkItem &) = delete;
     WorkItem &operator=(const WorkItem &) = delete;
     virtual ~WorkItem();
@@ -92,10 +97,11 @@ private:
     friend class ItemBooks;
     WorkItem *m_next = nullptr; // intrusive FIFO link, guarded by the owning queue's mutex
 #if QDISPATCH_DIAGNOSTICS
-    // X10, written only while the executor that accepts the item has a slow-item threshold set.
+    // X10, written only while the executor that accepts the item has a slow-item threshold set;
+    // 16 bytes in all, since every item carries them (P6, P7).
     std::int64_t m_acceptedAt = 0; // monotonic clock, ns; 0: not stamped
-    std::uint64_t m_submitter = 0; // the thread that queued it (its serial number in the library)
-    bool m_skipped = false;
+    std::uint64_t m_submitter : 63; // the thread that queued it (its serial in the library); 0: none
+    std::uint64_t m_skipped : 1; // set by the owner thread only, after the item was taken
 #endif
 };
 
