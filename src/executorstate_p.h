@@ -1,5 +1,9 @@
-// This file is not part of the QDispatch API. It may change from version to version
-// without notice, or even be removed.
+// This file is not part of the QDispatch API. It may change from version to version without
+// notice, or even be removed.
+//
+// An executor's state: its queue, the chain link to the executor it hands over to, and the QObject
+// that lets the owner thread's event loop run the queue. Implemented in queue.cpp; the waits and
+// the thread registry build on it (docs/architecture.md draws the whole life of an item).
 #pragma once
 
 #include <qdispatch/currentthreadexecutor.h>
@@ -9,15 +13,17 @@
 #include <QtCore/QObject>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
-#include <mutex>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 
 namespace qdispatch::detail {
 
 class ExecutorState;
+class LatestItem;
 
 // The QObject that lives in the owner thread and receives one wake-up event per burst of
 // submissions. It exists only so that the owner thread's event loop runs our items.
@@ -34,14 +40,23 @@ private:
 // Everything an executor is made of. Shared: the executor owns it, newer executors hold it as
 // their chain link, the owner thread's record holds it until the thread ends, and a drain in
 // progress holds it, so that destroying the executor in the middle of anything is safe.
-class LatestItem;
-
+//
+// Locking: m_mutex guards the queue and every field below it; m_receiverMutex guards only
+// m_receiver. A thread holds at most one m_mutex at a time, except during a hand-off, which
+// nests them down the chain only (this executor's, then its old executor's), and the chain has
+// no cycles.
 class ExecutorState : public std::enable_shared_from_this<ExecutorState>
 {
 public:
     ExecutorState(CurrentThreadExecutor *executor, std::shared_ptr<ExecutorState> old);
     ~ExecutorState();
 
+    // --- Producers (any thread) ---
+
+    // Queues `item` on the nearest live executor of the chain starting here (C11); throws
+    // ExecutorError{OwnThread} when that executor belongs to the calling thread and
+    // rejectOwnThread is set (C7), ExecutorError{Broken} when none is alive.
+    void route(std::unique_ptr<WorkItem> item, bool rejectOwnThread);
     // Appends the list first..last (count items, already linked) unless this executor is
     // broken. Returns false, keeping nothing, when it is broken.
     bool pushList(WorkItem *first, WorkItem *last, std::uint64_t count);
@@ -50,25 +65,34 @@ public:
     bool pushLatest(const void *key, std::unique_ptr<WorkItem> &payload, LatestItem *fresh);
     // X2: the payload of a latest-item about to run or fail; it stops being replaceable.
     std::unique_ptr<WorkItem> takeLatestPayload(LatestItem *item);
-    // Queues `item` on the nearest live executor of the chain starting here; throws
-    // ExecutorError{OwnThread} when that executor belongs to the calling thread and
-    // rejectOwnThread is set, ExecutorError{Broken} when none is alive.
-    void route(std::unique_ptr<WorkItem> item, bool rejectOwnThread);
 
-    // Owner thread: removes the oldest item, or nullptr when none is queued.
+    // --- The owner thread ---
+
+    // Removes the oldest item, or returns nullptr when none is queued.
     WorkItem *takeNext();
-    // Owner thread: runs items until the queue is empty, or the time slice is used up, in
-    // which case one more wake-up is posted so that paint and timers run in between.
+    // Runs one item and destroys it, on the calling thread (C5, C12).
+    static void runItem(WorkItem *item) noexcept;
+    // Runs items until the queue is empty, or the time slice is used up, in which case one more
+    // wake-up is posted so that paint and timers run in between (C3).
     void drainTimeSliced();
-    // Owner thread: runs every item accepted so far (and, nested, whatever they wait for).
-    // With `events`, it lets the thread process its pending events after every time slice, so
-    // that finishing a long backlog does not freeze paint and timers.
+    // Runs every item accepted so far (and, nested, whatever they wait for) (C8). With `events`,
+    // it lets the thread process its pending events after every time slice, so that finishing a
+    // long backlog does not freeze paint and timers.
     void drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFlags> events);
-    // Owner thread: posts a wake-up when items are queued and none is on its way.
+    // Posts a wake-up when items are queued and none is on its way.
     void kick();
 
-    bool waitExclusive(const QFuture<void> &future, QDeadlineTimer deadline);
-    bool waitInEventLoop(const QFuture<void> &future, QDeadlineTimer deadline, RunMode mode);
+    // The owner thread's sleep in an ExecutorOnly wait (waits.cpp). While it is entered,
+    // producers that fill an empty queue signal it.
+    void enterExclusiveWait();
+    void leaveExclusiveWait();
+    // Sleeps while the queue is empty and nobody poked, at most `longest`. Returns true when
+    // woken by work or a poke, false when the time ran out.
+    bool sleepUntilWork(std::chrono::nanoseconds longest);
+    // Any thread: wakes an ExecutorOnly wait so that it looks at its future again.
+    void poke();
+
+    // --- Breaking (any thread) ---
 
     // Marks the executor broken and hands its queue down the chain (C10, C12). Idempotent.
     void breakAndHandOff();
@@ -83,8 +107,6 @@ public:
     Receiver *parkReceiver(Receiver *receiver);
     Receiver *takeParkedReceiver();
 
-    static void runItem(WorkItem *item) noexcept;
-
     // Immutable after construction.
     QThread *const thread;
     const Qt::HANDLE threadId;
@@ -93,9 +115,6 @@ public:
     std::atomic<CurrentThreadExecutor *> executor;
     std::atomic<bool> broken{false};
     int drainDepth = 0; // owner thread only
-
-    // Used by the ExecutorOnly wait: a finished QDispatch future pokes every such waiter.
-    void poke();
 
 private:
     // What a producer must do, once it has let go of m_mutex, to wake the owner.
@@ -146,6 +165,16 @@ public:
     std::shared_ptr<ExecutorState> home; // whose mutex guards `payload` while it is queued
     const void *const key;
     std::unique_ptr<WorkItem> payload;
+};
+
+// Library-internal access to an executor's state (the main-thread executor needs a shared
+// reference to it).
+struct StateOf
+{
+    static std::shared_ptr<ExecutorState> get(const CurrentThreadExecutor &executor)
+    {
+        return executor.d;
+    }
 };
 
 } // namespace qdispatch::detail

@@ -1,0 +1,422 @@
+// The queue of one executor and the way items reach it: routing along the chain (C11), the
+// one wake-up per burst, the time-sliced drains on the owner thread (C3, C4, C5), postLatest's
+// replace-in-place (X2), and breaking with the in-order hand-off down the chain (C10, C12).
+#include "errors_p.h"
+#include "executorstate_p.h"
+
+#include <QtCore/QCoreApplication>
+#include <QtCore/QEvent>
+#include <QtCore/QThread>
+
+#include <chrono>
+
+namespace qdispatch::detail {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// How long one wake-up event may run items before it yields to the event loop, so that a
+// flood of submissions cannot starve paint events and timers (see docs/ for the numbers).
+constexpr auto kTimeSlice = std::chrono::milliseconds(4);
+
+QEvent::Type wakeEventType()
+{
+    static const auto type = static_cast<QEvent::Type>(QEvent::registerEventType());
+    return type;
+}
+
+} // namespace
+
+WorkItem::~WorkItem() = default;
+
+void PostItemBase::run() noexcept
+{
+    try {
+        call();
+    } catch (const std::exception &error) {
+        qCCritical(lcExecutor, "QDispatch: an item passed to post() threw: %s", error.what());
+    } catch (...) {
+        qCCritical(lcExecutor,
+                   "QDispatch: an item passed to post() threw an exception that is not a "
+                   "std::exception");
+    }
+}
+
+void PostItemBase::fail(const std::exception_ptr &error) noexcept
+{
+    // There is no future to carry the error, so say it: a posted item is never dropped silently.
+    try {
+        std::rethrow_exception(error);
+    } catch (const std::exception &e) {
+        qCWarning(lcExecutor, "QDispatch: a posted item will never run: %s", e.what());
+    } catch (...) {
+        qCWarning(lcExecutor, "QDispatch: a posted item will never run");
+    }
+}
+
+void routeItem(ExecutorState *state, std::unique_ptr<WorkItem> item, bool rejectOwnThread)
+{
+    if (!state)
+        throwError(ExecutorError::Code::Broken);
+    state->route(std::move(item), rejectOwnThread);
+}
+
+void routeLatest(ExecutorState *state, const void *key, std::unique_ptr<WorkItem> item)
+{
+    for (; state; state = state->old.get()) {
+        auto fresh = std::make_unique<LatestItem>(state->shared_from_this(), key);
+        if (state->pushLatest(key, item, fresh.get())) {
+            if (!item) // queued as a new item; otherwise `item` holds the replaced callable
+                fresh.release();
+            return;
+        }
+    }
+    throwError(ExecutorError::Code::Broken);
+}
+
+bool isOwnerThread(const ExecutorState *state) noexcept
+{
+    return state && QThread::currentThreadId() == state->threadId;
+}
+
+bool isBroken(const ExecutorState *state) noexcept
+{
+    return !state || state->broken.load(std::memory_order_acquire);
+}
+
+Receiver::Receiver(std::shared_ptr<ExecutorState> state) : m_state(std::move(state)) { }
+
+bool Receiver::event(QEvent *event)
+{
+    if (event->type() != wakeEventType())
+        return QObject::event(event);
+    // A local reference: an item may destroy the executor while this drain runs.
+    const std::shared_ptr<ExecutorState> state = m_state;
+    state->drainTimeSliced();
+    return true;
+}
+
+ExecutorState::ExecutorState(CurrentThreadExecutor *owner, std::shared_ptr<ExecutorState> oldState)
+    : thread(QThread::currentThread()),
+      threadId(QThread::currentThreadId()),
+      old(std::move(oldState)),
+      executor(owner)
+{
+}
+
+ExecutorState::~ExecutorState()
+{
+    // Every path that drops the last reference has broken the executor first, so the queue is
+    // empty here; this is a guard against a future change forgetting that.
+    Q_ASSERT(m_head == nullptr);
+}
+
+bool ExecutorState::claimWakeLocked()
+{
+    return !std::exchange(m_wakePosted, true);
+}
+
+std::shared_ptr<ExecutorState> ExecutorState::keepAliveFor(Wake wake)
+{
+    // Once the mutex is released, the owner may run the new item at once, and that item may
+    // drop the last reference to this state (it destroys the executor, or the handle the
+    // caller routed through). Whoever wakes the owner after unlocking holds a reference until
+    // it is done; taken only when there is a wake-up to deliver, so once per burst.
+    return wake.event || wake.waiter ? shared_from_this() : nullptr;
+}
+
+void ExecutorState::wake(Wake wake)
+{
+    // Both outside the queue mutex: either one wakes the owner at once, and it must not then
+    // block on the queue mutex that this thread still holds. The receiver mutex keeps the
+    // receiver alive for postEvent() instead: the receiver is detached (and only then deleted)
+    // under it.
+    if (wake.waiter)
+        m_wake.notify_all();
+    if (wake.event) {
+        std::lock_guard locker(m_receiverMutex);
+        if (m_receiver)
+            QCoreApplication::postEvent(m_receiver, new QEvent(wakeEventType()));
+    }
+}
+
+bool ExecutorState::pushList(WorkItem *first, WorkItem *last, std::uint64_t count)
+{
+    Wake needed;
+    std::shared_ptr<ExecutorState> keepAlive;
+    {
+        std::lock_guard locker(m_mutex);
+        if (broken.load(std::memory_order_relaxed))
+            return false;
+        needed = appendLocked(first, last, count);
+        keepAlive = keepAliveFor(needed);
+    }
+    wake(needed);
+    return true;
+}
+
+bool ExecutorState::pushLatest(const void *key, std::unique_ptr<WorkItem> &payload,
+                               LatestItem *fresh)
+{
+    Wake needed;
+    std::shared_ptr<ExecutorState> keepAlive;
+    {
+        std::lock_guard locker(m_mutex);
+        if (broken.load(std::memory_order_relaxed))
+            return false;
+        if (LatestItem *queued = m_latest.value(key)) {
+            std::swap(queued->payload, payload); // the caller destroys the old one, unlocked
+            return true;
+        }
+        fresh->payload = std::move(payload);
+        m_latest.insert(key, fresh);
+        needed = appendLocked(fresh, fresh, 1);
+        keepAlive = keepAliveFor(needed);
+    }
+    wake(needed);
+    return true;
+}
+
+std::unique_ptr<WorkItem> ExecutorState::takeLatestPayload(LatestItem *item)
+{
+    std::lock_guard locker(m_mutex);
+    const auto it = m_latest.constFind(item->key);
+    if (it != m_latest.cend() && it.value() == item)
+        m_latest.erase(it);
+    return std::move(item->payload);
+}
+
+void LatestItem::run() noexcept
+{
+    if (auto work = home->takeLatestPayload(this))
+        ExecutorState::runItem(work.release());
+}
+
+void LatestItem::fail(const std::exception_ptr &error) noexcept
+{
+    if (auto work = home->takeLatestPayload(this))
+        work->fail(error);
+}
+
+ExecutorState::Wake ExecutorState::appendLocked(WorkItem *first, WorkItem *last,
+                                                std::uint64_t count)
+{
+    const bool wasEmpty = m_head == nullptr;
+    if (m_tail)
+        m_tail->m_next = first;
+    else
+        m_head = first;
+    m_tail = last;
+    m_accepted += count;
+    // One wake-up per burst: an event only when none is on its way, a condition signal only
+    // when the owner may be asleep in an ExecutorOnly wait (it sleeps only on an empty queue).
+    return { claimWakeLocked(), wasEmpty && m_exclusiveWaiters > 0 };
+}
+
+void ExecutorState::route(std::unique_ptr<WorkItem> item, bool rejectOwnThread)
+{
+    const Qt::HANDLE self = QThread::currentThreadId();
+    // C7 and C11 in one pass: the executor that would accept the item must not be the caller's.
+    // A broken executor is not skipped unlocked: its pushList() fails only once a hand-off in
+    // progress there is complete (see breakAndHandOff()).
+    for (ExecutorState *state = this; state; state = state->old.get()) {
+        if (rejectOwnThread && state->threadId == self
+            && !state->broken.load(std::memory_order_acquire))
+            throwError(ExecutorError::Code::OwnThread);
+        WorkItem *raw = item.get();
+        if (state->pushList(raw, raw, 1)) {
+            item.release();
+            return;
+        }
+    }
+    throwError(ExecutorError::Code::Broken);
+}
+
+WorkItem *ExecutorState::takeNext()
+{
+    std::lock_guard locker(m_mutex);
+    WorkItem *item = m_head;
+    if (item) {
+        m_head = item->m_next;
+        if (!m_head)
+            m_tail = nullptr;
+        item->m_next = nullptr;
+        ++m_removed;
+    }
+    return item;
+}
+
+void ExecutorState::runItem(WorkItem *item) noexcept
+{
+    item->run();
+    delete item; // C12: the callable is destroyed on the thread that ran it
+}
+
+void ExecutorState::drainTimeSliced()
+{
+    {
+        std::lock_guard locker(m_mutex);
+        m_wakePosted = false; // from here on, new submissions post a fresh wake-up
+    }
+    ++drainDepth;
+    const auto sliceEnd = Clock::now() + kTimeSlice;
+    while (WorkItem *item = takeNext()) {
+        runItem(item);
+        if (Clock::now() >= sliceEnd) {
+            kick(); // yield: paint and timers run before the next slice
+            break;
+        }
+    }
+    --drainDepth;
+}
+
+void ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFlags> events)
+{
+    std::uint64_t target;
+    {
+        std::lock_guard locker(m_mutex);
+        target = m_accepted;
+    }
+    ++drainDepth;
+    auto sliceEnd = Clock::now() + kTimeSlice;
+    for (;;) {
+        {
+            // Counted under the lock: nested waits and hand-offs also take items out.
+            std::lock_guard locker(m_mutex);
+            if (m_removed >= target)
+                break;
+        }
+        WorkItem *item = takeNext();
+        if (!item)
+            break;
+        runItem(item);
+        if (events && Clock::now() >= sliceEnd) {
+            QCoreApplication::processEvents(*events);
+            sliceEnd = Clock::now() + kTimeSlice;
+        }
+    }
+    --drainDepth;
+}
+
+void ExecutorState::kick()
+{
+    Wake needed;
+    {
+        std::lock_guard locker(m_mutex);
+        if (m_head)
+            needed.event = claimWakeLocked();
+    }
+    wake(needed);
+}
+
+void ExecutorState::poke()
+{
+    std::lock_guard locker(m_mutex);
+    m_poked = true;
+    m_wake.notify_all();
+}
+
+void ExecutorState::enterExclusiveWait()
+{
+    std::lock_guard locker(m_mutex);
+    ++m_exclusiveWaiters;
+}
+
+void ExecutorState::leaveExclusiveWait()
+{
+    std::lock_guard locker(m_mutex);
+    --m_exclusiveWaiters;
+}
+
+bool ExecutorState::sleepUntilWork(std::chrono::nanoseconds longest)
+{
+    std::unique_lock locker(m_mutex);
+    bool woken = true;
+    if (!m_head && !m_poked)
+        woken = m_wake.wait_for(locker, longest) == std::cv_status::no_timeout;
+    m_poked = false;
+    return woken;
+}
+
+void ExecutorState::breakAndHandOff()
+{
+    WorkItem *first;
+    {
+        // Held until the queue has arrived down the chain. A producer that meets this executor
+        // broken goes on down the chain only after taking this mutex (pushList() fails here),
+        // so its later items queue behind its earlier ones that are being moved (C4, C12).
+        // Locks are only ever nested down the chain, which has no cycles.
+        std::lock_guard locker(m_mutex);
+        if (broken.load(std::memory_order_relaxed))
+            return;
+        broken.store(true, std::memory_order_release);
+        first = m_head;
+        WorkItem *const last = m_tail;
+        const std::uint64_t count = m_accepted - m_removed;
+        m_head = m_tail = nullptr;
+        m_removed = m_accepted;
+        m_latest.clear(); // moved items are no longer replaceable
+        m_wake.notify_all();
+        if (!first)
+            return;
+        // C12: the queue moves, in order and in one piece, to the nearest live executor down
+        // the chain; only when there is none does each item fail.
+        for (ExecutorState *state = old.get(); state; state = state->old.get()) {
+            if (state->pushList(first, last, count))
+                return;
+        }
+    }
+    // Failed outside the lock: fail() finishes futures and may resume coroutines.
+    const std::exception_ptr error = brokenError();
+    while (first) {
+        WorkItem *next = first->m_next;
+        first->fail(error);
+        delete first; // C12: never ran, so destroyed on the thread that broke the executor
+        first = next;
+    }
+}
+
+void ExecutorState::markOwnerFinished()
+{
+    {
+        std::lock_guard locker(m_mutex);
+        m_ownerFinished = true;
+    }
+    breakAndHandOff();
+}
+
+bool ExecutorState::ownerFinished() const
+{
+    std::lock_guard locker(m_mutex);
+    return m_ownerFinished;
+}
+
+void ExecutorState::attachReceiver(Receiver *receiver)
+{
+    std::lock_guard locker(m_receiverMutex);
+    m_receiver = receiver;
+}
+
+Receiver *ExecutorState::parkReceiver(Receiver *receiver)
+{
+    std::lock_guard locker(m_mutex);
+    if (m_ownerFinished)
+        return receiver;
+    m_parkedReceiver = receiver;
+    return nullptr;
+}
+
+Receiver *ExecutorState::takeParkedReceiver()
+{
+    std::lock_guard locker(m_mutex);
+    return std::exchange(m_parkedReceiver, nullptr);
+}
+
+Receiver *ExecutorState::takeReceiver()
+{
+    std::lock_guard locker(m_receiverMutex);
+    return std::exchange(m_receiver, nullptr);
+}
+
+} // namespace qdispatch::detail
