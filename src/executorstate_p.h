@@ -64,10 +64,12 @@ public:
     bool pushList(WorkItem *first, WorkItem *last, std::uint64_t count,
                   std::shared_ptr<ExecutorState> *next = nullptr);
     // As pushList(), for a broken executor's queue: the latest-items among it that were still
-    // replaceable stay replaceable here, by their keys (X2).
+    // replaceable stay replaceable here, by their keys (X2). The caller holds its own mutex:
+    // `relay` receives the executor to poke() once it has let go.
     bool pushHandOff(WorkItem *first, WorkItem *last, std::uint64_t count,
                      const std::vector<LatestItem *> &latest, std::uint64_t firstPosition,
-                     std::shared_ptr<ExecutorState> *next);
+                     std::shared_ptr<ExecutorState> *next,
+                     std::shared_ptr<ExecutorState> *relay);
     // X2: replaces the payload of the queued item with this key (handing the old payload back
     // in `payload`), or queues `fresh` carrying it. Returns false when broken.
     bool pushLatest(const void *key, std::unique_ptr<WorkItem> &payload, LatestItem *fresh,

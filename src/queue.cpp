@@ -233,7 +233,8 @@ bool ExecutorState::pushList(WorkItem *first, WorkItem *last, std::uint64_t coun
 
 bool ExecutorState::pushHandOff(WorkItem *first, WorkItem *last, std::uint64_t count,
                                 const std::vector<LatestItem *> &latest,
-                                std::uint64_t firstPosition, std::shared_ptr<ExecutorState> *next)
+                                std::uint64_t firstPosition, std::shared_ptr<ExecutorState> *next,
+                                std::shared_ptr<ExecutorState> *relay)
 {
     Wake needed;
     std::shared_ptr<ExecutorState> keepAlive;
@@ -255,6 +256,9 @@ bool ExecutorState::pushHandOff(WorkItem *first, WorkItem *last, std::uint64_t c
         needed = appendLocked(first, last, count);
         keepAlive = keepAliveFor(needed);
     }
+    // The breaking thread still holds its own mutex, and the relay may be that very executor
+    // (or any other): it pokes the relay once it has let go (locks nest only down the chain).
+    *relay = std::move(needed.relay);
     wake(needed);
     return true;
 }
@@ -467,6 +471,7 @@ void ExecutorState::breakAndHandOff()
 {
     WorkItem *first;
     std::shared_ptr<ExecutorState> hold; // the link being followed
+    std::shared_ptr<ExecutorState> relay; // to poke once unlocked (X3)
     {
         // Held until the queue has arrived down the chain. A producer that meets this executor
         // broken goes on down the chain only after taking this mutex (pushList() fails here),
@@ -497,13 +502,16 @@ void ExecutorState::breakAndHandOff()
             std::shared_ptr<ExecutorState> next = m_old;
             while (next) {
                 hold = std::move(next);
-                if (hold->pushHandOff(first, last, count, latest, firstPosition, &next)) {
+                if (hold->pushHandOff(first, last, count, latest, firstPosition, &next,
+                                      &relay)) {
                     first = nullptr;
                     break;
                 }
             }
         }
     }
+    if (relay)
+        relay->poke();
     skipDeadLinks(); // C11: this executor is dead now; whatever links to it passes through
     if (!first)
         return;

@@ -261,7 +261,16 @@ bool waitInEventLoop(ExecutorState &state, const QFuture<void> &future, QDeadlin
 void waitForInvoke(const QFuture<void> &future)
 {
     CurrentThreadExecutor *const executor = CurrentThreadExecutor::current();
-    Q_ASSERT(executor);
+    if (!executor) {
+        // invokeOn() saw a current executor, but another thread shut it down since (found by
+        // the model test; this asserted, and dereferenced null in a release build). Nothing of
+        // this thread's is left to serve: block. The caller reads the future's exception.
+        try {
+            QFuture<void>(future).waitForFinished();
+        } catch (...) {
+        }
+        return;
+    }
     // X3: every live executor of this thread is served, not only the newest: work sent back to
     // this thread through an older one must run too, or the two threads deadlock (issue 10).
     const std::shared_ptr<ExecutorState> primary = StateOf::get(*executor);
