@@ -3,6 +3,7 @@
 // invoke() on a thread with an executor of its own (X3). Built on the queue (queue.cpp).
 #include "errors_p.h"
 #include "executorstate_p.h"
+#include "threadregistry_p.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QEventLoop>
@@ -12,6 +13,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <limits>
 #include <vector>
 
 namespace qdispatch {
@@ -84,39 +87,125 @@ private:
     ExecutorState *m_state;
 };
 
-// Runs nothing but this executor's items until `future` is finished or `deadline` passed.
-bool waitExclusive(ExecutorState &state, const QFuture<void> &future, QDeadlineTimer deadline)
+// How often an ExecutorOnly wait with a deadline reads the clock while items keep coming: every
+// this many items (and whenever the queue runs dry). Reading it per item would cost about a
+// tenth of a tiny item's time; not reading it at all let a flood hold the wait past its deadline
+// for as long as items kept arriving (issue 10).
+constexpr unsigned kItemsPerClockCheck = 16;
+// Items one executor may run in a row before an invoke() wait turns to the next executor of the
+// thread, so that a flood on one cannot starve the others.
+constexpr int kItemsPerTurn = 64;
+
+// The executors an ExecutorOnly wait serves: one executor (runUntilFuture), or every live
+// executor of the calling thread (invoke(), X3), kept up to date while the wait lasts, since an
+// item may construct a new one. The wait sleeps on `primary`; every other served executor relays
+// its "work arrived" signal to it.
+class ServedExecutors
 {
-    ExclusiveWaitScope scope(&state);
-    state.enterExclusiveWait();
-    struct Leave
+public:
+    ServedExecutors(std::shared_ptr<ExecutorState> primary, bool wholeThread)
+        : m_primary(std::move(primary)), m_wholeThread(wholeThread)
     {
-        ExecutorState &state;
-        ~Leave() { state.leaveExclusiveWait(); }
-    } leave{state};
+        add(m_primary);
+        refresh();
+    }
+    ~ServedExecutors()
+    {
+        for (size_t i = m_states.size(); i-- > 0;)
+            m_states[i]->leaveExclusiveWait(std::move(m_previousRelays[i]), i != 0);
+    }
+    ServedExecutors(const ServedExecutors &) = delete;
+    ServedExecutors &operator=(const ServedExecutors &) = delete;
+
+    void refresh()
+    {
+        if (!m_wholeThread)
+            return;
+        const std::uint64_t generation = threadExecutorsGeneration();
+        if (generation == m_generation)
+            return;
+        m_generation = generation;
+        for (auto &state : liveExecutorsOfThisThread()) {
+            if (std::find(m_states.begin(), m_states.end(), state) == m_states.end())
+                add(state);
+        }
+    }
+    const std::vector<std::shared_ptr<ExecutorState>> &states() const { return m_states; }
+    ExecutorState &primary() const { return *m_primary; }
+
+private:
+    void add(const std::shared_ptr<ExecutorState> &state)
+    {
+        const bool relayed = state != m_primary;
+        m_previousRelays.push_back(state->enterExclusiveWait(relayed ? m_primary : nullptr,
+                                                             relayed));
+        m_states.push_back(state);
+    }
+
+    std::shared_ptr<ExecutorState> m_primary;
+    bool m_wholeThread;
+    std::uint64_t m_generation = ~std::uint64_t(0);
+    std::vector<std::shared_ptr<ExecutorState>> m_states;
+    std::vector<std::shared_ptr<ExecutorState>> m_previousRelays;
+};
+
+// Runs nothing but the served executors' items until `future` is finished or `deadline` passed.
+bool waitExclusive(const std::shared_ptr<ExecutorState> &primary, bool wholeThread,
+                   const QFuture<void> &future, QDeadlineTimer deadline)
+{
+    ExclusiveWaitScope scope(primary.get());
+    ServedExecutors served(primary, wholeThread);
+    const bool finite = !deadline.isForever();
+    unsigned sinceClock = 0;
 
     auto recheck = std::chrono::duration_cast<std::chrono::nanoseconds>(kFirstRecheck);
     for (;;) {
-        ++state.drainDepth;
-        while (!future.isFinished()) {
-            WorkItem *item = state.takeNext();
-            if (!item)
-                break;
-            ExecutorState::runItem(item);
-        }
-        --state.drainDepth;
+        served.refresh();
+        bool ranAny;
+        do {
+            ranAny = false;
+            for (const auto &state : served.states()) {
+                struct Depth
+                {
+                    ExecutorState &state;
+                    explicit Depth(ExecutorState &s) : state(s) { ++state.drainDepth; }
+                    ~Depth() { --state.drainDepth; }
+                } depth(*state);
+                for (int turn = 0; turn < kItemsPerTurn && !future.isFinished(); ++turn) {
+                    // C9: the deadline holds while items keep arriving.
+                    if (finite && ++sinceClock == kItemsPerClockCheck) {
+                        sinceClock = 0;
+                        if (deadline.hasExpired())
+                            return false;
+                    }
+                    WorkItem *item = state->takeNext();
+                    if (!item)
+                        break;
+                    ExecutorState::runItem(item);
+                    ranAny = true;
+                }
+            }
+        } while (ranAny && !future.isFinished());
         if (future.isFinished())
             return true;
         if (deadline.hasExpired())
             return false;
 
         auto nap = recheck;
-        if (!deadline.isForever())
+        if (finite)
             nap = std::min(nap, std::chrono::nanoseconds(deadline.remainingTimeNSecs()));
-        const bool woken = state.sleepUntilWork(nap);
+        const bool woken = served.primary().sleepUntilWork(nap);
         recheck = woken ? std::chrono::duration_cast<std::chrono::nanoseconds>(kFirstRecheck)
                         : std::min<std::chrono::nanoseconds>(recheck * 2, kLongestRecheck);
     }
+}
+
+// QTimer takes an int of milliseconds: a deadline further away than that (about 24.8 days) is
+// armed at the largest interval and re-armed when it fires (C9: any deadline a QDeadlineTimer
+// can hold; narrowing it printed "Timers cannot have negative intervals" and armed nothing).
+int timerInterval(const QDeadlineTimer &deadline)
+{
+    return int(std::clamp<qint64>(deadline.remainingTime(), 0, std::numeric_limits<int>::max()));
 }
 
 bool waitInEventLoop(ExecutorState &state, const QFuture<void> &future, QDeadlineTimer deadline,
@@ -124,11 +213,18 @@ bool waitInEventLoop(ExecutorState &state, const QFuture<void> &future, QDeadlin
 {
     QEventLoop loop;
     QFutureWatcher<void> watcher;
-    QObject::connect(&watcher, &QFutureWatcherBase::finished, &loop, &QEventLoop::quit);
     QTimer timer;
     timer.setSingleShot(true);
     timer.setTimerType(Qt::PreciseTimer);
-    QObject::connect(&timer, &QTimer::timeout, &loop, &QEventLoop::quit);
+    // Set when one of this wait's own reasons ended loop.exec(); anything else that ends it is
+    // the thread's quit()/exit() (QThread or QCoreApplication), which exits every running loop.
+    bool ownReason = false;
+    const auto wakeUp = [&] {
+        ownReason = true;
+        loop.quit();
+    };
+    QObject::connect(&watcher, &QFutureWatcherBase::finished, &loop, wakeUp);
+    QObject::connect(&timer, &QTimer::timeout, &loop, wakeUp);
     watcher.setFuture(future);
 
     // When this wait is nested in one of our own items, the outer drain is paused; make sure
@@ -136,12 +232,26 @@ bool waitInEventLoop(ExecutorState &state, const QFuture<void> &future, QDeadlin
     state.kick();
 
     const QEventLoop::ProcessEventsFlags flags = *eventFlags(mode);
+    // Once a quit or exit was requested of this thread, and until control returns to its
+    // exec(), Qt makes every new QEventLoop::exec() here return at once (issue 10: the wait
+    // spun at 100 % and ran nothing). The wait then processes events itself, sleeping in the
+    // event dispatcher until something arrives: the watcher's and the timer's events wake it as
+    // they wake the loop. Deferred deletes keep Qt's rule: processEvents() delivers none that
+    // were posted at this scope level or above it. The request itself is left as it is, so the
+    // thread's exec() still returns as asked once the wait is over.
+    bool quitRequested = false;
     while (!future.isFinished()) {
         if (deadline.hasExpired())
             return false;
         if (!deadline.isForever())
-            timer.start(std::max<qint64>(0, deadline.remainingTime()));
-        loop.exec(flags);
+            timer.start(timerInterval(deadline));
+        if (quitRequested) {
+            QCoreApplication::processEvents(flags | QEventLoop::WaitForMoreEvents);
+        } else {
+            ownReason = false;
+            loop.exec(flags);
+            quitRequested = !ownReason;
+        }
     }
     return true;
 }
@@ -151,8 +261,22 @@ bool waitInEventLoop(ExecutorState &state, const QFuture<void> &future, QDeadlin
 void waitForInvoke(const QFuture<void> &future)
 {
     CurrentThreadExecutor *const executor = CurrentThreadExecutor::current();
-    Q_ASSERT(executor);
-    executor->runUntilFuture(future, RunMode::ExecutorOnly);
+    if (!executor) {
+        // invokeOn() saw a current executor, but another thread shut it down since (found by
+        // the model test; this asserted, and dereferenced null in a release build). Nothing of
+        // this thread's is left to serve: block. The caller reads the future's exception.
+        try {
+            QFuture<void>(future).waitForFinished();
+        } catch (...) {
+        }
+        return;
+    }
+    // X3: every live executor of this thread is served, not only the newest: work sent back to
+    // this thread through an older one must run too, or the two threads deadlock (issue 10).
+    const std::shared_ptr<ExecutorState> primary = StateOf::get(*executor);
+    if (!future.isFinished())
+        (void)waitExclusive(primary, true, future, QDeadlineTimer(QDeadlineTimer::Forever));
+    primary->drainAcceptedSoFar(std::nullopt);
 }
 
 void notifyFutureFinished() noexcept
@@ -181,7 +305,7 @@ bool CurrentThreadExecutor::runUntil(const QFuture<void> &future, QDeadlineTimer
     const std::shared_ptr<ExecutorState> state = d;
     if (!future.isFinished()) {
         const bool finished = mode == RunMode::ExecutorOnly
-                ? detail::waitExclusive(*state, future, deadline)
+                ? detail::waitExclusive(state, false, future, deadline)
                 : detail::waitInEventLoop(*state, future, deadline, mode);
         if (!finished)
             return false;
