@@ -100,9 +100,9 @@ public:
     std::shared_ptr<ExecutorState> enterExclusiveWait(std::shared_ptr<ExecutorState> relay,
                                                       bool relayed);
     void leaveExclusiveWait(std::shared_ptr<ExecutorState> previousRelay, bool relayed);
-    // Sleeps while the queue is empty and nobody poked, at most `longest`. Returns true when
-    // woken by work or a poke, false when the time ran out.
-    bool sleepUntilWork(std::chrono::nanoseconds longest);
+    // Sleeps while the queue is empty and nobody poked, at most until `deadline`. It may also
+    // wake for no reason: the caller looks at its future and the queues again.
+    void sleepUntilWork(QDeadlineTimer deadline);
     // Any thread: wakes an ExecutorOnly wait so that it looks at its future again.
     void poke();
 

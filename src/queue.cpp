@@ -457,14 +457,17 @@ void ExecutorState::leaveExclusiveWait(std::shared_ptr<ExecutorState> previousRe
     // previousRelay now holds the relay this wait had set: released unlocked.
 }
 
-bool ExecutorState::sleepUntilWork(std::chrono::nanoseconds longest)
+void ExecutorState::sleepUntilWork(QDeadlineTimer deadline)
 {
     std::unique_lock locker(m_mutex);
-    bool woken = true;
-    if (!m_head && !m_poked)
-        woken = m_wake.wait_for(locker, longest) == std::cv_status::no_timeout;
+    if (!m_head && !m_poked) {
+        if (deadline.isForever())
+            m_wake.wait(locker);
+        else
+            m_wake.wait_for(locker, std::chrono::nanoseconds(std::max<qint64>(
+                                            0, deadline.remainingTimeNSecs())));
+    }
     m_poked = false;
-    return woken;
 }
 
 void ExecutorState::breakAndHandOff()

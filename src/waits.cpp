@@ -14,7 +14,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <condition_variable>
 #include <limits>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 namespace qdispatch {
@@ -22,9 +25,9 @@ namespace detail {
 
 namespace {
 
-// An ExecutorOnly wait on a future that QDispatch did not make cannot be woken when that future
-// finishes (Qt 6.4 offers no public, non-destructive completion hook that works without an event
-// loop: QFuture::then() replaces an existing continuation). It looks again after these delays.
+// A future that QDispatch did not make has no completion hook that works without an event loop
+// (QFuture::then() would replace a continuation the caller may have attached), so for ExecutorOnly
+// waits one poller thread looks at such futures: first after 50 µs, backing off to every 2 ms.
 constexpr auto kFirstRecheck = std::chrono::microseconds(50);
 constexpr auto kLongestRecheck = std::chrono::milliseconds(2);
 
@@ -42,35 +45,75 @@ std::optional<QEventLoop::ProcessEventsFlags> eventFlags(RunMode mode)
     return std::nullopt;
 }
 
-// The threads that sleep in an ExecutorOnly wait. notifyFutureFinished() pokes all of them:
-// there are rarely more than a few, and each one re-checks its own future.
+// The threads that wait in RunMode::ExecutorOnly, each with the future it waits for.
+//
+// A finished QDispatch future pokes every such waiter at once (notifyFutureFinished()); each
+// one re-checks its own future. Any other future is noticed by the poller thread below. The
+// waiters themselves sleep without a timeout (or until their deadline): a timed sleep costs a
+// timer set-up per sleep, which on a virtual machine made an ExecutorOnly round trip several
+// times slower than one in AllEvents (issue 12), and an idle owner then used CPU.
 struct ExclusiveWaiters
 {
+    struct Entry
+    {
+        ExecutorState *state;
+        QFuture<void> future;
+    };
     std::atomic<int> count{0};
     std::mutex mutex;
-    std::vector<ExecutorState *> states;
+    std::vector<Entry> entries;
+    std::condition_variable pollerWake; // a wait began: poll again from the shortest interval
+    bool pollerStarted = false;
 };
 
 ExclusiveWaiters &exclusiveWaiters()
 {
-    static ExclusiveWaiters waiters;
-    return waiters;
+    // Never destroyed: the poller thread may still be inside it while the process exits.
+    static auto *waiters = new ExclusiveWaiters;
+    return *waiters;
+}
+
+// The poller: sleeps without a timeout while nobody waits; otherwise looks at every waiter's
+// future, first 50 µs after a wait began, then at twice the interval each time, up to 2 ms.
+void pollWaitedFutures()
+{
+    auto &w = exclusiveWaiters();
+    std::unique_lock locker(w.mutex);
+    auto interval = std::chrono::duration_cast<std::chrono::nanoseconds>(kFirstRecheck);
+    for (;;) {
+        if (w.entries.empty()) {
+            w.pollerWake.wait(locker);
+            interval = kFirstRecheck;
+            continue;
+        }
+        if (w.pollerWake.wait_for(locker, interval) == std::cv_status::no_timeout)
+            interval = kFirstRecheck;
+        else
+            interval = std::min<std::chrono::nanoseconds>(interval * 2, kLongestRecheck);
+        for (const auto &entry : w.entries) {
+            if (entry.future.isFinished())
+                entry.state->poke();
+        }
+    }
 }
 
 class ExclusiveWaitScope
 {
 public:
-    explicit ExclusiveWaitScope(ExecutorState *state) : m_state(state)
+    ExclusiveWaitScope(ExecutorState *state, const QFuture<void> &future) : m_state(state)
     {
         auto &w = exclusiveWaiters();
         {
             std::lock_guard locker(w.mutex);
-            w.states.push_back(state);
+            w.entries.push_back({ state, future });
+            if (!std::exchange(w.pollerStarted, true))
+                std::thread(pollWaitedFutures).detach();
         }
+        w.pollerWake.notify_one();
         // A read-modify-write on both sides of this store-buffering pattern (here, and the
         // fetch_add(0) in notifyFutureFinished()): either that thread sees our count, or we see
         // its finished future. Not fences, which ThreadSanitizer cannot follow. Were a poke ever
-        // missed, the wait's re-check back-off would still notice the future within 2 ms.
+        // missed, the poller would still notice the finished future within 2 ms.
         w.count.fetch_add(1, std::memory_order_seq_cst);
     }
     ~ExclusiveWaitScope()
@@ -78,7 +121,10 @@ public:
         auto &w = exclusiveWaiters();
         w.count.fetch_sub(1, std::memory_order_seq_cst);
         std::lock_guard locker(w.mutex);
-        w.states.erase(std::find(w.states.begin(), w.states.end(), m_state));
+        // The newest entry of this state: waits on one executor nest, innermost last.
+        const auto it = std::find_if(w.entries.rbegin(), w.entries.rend(),
+                                     [this](const auto &entry) { return entry.state == m_state; });
+        w.entries.erase(std::next(it).base());
     }
     ExclusiveWaitScope(const ExclusiveWaitScope &) = delete;
     ExclusiveWaitScope &operator=(const ExclusiveWaitScope &) = delete;
@@ -153,12 +199,11 @@ private:
 bool waitExclusive(const std::shared_ptr<ExecutorState> &primary, bool wholeThread,
                    const QFuture<void> &future, QDeadlineTimer deadline)
 {
-    ExclusiveWaitScope scope(primary.get());
+    ExclusiveWaitScope scope(primary.get(), future);
     ServedExecutors served(primary, wholeThread);
     const bool finite = !deadline.isForever();
     unsigned sinceClock = 0;
 
-    auto recheck = std::chrono::duration_cast<std::chrono::nanoseconds>(kFirstRecheck);
     for (;;) {
         served.refresh();
         bool ranAny;
@@ -191,12 +236,7 @@ bool waitExclusive(const std::shared_ptr<ExecutorState> &primary, bool wholeThre
         if (deadline.hasExpired())
             return false;
 
-        auto nap = recheck;
-        if (finite)
-            nap = std::min(nap, std::chrono::nanoseconds(deadline.remainingTimeNSecs()));
-        const bool woken = served.primary().sleepUntilWork(nap);
-        recheck = woken ? std::chrono::duration_cast<std::chrono::nanoseconds>(kFirstRecheck)
-                        : std::min<std::chrono::nanoseconds>(recheck * 2, kLongestRecheck);
+        served.primary().sleepUntilWork(deadline);
     }
 }
 
@@ -285,8 +325,8 @@ void notifyFutureFinished() noexcept
     if (w.count.fetch_add(0, std::memory_order_seq_cst) == 0)
         return;
     std::lock_guard locker(w.mutex);
-    for (ExecutorState *state : w.states)
-        state->poke();
+    for (const auto &entry : w.entries)
+        entry.state->poke();
 }
 
 } // namespace detail
