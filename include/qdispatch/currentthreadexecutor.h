@@ -5,7 +5,7 @@
 // This header is the whole API (coroutines are in <qdispatch/coro.h>), in the order a user meets
 // it: RunMode and ExecutorError, CurrentThreadExecutor, ExecutorHandle, then the main-thread
 // functions. Each function says which thread may call it, where its callable runs and what
-// happens at shutdown. Rule ids (C1..C13, X1..X7) refer to the contract in the README.
+// happens at shutdown. Rule ids (C1..C13, X1..X8) refer to the contract in the README.
 // The template machinery behind submit(), post() and invoke() lives in
 // <qdispatch/currentthreadexecutor_impl.h>; nothing in it is meant to be used directly.
 #pragma once
@@ -103,6 +103,38 @@ public:
         detail::routeLatest(d.get(), key, detail::makePostItem(std::forward<F>(fn)));
     }
 
+    // X8: the same three for work that belongs to `context` (a widget, a model), as Qt's
+    // QTimer::singleShot(0, context, fn) and QFuture::then(context, fn) take one. When
+    // `context` has been destroyed (or is null) by the time the item would start, the item is
+    // skipped: fn is never called, submit()'s future finishes as cancelled, and a post does
+    // nothing and logs nothing. Threads, order, chain and errors are those of the forms
+    // without a context. The check is made on the thread that runs the item, right before the
+    // call, so it is exact when `context` lives in that thread (the usual case: a widget and
+    // the GUI executor). A context that lives in another thread may still be destroyed there
+    // while fn runs; QPointer cannot prevent that. `context` must be alive when you call; it
+    // is only watched, never owned. A QObject * passed to postLatest(key, fn) stays a key.
+    template <typename C, typename F, typename... Args,
+              detail::EnableIfContextCall<C, F, Args...> = 0>
+    auto submit(C &&context, F &&fn, Args &&...args) -> QFuture<detail::InvokeResult<F, Args...>>
+    {
+        return detail::submitWithContext(d.get(), std::forward<C>(context), std::forward<F>(fn),
+                                         std::forward<Args>(args)...);
+    }
+    template <typename F>
+    void post(const QObject *context, F &&fn)
+    {
+        detail::routeItem(
+                d.get(), detail::withContext(context, detail::makePostItem(std::forward<F>(fn))),
+                false);
+    }
+    template <typename F>
+    void postLatest(const QObject *context, const void *key, F &&fn)
+    {
+        detail::routeLatest(
+                d.get(), key,
+                detail::withContext(context, detail::makePostItem(std::forward<F>(fn))));
+    }
+
     // X3: a blocking call that cannot deadlock on its own thread. On the owner thread fn runs
     // inline; elsewhere it is submitted and waited for, and while waiting the calling thread
     // runs the items of its own current() executor, if it has one. Returns fn's result or
@@ -154,10 +186,10 @@ private:
 };
 
 // X7: refers to an executor without owning it. Copy it, keep it, use it from any thread.
-// While the executor lives, submit() and post() behave exactly as the executor's own; once it
-// is broken or destroyed, work follows the chain the executor had (C11), and submit() throws
-// ExecutorError{Broken} when no executor of it is alive. A default-constructed handle refers
-// to no executor: it is broken.
+// While the executor lives, submit(), post() and postLatest() (and X8's context forms)
+// behave exactly as the executor's own; once it is broken or destroyed, work follows the
+// chain the executor had (C11), and submit() throws ExecutorError{Broken} when no executor of
+// it is alive. A default-constructed handle refers to no executor: it is broken.
 class QDISPATCH_EXPORT ExecutorHandle
 {
 public:
@@ -172,6 +204,34 @@ public:
     void post(F &&fn) const
     {
         detail::routeItem(d.get(), detail::makePostItem(std::forward<F>(fn)), false);
+    }
+    // X8 through the handle (see CurrentThreadExecutor::submit(context, fn, args...)).
+    template <typename C, typename F, typename... Args,
+              detail::EnableIfContextCall<C, F, Args...> = 0>
+    auto submit(C &&context, F &&fn, Args &&...args) const
+            -> QFuture<detail::InvokeResult<F, Args...>>
+    {
+        return detail::submitWithContext(d.get(), std::forward<C>(context), std::forward<F>(fn),
+                                         std::forward<Args>(args)...);
+    }
+    template <typename F>
+    void post(const QObject *context, F &&fn) const
+    {
+        detail::routeItem(
+                d.get(), detail::withContext(context, detail::makePostItem(std::forward<F>(fn))),
+                false);
+    }
+    template <typename F>
+    void postLatest(const void *key, F &&fn) const
+    {
+        detail::routeLatest(d.get(), key, detail::makePostItem(std::forward<F>(fn)));
+    }
+    template <typename F>
+    void postLatest(const QObject *context, const void *key, F &&fn) const
+    {
+        detail::routeLatest(
+                d.get(), key,
+                detail::withContext(context, detail::makePostItem(std::forward<F>(fn))));
     }
     bool isBroken() const noexcept { return detail::isBroken(d.get()); }
 
