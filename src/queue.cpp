@@ -77,7 +77,7 @@ void routeLatest(ExecutorState *state, const void *key, std::unique_ptr<WorkItem
 
 bool isOwnerThread(const ExecutorState *state) noexcept
 {
-    return state && QThread::currentThreadId() == state->threadId;
+    return state && state->isOwnedBy(QThread::currentThreadId());
 }
 
 bool isBroken(const ExecutorState *state) noexcept
@@ -221,7 +221,7 @@ void ExecutorState::route(std::unique_ptr<WorkItem> item, bool rejectOwnThread)
     // A broken executor is not skipped unlocked: its pushList() fails only once a hand-off in
     // progress there is complete (see breakAndHandOff()).
     for (ExecutorState *state = this; state; state = state->old.get()) {
-        if (rejectOwnThread && state->threadId == self
+        if (rejectOwnThread && state->isOwnedBy(self)
             && !state->broken.load(std::memory_order_acquire))
             throwError(ExecutorError::Code::OwnThread);
         WorkItem *raw = item.get();
