@@ -121,8 +121,6 @@ public:
     {
         return threadId ? threadId == self : isOwnedByLearnt(self);
     }
-    // X9: on the owner thread, records its id for isOwnedBy().
-    void learnOwnerThread() noexcept;
 
     std::atomic<CurrentThreadExecutor *> executor;
     std::atomic<bool> broken{false};
@@ -130,7 +128,7 @@ public:
 
 private:
     bool isOwnedByLearnt(Qt::HANDLE self) const noexcept;
-    // X9: the owner's id once learnt on that thread; written only there, so a relaxed load on
+    // X9: the owner's id once seen on that thread; written only there, so a relaxed load on
     // any other thread sees either nullptr or an id that is not its own: both answer right.
     mutable std::atomic<Qt::HANDLE> m_learntThreadId{nullptr};
 

@@ -16,17 +16,14 @@ ExecutorState::ExecutorState(QThread *target)
 {
 }
 
-void ExecutorState::learnOwnerThread() noexcept
-{
-    m_learntThreadId.store(QThread::currentThreadId(), std::memory_order_relaxed);
-}
-
 bool ExecutorState::isOwnedByLearnt(Qt::HANDLE self) const noexcept
 {
     if (const Qt::HANDLE learnt = m_learntThreadId.load(std::memory_order_relaxed))
         return learnt == self;
-    // Not seen on its thread yet (the queued learnOwnerThread() call has not been delivered):
-    // compare the QThread itself, and remember the answer when it is yes.
+    // Not seen on its thread yet: compare the QThread itself, and remember the answer when it
+    // is yes. Only the owner thread ever stores, so every thread reads a right answer. (Not
+    // learnt by a queued call at creation: Qt hands that over inside libQt6Core, out of
+    // ThreadSanitizer's sight, and it saved no more than this one call.)
     if (QThread::currentThread() != thread)
         return false;
     m_learntThreadId.store(self, std::memory_order_relaxed);
@@ -144,15 +141,6 @@ ExecutorHandle executorOf(QThread *thread)
     auto *receiver = new detail::Receiver(state);
     receiver->moveToThread(thread); // made here, so this thread may push it there
     state->attachReceiver(receiver);
-    // The first thing the thread's event loop does for this executor: learn its thread id, so
-    // that isOwnedBy() is one compare from then on.
-    QMetaObject::invokeMethod(
-        receiver,
-        [weak = std::weak_ptr<ExecutorState>(state)] {
-            if (auto s = weak.lock())
-                s->learnOwnerThread();
-        },
-        Qt::QueuedConnection);
     r.executors.emplace(thread, state);
     return ExecutorHandle(std::move(state));
 }
