@@ -1,11 +1,12 @@
-// qdispatch-bench: SPEC "What is measured" (P1..P6). Every scenario runs QDispatch and its
-// baselines in the same process, interleaved repetition by repetition, because the machines are
-// shared and noisy: only the ratios measured side by side mean something.
+// qdispatch-bench: SPEC "What is measured" (P1..P6). Every comparison of a QDispatch
+// measurement with a baseline runs as pairs in the same process, QDispatch then the baseline,
+// again and again, because the machines are shared and noisy: a ratio is only trusted when its
+// two sides ran side by side. The report gives the median of the per-pair ratios and their range.
 //
-//   qdispatch-bench [--quick] [--repetitions N] [--only P1,P3] [--out DIR]
+//   qdispatch-bench [--quick] [--pairs N] [--only P1,P3] [--out DIR]
 //
-// The main thread is the owner thread of every scenario. P6 runs each variant in a fresh child
-// process (qdispatch-bench --child ...) so that the peaks of the variants do not mix.
+// The main thread is the owner thread of every scenario. P6 runs each side in a fresh child
+// process (qdispatch-bench --child ...) so that the peaks of the sides do not mix.
 
 #include "measurements.h"
 #include "report.h"
@@ -15,6 +16,7 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QDateTime>
 #include <QtCore/QDir>
+#include <QtCore/QElapsedTimer>
 #include <QtCore/QFile>
 #include <QtCore/QJsonDocument>
 #include <QtCore/QProcess>
@@ -24,45 +26,63 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 
 using namespace Qt::StringLiterals;
 
 namespace {
 
-using bench::Check;
-using Bound = bench::Check::Bound;
+using bench::Target;
 
 struct Options {
     bool quick = false;
-    int repetitions = 5;
+    int pairs = 7;
     QStringList only;
     QString outDir;
     QString python;
     QString asgirefScript;
 };
 
-// One scenario and, parallel to its variants, the functions that measure them. A function
-// returns one sample and may add per-repetition details.
+// One measurement: returns one sample and may add details of that run.
+using Measure = std::function<double(QJsonObject &details)>;
+
+// A way of doing a scenario's work, QDispatch's or a baseline's.
+struct Way {
+    QString key;
+    QString label;
+    QString shortLabel;
+    Measure measure;
+};
+
+// One scenario and, parallel to its comparisons, the functions that measure their two sides.
+// Adding a comparison is one call of compare().
 struct Plan {
     bench::Scenario scenario;
-    std::vector<std::function<double(QJsonObject &details)>> measure;
+    std::vector<std::pair<Measure, Measure>> measures;
 
-    void add(const QString &key, const QString &label, const QString &shortLabel, bool qdispatch,
-             std::function<double(QJsonObject &)> fn)
+    Plan(const QString &id, const QString &title, const QString &unit, bool higherIsBetter,
+         qint64 items)
     {
-        bench::Variant variant;
-        variant.key = key;
-        variant.label = label;
-        variant.shortLabel = shortLabel;
-        variant.qdispatch = qdispatch;
-        scenario.variants.push_back(variant);
-        measure.push_back(std::move(fn));
+        scenario.id = id;
+        scenario.title = title;
+        scenario.unit = unit;
+        scenario.higherIsBetter = higherIsBetter;
+        scenario.items = items;
     }
-    void check(const QString &variant, const QString &baseline, Bound bound = Bound::None,
-               double limit = 0)
+
+    void compare(const Way &qdispatch, const Way &baseline,
+                 std::optional<Target> target = std::nullopt, const QString &skipped = {})
     {
-        scenario.checks.push_back({ variant, baseline, bound, limit });
+        const auto side = [](const Way &way) {
+            bench::Side result;
+            result.key = way.key;
+            result.label = way.label;
+            result.shortLabel = way.shortLabel;
+            return result;
+        };
+        scenario.comparisons.push_back({ side(qdispatch), side(baseline), target, skipped });
+        measures.emplace_back(qdispatch.measure, baseline.measure);
     }
 };
 
@@ -154,6 +174,12 @@ QString asgirefUnavailable(const Options &options)
     return {};
 }
 
+// Wraps a measurement that needs no details.
+template<typename F> Measure plain(F fn)
+{
+    return [fn](QJsonObject &) { return fn(); };
+}
+
 std::vector<Plan> makePlans(const Options &options, QString *pythonNote)
 {
     const int divisor = options.quick ? 100 : 1;
@@ -161,111 +187,96 @@ std::vector<Plan> makePlans(const Options &options, QString *pythonNote)
     const int asgirefItems = 200'000 / divisor;
     const int trips = 100'000 / divisor;
     const QString self = QCoreApplication::applicationFilePath();
+    using qdispatch::RunMode;
     std::vector<Plan> plans;
 
     {
-        Plan p;
-        p.scenario = { u"P1"_s,
-                       u"1 producer submits %L1 tiny items returning int"_s.arg(million),
-                       u"items/s"_s,
-                       true,
-                       million,
-                       {},
-                       {} };
-        p.add(u"qdispatch"_s, u"QDispatch submit, owner in runUntilFuture"_s, u"QDispatch"_s, true,
-              [=](QJsonObject &) { return bench::submitRate(million); });
-        p.add(u"then_context"_s, u"makeReadyFuture().then(context)"_s, u"then(context)"_s, false,
-              [=](QJsonObject &) { return bench::thenContextRate(million); });
-        p.add(u"invoke_promise"_s, u"invokeMethod(Queued) + QPromise"_s,
-              u"invokeMethod + QPromise"_s, false,
-              [=](QJsonObject &) { return bench::invokePromiseRate(million); });
-        p.add(u"asgiref"_s, u"asgiref CurrentThreadExecutor (%L1 items)"_s.arg(asgirefItems),
-              u"asgiref"_s, false, [=](QJsonObject &details) {
-                  details =
-                      runJsonProcess(options.python,
-                                     { options.asgirefScript, u"--items"_s,
-                                       QString::number(asgirefItems), u"--repetitions"_s, u"1"_s });
-                  *pythonNote = u"Python %1, asgiref %2"_s.arg(details[u"python"_s].toString(),
-                                                               details[u"asgiref"_s].toString());
-                  return details[u"itemsPerSecond"_s].toDouble();
-              });
-        p.add(u"promise_floor"_s, u"floor: 1 thread makes and fulfils QPromises"_s,
-              u"QPromise floor"_s, false,
-              [=](QJsonObject &) { return bench::promiseFloorRate(million); });
-        const QString unavailable = asgirefUnavailable(options);
-        if (!unavailable.isEmpty())
-            p.scenario.variant(u"asgiref"_s).skipped = unavailable;
-        p.check(u"qdispatch"_s, u"then_context"_s, Bound::AtLeast, 5);
-        p.check(u"qdispatch"_s, u"invoke_promise"_s, Bound::AtLeast, 1.5);
-        p.check(u"qdispatch"_s, u"asgiref"_s, Bound::AtLeast, 15);
-        p.check(u"qdispatch"_s, u"promise_floor"_s, Bound::AtLeast, 0.5);
+        Plan p(u"P1"_s, u"1 producer submits %L1 tiny items returning int"_s.arg(million),
+               u"items/s"_s, true, million);
+        const Way submit { u"qdispatch"_s, u"QDispatch `submit`, owner in `runUntilFuture`"_s,
+                           u"QDispatch submit"_s,
+                           plain([=] { return bench::submitRate(million); }) };
+        p.compare(submit,
+                  { u"then_context"_s, u"`readyFuture().then(context)`, owner in a `QEventLoop`"_s,
+                    u"then(context)"_s, plain([=] { return bench::thenContextRate(million); }) });
+        p.compare(submit,
+                  { u"invoke_promise"_s, u"`invokeMethod(Qt::QueuedConnection)` + `QPromise`"_s,
+                    u"invokeMethod + QPromise"_s,
+                    plain([=] { return bench::invokePromiseRate(million); }) });
+        p.compare(submit,
+                  { u"asgiref"_s,
+                    u"asgiref `CurrentThreadExecutor` (%L1 items, Python)"_s.arg(asgirefItems),
+                    u"asgiref"_s,
+                    [=](QJsonObject &details) {
+                        details = runJsonProcess(options.python,
+                                                 { options.asgirefScript, u"--items"_s,
+                                                   QString::number(asgirefItems),
+                                                   u"--repetitions"_s, u"1"_s });
+                        *pythonNote = u"Python %1, asgiref %2"_s.arg(
+                            details[u"python"_s].toString(), details[u"asgiref"_s].toString());
+                        return details[u"itemsPerSecond"_s].toDouble();
+                    } },
+                  std::nullopt, asgirefUnavailable(options));
+        p.compare(submit,
+                  { u"promise_floor"_s, u"floor: one thread makes and fulfils `QPromise`s"_s,
+                    u"QPromise floor"_s, plain([=] { return bench::promiseFloorRate(million); }) },
+                  Target::ratioAtLeast(0.9));
         plans.push_back(std::move(p));
     }
     {
-        Plan p;
-        p.scenario = { u"P2"_s,
-                       u"1 producer posts %L1 tiny items"_s.arg(million),
-                       u"items/s"_s,
-                       true,
-                       million,
-                       {},
-                       {} };
-        p.add(u"qdispatch"_s, u"QDispatch post, owner in runUntilFuture"_s, u"QDispatch post"_s,
-              true, [=](QJsonObject &) { return bench::postRate(million); });
-        p.add(u"invoke_method"_s, u"invokeMethod(Queued)"_s, u"invokeMethod"_s, false,
-              [=](QJsonObject &) { return bench::invokeMethodRate(million); });
-        p.check(u"qdispatch"_s, u"invoke_method"_s, Bound::AtLeast, 8);
+        Plan p(u"P2"_s, u"1 producer posts %L1 tiny items"_s.arg(million), u"items/s"_s, true,
+               million);
+        const Way post { u"qdispatch"_s, u"QDispatch `post`, owner in `runUntilFuture`"_s,
+                         u"QDispatch post"_s, plain([=] { return bench::postRate(million); }) };
+        p.compare(post,
+                  { u"invoke_method"_s,
+                    u"`invokeMethod(Qt::QueuedConnection)`, owner in a `QEventLoop`"_s,
+                    u"invokeMethod"_s, plain([=] { return bench::invokeMethodRate(million); }) });
+        p.compare(post,
+                  { u"lockfree_floor"_s,
+                    u"floor: 2 plain threads, lock-free list (1 CAS a push, whole list taken)"_s,
+                    u"lock-free floor"_s,
+                    plain([=] { return bench::lockFreeFloorRate(million); }) },
+                  Target::ratioAtLeast(0.6));
         plans.push_back(std::move(p));
     }
     {
-        Plan p;
-        p.scenario = {
-            u"P3"_s,
-            u"a worker makes %L1 blocking calls to the owner (per round trip)"_s.arg(trips),
-            u"µs"_s,
-            false,
-            trips,
-            {},
-            {}
-        };
-        p.add(u"qdispatch"_s, u"QDispatch invoke, owner in runUntilFuture"_s, u"QDispatch invoke"_s,
-              true, [=](QJsonObject &) { return bench::invokeRoundTrip(trips); });
-        p.add(u"blocking_queued"_s, u"invokeMethod(BlockingQueued)"_s, u"BlockingQueued"_s, false,
-              [=](QJsonObject &) { return bench::blockingQueuedRoundTrip(trips); });
-        p.add(u"condvar_floor"_s, u"floor: 2 threads, mutex + condition_variable"_s,
-              u"mutex/condvar floor"_s, false,
-              [=](QJsonObject &) { return bench::condVarRoundTrip(trips); });
-        p.check(u"qdispatch"_s, u"condvar_floor"_s, Bound::AtMost, 1.2);
-        p.check(u"qdispatch"_s, u"blocking_queued"_s, Bound::AtMost, 1.0);
+        Plan p(u"P3"_s,
+               u"a worker makes %L1 blocking calls to the owner (time per round trip)"_s.arg(trips),
+               u"µs"_s, false, trips);
+        p.compare({ u"qdispatch_all_events"_s,
+                    u"QDispatch `invoke`, owner in `runUntilFuture(AllEvents)`"_s,
+                    u"QDispatch invoke (AllEvents)"_s,
+                    plain([=] { return bench::invokeRoundTrip(trips, RunMode::AllEvents); }) },
+                  { u"blocking_queued"_s,
+                    u"`invokeMethod(Qt::BlockingQueuedConnection)`, owner in a `QEventLoop`"_s,
+                    u"BlockingQueued"_s,
+                    plain([=] { return bench::blockingQueuedRoundTrip(trips); }) },
+                  Target::ratioAtMost(1.0));
+        p.compare({ u"qdispatch_executor_only"_s,
+                    u"QDispatch `invoke`, owner in `runUntilFuture(ExecutorOnly)`"_s,
+                    u"QDispatch invoke (ExecutorOnly)"_s,
+                    plain([=] { return bench::invokeRoundTrip(trips, RunMode::ExecutorOnly); }) },
+                  { u"condvar_floor"_s, u"floor: 2 threads, `std::mutex` + `condition_variable`"_s,
+                    u"mutex/condvar floor"_s,
+                    plain([=] { return bench::condVarRoundTrip(trips); }) },
+                  Target::ratioAtMost(1.0));
         plans.push_back(std::move(p));
     }
     {
-        Plan p;
-        p.scenario = { u"P4"_s,
-                       u"8 producers submit %L1 items in all, at once"_s.arg(million),
-                       u"items/s"_s,
-                       true,
-                       million,
-                       {},
-                       {} };
-        p.add(u"qdispatch_8"_s, u"QDispatch submit, 8 producers"_s, u"8 producers"_s, true,
-              [=](QJsonObject &) { return bench::producersRate(million, 8); });
-        p.add(u"qdispatch_1"_s, u"QDispatch submit, 1 producer (as P1)"_s, u"1 producer"_s, false,
-              [=](QJsonObject &) { return bench::producersRate(million, 1); });
-        p.check(u"qdispatch_8"_s, u"qdispatch_1"_s, Bound::AtLeast, 0.8);
+        Plan p(u"P4"_s, u"8 producers submit %L1 items in all, at once"_s.arg(million),
+               u"items/s"_s, true, million);
+        p.compare({ u"qdispatch_8"_s, u"QDispatch `submit`, 8 producers"_s, u"8 producers"_s,
+                    plain([=] { return bench::producersRate(million, 8); }) },
+                  { u"qdispatch_1"_s, u"QDispatch `submit`, 1 producer (P1's work)"_s,
+                    u"1 producer"_s, plain([=] { return bench::producersRate(million, 1); }) },
+                  Target::ratioAtLeast(0.8));
         plans.push_back(std::move(p));
     }
     {
-        Plan p;
-        p.scenario = {
-            u"P5"_s,
-            u"%L1 items of ~1 µs flood the owner; a 16 ms timer's worst lateness"_s.arg(million),
-            u"ms"_s,
-            false,
-            million,
-            {},
-            {}
-        };
+        Plan p(u"P5"_s,
+               u"%L1 items of ~1 µs flood the owner; a 16 ms timer's worst lateness"_s.arg(million),
+               u"ms"_s, false, million);
         const auto flood = [=](bench::Flood via) {
             return [=](QJsonObject &details) {
                 const bench::FloodResult result = bench::floodLateness(million, via);
@@ -274,29 +285,22 @@ std::vector<Plan> makePlans(const Options &options, QString *pythonNote)
                 return result.worstLatenessMs;
             };
         };
-        p.add(u"qdispatch"_s, u"QDispatch post, owner in its event loop"_s,
-              u"QDispatch (event loop)"_s, true, flood(bench::Flood::Post));
-        p.add(u"qdispatch_rununtil"_s, u"QDispatch post, owner in runUntilFuture(producer)"_s,
-              u"QDispatch (runUntilFuture)"_s, true, flood(bench::Flood::PostRunUntil));
-        p.add(u"invoke_method"_s, u"invokeMethod(Queued), owner in its event loop"_s,
-              u"invokeMethod"_s, false, flood(bench::Flood::InvokeMethod));
-        p.check(u"qdispatch"_s, {}, Bound::AtMost, 20);
-        p.check(u"qdispatch"_s, u"invoke_method"_s);
-        p.check(u"qdispatch_rununtil"_s, {}, Bound::AtMost, 20);
-        p.check(u"qdispatch_rununtil"_s, u"invoke_method"_s);
+        const Way invokeMethod { u"invoke_method"_s,
+                                 u"`invokeMethod(Qt::QueuedConnection)`, owner in a `QEventLoop`"_s,
+                                 u"invokeMethod"_s, flood(bench::Flood::InvokeMethod) };
+        p.compare({ u"qdispatch"_s, u"QDispatch `post`, owner in its event loop"_s,
+                    u"QDispatch (event loop)"_s, flood(bench::Flood::Post) },
+                  invokeMethod, Target::figureAtMost(20));
+        p.compare({ u"qdispatch_rununtil"_s,
+                    u"QDispatch `post`, owner in `runUntilFuture(producer's future)`"_s,
+                    u"QDispatch (runUntilFuture)"_s, flood(bench::Flood::PostRunUntil) },
+                  invokeMethod, Target::figureAtMost(20));
         plans.push_back(std::move(p));
     }
     {
-        Plan p;
-        p.scenario = {
-            u"P6"_s,
-            u"peak memory with %L1 items queued, then drained (above the start)"_s.arg(million),
-            u"MiB"_s,
-            false,
-            million,
-            {},
-            {}
-        };
+        Plan p(u"P6"_s,
+               u"peak memory with %L1 futures made and kept (above the start)"_s.arg(million),
+               u"MiB"_s, false, million);
         const auto child = [=](const QString &name) {
             return [=](QJsonObject &details) {
                 details = runJsonProcess(
@@ -305,13 +309,21 @@ std::vector<Plan> makePlans(const Options &options, QString *pythonNote)
                     1024;
             };
         };
-        p.add(u"qdispatch"_s, u"QDispatch submit"_s, u"QDispatch"_s, true,
-              child(u"p6-qdispatch"_s));
-        p.add(u"then_context"_s, u"makeReadyFuture().then(context)"_s, u"then(context)"_s, false,
-              child(u"p6-then-context"_s));
-        p.check(u"qdispatch"_s, u"then_context"_s, Bound::AtMost, 0.6);
+        const Way submit { u"qdispatch"_s, u"QDispatch `submit`: all queued, then drained"_s,
+                           u"QDispatch"_s, child(u"p6-qdispatch"_s) };
+        p.compare(submit,
+                  { u"then_context"_s, u"`readyFuture().then(context)`: all queued, then drained"_s,
+                    u"then(context)"_s, child(u"p6-then-context"_s) });
+        p.compare(submit,
+                  { u"future_interface_floor"_s,
+                    u"floor: `QFutureInterface<int>`s started, given a result, finished, kept"_s,
+                    u"QFutureInterface floor"_s, child(u"p6-floor"_s) },
+                  Target::ratioAtMost(1.15));
         plans.push_back(std::move(p));
     }
+    // P7 (the cost of X10's diagnostics, switched off and on) joins here as one Plan with two
+    // compare() calls once the diagnostics exist: P1's and P2's work with diagnostics on or off
+    // against the same work with them compiled out or off.
 
     if (!options.only.isEmpty()) {
         std::vector<Plan> chosen;
@@ -324,23 +336,45 @@ std::vector<Plan> makePlans(const Options &options, QString *pythonNote)
     return plans;
 }
 
-void run(Plan &plan, int repetitions)
+QString elapsedText(const QElapsedTimer &clock)
+{
+    const qint64 seconds = clock.elapsed() / 1000;
+    return u"%1:%2"_s.arg(seconds / 60).arg(seconds % 60, 2, 10, QChar(u'0'));
+}
+
+// Runs the scenario's comparisons in rounds. A round runs one pair of each comparison, its
+// QDispatch side and then its baseline, so the pairs of every comparison are spread over the
+// whole scenario and the two sides of each pair run back to back.
+void run(Plan &plan, int pairs, const QElapsedTimer &clock)
 {
     bench::Scenario &scenario = plan.scenario;
-    // Interleaved: a burst of noise on the machine hits one repetition of every variant alike.
-    for (int repetition = 1; repetition <= repetitions; ++repetition) {
-        for (std::size_t i = 0; i < scenario.variants.size(); ++i) {
-            bench::Variant &variant = scenario.variants[i];
-            if (!variant.skipped.isEmpty())
+    std::fprintf(stderr, "== %s: %s (%zu comparisons x %d pairs) at %s\n", qPrintable(scenario.id),
+                 qPrintable(scenario.title), scenario.comparisons.size(), pairs,
+                 qPrintable(elapsedText(clock)));
+    const auto measure = [](const Measure &fn, bench::Side &side) {
+        QJsonObject details;
+        const double sample = fn(details);
+        side.samples.push_back(sample);
+        if (!details.isEmpty())
+            side.details.append(details);
+        return sample;
+    };
+    for (int pair = 1; pair <= pairs; ++pair) {
+        for (std::size_t i = 0; i < scenario.comparisons.size(); ++i) {
+            bench::Comparison &comparison = scenario.comparisons[i];
+            if (!comparison.skipped.isEmpty())
                 continue;
-            QJsonObject details;
-            const double sample = plan.measure[i](details);
-            variant.samples.push_back(sample);
-            if (!details.isEmpty())
-                variant.details.append(details);
-            std::fprintf(stderr, "[%s %d/%d] %s: %s\n", qPrintable(scenario.id), repetition,
-                         repetitions, qPrintable(variant.label),
-                         qPrintable(bench::formatValue(sample, scenario.unit)));
+            const double mine = measure(plan.measures[i].first, comparison.qdispatch);
+            const double theirs = measure(plan.measures[i].second, comparison.baseline);
+            std::fprintf(stderr, "[%s pair %d/%d, %s] %s %s, %s %s: %s  (%s)\n",
+                         qPrintable(scenario.id), pair, pairs,
+                         qPrintable(comparison.baseline.shortLabel),
+                         qPrintable(comparison.qdispatch.shortLabel),
+                         qPrintable(bench::formatValue(mine, scenario.unit)),
+                         qPrintable(comparison.baseline.shortLabel),
+                         qPrintable(bench::formatValue(theirs, scenario.unit)),
+                         qPrintable(theirs != 0 ? bench::formatRatio(mine / theirs) : u"n/a"_s),
+                         qPrintable(elapsedText(clock)));
         }
     }
 }
@@ -359,6 +393,8 @@ int runChild(const QString &name, int items)
         result = bench::queuedMemory(items, bench::Queue::Submit);
     else if (name == u"p6-then-context")
         result = bench::queuedMemory(items, bench::Queue::ThenContext);
+    else if (name == u"p6-floor")
+        result = bench::queuedMemory(items, bench::Queue::FutureInterfaceFloor);
     else
         fail(u"unknown child job %1"_s.arg(name));
     std::fputs(QJsonDocument(result).toJson(QJsonDocument::Compact).append('\n').constData(),
@@ -368,6 +404,8 @@ int runChild(const QString &name, int items)
 
 int runBenchmark(const Options &options)
 {
+    QElapsedTimer clock;
+    clock.start();
     const QJsonObject machine = machineInfo();
     if (machine[u"buildType"_s].toString() != u"Release")
         std::fprintf(stderr, "note: %s; only a Release build gives meaningful numbers\n",
@@ -376,7 +414,8 @@ int runBenchmark(const Options &options)
     QString pythonNote;
     std::vector<Plan> plans = makePlans(options, &pythonNote);
     for (Plan &plan : plans)
-        run(plan, options.repetitions);
+        run(plan, options.pairs, clock);
+    const double seconds = clock.elapsed() / 1000.0;
 
     std::vector<bench::Scenario> scenarios;
     for (const Plan &plan : plans)
@@ -385,18 +424,25 @@ int runBenchmark(const Options &options)
     if (!pythonNote.isEmpty())
         machineAndTools[u"python"_s] = pythonNote;
 
-    std::fputs(qPrintable(bench::textTable(scenarios, machineAndTools) + u'\n'), stdout);
+    std::fputs(qPrintable(bench::textTable(scenarios, machineAndTools)), stdout);
+    std::fprintf(stdout, "%d pairs per comparison; the run took %s (m:ss).\n\n", options.pairs,
+                 qPrintable(elapsedText(clock)));
+    std::fputs(qPrintable(u"The table for docs/benchmarks.md:\n\n"_s +
+                          bench::markdownTable(scenarios) + u"\n"_s),
+               stdout);
 
     if (!QDir().mkpath(options.outDir))
         fail(u"cannot create %1"_s.arg(options.outDir));
     const QJsonObject config { { u"quick"_s, options.quick },
-                               { u"repetitions"_s, options.repetitions },
-                               { u"statistic"_s, u"median"_s },
+                               { u"pairs"_s, options.pairs },
+                               { u"statistic"_s, u"median of per-pair ratios, with min and max"_s },
+                               { u"durationSeconds"_s, seconds },
                                { u"command"_s, QCoreApplication::arguments().join(u' ') } };
     const QString json = QDir(options.outDir).filePath(u"benchmarks.json"_s);
     const QString svg = QDir(options.outDir).filePath(u"benchmarks.svg"_s);
     writeFile(json, QJsonDocument(bench::toJson(scenarios, machineAndTools, config)).toJson());
-    writeFile(svg, bench::toSvg(scenarios, machineAndTools).toUtf8());
+    writeFile(svg, bench::toSvg(scenarios, machineAndTools, config).toUtf8());
+    std::fflush(stdout);
     std::fprintf(stderr, "wrote %s and %s\n", qPrintable(json), qPrintable(svg));
     return 0;
 }
@@ -413,9 +459,10 @@ int main(int argc, char *argv[])
         u"QDispatch benchmark (SPEC P1..P6): QDispatch against its baselines, same run."_s);
     parser.addHelpOption();
     const QCommandLineOption quick(u"quick"_s,
-                                   u"One repetition with a hundredth of the items (smoke test)."_s);
-    const QCommandLineOption repetitions(u"repetitions"_s, u"Repetitions per variant."_s, u"n"_s,
-                                         u"5"_s);
+                                   u"One pair with a hundredth of the items (smoke test)."_s);
+    const QCommandLineOption pairs(
+        u"pairs"_s, u"Pairs (QDispatch, then its baseline) per comparison; default 7."_s, u"n"_s,
+        u"7"_s);
     const QCommandLineOption only(u"only"_s, u"Scenarios to run, e.g. P1,P3."_s, u"ids"_s);
     const QCommandLineOption out(u"out"_s, u"Directory for benchmarks.json and .svg."_s, u"dir"_s,
                                  QString::fromUtf8(QDISPATCH_BENCH_DEFAULT_OUT));
@@ -427,7 +474,7 @@ int main(int argc, char *argv[])
     child.setFlags(QCommandLineOption::HiddenFromHelp);
     QCommandLineOption items(u"items"_s, u"Internal: item count of a --child job."_s, u"n"_s);
     items.setFlags(QCommandLineOption::HiddenFromHelp);
-    parser.addOptions({ quick, repetitions, only, out, python, script, child, items });
+    parser.addOptions({ quick, pairs, only, out, python, script, child, items });
     parser.process(app);
 
     try {
@@ -436,10 +483,9 @@ int main(int argc, char *argv[])
 
         Options options;
         options.quick = parser.isSet(quick);
-        options.repetitions =
-            options.quick && !parser.isSet(repetitions) ? 1 : parser.value(repetitions).toInt();
-        if (options.repetitions < 1)
-            fail(u"--repetitions needs a positive number"_s);
+        options.pairs = options.quick && !parser.isSet(pairs) ? 1 : parser.value(pairs).toInt();
+        if (options.pairs < 1)
+            fail(u"--pairs needs a positive number"_s);
         if (parser.isSet(only))
             options.only = parser.value(only).split(u',', Qt::SkipEmptyParts);
         options.outDir = parser.value(out);

@@ -1,12 +1,11 @@
 #include "measurements.h"
 
-#include <qdispatch/currentthreadexecutor.h>
+#include "qtcompat.h"
 
-#include <QtConcurrent/QtConcurrentRun>
 #include <QtCore/QEventLoop>
 #include <QtCore/QFile>
 #include <QtCore/QFuture>
-#include <QtCore/QFutureWatcher>
+#include <QtCore/QFutureInterface>
 #include <QtCore/QObject>
 #include <QtCore/QPromise>
 #include <QtCore/QTimer>
@@ -19,6 +18,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 using namespace Qt::StringLiterals;
@@ -40,37 +40,138 @@ void require(bool condition, const char *what)
         throw std::runtime_error(std::string("benchmark check failed: ") + what);
 }
 
-// Every future must be finished and carry its own index: the owner really ran every item.
-void requireAllDone(const std::vector<QFuture<int>> &futures, std::size_t expected)
+// The harness every two-thread measurement shares. The clock starts, `work` runs on a new
+// thread (the producer or worker), and the calling thread (the owner) runs `serve` until the
+// scenario's work is done; the figure is the time until `serve` returns. Joining the thread is
+// not timed. `serve` must not return before the work is done, so the join does not wait long.
+template<typename Work, typename Serve> double timeServing(Work &&work, Serve &&serve)
 {
-    require(futures.size() == expected, "a future is missing");
-    for (std::size_t i = 0; i < futures.size(); ++i)
-        require(futures[i].isFinished(), "an item's future is not finished");
-    require(futures.empty() || futures.back().result() == static_cast<int>(expected - 1),
-            "the last item's future holds the wrong result");
+    const auto start = Clock::now();
+    std::thread thread(std::forward<Work>(work));
+    struct Joiner {
+        std::thread &thread;
+        ~Joiner() { thread.join(); } // also when `serve` throws: never a running std::thread
+    } joiner { thread };
+    serve();
+    return secondsSince(start);
 }
 
-// A producer that signals the owner through a future once it has queued its last item. The
-// owner's runUntilFuture() then also runs every item accepted before (C8).
-class DoneSignal {
+// The futures of one producer, kept until the end; reserved up front so that growing the vector
+// is not part of the figure.
+class Futures {
 public:
-    DoneSignal() { m_promise.start(); }
-    QFuture<void> future() { return m_promise.future(); }
-    void finish() { m_promise.finish(); }
+    explicit Futures(int items) { m_futures.reserve(items); }
+    void keep(QFuture<int> future) { m_futures.push_back(std::move(future)); }
+
+    // Every future must be finished and the last must hold its index: the owner ran every item.
+    void requireAllDone(int expected) const
+    {
+        require(m_futures.size() == std::size_t(expected), "a future is missing");
+        for (const QFuture<int> &future : m_futures)
+            require(future.isFinished(), "an item's future is not finished");
+        require(m_futures.empty() || m_futures.back().result() == expected - 1,
+                "the last item's future holds the wrong result");
+    }
 
 private:
-    QPromise<void> m_promise;
+    std::vector<QFuture<int>> m_futures;
 };
 
-// The owner waits in an event loop until `future` is finished, as a Qt application would.
-template<typename T> void execUntilFinished(const QFuture<T> &future)
+// The owner side of a QDispatch measurement: the executor, and a future that the producer
+// finishes after its last item; runUntilFuture() on it returns once every item accepted before
+// has run (C8).
+class Owner {
+public:
+    explicit Owner(qdispatch::RunMode mode = qdispatch::RunMode::AllEvents) : m_mode(mode)
+    {
+        m_done.start();
+    }
+    qdispatch::CurrentThreadExecutor executor;
+
+    int itemRan() { return ++m_ran; } // owner thread only, from inside each item
+    int ran() const { return m_ran; }
+    void producerDone() { m_done.finish(); } // the producer, after its last item
+    void serve() { executor.runUntilFuture(m_done.future(), m_mode); }
+
+private:
+    QPromise<void> m_done;
+    qdispatch::RunMode m_mode;
+    int m_ran = 0;
+};
+
+// The owner side of a Qt baseline, the way a Qt application runs queued calls: a context object
+// that lives in the owner thread and an event loop that the last expected item quits.
+class QtOwner {
+public:
+    explicit QtOwner(int expected) : m_expected(expected) { }
+    QObject context;
+
+    int itemRan() // owner thread only, from inside each item
+    {
+        if (++m_ran == m_expected)
+            m_loop.quit();
+        return m_ran;
+    }
+    int ran() const { return m_ran; }
+    void producerDone() { } // the last item ends the wait
+    void serve()
+    {
+        if (m_ran < m_expected)
+            m_loop.exec();
+    }
+
+private:
+    QEventLoop m_loop;
+    int m_expected;
+    int m_ran = 0;
+};
+
+// The three shapes of P1..P3, for either kind of owner. In each, a producer thread sends
+// `items` items through `send` while the owner serves them.
+
+// P1: `send(i)` returns the future of an item that returns i. Items per second.
+template<typename AnyOwner, typename Send> double futuresRate(int items, AnyOwner &owner, Send send)
 {
-    QEventLoop loop;
-    QFutureWatcher<T> watcher;
-    QObject::connect(&watcher, &QFutureWatcherBase::finished, &loop, &QEventLoop::quit);
-    watcher.setFuture(future);
-    if (!future.isFinished())
-        loop.exec();
+    Futures futures(items);
+    const double seconds = timeServing(
+        [&] {
+            for (int i = 0; i < items; ++i)
+                futures.keep(send(i));
+            owner.producerDone();
+        },
+        [&] { owner.serve(); });
+    futures.requireAllDone(items);
+    return items / seconds;
+}
+
+// P2: `send()` queues one item that calls owner.itemRan(). Items per second.
+template<typename AnyOwner, typename Send> double itemsRate(int items, AnyOwner &owner, Send send)
+{
+    const double seconds = timeServing(
+        [&] {
+            for (int i = 0; i < items; ++i)
+                send();
+            owner.producerDone();
+        },
+        [&] { owner.serve(); });
+    require(owner.ran() == items, "not every item ran");
+    return items / seconds;
+}
+
+// P3: `call()` blocks until the owner ran owner.itemRan() and returns its result. Microseconds
+// per round trip.
+template<typename AnyOwner, typename Call> double roundTrip(int trips, AnyOwner &owner, Call call)
+{
+    int last = 0;
+    const double seconds = timeServing(
+        [&] {
+            for (int i = 0; i < trips; ++i)
+                last = call();
+            owner.producerDone();
+        },
+        [&] { owner.serve(); });
+    require(last == trips, "a round trip went missing");
+    return seconds * 1e6 / trips;
 }
 
 void spinFor(std::chrono::nanoseconds duration)
@@ -88,100 +189,54 @@ constexpr auto kFloodItemCost = std::chrono::microseconds(1);
 
 double submitRate(int items)
 {
-    qdispatch::CurrentThreadExecutor executor;
-    std::vector<QFuture<int>> futures;
-    futures.reserve(items);
-    DoneSignal done;
-
-    const auto start = Clock::now();
-    std::thread producer([&] {
-        for (int i = 0; i < items; ++i)
-            futures.push_back(executor.submit([i] { return i; }));
-        done.finish();
-    });
-    executor.runUntilFuture(done.future());
-    const double seconds = secondsSince(start);
-    producer.join();
-
-    requireAllDone(futures, items);
-    return items / seconds;
+    Owner owner;
+    return futuresRate(items, owner,
+                       [&](int i) { return owner.executor.submit([i] { return i; }); });
 }
 
 double thenContextRate(int items)
 {
-    QObject context;
-    QEventLoop loop;
-    int ran = 0;
-    std::vector<QFuture<int>> futures;
-    futures.reserve(items);
-
-    const auto start = Clock::now();
-    std::thread producer([&] {
-        for (int i = 0; i < items; ++i) {
-            futures.push_back(QtFuture::makeReadyFuture().then(&context, [&, i] {
-                if (++ran == items)
-                    loop.quit();
-                return i;
-            }));
-        }
+    QtOwner owner(items);
+    return futuresRate(items, owner, [&](int i) {
+        return qdispatch_compat::readyFuture().then(&owner.context, [&owner, i] {
+            owner.itemRan();
+            return i;
+        });
     });
-    loop.exec();
-    const double seconds = secondsSince(start);
-    producer.join();
-
-    requireAllDone(futures, items);
-    return items / seconds;
 }
 
 double invokePromiseRate(int items)
 {
-    QObject context;
-    QEventLoop loop;
-    int ran = 0;
-    std::vector<QFuture<int>> futures;
-    futures.reserve(items);
-
-    const auto start = Clock::now();
-    std::thread producer([&] {
-        for (int i = 0; i < items; ++i) {
-            QPromise<int> promise;
-            promise.start();
-            futures.push_back(promise.future());
-            QMetaObject::invokeMethod(
-                &context,
-                [&, i, promise = std::move(promise)]() mutable {
-                    promise.addResult(i);
-                    promise.finish();
-                    if (++ran == items)
-                        loop.quit();
-                },
-                Qt::QueuedConnection);
-        }
+    QtOwner owner(items);
+    return futuresRate(items, owner, [&](int i) {
+        QPromise<int> promise;
+        promise.start();
+        QFuture<int> future = promise.future();
+        QMetaObject::invokeMethod(
+            &owner.context,
+            [&owner, i, promise = std::move(promise)]() mutable {
+                promise.addResult(i);
+                promise.finish();
+                owner.itemRan();
+            },
+            Qt::QueuedConnection);
+        return future;
     });
-    loop.exec();
-    const double seconds = secondsSince(start);
-    producer.join();
-
-    requireAllDone(futures, items);
-    return items / seconds;
 }
 
 double promiseFloorRate(int items)
 {
-    std::vector<QFuture<int>> futures;
-    futures.reserve(items);
-
+    Futures futures(items);
     const auto start = Clock::now();
     for (int i = 0; i < items; ++i) {
         QPromise<int> promise;
         promise.start();
-        futures.push_back(promise.future());
+        futures.keep(promise.future());
         promise.addResult(i);
         promise.finish();
     }
     const double seconds = secondsSince(start);
-
-    requireAllDone(futures, items);
+    futures.requireAllDone(items);
     return items / seconds;
 }
 
@@ -189,90 +244,133 @@ double promiseFloorRate(int items)
 
 double postRate(int items)
 {
-    qdispatch::CurrentThreadExecutor executor;
-    int ran = 0;
-    DoneSignal done;
-
-    const auto start = Clock::now();
-    std::thread producer([&] {
-        for (int i = 0; i < items; ++i)
-            executor.post([&ran] { ++ran; });
-        done.finish();
-    });
-    executor.runUntilFuture(done.future());
-    const double seconds = secondsSince(start);
-    producer.join();
-
-    require(ran == items, "not every posted item ran");
-    return items / seconds;
+    Owner owner;
+    return itemsRate(items, owner, [&] { owner.executor.post([&owner] { owner.itemRan(); }); });
 }
 
 double invokeMethodRate(int items)
 {
-    QObject context;
-    QEventLoop loop;
-    int ran = 0;
-
-    const auto start = Clock::now();
-    std::thread producer([&] {
-        for (int i = 0; i < items; ++i) {
-            QMetaObject::invokeMethod(
-                &context,
-                [&] {
-                    if (++ran == items)
-                        loop.quit();
-                },
-                Qt::QueuedConnection);
-        }
+    QtOwner owner(items);
+    return itemsRate(items, owner, [&] {
+        QMetaObject::invokeMethod(
+            &owner.context, [&owner] { owner.itemRan(); }, Qt::QueuedConnection);
     });
-    loop.exec();
-    const double seconds = secondsSince(start);
-    producer.join();
+}
 
-    require(ran == items, "not every queued call ran");
+namespace {
+
+// The lock-free floor's queue: a multi-producer stack that one consumer empties at once. Items
+// are type-erased and heap-allocated, as any queue of callables must hold them; the consumer
+// deletes each after running it. When the consumer finds the list empty it sleeps on a
+// condition variable; a producer wakes it only when it sees it asleep, so a push in the steady
+// state costs one compare-and-swap and one load.
+class LockFreeQueue {
+public:
+    struct Item {
+        virtual ~Item() = default;
+        virtual void run() = 0;
+        Item *next = nullptr;
+    };
+    template<typename F> struct Callable final : Item {
+        explicit Callable(F fn) : fn(std::move(fn)) { }
+        void run() override { fn(); }
+        F fn;
+    };
+
+    ~LockFreeQueue()
+    {
+        for (Item *item = m_head.exchange(nullptr); item;)
+            delete std::exchange(item, item->next);
+    }
+
+    template<typename F> void push(F fn) // any thread
+    {
+        Item *item = new Callable<F>(std::move(fn));
+        item->next = m_head.load(std::memory_order_relaxed);
+        while (!m_head.compare_exchange_weak(item->next, item)) { }
+        // seq_cst on both sides (the push above, the consumer's store of m_sleeping and its
+        // re-check of m_head): either the consumer sees this item or this load sees it asleep.
+        if (m_sleeping.load()) {
+            std::lock_guard locker(m_mutex);
+            m_wake.notify_one();
+        }
+    }
+
+    // Consumer thread only: runs every item pushed so far, sleeping while there is none.
+    // Returns how many it ran.
+    int runBatch()
+    {
+        Item *batch = m_head.exchange(nullptr, std::memory_order_acquire);
+        if (!batch) {
+            std::unique_lock locker(m_mutex);
+            m_sleeping.store(true);
+            m_wake.wait(locker, [this] { return m_head.load() != nullptr; });
+            m_sleeping.store(false, std::memory_order_relaxed);
+            return 0;
+        }
+        Item *inOrder = nullptr; // the list is newest first: reverse it into push order
+        while (batch) {
+            Item *next = batch->next;
+            batch->next = inOrder;
+            inOrder = batch;
+            batch = next;
+        }
+        int ran = 0;
+        while (inOrder) {
+            Item *item = std::exchange(inOrder, inOrder->next);
+            item->run();
+            delete item;
+            ++ran;
+        }
+        return ran;
+    }
+
+private:
+    std::atomic<Item *> m_head { nullptr };
+    std::atomic<bool> m_sleeping { false };
+    std::mutex m_mutex;
+    std::condition_variable m_wake;
+};
+
+} // namespace
+
+double lockFreeFloorRate(int items)
+{
+    LockFreeQueue queue;
+    int ran = 0; // consumer thread only
+    int taken = 0;
+    const double seconds = timeServing(
+        [&] {
+            for (int i = 0; i < items; ++i)
+                queue.push([&ran] { ++ran; });
+        },
+        [&] {
+            while (taken < items)
+                taken += queue.runBatch();
+        });
+    require(ran == items && taken == items, "not every item of the lock-free floor ran");
     return items / seconds;
 }
 
 // ---- P3 ----------------------------------------------------------------------------------
 
-double invokeRoundTrip(int trips)
+double invokeRoundTrip(int trips, qdispatch::RunMode mode)
 {
-    qdispatch::CurrentThreadExecutor executor;
-    int counter = 0; // owner thread only
-
-    const auto start = Clock::now();
-    QFuture<int> worker = QtConcurrent::run([&] {
-        int last = 0;
-        for (int i = 0; i < trips; ++i)
-            last = executor.invoke([&counter] { return ++counter; });
-        return last;
-    });
-    executor.runUntilFuture(worker);
-    const double seconds = secondsSince(start);
-
-    require(worker.result() == trips, "a round trip went missing");
-    return seconds * 1e6 / trips;
+    Owner owner(mode);
+    return roundTrip(trips, owner,
+                     [&] { return owner.executor.invoke([&owner] { return owner.itemRan(); }); });
 }
 
 double blockingQueuedRoundTrip(int trips)
 {
-    QObject context;
-    int counter = 0; // owner thread only
-
-    const auto start = Clock::now();
-    QFuture<int> worker = QtConcurrent::run([&] {
-        int last = 0;
-        for (int i = 0; i < trips; ++i) {
-            QMetaObject::invokeMethod(
-                &context, [&counter] { return ++counter; }, Qt::BlockingQueuedConnection, &last);
-        }
-        return last;
+    QtOwner owner(trips);
+    return roundTrip(trips, owner, [&] {
+        int result = 0;
+        QMetaObject::invokeMethod(
+            &owner.context, [&owner] { return owner.itemRan(); }, Qt::BlockingQueuedConnection,
+            &result);
+        return result;
     });
-    execUntilFinished(worker);
-    const double seconds = secondsSince(start);
-
-    require(worker.result() == trips, "a round trip went missing");
-    return seconds * 1e6 / trips;
 }
 
 double condVarRoundTrip(int trips)
@@ -291,14 +389,7 @@ double condVarRoundTrip(int trips)
             wake.notify_one();
         }
     };
-
-    const auto start = Clock::now();
-    std::thread first(handOff, 0, 1);
-    std::thread second(handOff, 1, 0);
-    first.join();
-    second.join();
-    const double seconds = secondsSince(start);
-
+    const double seconds = timeServing([&] { handOff(1, 0); }, [&] { handOff(0, 1); });
     require(turn == 0, "the token got lost");
     return seconds * 1e6 / trips;
 }
@@ -307,40 +398,40 @@ double condVarRoundTrip(int trips)
 
 double producersRate(int items, int producers)
 {
-    qdispatch::CurrentThreadExecutor executor;
+    Owner owner;
     const int perProducer = items / producers;
-    std::vector<std::vector<QFuture<int>>> futures(producers);
-    for (auto &own : futures)
-        own.reserve(perProducer);
+    std::vector<Futures> futures;
+    futures.reserve(producers);
+    for (int p = 0; p < producers; ++p)
+        futures.emplace_back(perProducer);
     std::atomic<int> running { producers };
-    DoneSignal done;
-
-    const auto start = Clock::now();
-    std::vector<std::thread> threads;
-    threads.reserve(producers);
-    for (int p = 0; p < producers; ++p) {
-        threads.emplace_back([&, p] {
-            for (int i = 0; i < perProducer; ++i)
-                futures[p].push_back(executor.submit([i] { return i; }));
-            if (running.fetch_sub(1, std::memory_order_acq_rel) == 1)
-                done.finish();
-        });
-    }
-    executor.runUntilFuture(done.future());
-    const double seconds = secondsSince(start);
-    for (auto &thread : threads)
-        thread.join();
-
-    for (const auto &own : futures)
-        requireAllDone(own, perProducer);
-    return perProducer * producers / seconds;
+    const double seconds = timeServing(
+        [&] {
+            // The producers start together; the last one to finish ends the owner's wait.
+            std::vector<std::thread> threads;
+            threads.reserve(producers);
+            for (int p = 0; p < producers; ++p) {
+                threads.emplace_back([&, p] {
+                    for (int i = 0; i < perProducer; ++i)
+                        futures[p].keep(owner.executor.submit([i] { return i; }));
+                    if (running.fetch_sub(1, std::memory_order_acq_rel) == 1)
+                        owner.producerDone();
+                });
+            }
+            for (std::thread &thread : threads)
+                thread.join();
+        },
+        [&] { owner.serve(); });
+    for (const Futures &own : futures)
+        own.requireAllDone(perProducer);
+    return double(perProducer) * producers / seconds;
 }
 
 // ---- P5 ----------------------------------------------------------------------------------
 
 FloodResult floodLateness(int items, Flood via)
 {
-    qdispatch::CurrentThreadExecutor executor;
+    Owner owner;
     QObject context;
     QEventLoop loop;
 
@@ -371,22 +462,23 @@ FloodResult floodLateness(int items, Flood via)
                 loop.quit();
         }
     };
-    DoneSignal done;
     const auto floodStart = Clock::now();
-    std::thread producer([&] {
-        for (int i = 0; i < items; ++i) {
-            if (via == Flood::InvokeMethod)
-                QMetaObject::invokeMethod(&context, item, Qt::QueuedConnection);
+    timeServing(
+        [&] {
+            for (int i = 0; i < items; ++i) {
+                if (via == Flood::InvokeMethod)
+                    QMetaObject::invokeMethod(&context, item, Qt::QueuedConnection);
+                else
+                    owner.executor.post(item);
+            }
+            owner.producerDone();
+        },
+        [&] {
+            if (via == Flood::PostRunUntil)
+                owner.serve();
             else
-                executor.post(item);
-        }
-        done.finish();
-    });
-    if (via == Flood::PostRunUntil)
-        executor.runUntilFuture(done.future());
-    else
-        loop.exec();
-    producer.join();
+                loop.exec();
+        });
     require(ran == items, "not every flood item ran");
 
     quitOnTimeout = true;
@@ -430,36 +522,41 @@ QJsonObject memoryStatus()
 
 QJsonObject queuedMemory(int items, Queue via)
 {
-    std::vector<QFuture<int>> futures;
-    futures.reserve(items); // untouched pages: they count once the producer fills them
-    qdispatch::CurrentThreadExecutor executor;
-    QObject context;
-    QEventLoop loop;
-    int ran = 0;
+    Futures futures(items); // untouched pages: they count once the futures fill them
+    Owner owner;
+    QtOwner qtOwner(items);
     const QJsonObject before = memoryStatus();
 
     // The owner runs nothing while the producer queues: every item is in the queue at once.
-    std::thread producer([&] {
+    const auto queue = [&] {
         for (int i = 0; i < items; ++i) {
             if (via == Queue::Submit) {
-                futures.push_back(executor.submit([i] { return i; }));
-            } else {
-                futures.push_back(QtFuture::makeReadyFuture().then(&context, [&, i] {
-                    if (++ran == items)
-                        loop.quit();
+                futures.keep(owner.executor.submit([i] { return i; }));
+            } else if (via == Queue::ThenContext) {
+                futures.keep(qdispatch_compat::readyFuture().then(&qtOwner.context, [&qtOwner, i] {
+                    qtOwner.itemRan();
                     return i;
                 }));
+            } else {
+                QFutureInterface<int> future;
+                future.reportStarted();
+                future.reportResult(i);
+                future.reportFinished();
+                futures.keep(future.future());
             }
         }
-    });
-    producer.join();
+    };
+    if (via == Queue::FutureInterfaceFloor)
+        queue(); // no queue, no other thread: only the futures themselves
+    else
+        std::thread(queue).join();
     const QJsonObject queued = memoryStatus();
 
     if (via == Queue::Submit)
-        executor.runUntilFuture(QtFuture::makeReadyFuture()); // runs what is queued (C8)
-    else
-        loop.exec();
-    requireAllDone(futures, items);
+        owner.executor.runUntilFuture(qdispatch_compat::readyFuture()); // runs what is queued (C8)
+    else if (via == Queue::ThenContext)
+        qtOwner.serve();
+    futures.requireAllDone(items);
     const QJsonObject drained = memoryStatus();
 
     return { { u"rssBeforeKiB"_s, before[u"VmRSS"_s] },

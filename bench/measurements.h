@@ -5,6 +5,8 @@
 // so that a broken library fails the benchmark instead of reporting a fast number.
 #pragma once
 
+#include <qdispatch/currentthreadexecutor.h>
+
 #include <QtCore/QJsonObject>
 
 namespace bench {
@@ -12,18 +14,23 @@ namespace bench {
 // P1: one producer thread submits `items` tiny items returning int, and keeps every future; the
 // owner waits until all of them are finished. Items per second.
 double submitRate(int items); // executor.submit(); the owner in runUntilFuture()
-double thenContextRate(int items); // makeReadyFuture().then(context, fn); the owner in a QEventLoop
+double thenContextRate(int items); // readyFuture().then(context, fn); the owner in a QEventLoop
 double invokePromiseRate(int items); // invokeMethod(Qt::QueuedConnection) + a QPromise per item
 double promiseFloorRate(int items); // one thread makes and fulfils the QPromises itself
 
 // P2: one producer posts `items` tiny items with no result; the owner runs them. Items per second.
 double postRate(int items); // executor.post(); the owner in runUntilFuture()
 double invokeMethodRate(int items); // invokeMethod(Qt::QueuedConnection); the owner in a QEventLoop
+// The floor: two plain threads, no Qt. The producer pushes heap-allocated items onto an atomic
+// singly-linked list (one compare-and-swap per push); the consumer takes the whole list with one
+// exchange, reverses it into push order and runs each item.
+double lockFreeFloorRate(int items);
 
 // P3: a worker makes `trips` blocking calls in a row to the owner. Microseconds per round trip.
-double invokeRoundTrip(int trips); // executor.invoke(); the owner in runUntilFuture()
+double invokeRoundTrip(int trips, qdispatch::RunMode mode); // executor.invoke(); the owner in
+                                                            // runUntilFuture(…, mode)
 double blockingQueuedRoundTrip(int trips); // invokeMethod(Qt::BlockingQueuedConnection)
-double condVarRoundTrip(int trips); // two std::threads, a token, std::mutex + condition_variable
+double condVarRoundTrip(int trips); // two threads, a token, std::mutex + condition_variable
 
 // P4: `producers` threads submit `items` / `producers` each, all at once. Items per second.
 double producersRate(int items, int producers);
@@ -41,9 +48,11 @@ struct FloodResult {
 };
 FloodResult floodLateness(int items, Flood via);
 
-// P6, run in a child process of its own: `items` items queued while the owner runs nothing
-// (their futures kept), then drained. Returns the process's VmRSS and VmHWM at each stage.
-enum class Queue { Submit, ThenContext };
+// P6, run in a child process of its own: `items` futures made and kept, with the process's VmRSS
+// and VmHWM at each stage. Submit and ThenContext queue every item while the owner runs nothing,
+// then drain them; FutureInterfaceFloor only makes the futures: each QFutureInterface<int> is
+// started, given its result and finished on the calling thread.
+enum class Queue { Submit, ThenContext, FutureInterfaceFloor };
 QJsonObject queuedMemory(int items, Queue via);
 
 } // namespace bench

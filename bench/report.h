@@ -1,4 +1,10 @@
-// What the benchmark found, and the three ways it tells it: a text table, JSON and an SVG chart.
+// What the benchmark found, and the ways it tells it: a text table, a Markdown table for
+// docs/benchmarks.md, JSON and an SVG chart.
+//
+// The unit of a result is a comparison: one QDispatch measurement and one baseline, run as
+// pairs (QDispatch, baseline, QDispatch, baseline, ...). Each pair gives one ratio, QDispatch's
+// figure ÷ the baseline's; a comparison reports the median of its ratios and their range, so a
+// change of the machine's speed during the run moves both sides of a ratio alike.
 #pragma once
 
 #include <QtCore/QJsonArray>
@@ -10,57 +16,81 @@
 
 namespace bench {
 
-struct Scenario;
+// The median and the extremes of some values.
+struct Spread {
+    double median = 0;
+    double min = 0;
+    double max = 0;
+};
+std::optional<Spread> spreadOf(const std::vector<double> &values);
 
-// One way of doing a scenario's work (QDispatch's or a baseline) and its measured samples.
-struct Variant {
+// One side of a comparison: a way of doing the scenario's work, and its figure in each pair.
+struct Side {
     QString key; // stable name in the JSON, e.g. "then_context"
-    QString label; // for people, e.g. "makeReadyFuture().then(context)"
+    QString label; // for people, e.g. "readyFuture().then(context), owner in a QEventLoop"
     QString shortLabel; // in ratios, e.g. "then(context)"
-    bool qdispatch = false; // drawn highlighted; ratios are QDispatch variants ÷ baselines
-    std::vector<double> samples; // one per repetition
-    QJsonArray details; // per-repetition extras (flood duration, RSS stages, ...)
-    QString skipped; // not empty: why this variant was not measured
-
-    std::optional<double> median() const;
+    std::vector<double> samples; // one per pair
+    QJsonArray details; // per-pair extras (flood duration, RSS stages, ...)
 };
 
-// A ratio to report (`baseline` set), or an absolute figure (`baseline` empty), and optionally
-// the target it is held to.
-struct Check {
-    enum class Bound { None, AtLeast, AtMost };
+// A SPEC target: a bound on the median ratio, or on the median of QDispatch's own figure (P5).
+struct Target {
+    enum class Bound { AtLeast, AtMost };
+    enum class On { Ratio, Figure };
 
-    QString variant;
-    QString baseline;
-    Bound bound = Bound::None;
+    Bound bound = Bound::AtLeast;
     double limit = 0;
+    On on = On::Ratio;
 
-    std::optional<double> value(const Scenario &scenario) const;
-    // Empty when there is no target, else "met", "missed" or "not measured".
-    QString verdict(const Scenario &scenario) const;
-    // "≥ 5x" or, with `ascii`, ">= 5x"; "≤ 20 ms" for an absolute target.
-    QString targetText(const QString &unit, bool ascii = true) const;
+    static Target ratioAtLeast(double limit) { return { Bound::AtLeast, limit, On::Ratio }; }
+    static Target ratioAtMost(double limit) { return { Bound::AtMost, limit, On::Ratio }; }
+    static Target figureAtMost(double limit) { return { Bound::AtMost, limit, On::Figure }; }
+
+    bool holdsFor(double value) const
+    {
+        return bound == Bound::AtLeast ? value >= limit : value <= limit;
+    }
+    // ">= 0.9x", "<= 20 ms"; with `ascii` false "≥ 0.9x".
+    QString text(const QString &unit, bool ascii = true) const;
+};
+
+enum class Verdict { NoTarget, Met, NotMet, NotMeasured };
+QString verdictText(Verdict verdict); // "MET", "NOT MET", "not measured", ""
+
+struct Comparison {
+    Side qdispatch;
+    Side baseline;
+    std::optional<Target> target;
+    QString skipped; // not empty: why this comparison was not measured
+
+    std::vector<double> ratios() const; // one per complete pair
+    std::optional<Spread> ratio() const;
+    std::optional<Spread> figure() const; // QDispatch's own figure
+    // What the target is judged on: the ratios, or QDispatch's figure.
+    std::optional<Spread> judged() const;
+    Verdict verdict() const; // judged on the median
+    // True when the median meets the target but some pair did not (or the other way round).
+    bool rangeCrossesTarget() const;
 };
 
 struct Scenario {
     QString id; // "P1"
     QString title;
-    QString unit; // "items/s", "µs per round trip", "ms", "MiB"
+    QString unit; // "items/s", "µs", "ms", "MiB"
     bool higherIsBetter = true;
     qint64 items = 0;
-    std::vector<Variant> variants;
-    std::vector<Check> checks;
-
-    const Variant *find(const QString &key) const;
-    Variant &variant(const QString &key);
+    std::vector<Comparison> comparisons;
 };
 
 // A number with a unit, the way the table and the chart print it ("2.41 M items/s").
 QString formatValue(double value, const QString &unit);
+QString formatRatio(double ratio); // "4.52x", "0.0051x"
 
 QString textTable(const std::vector<Scenario> &scenarios, const QJsonObject &machine);
+QString markdownTable(const std::vector<Scenario> &scenarios);
 QJsonObject toJson(const std::vector<Scenario> &scenarios, const QJsonObject &machine,
                    const QJsonObject &config);
-QString toSvg(const std::vector<Scenario> &scenarios, const QJsonObject &machine);
+QString toSvg(const std::vector<Scenario> &scenarios, const QJsonObject &machine,
+              const QJsonObject &config);
 
 } // namespace bench

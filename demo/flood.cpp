@@ -1,6 +1,7 @@
 #include "flood.h"
 
 #include "traffic.h"
+#include "qtcompat.h"
 
 #include <QtConcurrent/QtConcurrentMap>
 
@@ -48,7 +49,7 @@ void Flood::stop()
     // this returns only once all of them have run (C8). The second call runs what was posted
     // after that: the "finished" item that onProducersFinished() may have queued.
     m_gui.runUntilFuture(m_producers);
-    m_gui.runUntilFuture(QtFuture::makeReadyFuture());
+    m_gui.runUntilFuture(qdispatch_compat::readyFuture());
     m_pool.waitForDone();
 }
 

@@ -4,6 +4,7 @@
 #include "traffic.h"
 
 #include <qdispatch/currentthreadexecutor.h>
+#include "qtcompat.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QDeadlineTimer>
@@ -384,7 +385,8 @@ void SelfTest::check(bool ok, const QString &text)
 void SelfTest::drainGuiThread()
 {
     QCoreApplication::processEvents();
-    m_gui.runUntilFuture(QtFuture::makeReadyFuture()); // an already finished future: runs the queue
+    // An already finished future: runs the queue.
+    m_gui.runUntilFuture(qdispatch_compat::readyFuture());
 }
 
 } // namespace

@@ -4,6 +4,8 @@
 
 #include <qdispatch/currentthreadexecutor.h>
 
+#include "qtcompat.h"
+
 #include <QtCore/QCoreApplication>
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QFuture>
@@ -145,7 +147,7 @@ private:
 // Runs every item the executor accepted so far (C8 with an already finished future).
 inline void drain(qdispatch::CurrentThreadExecutor &ex)
 {
-    ex.runUntilFuture(QtFuture::makeReadyFuture());
+    ex.runUntilFuture(qdispatch_compat::readyFuture());
 }
 
 // A thread running `body` once: a QThread, or a plain std::thread (which Qt adopts on first

@@ -6,6 +6,7 @@
 #include <qdispatch/coro.h>
 
 #include "testsupport.h"
+#include "qtcompat.h"
 
 #include <QtConcurrent/QtConcurrentRun>
 #include <QtCore/QCoreApplication>
@@ -65,6 +66,7 @@ struct Outcome
 
     QThread *before = nullptr; // the thread the coroutine started on
     QThread *after = nullptr; // the thread it continued on after the co_await
+    QString afterName; // that thread's objectName() (the thread may be gone when it is read)
     int value = 0;
     std::optional<ExecutorError::Code> errorCode;
     std::string errorText; // what() of any other exception that reached the co_await
@@ -107,6 +109,7 @@ Detached record(Outcome &out, Awaitable awaitable)
         out.errorText = e.what();
     }
     out.after = QThread::currentThread();
+    out.afterName = out.after->objectName();
     out.complete();
 }
 
@@ -135,6 +138,8 @@ private Q_SLOTS:
     void x6_resultOfAQtConcurrentFuture();
     void x6_resultOfSurvivesALaterThen();
     void x6_resultOfWithTheAwaitingExecutorGoneThrowsBroken();
+    void x6_resultOfLeavesAnEarlierThenInPlace();
+    void x6_resultOfBesideWhenAll();
 };
 
 void TestCoro::x6_resumeOnMovesAWorkerCoroutineToTheOwnerThread()
@@ -310,7 +315,7 @@ void TestCoro::x6_resultOfWithoutExecutorResumesOnTheFinishingThread()
 void TestCoro::x6_resultOfAFinishedFutureDoesNotSuspend()
 {
     Outcome out;
-    record(out, resultOf(QtFuture::makeReadyFuture(5)));
+    record(out, resultOf(qdispatch_compat::readyFuture(5)));
     QVERIFY(out.done().isFinished());
     QVERIFY(out.completed());
     QCOMPARE(out.value, 5);
@@ -498,7 +503,98 @@ void TestCoro::x6_resultOfWithTheAwaitingExecutorGoneThrowsBroken()
     promise.finish();
     QVERIFY(out.wait());
     QCOMPARE(out.errorCode, ExecutorError::Code::Broken);
+    // Completion was noticed by QDispatch's watch thread (the awaiting thread had an executor),
+    // which serves every awaiting coroutine and so must not run this one itself.
+    QVERIFY(out.after != QThread::currentThread());
+    QVERIFY(out.afterName != QStringLiteral("qdispatch future watch"));
+}
+
+namespace {
+// Collects Qt's warnings, to prove that resultOf() leaves a future's continuation alone (from
+// Qt 6.7 on, replacing a continuation prints one).
+QStringList g_warnings;
+QtMessageHandler g_previousHandler = nullptr;
+void collectWarnings(QtMsgType type, const QMessageLogContext &context, const QString &message)
+{
+    if (type == QtWarningMsg)
+        g_warnings.append(message);
+    g_previousHandler(type, context, message);
+}
+struct WarningCollector
+{
+    WarningCollector()
+    {
+        g_warnings.clear();
+        g_previousHandler = qInstallMessageHandler(collectWarnings);
+    }
+    ~WarningCollector() { qInstallMessageHandler(g_previousHandler); }
+};
+} // namespace
+
+void TestCoro::x6_resultOfLeavesAnEarlierThenInPlace()
+{
+    // X6 with a current executor: the caller's own continuation, attached before the co_await,
+    // still runs, and Qt warns about no replaced continuation. (A then() of resultOf()'s would
+    // replace it: Qt keeps one continuation per future.)
+    WarningCollector warnings;
+    CurrentThreadExecutor executor;
+    QPromise<int> promise;
+    promise.start();
+    QFuture<int> future = promise.future();
+    int userSaw = 0;
+    QFuture<void> userChain = future.then(QtFuture::Launch::Sync, [&](int v) { userSaw = v; });
+    Outcome out;
+    record(out, resultOf(future));
+    QVERIFY(!out.done().isFinished());
+    Worker finisher([&] {
+        promise.addResult(21);
+        promise.finish();
+    });
+    executor.runUntilFuture(out.done(), RunMode::ExecutorOnly);
+    QVERIFY(out.completed());
+    QVERIFY(finisher.join());
+    QCOMPARE(out.value, 21);
     QCOMPARE(out.after, QThread::currentThread());
+    QVERIFY(userChain.isFinished());
+    QVERIFY(!userChain.isCanceled());
+    QCOMPARE(userSaw, 21);
+    QVERIFY2(g_warnings.isEmpty(), qPrintable(g_warnings.join(u'\n')));
+}
+
+void TestCoro::x6_resultOfBesideWhenAll()
+{
+    // X6: QtFuture::whenAll() on the awaited futures, set up before the co_await, still
+    // completes with every result, and so does the coroutine. (On Qt 6.4, whenAll() survives
+    // even a replaced continuation; this guards the combination on every Qt of the matrix.)
+    CurrentThreadExecutor executor;
+    QPromise<int> first;
+    QPromise<int> second;
+    first.start();
+    second.start();
+    QFuture<int> a = first.future();
+    QFuture<int> b = second.future();
+    QList<QFuture<int>> both{ a, b };
+    QFuture<QList<QFuture<int>>> all = QtFuture::whenAll(both.begin(), both.end());
+    Outcome out;
+    record(out, resultOf(a));
+    Worker finisher([&] {
+        first.addResult(1);
+        first.finish();
+        second.addResult(2);
+        second.finish();
+    });
+    executor.runUntilFuture(out.done());
+    executor.runUntilFuture(all);
+    QVERIFY(out.completed());
+    QVERIFY(finisher.join());
+    QCOMPARE(out.value, 1);
+    QVERIFY(all.isFinished());
+    QVERIFY(!all.isCanceled());
+    const QList<QFuture<int>> results = all.result();
+    QCOMPARE(results.size(), 2);
+    QVERIFY(!results.at(0).isCanceled());
+    QCOMPARE(results.at(0).result(), 1);
+    QCOMPARE(results.at(1).result(), 2);
 }
 
 QTEST_GUILESS_MAIN(TestCoro)

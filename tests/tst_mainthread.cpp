@@ -7,6 +7,7 @@
 #include <qdispatch/currentthreadexecutor.h>
 
 #include "testsupport.h"
+#include "qtcompat.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QFuture>
@@ -232,7 +233,7 @@ void TestMainThreadWithApp::x5_invokeOnMainThreadInlineOnMainThread()
     QCOMPARE(value, 7);
     QCOMPARE(runs, 1); // ran inline, before invokeOnMainThread() returned
     QCOMPARE(ranOn, QThread::currentThread());
-    qdispatch::mainThreadExecutor()->runUntilFuture(QtFuture::makeReadyFuture());
+    qdispatch::mainThreadExecutor()->runUntilFuture(qdispatch_compat::readyFuture());
     QCOMPARE(runs, 1); // and was not queued as well
 }
 

@@ -20,6 +20,7 @@
 #include <qdispatch/currentthreadexecutor.h>
 
 #include "testsupport.h"
+#include "qtcompat.h"
 
 #include <QtCore/QByteArray>
 #include <QtCore/QCoreApplication>
@@ -533,7 +534,7 @@ void waitOnce(const std::shared_ptr<World> &w, Rng &rng, CurrentThreadExecutor *
     } else if (kind == 1) {
         future = never.future();
     } else {
-        future = QtFuture::makeReadyFuture();
+        future = qdispatch_compat::readyFuture();
     }
     mark();
     const bool finished =

@@ -8,6 +8,7 @@
 #include <qdispatch/currentthreadexecutor.h>
 
 #include "testsupport.h"
+#include "qtcompat.h"
 
 #include <QtConcurrent/QtConcurrent>
 #include <QtCore/QCoreApplication>
@@ -230,7 +231,7 @@ void tst_RunUntil::c8_wrongThreadThrowsAndChangesNothing()
     QPromise<void> never;
     never.start();
     const QFuture<void> unfinished = never.future();
-    const QFuture<void> ready = QtFuture::makeReadyFuture();
+    const QFuture<void> ready = qdispatch_compat::readyFuture();
 
     std::atomic<int> ran{0};
     std::atomic<QThread *> ranOn{nullptr};
@@ -301,7 +302,7 @@ void tst_RunUntil::c8_alreadyFinishedFutureRunsQueuedAndReturns()
     QPromise<int> promise;
     switch (kind) {
     case 0:
-        done = QtFuture::makeReadyFuture(42);
+        done = qdispatch_compat::readyFuture(42);
         break;
     case 1:
         promise.start();
@@ -647,7 +648,7 @@ void tst_RunUntil::c8_manyTimesInARow()
     QCOMPARE(offThread.load(), 0);
 
     // And the same finished future, again and again.
-    const QFuture<int> ready = QtFuture::makeReadyFuture(1);
+    const QFuture<int> ready = qdispatch_compat::readyFuture(1);
     for (int i = 0; i < 30; ++i)
         executor.runUntilFuture(ready, kModes[i % 3]);
     QVERIFY(!executor.isBroken());
@@ -1023,7 +1024,7 @@ void tst_RunUntil::c9_finalDrainOfABacklogLetsTimersRun()
     QObject::connect(&timer, &QTimer::timeout, [&] { ranWhenTimerFired = ran; });
     timer.start(0); // due at once: it can only wait for the thread to look at its events
 
-    executor.runUntilFuture(QtFuture::makeReadyFuture(), mode);
+    executor.runUntilFuture(qdispatch_compat::readyFuture(), mode);
     QCOMPARE(ran, kItems); // C8: the whole backlog ran before the wait returned
     if (timerFiresDuringDrain) {
         QVERIFY2(ranWhenTimerFired >= 0 && ranWhenTimerFired < kItems,

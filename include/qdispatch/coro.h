@@ -106,12 +106,15 @@ private:
 
 // The meeting point of a suspended `co_await resultOf(future)` and the future's completion.
 //
-// Completion is noticed through a QFuture::then() continuation (run by the thread that
-// finishes the future) plus onCanceled() on the continuation's own future. Qt 6.4 keeps one
-// continuation per future: when a later then() on the same future replaces ours, the
-// continuation's future is cancelled while the awaited one is still running. That case is
-// recognised here and the wait goes on in a thread of its own, so the coroutine still
-// resumes with the result.
+// When the awaiting thread has an executor, completion is noticed by a QFutureWatcher in a
+// thread of QDispatch's own (watchFuture()), which takes nothing from the future: a then(),
+// QtFuture::whenAll() or whenAny() of the caller's on the same future keeps working. Without an
+// executor, or without a QCoreApplication, there is no thread to resume on but the one that
+// finishes the future, so a QFuture::then() continuation is used, plus onCanceled() on the
+// continuation's own future. QFuture keeps one continuation per future: when a later then() on
+// the same future replaces ours, the continuation's future is cancelled while the awaited one is
+// still running. That case is recognised here and the wait goes on in a thread of its own, so the
+// coroutine still resumes with the result.
 class FutureWatch : public std::enable_shared_from_this<FutureWatch>
 {
 public:
@@ -126,6 +129,8 @@ public:
     void attach()
     {
         auto self = shared_from_this();
+        if (m_hasHome && watchFuture(m_future, [self] { self->deliver(Via::Watcher); }))
+            return;
         m_future.then(QtFuture::Launch::Sync, [self](const QFuture<void> &) { self->signal(); })
                 .onCanceled([self] { self->signal(); });
     }
@@ -142,6 +147,9 @@ public:
 
 private:
     enum Phase { Suspending, Suspended, Resumed };
+    // Who noticed the completion: the thread that finished the future (through then()), or
+    // QDispatch's watch thread, which must not run the coroutine itself.
+    enum class Via { FinishingThread, Watcher };
 
     void signal() noexcept
     {
@@ -151,7 +159,7 @@ private:
                 std::thread([self = shared_from_this()] { self->waitAndDeliver(); }).detach();
             return;
         }
-        deliver();
+        deliver(Via::FinishingThread);
     }
 
     void waitAndDeliver() noexcept
@@ -161,10 +169,10 @@ private:
         } catch (...) {
             // The awaiting coroutine rethrows it from its own future in await_resume().
         }
-        deliver();
+        deliver(Via::FinishingThread);
     }
 
-    void deliver() noexcept
+    void deliver(Via via) noexcept
     {
         if (m_delivered.exchange(true))
             return;
@@ -180,6 +188,13 @@ private:
             } catch (...) {
                 m_error = std::current_exception(); // the chain is broken: resume with it here
             }
+        }
+        if (via == Via::Watcher) {
+            // The watch thread serves every awaiting coroutine: resume this one elsewhere.
+            std::thread([coroutine = m_coroutine, error = &m_error] {
+                ResumeItem(coroutine, error).run();
+            }).detach();
+            return;
         }
         ResumeItem(m_coroutine, &m_error).run(); // on the thread that finished the future
     }
@@ -253,12 +268,15 @@ inline detail::ResumeOnAwaiter resumeOn(const ExecutorHandle &handle)
 // rethrows its exception, or throws FutureCanceled when it was cancelled without either. The
 // coroutine resumes on the awaiting thread when that thread has a current executor (X4),
 // queued there like post(); otherwise on the thread that finished the future. The awaiting
-// thread is never blocked.
+// thread is never blocked. When the awaiting thread's executor chain is broken by then, the
+// coroutine resumes with ExecutorError{Broken} at the co_await.
 //
-// It uses the future's continuation slot, and Qt 6.4 keeps one continuation per future: do
-// not await a future you have already chained with .then() (that continuation would be
-// replaced and its future cancelled); await the future .then() returned instead. A then()
-// attached after the co_await is harmless.
+// The future's continuation slot: with a current executor and a QCoreApplication, resultOf()
+// leaves it alone, so the caller may chain then(), whenAll() or whenAny() on the same future
+// before or after the co_await. Without either, it attaches a then() continuation: then do not
+// await a future you have already chained with .then() (Qt keeps one continuation per future,
+// so that one would be replaced); await the future .then() returned instead. A then() attached
+// after the co_await is harmless in both cases.
 template <typename T>
 detail::ResultOfAwaiter<T> resultOf(QFuture<T> future)
 {

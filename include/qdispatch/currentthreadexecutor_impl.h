@@ -335,6 +335,11 @@ auto invokeOn(ExecutorState *state, F &&fn, Args &&...args) -> InvokeResult<F, A
 // ExecutorError{NoApplication} when there is no application.
 QDISPATCH_EXPORT std::shared_ptr<ExecutorState> requireMainThreadState();
 
+// Calls onFinished once `future` is finished, on a thread of QDispatch's own, without taking
+// the future's continuation slot (used by <qdispatch/coro.h>). Returns false, and will never call
+// it, when it cannot: there is no QCoreApplication.
+QDISPATCH_EXPORT bool watchFuture(const QFuture<void> &future, std::function<void()> onFinished);
+
 // Library-internal access to an executor's state.
 struct StateOf;
 // Lets the header-only add-ons (<qdispatch/coro.h>) route work items of their own through a

@@ -5,6 +5,8 @@
 
 #include <qdispatch/currentthreadexecutor.h>
 
+#include "qtcompat.h"
+
 #include <QtCore/QFuture>
 
 #include <cstdio>
@@ -25,7 +27,7 @@ int main()
     int seen = 0;
     executor.post([settings, &seen] { seen = settings->retries; }); // the planted bug: a raw pointer
     delete settings; // ... to an object that is gone before the item runs
-    executor.runUntilFuture(QtFuture::makeReadyFuture(), qdispatch::RunMode::ExecutorOnly);
+    executor.runUntilFuture(qdispatch_compat::readyFuture(), qdispatch::RunMode::ExecutorOnly);
     std::printf("canary: the item read %d from a deleted object and nobody noticed\n", seen);
     return 0;
 }
