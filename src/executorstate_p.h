@@ -50,6 +50,9 @@ class ExecutorState : public std::enable_shared_from_this<ExecutorState>
 {
 public:
     ExecutorState(CurrentThreadExecutor *executor, std::shared_ptr<ExecutorState> old);
+    // X9: an executor bound from outside to `target`, which may not have started yet, so its
+    // thread id is not known here: it is learnt on that thread (threadexecutor.cpp).
+    explicit ExecutorState(QThread *target);
     ~ExecutorState();
 
     // --- Producers (any thread) ---
@@ -131,7 +134,14 @@ public:
 
     // Immutable after construction.
     QThread *const thread;
-    const Qt::HANDLE threadId;
+    const Qt::HANDLE threadId; // nullptr for executorOf()'s executors (X9): see isOwnedBy()
+
+    // C7, X3: whether the thread with id `self` (QThread::currentThreadId()) owns this executor.
+    // One compare, except for an executor of executorOf() whose thread has not yet been seen.
+    bool isOwnedBy(Qt::HANDLE self) const noexcept
+    {
+        return threadId ? threadId == self : isOwnedByLearnt(self);
+    }
 
     std::atomic<CurrentThreadExecutor *> executor;
     std::atomic<bool> broken{false};
@@ -139,6 +149,11 @@ public:
     std::uint64_t recordKey = 0; // owner thread only: its place in the thread's record
 
 private:
+    bool isOwnedByLearnt(Qt::HANDLE self) const noexcept;
+    // X9: the owner's id once seen on that thread; written only there, so a relaxed load on
+    // any other thread sees either nullptr or an id that is not its own: both answer right.
+    mutable std::atomic<Qt::HANDLE> m_learntThreadId{nullptr};
+
     // What a producer must do, once it has let go of m_mutex, to wake the owner.
     struct Wake
     {

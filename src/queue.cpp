@@ -84,7 +84,7 @@ void routeLatest(ExecutorState *state, const void *key, std::unique_ptr<WorkItem
 
 bool isOwnerThread(const ExecutorState *state) noexcept
 {
-    return state && QThread::currentThreadId() == state->threadId;
+    return state && state->isOwnedBy(QThread::currentThreadId());
 }
 
 bool isBroken(const ExecutorState *state) noexcept
@@ -335,7 +335,7 @@ void ExecutorState::route(std::unique_ptr<WorkItem> item, bool rejectOwnThread)
     ExecutorState *state = this;
     std::shared_ptr<ExecutorState> hold; // the link being followed (links may change meanwhile)
     for (int hops = 0; state; ++hops) {
-        if (rejectOwnThread && state->threadId == self
+        if (rejectOwnThread && state->isOwnedBy(self)
             && !state->broken.load(std::memory_order_acquire))
             throwError(ExecutorError::Code::OwnThread);
         WorkItem *raw = item.get();
