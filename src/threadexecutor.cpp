@@ -39,6 +39,9 @@ namespace {
 struct Registry {
     std::mutex mutex;
     std::unordered_map<const QThread *, std::shared_ptr<ExecutorState>> executors;
+    // How many entries there are, readable without the mutex: while it is zero, asking for the
+    // calling thread's executor costs one load (and never makes Qt adopt a plain thread).
+    std::atomic<int> count{0};
 };
 
 Registry &registry()
@@ -73,6 +76,7 @@ struct ThreadLink {
             if (it != r.executors.end() && it->second == state) {
                 dropped = std::move(it->second);
                 r.executors.erase(it);
+                r.count.fetch_sub(1, std::memory_order_relaxed);
             }
         }
         if (Receiver *receiver = state->takeReceiver()) {
@@ -102,6 +106,19 @@ std::shared_ptr<ExecutorState> mainThreadStateOr(QThread *thread)
 
 } // namespace
 
+std::shared_ptr<ExecutorState> executorOfThisThread()
+{
+    Registry &r = registry();
+    if (r.count.load(std::memory_order_relaxed) == 0)
+        return nullptr;
+    const QThread *self = QThread::currentThread();
+    std::lock_guard locker(r.mutex);
+    const auto found = r.executors.find(self);
+    if (found == r.executors.end() || found->second->broken.load(std::memory_order_acquire))
+        return nullptr;
+    return found->second;
+}
+
 } // namespace detail
 
 using detail::ExecutorState;
@@ -122,6 +139,7 @@ ExecutorHandle executorOf(QThread *thread)
             return ExecutorHandle(found->second);
         stale = std::move(found->second);
         r.executors.erase(found);
+        r.count.fetch_sub(1, std::memory_order_relaxed);
     }
 
     auto state = std::make_shared<ExecutorState>(thread);
@@ -142,6 +160,7 @@ ExecutorHandle executorOf(QThread *thread)
     receiver->moveToThread(thread); // made here, so this thread may push it there
     state->attachReceiver(receiver);
     r.executors.emplace(thread, state);
+    r.count.fetch_add(1, std::memory_order_relaxed);
     return ExecutorHandle(std::move(state));
 }
 

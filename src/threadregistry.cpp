@@ -71,6 +71,8 @@ std::vector<std::shared_ptr<ExecutorState>> liveExecutorsOfThisThread()
                 live.push_back(entry.second);
         }
     }
+    if (auto state = executorOfThisThread())
+        live.push_back(std::move(state));
     return live;
 }
 
@@ -82,7 +84,8 @@ std::uint64_t threadExecutorsGeneration()
 
 bool hasCurrentExecutor() noexcept
 {
-    return CurrentThreadExecutor::current() != nullptr;
+    // X3: also an executor that executorOf() made for this thread, so that invoke() serves it.
+    return CurrentThreadExecutor::current() != nullptr || executorOfThisThread() != nullptr;
 }
 
 } // namespace detail

@@ -300,8 +300,12 @@ bool waitInEventLoop(ExecutorState &state, const QFuture<void> &future, QDeadlin
 
 void waitForInvoke(const QFuture<void> &future)
 {
+    // The executor this wait sleeps on: the newest one constructed on this thread, else the one
+    // executorOf() made for it (X9).
     CurrentThreadExecutor *const executor = CurrentThreadExecutor::current();
-    if (!executor) {
+    const std::shared_ptr<ExecutorState> primary =
+            executor ? StateOf::get(*executor) : executorOfThisThread();
+    if (!primary) {
         // invokeOn() saw a current executor, but another thread shut it down since (found by
         // the model test; this asserted, and dereferenced null in a release build). Nothing of
         // this thread's is left to serve: block. The caller reads the future's exception.
@@ -313,7 +317,6 @@ void waitForInvoke(const QFuture<void> &future)
     }
     // X3: every live executor of this thread is served, not only the newest: work sent back to
     // this thread through an older one must run too, or the two threads deadlock (issue 10).
-    const std::shared_ptr<ExecutorState> primary = StateOf::get(*executor);
     if (!future.isFinished())
         (void)waitExclusive(primary, true, future, QDeadlineTimer(QDeadlineTimer::Forever));
     primary->drainAcceptedSoFar(std::nullopt);

@@ -9,6 +9,7 @@
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QFuture>
+#include <QtCore/QPromise>
 #include <QtCore/QRegularExpression>
 #include <QtCore/QThread>
 #include <QtTest/QTest>
@@ -97,7 +98,37 @@ private Q_SLOTS:
     void x9_x5_mainThreadHasTheMainThreadExecutor();
     void x9_c10_nullAndFinishedThreadsThrowBroken();
     void x9_c10_restartedThreadGetsANewExecutor();
+    void x9_x3_invokeFromTheThreadServesItsExecutorOf();
 };
+
+// X9 with X3: a thread whose executor came from executorOf() blocks in invoke() towards another
+// thread, which calls back into it through executorOf(): the waiting invoke() serves that
+// executor too, so the call back runs instead of deadlocking the two threads.
+void TestExecutorOf::x9_x3_invokeFromTheThreadServesItsExecutorOf()
+{
+    CurrentThreadExecutor mainExecutor; // this thread's
+    const ExecutorHandle toMain = mainExecutor.handle();
+    LoopThread thread;
+    thread.start();
+    const ExecutorHandle h = executorOf(&thread);
+    QPromise<int> outcome;
+    outcome.start();
+    QThread *calledBackOn = nullptr;
+    h.post([&] {
+        const int value = toMain.invoke([&] {
+            return executorOf(&thread).invoke([&] {
+                calledBackOn = QThread::currentThread();
+                return 42;
+            });
+        });
+        outcome.addResult(value);
+        outcome.finish();
+    });
+    QVERIFY(mainExecutor.runUntilFuture(outcome.future(), QDeadlineTimer(kJoinMs)));
+    QCOMPARE(outcome.future().result(), 42);
+    QCOMPARE(calledBackOn, &thread);
+    QVERIFY(thread.stop());
+}
 
 // X9, C3: items sent before the thread exists wait, then run on it, in order, once its event
 // loop runs.
