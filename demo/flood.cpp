@@ -5,7 +5,7 @@
 #include <QtConcurrent/QtConcurrentMap>
 
 Flood::Flood(QObject *parent)
-    : QObject(parent), m_gui(*qdispatch::mainThreadExecutor()), m_self(this)
+    : QObject(parent), m_gui(*qdispatch::mainThreadExecutor())
 {
     connect(&m_watcher, &QFutureWatcherBase::finished, this, &Flood::onProducersFinished);
 }
@@ -63,18 +63,15 @@ int Flood::produce(int itemsEach)
 {
     int i = 0;
     for (; i < itemsEach && !m_stopping.load(std::memory_order_relaxed); ++i) {
-        m_gui.post(counted([self = m_self, value = quint64(i)] {
-            if (!self) {
-                traffic().late.fetch_add(1, std::memory_order_relaxed);
-                return;
-            }
+        // `this` is the item's context (X8): were the Flood gone before the item ran, the
+        // executor would skip it.
+        m_gui.post(this, counted([this, value = quint64(i)] {
             // The "update": cheap on purpose, so what is measured is the dispatching.
-            Flood &flood = *self;
-            const qint64 now = flood.m_clock.nsecsElapsed();
-            if (flood.m_ran++ == 0)
-                flood.m_firstRunNs = now;
-            flood.m_lastRunNs = now;
-            flood.m_checksum += value;
+            const qint64 now = m_clock.nsecsElapsed();
+            if (m_ran++ == 0)
+                m_firstRunNs = now;
+            m_lastRunNs = now;
+            m_checksum += value;
         }));
         m_posted.fetch_add(1, std::memory_order_relaxed);
     }
@@ -87,11 +84,5 @@ void Flood::onProducersFinished()
         return; // a late notice about an earlier flood, or the owner is closing
     // Posted from the GUI thread itself (allowed for post(), X1) after every producer item
     // was accepted, so it runs after all of them (C4): the flood is over when it runs.
-    m_gui.post([self = m_self] {
-        if (!self) {
-            traffic().late.fetch_add(1, std::memory_order_relaxed);
-            return;
-        }
-        Q_EMIT self->finished(self->m_ran, self->m_clock.elapsed());
-    });
+    m_gui.post(this, [this] { Q_EMIT finished(m_ran, m_clock.elapsed()); });
 }

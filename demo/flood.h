@@ -7,7 +7,6 @@
 #include <QtCore/QFuture>
 #include <QtCore/QFutureWatcher>
 #include <QtCore/QObject>
-#include <QtCore/QPointer>
 #include <QtCore/QThreadPool>
 
 #include <atomic>
@@ -52,8 +51,7 @@ private:
     int produce(int itemsEach); // on a producer thread
     void onProducersFinished();
 
-    qdispatch::CurrentThreadExecutor &m_gui;
-    const QPointer<Flood> m_self; // checked by every item; see TileRenderer::m_self
+    qdispatch::CurrentThreadExecutor &m_gui; // every item has this object as its context (X8)
 
     QThreadPool m_pool;
     QFuture<int> m_producers;

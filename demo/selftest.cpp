@@ -161,6 +161,13 @@ int SelfTest::run()
 
     begin("totals");
     drainGuiThread();
+    const Traffic &t = traffic();
+    check(t.depth() == 0,
+          QStringLiteral("every item the demo sent ran or was cancelled (sent %1 = ran %2 + "
+                         "cancelled %3)")
+              .arg(t.sent.load())
+              .arg(t.ran.load())
+              .arg(t.cancelled.load()));
     const qdispatch::ExecutorStats s = m_gui.stats(); // X10
     check(m_gui.pendingCount() == 0 && s.accepted == s.run + s.cancelled + s.handedOff + s.failed,
           QStringLiteral("every item the GUI thread's executor accepted ran or was cancelled "
@@ -348,8 +355,6 @@ void SelfTest::closeMidWork()
     const bool started = m_gui.runUntilFuture(someShown.future(), QDeadlineTimer(kSentTimeoutMs));
     const int shown = window->renderer().counts().shown;
     const int tiles = window->renderer().tileCount();
-    const quint64 lateBefore = traffic().late.load();
-
     QElapsedTimer clock;
     clock.start();
     window->close();
@@ -367,10 +372,9 @@ void SelfTest::closeMidWork()
     check(TileRenderer::runningWorkers() == 0,
           QStringLiteral("no worker is running after the close (%1)")
               .arg(TileRenderer::runningWorkers()));
+    // Nothing can run after the window is gone: its items have it as their context (X8). That
+    // nothing was skipped either, the final depth() check in "totals" shows.
     drainGuiThread();
-    check(traffic().late.load() == lateBefore,
-          QStringLiteral("nothing ran after the window was gone (%1 items did)")
-              .arg(traffic().late.load() - lateBefore));
 }
 
 // Close a window while its GUI thread is inside runUntilFuture() (nested: closeEvent waits
@@ -382,7 +386,6 @@ void SelfTest::closeDuringWait()
     window->renderer().setSupersampling(1);
     window->show();
     window->startFlood(kFloodProducers, kFloodItemsEach);
-    const quint64 lateBefore = traffic().late.load();
     int ticksInWait = 0;
     QElapsedTimer sinceClose;
     QObject::connect(window.get(), &MainWindow::ticked, window.get(), [&] {
@@ -405,11 +408,8 @@ void SelfTest::closeDuringWait()
               .arg(shown)
               .arg(tiles));
     drainGuiThread();
-    check(TileRenderer::runningWorkers() == 0 && traffic().late.load() == lateBefore,
-          QStringLiteral("no worker left running (%1), nothing ran after the window was gone "
-                         "(%2)")
-              .arg(TileRenderer::runningWorkers())
-              .arg(traffic().late.load() - lateBefore));
+    check(TileRenderer::runningWorkers() == 0,
+          QStringLiteral("no worker left running (%1)").arg(TileRenderer::runningWorkers()));
 }
 
 void SelfTest::begin(const char *step)

@@ -102,7 +102,7 @@ void renderRow(QRgb *line, int width, double x0, double y0, double step, int sam
 } // namespace
 
 TileRenderer::TileRenderer(QSize canvasSize, int tileSize, QObject *parent)
-    : QObject(parent), m_gui(*qdispatch::mainThreadExecutor()), m_self(this),
+    : QObject(parent), m_gui(*qdispatch::mainThreadExecutor()),
       m_canvasSize(canvasSize), m_tileSize(tileSize),
       m_columns((canvasSize.width() + tileSize - 1) / tileSize),
       m_rows((canvasSize.height() + tileSize - 1) / tileSize), m_palette(makePalette())
@@ -194,6 +194,7 @@ int TileRenderer::cancel()
         ++cancelled;
         Q_EMIT tileCancelled(delivery.tile, tileRect(delivery.tile));
     }
+    traffic().cancelled.fetch_add(quint64(cancelled), std::memory_order_relaxed);
     m_counts.cancelled += cancelled;
     return cancelled;
 }
@@ -324,13 +325,11 @@ bool TileRenderer::renderTile(int tile, QImage &image, int worker, int &rowsDone
         ++rowsDone;
         ++updatesSent;
         const double fraction = double(rowsDone) / rowsTotal;
-        m_gui.postLatest(&m_workerSlots[size_t(worker)],
-                         [self = m_self, worker, fraction, sent = updatesSent] {
-                             if (!self) {
-                                 traffic().late.fetch_add(1);
-                                 return;
-                             }
-                             self->showProgress(worker, fraction, sent);
+        // `this` is the context (X8): an update still queued when the renderer is gone is
+        // skipped.
+        m_gui.postLatest(this, &m_workerSlots[size_t(worker)],
+                         [this, worker, fraction, sent = updatesSent] {
+                             showProgress(worker, fraction, sent);
                          });
     }
     return true;
@@ -350,14 +349,10 @@ bool TileRenderer::deliver(int worker, int tile, const QImage &image, QFuture<vo
     std::lock_guard lock(m_mutex);
     if (m_stopping.load())
         return false;
-    // runOnMainThread() is submit() on the main-thread executor: the tile is handed over
-    // (QImage is implicitly shared, nothing is copied) and the worker gets a future.
-    delivery = qdispatch::runOnMainThread(counted([self = m_self, worker, tile, image] {
-        if (!self) {
-            traffic().late.fetch_add(1);
-            return;
-        }
-        self->showTile(worker, tile, image);
+    // submit() on the main-thread executor, with this object as the context (X8): the tile is
+    // handed over (QImage is implicitly shared, nothing is copied) and the worker gets a future.
+    delivery = m_gui.submit(this, counted([this, worker, tile, image] {
+        showTile(worker, tile, image);
     }));
     m_deliveries.push_back({ tile, delivery });
     return true;
@@ -365,13 +360,7 @@ bool TileRenderer::deliver(int worker, int tile, const QImage &image, QFuture<vo
 
 void TileRenderer::postLog(const QString &text)
 {
-    m_gui.post(counted([self = m_self, text] {
-        if (!self) {
-            traffic().late.fetch_add(1);
-            return;
-        }
-        Q_EMIT self->logLine(text);
-    }));
+    m_gui.post(this, counted([this, text] { Q_EMIT logLine(text); }));
 }
 
 // --- on the GUI thread -----------------------------------------------------------------------
@@ -401,13 +390,7 @@ void TileRenderer::onJobFinished()
     // The job's future finishes when the workers return, and the deliveries of their last
     // tiles may still be queued. Posted from this thread (X1) after all of them, the summary
     // runs after them (C4).
-    m_gui.post([self = m_self] {
-        if (!self) {
-            traffic().late.fetch_add(1);
-            return;
-        }
-        self->summarize();
-    });
+    m_gui.post(this, [this] { summarize(); });
 }
 
 void TileRenderer::summarize()

@@ -7,7 +7,6 @@
 #include <QtCore/QFutureWatcher>
 #include <QtCore/QList>
 #include <QtCore/QObject>
-#include <QtCore/QPointer>
 #include <QtCore/QRect>
 #include <QtCore/QSemaphore>
 #include <QtCore/QThreadPool>
@@ -21,7 +20,7 @@
 
 // Lives on the GUI thread; its workers live on a private thread pool. Each worker renders its
 // share of the tiles and, through the main-thread executor (X5):
-//   - hands every finished tile to the GUI thread with submit() (runOnMainThread),
+//   - hands every finished tile to the GUI thread with submit(),
 //   - reports its progress row by row with postLatest() (one key per worker, X2),
 //   - writes log lines with post() (X1).
 // A worker keeps at most kMaxUndelivered tiles that the GUI thread has not taken yet and
@@ -117,10 +116,9 @@ private:
     void onJobFinished();
     void summarize();
 
-    qdispatch::CurrentThreadExecutor &m_gui; // the main-thread executor (X5)
-    // Items check it before they touch this object; it is never null when they run, because
-    // stop() drains them first. Copied into items, never created on a worker.
-    const QPointer<TileRenderer> m_self;
+    // The main-thread executor (X5). Every item sent to it has this object as its context
+    // (X8), so none runs once it is gone; stop() drains them first, so none is skipped either.
+    qdispatch::CurrentThreadExecutor &m_gui;
 
     const QSize m_canvasSize;
     const int m_tileSize;

@@ -1,4 +1,4 @@
-// QDispatch demo: counts the work the demo's items do on the GUI thread.
+// QDispatch demo: counts the work the demo sends to the GUI thread.
 #pragma once
 
 #include <QtCore/QtGlobal>
@@ -6,15 +6,28 @@
 #include <atomic>
 #include <utility>
 
-// The items/s graph counts the demo's own items: every item it sends through submit() or post()
-// is wrapped by counted(), which adds one to `ran` when the GUI thread runs it (postLatest()
-// progress updates are not counted). The queue depth comes from the library (pendingCount(),
-// X10).
+// The window's queue-depth graph comes from the library (pendingCount(), X10). The demo still
+// counts its own items, for items/s and for the self-test's check that no item of the demo was
+// skipped for a gone context (which the library counts as cancelled, like C6): every item it sends
+// through submit() or post() is wrapped by counted(), which adds one to `sent` on the sending
+// thread and one to `ran` when the GUI thread runs it. A submitted item whose future is
+// cancelled before it starts never runs (C6), so the code that cancels adds to `cancelled`.
+// Every item has its sender as its context (X8), so an item whose sender is gone is skipped and
+// counted nowhere: the self-test's final depth() == 0 shows that no owner left work behind.
+// postLatest() progress updates are not counted: a replaced update never runs, and the sender
+// cannot know whether it replaced one.
 struct Traffic {
+    std::atomic<quint64> sent { 0 };
     std::atomic<quint64> ran { 0 };
-    // Items that ran after the object they were sent to was gone. Always zero: every owner
-    // drains its work before it is destroyed. The self-test checks that it stays zero.
-    std::atomic<quint64> late { 0 };
+    std::atomic<quint64> cancelled { 0 };
+
+    // Items sent but neither run nor cancelled yet: the demo's own count of the queue.
+    qint64 depth() const
+    {
+        const quint64 done =
+            ran.load(std::memory_order_relaxed) + cancelled.load(std::memory_order_relaxed);
+        return qint64(sent.load(std::memory_order_relaxed)) - qint64(done);
+    }
 };
 
 // One set of counters for the whole process (the executor is the main thread's, X5).
@@ -24,9 +37,10 @@ inline Traffic &traffic()
     return counters;
 }
 
-// Wraps `fn` so that running it is counted (see Traffic).
+// Wraps `fn` so that sending and running it are counted (see Traffic).
 template<typename F> auto counted(F &&fn)
 {
+    traffic().sent.fetch_add(1, std::memory_order_relaxed);
     return [fn = std::forward<F>(fn)]() mutable {
         traffic().ran.fetch_add(1, std::memory_order_relaxed);
         return fn();

@@ -141,7 +141,9 @@ run_suite() {
     mkdir -p "$build" "$root/src" "$root/proc" "$root/dev"
     # Nothing mounted here may propagate back to the host's mounts.
     mount --make-rprivate /
-    trap 'umount -R "$root/src" 2>/dev/null; umount "$root/proc" 2>/dev/null; umount "$root/dev" 2>/dev/null' EXIT
+    # Expanded now: `root` is local, and gone when the trap runs at exit.
+    # shellcheck disable=SC2064
+    trap "umount -R '$root/src' 2>/dev/null; umount '$root/proc' 2>/dev/null; umount '$root/dev' 2>/dev/null; true" EXIT
     mount --bind "$src" "$root/src"
     mount -o remount,bind,ro "$root/src"
     mount --bind "$build" "$root/src/build"

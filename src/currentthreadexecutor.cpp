@@ -27,6 +27,7 @@ CurrentThreadExecutor::CurrentThreadExecutor(CurrentThreadExecutor *oldExecutor)
             Qt::DirectConnection);
     d->attachReceiver(receiver);
     detail::registerExecutor(d);
+    d->skipDeadLinks(); // C11: an old executor already dead is no link at all
 }
 
 CurrentThreadExecutor::~CurrentThreadExecutor()
@@ -77,7 +78,7 @@ QThread *CurrentThreadExecutor::thread() const
 
 CurrentThreadExecutor *CurrentThreadExecutor::oldExecutor() const
 {
-    return d->old ? d->old->executor.load(std::memory_order_acquire) : nullptr;
+    return d->givenOldExecutor();
 }
 
 } // namespace qdispatch

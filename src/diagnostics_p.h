@@ -8,9 +8,11 @@
 
 #include "executorstate_p.h"
 
+#include <QtCore/QDeadlineTimer>
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QLoggingCategory>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -99,6 +101,16 @@ public:
 
     // For the event-loop waits: a single-shot timer of this thread writes the report when due.
     void startTimer();
+    // For the timed waits: how long the next sleep may last, at most until `deadline`, so that
+    // the report is written on time.
+    QDeadlineTimer sleepLimit(QDeadlineTimer deadline) const
+    {
+        if (m_thresholdNs == 0 || m_reported)
+            return deadline;
+        const qint64 dueNs = m_thresholdNs - m_clock.nsecsElapsed();
+        QDeadlineTimer due(std::max<qint64>(0, dueNs / 1'000'000 + 1), Qt::PreciseTimer);
+        return due < deadline ? due : deadline;
+    }
     // For the timed waits: call at every wake-up; writes the report once the threshold passed.
     void poll()
     {

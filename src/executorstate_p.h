@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 namespace qdispatch::detail {
 
@@ -49,6 +50,9 @@ class ExecutorState : public std::enable_shared_from_this<ExecutorState>
 {
 public:
     ExecutorState(CurrentThreadExecutor *executor, std::shared_ptr<ExecutorState> old);
+    // X9: an executor bound from outside to `target`, which may not have started yet, so its
+    // thread id is not known here: it is learnt on that thread (threadexecutor.cpp).
+    explicit ExecutorState(QThread *target);
     ~ExecutorState();
 
     // --- Producers (any thread) ---
@@ -58,11 +62,21 @@ public:
     // rejectOwnThread is set (C7), ExecutorError{Broken} when none is alive.
     void route(std::unique_ptr<WorkItem> item, bool rejectOwnThread);
     // Appends the list first..last (count items, already linked) unless this executor is
-    // broken. Returns false, keeping nothing, when it is broken.
-    bool pushList(WorkItem *first, WorkItem *last, std::uint64_t count);
+    // broken. Returns false, keeping nothing, when it is broken; then `next`, if given, receives
+    // the next link of the chain, read under the same lock.
+    bool pushList(WorkItem *first, WorkItem *last, std::uint64_t count,
+                  std::shared_ptr<ExecutorState> *next = nullptr);
+    // As pushList(), for a broken executor's queue: the latest-items among it that were still
+    // replaceable stay replaceable here, by their keys (X2). The caller holds its own mutex:
+    // `relay` receives the executor to poke() once it has let go.
+    bool pushHandOff(WorkItem *first, WorkItem *last, std::uint64_t count,
+                     const std::vector<LatestItem *> &latest, std::uint64_t firstPosition,
+                     std::shared_ptr<ExecutorState> *next,
+                     std::shared_ptr<ExecutorState> *relay);
     // X2: replaces the payload of the queued item with this key (handing the old payload back
     // in `payload`), or queues `fresh` carrying it. Returns false when broken.
-    bool pushLatest(const void *key, std::unique_ptr<WorkItem> &payload, LatestItem *fresh);
+    bool pushLatest(const void *key, std::unique_ptr<WorkItem> &payload, LatestItem *fresh,
+                    std::shared_ptr<ExecutorState> *next);
     // X2: the payload of a latest-item about to run or fail; it stops being replaceable.
     std::unique_ptr<WorkItem> takeLatestPayload(LatestItem *item);
 
@@ -83,12 +97,15 @@ public:
     void kick();
 
     // The owner thread's sleep in an ExecutorOnly wait (waits.cpp). While it is entered,
-    // producers that fill an empty queue signal it.
-    void enterExclusiveWait();
-    void leaveExclusiveWait();
-    // Sleeps while the queue is empty and nobody poked, at most `longest`. Returns true when
-    // woken by work or a poke, false when the time ran out.
-    bool sleepUntilWork(std::chrono::nanoseconds longest);
+    // producers that fill an empty queue signal it, and, when `relayed`, poke `relay` too: the
+    // executor whose condition variable a wait serving several executors sleeps on (X3).
+    // enter returns the relay it replaced; leave puts that one back.
+    std::shared_ptr<ExecutorState> enterExclusiveWait(std::shared_ptr<ExecutorState> relay,
+                                                      bool relayed);
+    void leaveExclusiveWait(std::shared_ptr<ExecutorState> previousRelay, bool relayed);
+    // Sleeps while the queue is empty and nobody poked, at most until `deadline`. It may also
+    // wake for no reason: the caller looks at its future and the queues again.
+    void sleepUntilWork(QDeadlineTimer deadline);
     // Any thread: wakes an ExecutorOnly wait so that it looks at its future again.
     void poke();
 
@@ -107,6 +124,13 @@ public:
     Receiver *parkReceiver(Receiver *receiver);
     Receiver *takeParkedReceiver();
 
+    // C11: points the chain link past every dead executor behind it. Dead means broken and,
+    // since that was seen under the executor's own mutex, done handing off: it can never
+    // accept work again, so skipping it without its lock cannot overtake a hand-off (C4).
+    // Called when this executor is constructed and breaks, and by routes that met dead links.
+    void skipDeadLinks();
+    // The executor given at construction, while it exists (oldExecutor()).
+    CurrentThreadExecutor *givenOldExecutor() const;
     // --- X10: seeing inside (diagnostics.cpp) ---
 
     quint64 pendingCount() const; // any thread
@@ -132,19 +156,32 @@ public:
 
     // Immutable after construction.
     QThread *const thread;
-    const Qt::HANDLE threadId;
-    const std::shared_ptr<ExecutorState> old;
+    const Qt::HANDLE threadId; // nullptr for executorOf()'s executors (X9): see isOwnedBy()
+
+    // C7, X3: whether the thread with id `self` (QThread::currentThreadId()) owns this executor.
+    // One compare, except for an executor of executorOf() whose thread has not yet been seen.
+    bool isOwnedBy(Qt::HANDLE self) const noexcept
+    {
+        return threadId ? threadId == self : isOwnedByLearnt(self);
+    }
 
     std::atomic<CurrentThreadExecutor *> executor;
     std::atomic<bool> broken{false};
     int drainDepth = 0; // owner thread only
+    std::uint64_t recordKey = 0; // owner thread only: its place in the thread's record
 
 private:
+    bool isOwnedByLearnt(Qt::HANDLE self) const noexcept;
+    // X9: the owner's id once seen on that thread; written only there, so a relaxed load on
+    // any other thread sees either nullptr or an id that is not its own: both answer right.
+    mutable std::atomic<Qt::HANDLE> m_learntThreadId{nullptr};
+
     // What a producer must do, once it has let go of m_mutex, to wake the owner.
     struct Wake
     {
         bool event = false; // post a wake-up event (none is on its way yet): one per burst
         bool waiter = false; // signal the owner sleeping in an ExecutorOnly wait
+        std::shared_ptr<ExecutorState> relay; // and poke this one (a wait serving several)
     };
     // True when the caller must post a wake-up event, and marks it as on its way.
     bool claimWakeLocked();
@@ -153,6 +190,8 @@ private:
     // Called without m_mutex held.
     void wake(Wake wake);
     Wake appendLocked(WorkItem *first, WorkItem *last, std::uint64_t count);
+    // Drops a chain link without recursing down a chain of states that die with it.
+    static void releaseLink(std::shared_ptr<ExecutorState> link);
 
     friend class ItemBooks;
     // X10: the owner thread, after an item it ran went over a threshold or set a record.
@@ -177,6 +216,11 @@ private:
     bool m_wakePosted = false; // a wake-up event is queued and not yet being handled
     bool m_poked = false;
     int m_exclusiveWaiters = 0;
+    std::shared_ptr<ExecutorState> m_relay;
+    // C11: the chain link, moved past dead executors by skipDeadLinks(). The state given at
+    // construction is remembered weakly, for oldExecutor() only.
+    std::shared_ptr<ExecutorState> m_old;
+    const std::weak_ptr<ExecutorState> m_givenOld;
     Receiver *m_parkedReceiver = nullptr;
     QHash<const void *, LatestItem *> m_latest; // X2: queued, still replaceable items by key
     // X10's books (diagnostics.cpp). run = m_removed - handed off - failed - cancelled.
@@ -209,9 +253,13 @@ public:
     void fail(const std::exception_ptr &error) noexcept override;
     CallableName callableName() const noexcept override { return ranName; }
 
-    std::shared_ptr<ExecutorState> home; // whose mutex guards `payload` while it is queued
+    // Whose mutex guards `payload` (and these fields) while it is queued. A hand-off moves it
+    // to the receiving executor under both executors' mutexes, while the item is queued.
+    std::shared_ptr<ExecutorState> home;
     const void *const key;
     std::unique_ptr<WorkItem> payload;
+    std::uint64_t position = 0; // its index among the items `home` ever accepted
+
     CallableName ranName; // X10: the payload's, once run() took it
 };
 

@@ -66,21 +66,28 @@ void routeItem(ExecutorState *state, std::unique_ptr<WorkItem> item, bool reject
 
 void routeLatest(ExecutorState *state, const void *key, std::unique_ptr<WorkItem> item)
 {
-    for (; state; state = state->old.get()) {
+    ExecutorState *const start = state;
+    std::shared_ptr<ExecutorState> hold; // the link being followed (links may change meanwhile)
+    for (int hops = 0; state; ++hops) {
         auto fresh = std::make_unique<LatestItem>(state->shared_from_this(), key);
         state->stampIfTimed(fresh.get()); // X10
-        if (state->pushLatest(key, item, fresh.get())) {
+        std::shared_ptr<ExecutorState> next;
+        if (state->pushLatest(key, item, fresh.get(), &next)) {
             if (!item) // queued as a new item; otherwise `item` holds the replaced callable
                 fresh.release();
+            if (hops > 1)
+                start->skipDeadLinks();
             return;
         }
+        hold = std::move(next);
+        state = hold.get();
     }
     throwError(ExecutorError::Code::Broken);
 }
 
 bool isOwnerThread(const ExecutorState *state) noexcept
 {
-    return state && QThread::currentThreadId() == state->threadId;
+    return state && state->isOwnedBy(QThread::currentThreadId());
 }
 
 bool isBroken(const ExecutorState *state) noexcept
@@ -103,8 +110,9 @@ bool Receiver::event(QEvent *event)
 ExecutorState::ExecutorState(CurrentThreadExecutor *owner, std::shared_ptr<ExecutorState> oldState)
     : thread(QThread::currentThread()),
       threadId(QThread::currentThreadId()),
-      old(std::move(oldState)),
-      executor(owner)
+      executor(owner),
+      m_old(std::move(oldState)),
+      m_givenOld(m_old)
 {
     applySlowItemEnvironment(*this); // X10
 }
@@ -114,6 +122,67 @@ ExecutorState::~ExecutorState()
     // Every path that drops the last reference has broken the executor first, so the queue is
     // empty here; this is a guard against a future change forgetting that.
     Q_ASSERT(m_head == nullptr);
+    releaseLink(std::move(m_old));
+}
+
+void ExecutorState::releaseLink(std::shared_ptr<ExecutorState> link)
+{
+    // Dropping the last reference to a state drops its own link, and so on down the chain: a
+    // recursion as deep as the chain, which overflowed the stack (issue 10: SIGSEGV at 20,000
+    // executors on a 1 MiB stack). The outermost call on a thread releases them one by one;
+    // the calls nested in it only hand their link over.
+    thread_local std::vector<std::shared_ptr<ExecutorState>> *t_pending = nullptr;
+    if (!link)
+        return;
+    if (t_pending) {
+        t_pending->push_back(std::move(link));
+        return;
+    }
+    std::vector<std::shared_ptr<ExecutorState>> pending;
+    t_pending = &pending;
+    pending.push_back(std::move(link));
+    while (!pending.empty()) {
+        std::shared_ptr<ExecutorState> last = std::move(pending.back());
+        pending.pop_back();
+        last.reset(); // may destroy it, which pushes its own link
+    }
+    t_pending = nullptr;
+}
+
+void ExecutorState::skipDeadLinks()
+{
+    std::shared_ptr<ExecutorState> start;
+    {
+        std::lock_guard locker(m_mutex);
+        start = m_old;
+    }
+    std::shared_ptr<ExecutorState> live = start;
+    while (live) {
+        std::shared_ptr<ExecutorState> older;
+        {
+            std::lock_guard locker(live->m_mutex);
+            if (!live->broken.load(std::memory_order_relaxed))
+                break;
+            older = live->m_old;
+        }
+        live = std::move(older);
+    }
+    if (live == start)
+        return;
+    std::shared_ptr<ExecutorState> dropped;
+    {
+        std::lock_guard locker(m_mutex);
+        if (m_old == start) // else someone else moved it meanwhile, as far or further
+            dropped = std::exchange(m_old, std::move(live));
+    }
+    start.reset();
+    releaseLink(std::move(dropped)); // unlocked: it may free a long dead stretch
+}
+
+CurrentThreadExecutor *ExecutorState::givenOldExecutor() const
+{
+    const std::shared_ptr<ExecutorState> given = m_givenOld.lock();
+    return given ? given->executor.load(std::memory_order_acquire) : nullptr;
 }
 
 bool ExecutorState::claimWakeLocked()
@@ -138,6 +207,8 @@ void ExecutorState::wake(Wake wake)
     // under it.
     if (wake.waiter)
         m_wake.notify_all();
+    if (wake.relay)
+        wake.relay->poke();
     if (wake.event) {
         std::lock_guard locker(m_receiverMutex);
         if (m_receiver)
@@ -145,14 +216,18 @@ void ExecutorState::wake(Wake wake)
     }
 }
 
-bool ExecutorState::pushList(WorkItem *first, WorkItem *last, std::uint64_t count)
+bool ExecutorState::pushList(WorkItem *first, WorkItem *last, std::uint64_t count,
+                             std::shared_ptr<ExecutorState> *next)
 {
     Wake needed;
     std::shared_ptr<ExecutorState> keepAlive;
     {
         std::lock_guard locker(m_mutex);
-        if (broken.load(std::memory_order_relaxed))
+        if (broken.load(std::memory_order_relaxed)) {
+            if (next)
+                *next = m_old;
             return false;
+        }
         needed = appendLocked(first, last, count);
         keepAlive = keepAliveFor(needed);
     }
@@ -160,20 +235,55 @@ bool ExecutorState::pushList(WorkItem *first, WorkItem *last, std::uint64_t coun
     return true;
 }
 
-bool ExecutorState::pushLatest(const void *key, std::unique_ptr<WorkItem> &payload,
-                               LatestItem *fresh)
+bool ExecutorState::pushHandOff(WorkItem *first, WorkItem *last, std::uint64_t count,
+                                const std::vector<LatestItem *> &latest,
+                                std::uint64_t firstPosition, std::shared_ptr<ExecutorState> *next,
+                                std::shared_ptr<ExecutorState> *relay)
 {
     Wake needed;
     std::shared_ptr<ExecutorState> keepAlive;
     {
         std::lock_guard locker(m_mutex);
-        if (broken.load(std::memory_order_relaxed))
+        if (broken.load(std::memory_order_relaxed)) {
+            *next = m_old;
             return false;
+        }
+        const std::uint64_t base = m_accepted;
+        // X2: each key now names its item here. The moved item sits behind anything queued
+        // here already, so it is the one a later postLatest() replaces: the newest value still
+        // runs last (C4), and an older item here with the same key simply runs.
+        for (LatestItem *item : latest) {
+            item->home = shared_from_this();
+            item->position = base + (item->position - firstPosition);
+            m_latest.insert(item->key, item);
+        }
+        needed = appendLocked(first, last, count);
+        keepAlive = keepAliveFor(needed);
+    }
+    // The breaking thread still holds its own mutex, and the relay may be that very executor
+    // (or any other): it pokes the relay once it has let go (locks nest only down the chain).
+    *relay = std::move(needed.relay);
+    wake(needed);
+    return true;
+}
+
+bool ExecutorState::pushLatest(const void *key, std::unique_ptr<WorkItem> &payload,
+                               LatestItem *fresh, std::shared_ptr<ExecutorState> *next)
+{
+    Wake needed;
+    std::shared_ptr<ExecutorState> keepAlive;
+    {
+        std::lock_guard locker(m_mutex);
+        if (broken.load(std::memory_order_relaxed)) {
+            *next = m_old;
+            return false;
+        }
         if (LatestItem *queued = m_latest.value(key)) {
             std::swap(queued->payload, payload); // the caller destroys the old one, unlocked
             return true;
         }
         fresh->payload = std::move(payload);
+        fresh->position = m_accepted;
         m_latest.insert(key, fresh);
         needed = appendLocked(fresh, fresh, 1);
         keepAlive = keepAliveFor(needed);
@@ -220,7 +330,8 @@ ExecutorState::Wake ExecutorState::appendLocked(WorkItem *first, WorkItem *last,
 #endif
     // One wake-up per burst: an event only when none is on its way, a condition signal only
     // when the owner may be asleep in an ExecutorOnly wait (it sleeps only on an empty queue).
-    return { claimWakeLocked(), wasEmpty && m_exclusiveWaiters > 0 };
+    const bool waiter = wasEmpty && m_exclusiveWaiters > 0;
+    return { claimWakeLocked(), waiter, waiter ? m_relay : nullptr };
 }
 
 void ExecutorState::route(std::unique_ptr<WorkItem> item, bool rejectOwnThread)
@@ -228,17 +339,25 @@ void ExecutorState::route(std::unique_ptr<WorkItem> item, bool rejectOwnThread)
     const Qt::HANDLE self = QThread::currentThreadId();
     // C7 and C11 in one pass: the executor that would accept the item must not be the caller's.
     // A broken executor is not skipped unlocked: its pushList() fails only once a hand-off in
-    // progress there is complete (see breakAndHandOff()).
-    for (ExecutorState *state = this; state; state = state->old.get()) {
-        if (rejectOwnThread && state->threadId == self
+    // progress there is complete (see breakAndHandOff()); links skip only executors already
+    // seen dead that way (skipDeadLinks()).
+    ExecutorState *state = this;
+    std::shared_ptr<ExecutorState> hold; // the link being followed (links may change meanwhile)
+    for (int hops = 0; state; ++hops) {
+        if (rejectOwnThread && state->isOwnedBy(self)
             && !state->broken.load(std::memory_order_acquire))
             throwError(ExecutorError::Code::OwnThread);
         WorkItem *raw = item.get();
         state->stampIfTimed(raw); // X10
-        if (state->pushList(raw, raw, 1)) {
+        std::shared_ptr<ExecutorState> next;
+        if (state->pushList(raw, raw, 1, &next)) {
             item.release();
+            if (hops > 1) // dead links on the way: the next route from here skips them
+                skipDeadLinks();
             return;
         }
+        hold = std::move(next);
+        state = hold.get();
     }
     throwError(ExecutorError::Code::Broken);
 }
@@ -330,31 +449,45 @@ void ExecutorState::poke()
     m_wake.notify_all();
 }
 
-void ExecutorState::enterExclusiveWait()
+std::shared_ptr<ExecutorState> ExecutorState::enterExclusiveWait(
+        std::shared_ptr<ExecutorState> relay, bool relayed)
 {
     std::lock_guard locker(m_mutex);
     ++m_exclusiveWaiters;
+    if (relayed)
+        std::swap(m_relay, relay);
+    return relay; // the replaced relay (or nullptr when not relayed)
 }
 
-void ExecutorState::leaveExclusiveWait()
+void ExecutorState::leaveExclusiveWait(std::shared_ptr<ExecutorState> previousRelay, bool relayed)
 {
-    std::lock_guard locker(m_mutex);
-    --m_exclusiveWaiters;
+    {
+        std::lock_guard locker(m_mutex);
+        --m_exclusiveWaiters;
+        if (relayed)
+            std::swap(m_relay, previousRelay);
+    }
+    // previousRelay now holds the relay this wait had set: released unlocked.
 }
 
-bool ExecutorState::sleepUntilWork(std::chrono::nanoseconds longest)
+void ExecutorState::sleepUntilWork(QDeadlineTimer deadline)
 {
     std::unique_lock locker(m_mutex);
-    bool woken = true;
-    if (!m_head && !m_poked)
-        woken = m_wake.wait_for(locker, longest) == std::cv_status::no_timeout;
+    if (!m_head && !m_poked) {
+        if (deadline.isForever())
+            m_wake.wait(locker);
+        else
+            m_wake.wait_for(locker, std::chrono::nanoseconds(std::max<qint64>(
+                                            0, deadline.remainingTimeNSecs())));
+    }
     m_poked = false;
-    return woken;
 }
 
 void ExecutorState::breakAndHandOff()
 {
     WorkItem *first;
+    std::shared_ptr<ExecutorState> hold; // the link being followed
+    std::shared_ptr<ExecutorState> relay; // to poke once unlocked (X3)
     {
         // Held until the queue has arrived down the chain. A producer that meets this executor
         // broken goes on down the chain only after taking this mutex (pushList() fails here),
@@ -367,23 +500,42 @@ void ExecutorState::breakAndHandOff()
         first = m_head;
         WorkItem *const last = m_tail;
         const std::uint64_t count = m_accepted - m_removed;
+        const std::uint64_t firstPosition = m_removed;
+        // X2: the latest-items still queued (an item taken to run may still be listed until it
+        // takes its payload) stay replaceable where they go.
+        std::vector<LatestItem *> latest;
+        for (LatestItem *item : std::as_const(m_latest)) {
+            if (item->position >= firstPosition)
+                latest.push_back(item);
+        }
         m_head = m_tail = nullptr;
         m_removed = m_accepted;
-        m_latest.clear(); // moved items are no longer replaceable
+        m_latest.clear();
         m_wake.notify_all();
-        if (!first)
-            return;
-        // C12: the queue moves, in order and in one piece, to the nearest live executor down
-        // the chain; only when there is none does each item fail.
-        for (ExecutorState *state = old.get(); state; state = state->old.get()) {
-            if (state->pushList(first, last, count)) {
-                m_handedOff += count; // X10
-                return;
+        if (first) {
+            // C12: the queue moves, in order and in one piece, to the nearest live executor
+            // down the chain; only when there is none does each item fail.
+            std::shared_ptr<ExecutorState> next = m_old;
+            while (next) {
+                hold = std::move(next);
+                if (hold->pushHandOff(first, last, count, latest, firstPosition, &next,
+                                      &relay)) {
+                    first = nullptr;
+                    m_handedOff += count; // X10
+                    break;
+                }
             }
+            if (first)
+                m_failed += count; // X10
         }
-        m_failed += count; // X10
     }
-    // Failed outside the lock: fail() finishes futures and may resume coroutines.
+    if (relay)
+        relay->poke();
+    skipDeadLinks(); // C11: this executor is dead now; whatever links to it passes through
+    if (!first)
+        return;
+    // No live executor was left: each item fails, outside the lock (fail() finishes futures
+    // and may resume coroutines).
     const std::exception_ptr error = brokenError();
     while (first) {
         WorkItem *next = first->m_next;

@@ -3,7 +3,8 @@
 // Built on the queue (queue.cpp).
 #include "threadregistry_p.h"
 
-#include <algorithm>
+#include <cstdint>
+#include <map>
 #include <vector>
 
 namespace qdispatch {
@@ -13,9 +14,13 @@ namespace {
 
 // Every executor constructed on a thread, oldest first. When the thread ends, its executors
 // break (newest first, so that items hand down the chain in one pass) and nothing waits forever.
+// Keyed by the order of construction, so that removing one of a million executors costs a
+// look-up, not a pass over all of them (a vector with std::remove made a teardown of a
+// million-long chain quadratic).
 struct ThreadRecord
 {
-    std::vector<std::shared_ptr<ExecutorState>> executors;
+    std::map<std::uint64_t, std::shared_ptr<ExecutorState>> executors;
+    std::uint64_t nextKey = 0;
     ~ThreadRecord();
 };
 
@@ -26,8 +31,8 @@ ThreadRecord::~ThreadRecord()
 {
     t_recordDestroyed = true;
     for (auto it = executors.rbegin(); it != executors.rend(); ++it) {
-        (*it)->markOwnerFinished();
-        delete (*it)->takeParkedReceiver(); // on its own thread, which is about to end
+        it->second->markOwnerFinished();
+        delete it->second->takeParkedReceiver(); // on its own thread, which is about to end
     }
 }
 
@@ -42,21 +47,45 @@ ThreadRecord *threadRecord()
 
 void registerExecutor(const std::shared_ptr<ExecutorState> &state)
 {
-    if (auto *record = threadRecord())
-        record->executors.push_back(state);
+    if (auto *record = threadRecord()) {
+        state->recordKey = record->nextKey++;
+        record->executors.emplace_hint(record->executors.end(), state->recordKey, state);
+    }
 }
 
 void unregisterExecutor(const std::shared_ptr<ExecutorState> &state)
 {
     if (auto *record = threadRecord()) {
-        auto &list = record->executors;
-        list.erase(std::remove(list.begin(), list.end(), state), list.end());
+        const auto it = record->executors.find(state->recordKey);
+        if (it != record->executors.end() && it->second == state)
+            record->executors.erase(it);
     }
+}
+
+std::vector<std::shared_ptr<ExecutorState>> liveExecutorsOfThisThread()
+{
+    std::vector<std::shared_ptr<ExecutorState>> live;
+    if (auto *record = threadRecord()) {
+        for (const auto &entry : record->executors) {
+            if (!entry.second->broken.load(std::memory_order_acquire))
+                live.push_back(entry.second);
+        }
+    }
+    if (auto state = executorOfThisThread())
+        live.push_back(std::move(state));
+    return live;
+}
+
+std::uint64_t threadExecutorsGeneration()
+{
+    const ThreadRecord *record = threadRecord();
+    return record ? record->nextKey : 0;
 }
 
 bool hasCurrentExecutor() noexcept
 {
-    return CurrentThreadExecutor::current() != nullptr;
+    // X3: also an executor that executorOf() made for this thread, so that invoke() serves it.
+    return CurrentThreadExecutor::current() != nullptr || executorOfThisThread() != nullptr;
 }
 
 } // namespace detail
@@ -68,8 +97,8 @@ CurrentThreadExecutor *CurrentThreadExecutor::current()
         return nullptr;
     const auto &list = record->executors;
     for (auto it = list.rbegin(); it != list.rend(); ++it) {
-        if (!(*it)->broken.load(std::memory_order_acquire))
-            return (*it)->executor.load(std::memory_order_acquire);
+        if (!it->second->broken.load(std::memory_order_acquire))
+            return it->second->executor.load(std::memory_order_acquire);
     }
     return nullptr;
 }

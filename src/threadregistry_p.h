@@ -7,7 +7,9 @@
 
 #include "executorstate_p.h"
 
+#include <cstdint>
 #include <memory>
+#include <vector>
 
 namespace qdispatch::detail {
 
@@ -15,5 +17,14 @@ namespace qdispatch::detail {
 void registerExecutor(const std::shared_ptr<ExecutorState> &state);
 // Forgets it again (its destructor, on the owner thread).
 void unregisterExecutor(const std::shared_ptr<ExecutorState> &state);
+
+// The live (not broken) executors constructed on the calling thread, oldest first (X3: what an
+// invoke() wait serves).
+std::vector<std::shared_ptr<ExecutorState>> liveExecutorsOfThisThread();
+// The live executor that executorOf() made for the calling thread, or nullptr (threadexecutor.cpp).
+// Not current() (X4: that is an executor constructed on the thread), but served by invoke() (X3).
+std::shared_ptr<ExecutorState> executorOfThisThread();
+// Changes whenever an executor is registered on the calling thread.
+std::uint64_t threadExecutorsGeneration();
 
 } // namespace qdispatch::detail

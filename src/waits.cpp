@@ -4,6 +4,7 @@
 #include "diagnostics_p.h"
 #include "errors_p.h"
 #include "executorstate_p.h"
+#include "threadregistry_p.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QEventLoop>
@@ -13,6 +14,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <condition_variable>
+#include <limits>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 namespace qdispatch {
@@ -20,9 +26,9 @@ namespace detail {
 
 namespace {
 
-// An ExecutorOnly wait on a future that QDispatch did not make cannot be woken when that future
-// finishes (Qt 6.4 offers no public, non-destructive completion hook that works without an event
-// loop: QFuture::then() replaces an existing continuation). It looks again after these delays.
+// A future that QDispatch did not make has no completion hook that works without an event loop
+// (QFuture::then() would replace a continuation the caller may have attached), so for ExecutorOnly
+// waits one poller thread looks at such futures: first after 50 µs, backing off to every 2 ms.
 constexpr auto kFirstRecheck = std::chrono::microseconds(50);
 constexpr auto kLongestRecheck = std::chrono::milliseconds(2);
 
@@ -40,35 +46,75 @@ std::optional<QEventLoop::ProcessEventsFlags> eventFlags(RunMode mode)
     return std::nullopt;
 }
 
-// The threads that sleep in an ExecutorOnly wait. notifyFutureFinished() pokes all of them:
-// there are rarely more than a few, and each one re-checks its own future.
+// The threads that wait in RunMode::ExecutorOnly, each with the future it waits for.
+//
+// A finished QDispatch future pokes every such waiter at once (notifyFutureFinished()); each
+// one re-checks its own future. Any other future is noticed by the poller thread below. The
+// waiters themselves sleep without a timeout (or until their deadline): a timed sleep costs a
+// timer set-up per sleep, which on a virtual machine made an ExecutorOnly round trip several
+// times slower than one in AllEvents (issue 12), and an idle owner then used CPU.
 struct ExclusiveWaiters
 {
+    struct Entry
+    {
+        ExecutorState *state;
+        QFuture<void> future;
+    };
     std::atomic<int> count{0};
     std::mutex mutex;
-    std::vector<ExecutorState *> states;
+    std::vector<Entry> entries;
+    std::condition_variable pollerWake; // a wait began: poll again from the shortest interval
+    bool pollerStarted = false;
 };
 
 ExclusiveWaiters &exclusiveWaiters()
 {
-    static ExclusiveWaiters waiters;
-    return waiters;
+    // Never destroyed: the poller thread may still be inside it while the process exits.
+    static auto *waiters = new ExclusiveWaiters;
+    return *waiters;
+}
+
+// The poller: sleeps without a timeout while nobody waits; otherwise looks at every waiter's
+// future, first 50 µs after a wait began, then at twice the interval each time, up to 2 ms.
+void pollWaitedFutures()
+{
+    auto &w = exclusiveWaiters();
+    std::unique_lock locker(w.mutex);
+    auto interval = std::chrono::duration_cast<std::chrono::nanoseconds>(kFirstRecheck);
+    for (;;) {
+        if (w.entries.empty()) {
+            w.pollerWake.wait(locker);
+            interval = kFirstRecheck;
+            continue;
+        }
+        if (w.pollerWake.wait_for(locker, interval) == std::cv_status::no_timeout)
+            interval = kFirstRecheck;
+        else
+            interval = std::min<std::chrono::nanoseconds>(interval * 2, kLongestRecheck);
+        for (const auto &entry : w.entries) {
+            if (entry.future.isFinished())
+                entry.state->poke();
+        }
+    }
 }
 
 class ExclusiveWaitScope
 {
 public:
-    explicit ExclusiveWaitScope(ExecutorState *state) : m_state(state)
+    ExclusiveWaitScope(ExecutorState *state, const QFuture<void> &future) : m_state(state)
     {
         auto &w = exclusiveWaiters();
         {
             std::lock_guard locker(w.mutex);
-            w.states.push_back(state);
+            w.entries.push_back({ state, future });
+            if (!std::exchange(w.pollerStarted, true))
+                std::thread(pollWaitedFutures).detach();
         }
+        w.pollerWake.notify_one();
         // A read-modify-write on both sides of this store-buffering pattern (here, and the
         // fetch_add(0) in notifyFutureFinished()): either that thread sees our count, or we see
         // its finished future. Not fences, which ThreadSanitizer cannot follow. Were a poke ever
-        // missed, the wait's re-check back-off would still notice the future within 2 ms.
+        // missed, the poller would still notice the finished future within 2 ms.
         w.count.fetch_add(1, std::memory_order_seq_cst);
     }
     ~ExclusiveWaitScope()
@@ -76,7 +122,10 @@ public:
         auto &w = exclusiveWaiters();
         w.count.fetch_sub(1, std::memory_order_seq_cst);
         std::lock_guard locker(w.mutex);
-        w.states.erase(std::find(w.states.begin(), w.states.end(), m_state));
+        // The newest entry of this state: waits on one executor nest, innermost last.
+        const auto it = std::find_if(w.entries.rbegin(), w.entries.rend(),
+                                     [this](const auto &entry) { return entry.state == m_state; });
+        w.entries.erase(std::next(it).base());
     }
     ExclusiveWaitScope(const ExclusiveWaitScope &) = delete;
     ExclusiveWaitScope &operator=(const ExclusiveWaitScope &) = delete;
@@ -85,45 +134,125 @@ private:
     ExecutorState *m_state;
 };
 
-// Runs nothing but this executor's items until `future` is finished or `deadline` passed.
-// `invoke`: the wait is invoke()'s, for an item sent to `invokeTarget` (for the hang report, X10;
-// nullptr: none).
-bool waitExclusive(ExecutorState &state, const QFuture<void> &future, QDeadlineTimer deadline,
-                   bool invoke = false, const ExecutorState *invokeTarget = nullptr)
-{
-    HangWatch hang(invoke ? invokeTarget : &state, invoke, RunMode::ExecutorOnly);
-    ExclusiveWaitScope scope(&state);
-    state.enterExclusiveWait();
-    struct Leave
-    {
-        ExecutorState &state;
-        ~Leave() { state.leaveExclusiveWait(); }
-    } leave{state};
+// How often an ExecutorOnly wait with a deadline reads the clock while items keep coming: every
+// this many items (and whenever the queue runs dry). Reading it per item would cost about a
+// tenth of a tiny item's time; not reading it at all let a flood hold the wait past its deadline
+// for as long as items kept arriving (issue 10).
+constexpr unsigned kItemsPerClockCheck = 16;
+// Items one executor may run in a row before an invoke() wait turns to the next executor of the
+// thread, so that a flood on one cannot starve the others.
+constexpr int kItemsPerTurn = 64;
 
-    auto recheck = std::chrono::duration_cast<std::chrono::nanoseconds>(kFirstRecheck);
-    for (;;) {
-        ++state.drainDepth;
-        ItemBooks books(state); // X10
-        while (!future.isFinished()) {
-            WorkItem *item = state.takeNext();
-            if (!item)
-                break;
-            books.run(item);
+// The executors an ExecutorOnly wait serves: one executor (runUntilFuture), or every live
+// executor of the calling thread (invoke(), X3), kept up to date while the wait lasts, since an
+// item may construct a new one. The wait sleeps on `primary`; every other served executor relays
+// its "work arrived" signal to it.
+class ServedExecutors
+{
+public:
+    ServedExecutors(std::shared_ptr<ExecutorState> primary, bool wholeThread)
+        : m_primary(std::move(primary)), m_wholeThread(wholeThread)
+    {
+        add(m_primary);
+        refresh();
+    }
+    ~ServedExecutors()
+    {
+        for (size_t i = m_states.size(); i-- > 0;)
+            m_states[i]->leaveExclusiveWait(std::move(m_previousRelays[i]), i != 0);
+    }
+    ServedExecutors(const ServedExecutors &) = delete;
+    ServedExecutors &operator=(const ServedExecutors &) = delete;
+
+    void refresh()
+    {
+        if (!m_wholeThread)
+            return;
+        const std::uint64_t generation = threadExecutorsGeneration();
+        if (generation == m_generation)
+            return;
+        m_generation = generation;
+        for (auto &state : liveExecutorsOfThisThread()) {
+            if (std::find(m_states.begin(), m_states.end(), state) == m_states.end())
+                add(state);
         }
-        --state.drainDepth;
+    }
+    const std::vector<std::shared_ptr<ExecutorState>> &states() const { return m_states; }
+    ExecutorState &primary() const { return *m_primary; }
+
+private:
+    void add(const std::shared_ptr<ExecutorState> &state)
+    {
+        const bool relayed = state != m_primary;
+        m_previousRelays.push_back(state->enterExclusiveWait(relayed ? m_primary : nullptr,
+                                                             relayed));
+        m_states.push_back(state);
+    }
+
+    std::shared_ptr<ExecutorState> m_primary;
+    bool m_wholeThread;
+    std::uint64_t m_generation = ~std::uint64_t(0);
+    std::vector<std::shared_ptr<ExecutorState>> m_states;
+    std::vector<std::shared_ptr<ExecutorState>> m_previousRelays;
+};
+
+// Runs nothing but the served executors' items until `future` is finished or `deadline` passed.
+// `invokeTarget`: for invoke()'s wait (wholeThread), the executor the item was sent to, for the
+// hang report (X10; nullptr: none).
+bool waitExclusive(const std::shared_ptr<ExecutorState> &primary, bool wholeThread,
+                   const QFuture<void> &future, QDeadlineTimer deadline,
+                   const ExecutorState *invokeTarget = nullptr)
+{
+    HangWatch hang(wholeThread ? invokeTarget : primary.get(), wholeThread, RunMode::ExecutorOnly);
+    ExclusiveWaitScope scope(primary.get(), future);
+    ServedExecutors served(primary, wholeThread);
+    const bool finite = !deadline.isForever();
+    unsigned sinceClock = 0;
+
+    for (;;) {
+        served.refresh();
+        bool ranAny;
+        do {
+            ranAny = false;
+            for (const auto &state : served.states()) {
+                struct Depth
+                {
+                    ExecutorState &state;
+                    explicit Depth(ExecutorState &s) : state(s) { ++state.drainDepth; }
+                    ~Depth() { --state.drainDepth; }
+                } depth(*state);
+                ItemBooks books(*state); // X10
+                for (int turn = 0; turn < kItemsPerTurn && !future.isFinished(); ++turn) {
+                    // C9: the deadline holds while items keep arriving.
+                    if (finite && ++sinceClock == kItemsPerClockCheck) {
+                        sinceClock = 0;
+                        if (deadline.hasExpired())
+                            return false;
+                    }
+                    WorkItem *item = state->takeNext();
+                    if (!item)
+                        break;
+                    books.run(item);
+                    ranAny = true;
+                }
+            }
+        } while (ranAny && !future.isFinished());
         if (future.isFinished())
             return true;
         if (deadline.hasExpired())
             return false;
 
-        auto nap = recheck;
-        if (!deadline.isForever())
-            nap = std::min(nap, std::chrono::nanoseconds(deadline.remainingTimeNSecs()));
-        const bool woken = state.sleepUntilWork(nap);
+        served.primary().sleepUntilWork(hang.sleepLimit(deadline)); // X10: wakes to report
         hang.poll();
-        recheck = woken ? std::chrono::duration_cast<std::chrono::nanoseconds>(kFirstRecheck)
-                        : std::min<std::chrono::nanoseconds>(recheck * 2, kLongestRecheck);
     }
+}
+
+// QTimer takes an int of milliseconds: a deadline further away than that (about 24.8 days) is
+// armed at the largest interval and re-armed when it fires (C9: any deadline a QDeadlineTimer
+// can hold; narrowing it printed "Timers cannot have negative intervals" and armed nothing).
+int timerInterval(const QDeadlineTimer &deadline)
+{
+    return int(std::clamp<qint64>(deadline.remainingTime(), 0, std::numeric_limits<int>::max()));
 }
 
 bool waitInEventLoop(ExecutorState &state, const QFuture<void> &future, QDeadlineTimer deadline,
@@ -131,11 +260,18 @@ bool waitInEventLoop(ExecutorState &state, const QFuture<void> &future, QDeadlin
 {
     QEventLoop loop;
     QFutureWatcher<void> watcher;
-    QObject::connect(&watcher, &QFutureWatcherBase::finished, &loop, &QEventLoop::quit);
     QTimer timer;
     timer.setSingleShot(true);
     timer.setTimerType(Qt::PreciseTimer);
-    QObject::connect(&timer, &QTimer::timeout, &loop, &QEventLoop::quit);
+    // Set when one of this wait's own reasons ended loop.exec(); anything else that ends it is
+    // the thread's quit()/exit() (QThread or QCoreApplication), which exits every running loop.
+    bool ownReason = false;
+    const auto wakeUp = [&] {
+        ownReason = true;
+        loop.quit();
+    };
+    QObject::connect(&watcher, &QFutureWatcherBase::finished, &loop, wakeUp);
+    QObject::connect(&timer, &QTimer::timeout, &loop, wakeUp);
     watcher.setFuture(future);
     HangWatch hang(&state, false, mode); // X10
     hang.startTimer();
@@ -145,12 +281,26 @@ bool waitInEventLoop(ExecutorState &state, const QFuture<void> &future, QDeadlin
     state.kick();
 
     const QEventLoop::ProcessEventsFlags flags = *eventFlags(mode);
+    // Once a quit or exit was requested of this thread, and until control returns to its
+    // exec(), Qt makes every new QEventLoop::exec() here return at once (issue 10: the wait
+    // spun at 100 % and ran nothing). The wait then processes events itself, sleeping in the
+    // event dispatcher until something arrives: the watcher's and the timer's events wake it as
+    // they wake the loop. Deferred deletes keep Qt's rule: processEvents() delivers none that
+    // were posted at this scope level or above it. The request itself is left as it is, so the
+    // thread's exec() still returns as asked once the wait is over.
+    bool quitRequested = false;
     while (!future.isFinished()) {
         if (deadline.hasExpired())
             return false;
         if (!deadline.isForever())
-            timer.start(std::max<qint64>(0, deadline.remainingTime()));
-        loop.exec(flags);
+            timer.start(timerInterval(deadline));
+        if (quitRequested) {
+            QCoreApplication::processEvents(flags | QEventLoop::WaitForMoreEvents);
+        } else {
+            ownReason = false;
+            loop.exec(flags);
+            quitRequested = !ownReason;
+        }
     }
     return true;
 }
@@ -159,13 +309,27 @@ bool waitInEventLoop(ExecutorState &state, const QFuture<void> &future, QDeadlin
 
 void waitForInvoke(const QFuture<void> &future, const ExecutorState *target)
 {
+    // The executor this wait sleeps on: the newest one constructed on this thread, else the one
+    // executorOf() made for it (X9).
     CurrentThreadExecutor *const executor = CurrentThreadExecutor::current();
-    Q_ASSERT(executor);
-    // runUntilFuture(future, RunMode::ExecutorOnly), with a hang report that says invoke().
-    const std::shared_ptr<ExecutorState> state = StateOf::get(*executor);
+    const std::shared_ptr<ExecutorState> primary =
+            executor ? StateOf::get(*executor) : executorOfThisThread();
+    if (!primary) {
+        // invokeOn() saw a current executor, but another thread shut it down since (found by
+        // the model test; this asserted, and dereferenced null in a release build). Nothing of
+        // this thread's is left to serve: block. The caller reads the future's exception.
+        try {
+            QFuture<void>(future).waitForFinished();
+        } catch (...) {
+        }
+        return;
+    }
+    // X3: every live executor of this thread is served, not only the newest: work sent back to
+    // this thread through an older one must run too, or the two threads deadlock (issue 10).
     if (!future.isFinished())
-        waitExclusive(*state, future, QDeadlineTimer(QDeadlineTimer::Forever), true, target);
-    state->drainAcceptedSoFar(std::nullopt);
+        (void)waitExclusive(primary, true, future, QDeadlineTimer(QDeadlineTimer::Forever),
+                            target);
+    primary->drainAcceptedSoFar(std::nullopt);
 }
 
 void notifyFutureFinished() noexcept
@@ -174,8 +338,8 @@ void notifyFutureFinished() noexcept
     if (w.count.fetch_add(0, std::memory_order_seq_cst) == 0)
         return;
     std::lock_guard locker(w.mutex);
-    for (ExecutorState *state : w.states)
-        state->poke();
+    for (const auto &entry : w.entries)
+        entry.state->poke();
 }
 
 } // namespace detail
@@ -194,7 +358,7 @@ bool CurrentThreadExecutor::runUntil(const QFuture<void> &future, QDeadlineTimer
     const std::shared_ptr<ExecutorState> state = d;
     if (!future.isFinished()) {
         const bool finished = mode == RunMode::ExecutorOnly
-                ? detail::waitExclusive(*state, future, deadline)
+                ? detail::waitExclusive(state, false, future, deadline)
                 : detail::waitInEventLoop(*state, future, deadline, mode);
         if (!finished)
             return false;

@@ -6,6 +6,10 @@
 // its future was cancelled before it started), C11/C12 (every future handed out finishes: result,
 // exception, Broken or cancelled; nothing leaks), C13 (destroyed by another thread: handled as
 // shutdown), X1/X2 (every posted callable runs, or is replaced, or is reported as never run).
+// Since issue 10 also: C9 (waits after the owner thread's quit() was requested, floods of
+// self-re-posting items, far deadlines: a wait never overruns its deadline by more than
+// kOverrunMs), X2 across hand-offs (postLatest to broken executors and their chains) and X3
+// (invoke() from an owner with several executors: work sent back through any of them runs).
 //
 // Seeded and reproducible: the seed of every round is derived from one base seed, printed at the
 // start. The seed fixes each thread's program of operations; the interleaving of the threads is
@@ -38,6 +42,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -106,6 +111,11 @@ void mark()
 }
 
 constexpr int kWaitMs = 10000; // a producer's wait for one of its items
+constexpr int kInvokeBackMs = 1000; // X3: how long an invoked item waits for work sent back
+// C9: how late a wait may return after its deadline. Items run inside a wait may block it
+// legitimately: an invoked item waits up to kInvokeBackMs when its executor broke meanwhile,
+// and a few owners may invoke at once.
+constexpr int kOverrunMs = 5 * kInvokeBackMs;
 constexpr int kProducerBase = 100; // producer threads own no executor
 constexpr int kMaxDepth = 2;
 constexpr int kMaxOwnExecutors = 4;
@@ -118,7 +128,7 @@ public:
 };
 
 enum class Kind { Submit, Post, Latest };
-enum class Behaviour { Leaf, Wait, Scoped, Send };
+enum class Behaviour { Leaf, Wait, Scoped, Send, Flood };
 
 // Everything known about one callable handed to the library.
 struct ItemRec
@@ -182,12 +192,14 @@ struct OwnerState
     std::vector<int> ids;
 };
 thread_local OwnerState *t_owner = nullptr;
+thread_local bool t_quitRequested = false; // this owner asked its own thread to quit (C9)
 
 struct Stats
 {
     std::atomic<long long> items{0}, ran{0}, broken{0}, cancelled{0}, threw{0}, rejectedOwn{0},
             rejectedBroken{0}, replaced{0}, waits{0}, waitTimeouts{0}, created{0}, destroyed{0},
-            foreignDestroyed{0}, shutdowns{0}, c6Checked{0};
+            foreignDestroyed{0}, shutdowns{0}, c6Checked{0}, quitWaits{0}, floods{0},
+            invokes{0};
 
     void add(const Stats &o)
     {
@@ -195,7 +207,8 @@ struct Stats
                              &Stats::threw, &Stats::rejectedOwn, &Stats::rejectedBroken,
                              &Stats::replaced, &Stats::waits, &Stats::waitTimeouts,
                              &Stats::created, &Stats::destroyed, &Stats::foreignDestroyed,
-                             &Stats::shutdowns, &Stats::c6Checked })
+                             &Stats::shutdowns, &Stats::c6Checked, &Stats::quitWaits,
+                             &Stats::floods, &Stats::invokes })
             (this->*member).fetch_add((o.*member).load());
     }
 };
@@ -370,15 +383,21 @@ struct SubmitFn
     }
 };
 
+void postReposting(const std::shared_ptr<World> &w, int target, int generations);
+
 struct PostFn
 {
     Token token;
+    std::shared_ptr<World> world; // set for a re-posting item (a flood, C9)
+    int generations = 0;
 
     void operator()()
     {
         ItemRec &r = *token.rec;
         onStart(r);
         mark();
+        if (world && generations > 0)
+            postReposting(world, r.target, generations - 1);
         if (r.throws) {
             r.threw.store(true);
             throw ModelError("model post " + std::to_string(r.id) + " threw");
@@ -389,6 +408,8 @@ struct PostFn
 Behaviour pickBehaviour(Rng &rng)
 {
     const int r = below(rng, 100);
+    if (r >= 97)
+        return Behaviour::Flood;
     if (r < 8)
         return Behaviour::Wait;
     if (r < 11)
@@ -442,7 +463,21 @@ void postOne(World &w, Rng &rng, int target)
     auto rec = newRecord(w, Kind::Post, target, below(rng, 20) == 0);
     try {
         CallScope call;
-        handleOf(w, target).post(PostFn{ Token(rec) });
+        handleOf(w, target).post(PostFn{ Token(rec), nullptr, 0 });
+        rec->accepted = true;
+    } catch (const ExecutorError &error) {
+        rec->rejected = int(error.code());
+    }
+}
+
+// An item that posts the next one of its kind to the same target when it runs: items keep
+// arriving for `generations` more runs while waits go on (C9: deadlines hold under a flood).
+void postReposting(const std::shared_ptr<World> &w, int target, int generations)
+{
+    auto rec = newRecord(*w, Kind::Post, target, false);
+    try {
+        CallScope call;
+        handleOf(*w, target).post(PostFn{ Token(rec), w, generations });
         rec->accepted = true;
     } catch (const ExecutorError &error) {
         rec->rejected = int(error.code());
@@ -461,10 +496,10 @@ void postLatestOne(World &w, Rng &rng, int target)
         const ExecRec &e = w.execs[size_t(target)];
         if (!e.usable) {
             rec->rejected = -2; // not sent at all
-            PostFn drop{ Token(rec) }; // destroyed in the call: counted as rejected
+            PostFn drop{ Token(rec), nullptr, 0 }; // destroyed in the call: counted as rejected
             return;
         }
-        e.ptr->postLatest(key, PostFn{ Token(rec) });
+        e.ptr->postLatest(key, PostFn{ Token(rec), nullptr, 0 });
         rec->accepted = true;
     } catch (const ExecutorError &error) {
         rec->rejected = int(error.code());
@@ -536,13 +571,72 @@ void waitOnce(const std::shared_ptr<World> &w, Rng &rng, CurrentThreadExecutor *
     } else {
         future = qdispatch_compat::readyFuture();
     }
+    // C9: any deadline a QDeadlineTimer can hold; far ones only where the future is finished.
+    QDeadlineTimer deadline(below(rng, maxMs + 1));
+    if (kind == 2 && below(rng, 3) == 0)
+        deadline = below(rng, 2) ? QDeadlineTimer(QDeadlineTimer::Forever)
+                                 : QDeadlineTimer(std::numeric_limits<qint64>::max() / 2);
+    const RunMode mode = pickMode(rng);
+    QElapsedTimer clock;
+    clock.start();
     mark();
-    const bool finished =
-            ex->runUntilFuture(future, QDeadlineTimer(below(rng, maxMs + 1)), pickMode(rng));
+    const bool finished = ex->runUntilFuture(future, deadline, mode);
     mark();
+    const qint64 elapsed = clock.elapsed();
     w->stats.waits.fetch_add(1);
+    if (t_quitRequested)
+        w->stats.quitWaits.fetch_add(1);
     if (!finished)
         w->stats.waitTimeouts.fetch_add(1);
+    if (!finished && elapsed > maxMs + kOverrunMs) {
+        std::lock_guard lock(w->recMutex);
+        w->hangs.append(QStringLiteral("C9: a wait with a %1 ms deadline returned after %2 ms "
+                                       "(mode %3, quit requested: %4)")
+                                .arg(maxMs)
+                                .arg(elapsed)
+                                .arg(int(mode))
+                                .arg(t_quitRequested));
+    }
+}
+
+// X3: an owner invokes on the main-thread executor; that item sends work back through one of
+// the owner's own executors (the oldest: not the one a newest-only wait would serve) and waits
+// for it. It must run while invoke() waits, unless another thread broke that executor meanwhile
+// (then the work went down its chain, maybe to the blocked main thread itself).
+void invokeBack(const std::shared_ptr<World> &w, OwnerState &owner)
+{
+    if (owner.own.size() < 2)
+        return;
+    CurrentThreadExecutor *target = owner.own.front().get();
+    QThread *const self = QThread::currentThread();
+    w->stats.invokes.fetch_add(1);
+    int outcome = 0; // 1 ran here, 0 did not run, -1 could not be sent
+    try {
+        outcome = qdispatch::invokeOnMainThread([target, self] {
+            auto ran = std::make_shared<Semaphore>();
+            auto where = std::make_shared<std::atomic<QThread *>>(nullptr);
+            try {
+                // submit, not post: a post that never runs is reported, and counted by verify().
+                (void)target->submit([ran, where] {
+                    where->store(QThread::currentThread());
+                    ran->release();
+                });
+            } catch (const ExecutorError &) {
+                return -1;
+            }
+            if (!ran->tryAcquire(1, kInvokeBackMs))
+                return target->isBroken() ? -1 : 0;
+            return where->load() == self || target->isBroken() ? 1 : 0;
+        });
+    } catch (const ExecutorError &) {
+        outcome = -1; // the application's executor is going (never during a round)
+    }
+    if (outcome == 0) {
+        std::lock_guard lock(w->recMutex);
+        w->hangs.append(QStringLiteral("X3: work sent back to model thread %1 through its oldest "
+                                       "live executor did not run while it waited in invoke()")
+                                .arg(t_thread));
+    }
 }
 
 void behave(const std::shared_ptr<World> &w, Behaviour behaviour, std::uint64_t seed)
@@ -576,6 +670,15 @@ void behave(const std::shared_ptr<World> &w, Behaviour behaviour, std::uint64_t 
         w->stats.destroyed.fetch_add(1);
         break;
     }
+    case Behaviour::Flood:
+        // C9: a burst of self-re-posting items to one of this thread's executors, while the
+        // thread goes on waiting (with deadlines) around it.
+        if (!owner.own.empty()) {
+            postReposting(w, owner.ids[size_t(below(rng, int(owner.own.size())))],
+                          20 + below(rng, 200));
+            w->stats.floods.fetch_add(1);
+        }
+        break;
     case Behaviour::Send:
         for (int i = below(rng, 4); i >= 0; --i) {
             const int target = pickExecutor(*w, rng);
@@ -644,6 +747,7 @@ void producerBody(const std::shared_ptr<World> &w, int index, int ops, std::uint
 void ownerBody(const std::shared_ptr<World> &w, int index, std::uint64_t seed, Semaphore &ready)
 {
     t_thread = index;
+    t_quitRequested = false;
     Rng rng(seed);
     OwnerState owner;
     t_owner = &owner;
@@ -682,6 +786,17 @@ void ownerBody(const std::shared_ptr<World> &w, int index, std::uint64_t seed, S
             deleteOrphan(*w, rng);
         } else if (r < 92) {
             cancelOne(mine, rng);
+        } else if (r < 93) {
+            // C9: from here on this thread's event loop is asked to quit, as after
+            // QThread::quit() in a slot: every later wait of this owner runs in that state.
+            if (!t_quitRequested) {
+                QThread::currentThread()->quit();
+                t_quitRequested = true;
+            }
+        } else if (r < 94) {
+            invokeBack(w, owner);
+        } else if (r < 95) {
+            behave(w, Behaviour::Flood, rng());
         } else {
             waitOnce(w, rng, owner.own[size_t(i)].get(), 2);
         }
@@ -1047,7 +1162,8 @@ void tst_Model::c1_c4_c6_c11_c12_randomisedModel()
           "Broken, %lld cancelled, %lld threw, %lld replaced by postLatest; %lld submits "
           "rejected OwnThread, %lld Broken), %lld waits (%lld hit their deadline), %lld "
           "executors created, %lld destroyed on their thread, %lld destroyed by another "
-          "thread, %lld shutdowns, %lld cancel-then-ran cases checked for C6; failed rounds: "
+          "thread, %lld shutdowns, %lld cancel-then-ran cases checked for C6, %lld waits after "
+          "a quit request, %lld floods, %lld invokes with work sent back; failed rounds: "
           "%llu %s",
           (unsigned long long)round, clock.elapsed() / 1000.0, (unsigned long long)base,
           (unsigned long long)(repeat ? base : base + round - 1), total.items.load(),
@@ -1055,7 +1171,8 @@ void tst_Model::c1_c4_c6_c11_c12_randomisedModel()
           total.replaced.load(), total.rejectedOwn.load(), total.rejectedBroken.load(),
           total.waits.load(), total.waitTimeouts.load(), total.created.load(),
           total.destroyed.load(), total.foreignDestroyed.load(), total.shutdowns.load(),
-          total.c6Checked.load(), (unsigned long long)failedRounds,
+          total.c6Checked.load(), total.quitWaits.load(), total.floods.load(),
+          total.invokes.load(), (unsigned long long)failedRounds,
           qPrintable(byRule.isEmpty() ? QString()
                                       : QStringLiteral("(") + byRule.join(QStringLiteral(", "))
                                    + QStringLiteral("; seeds ")

@@ -22,6 +22,8 @@
 #include <QtCore/QTimer>
 #include <QtTest/QTest>
 
+#include <sys/resource.h>
+
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -137,6 +139,9 @@ class tst_RunUntil : public QObject
     Q_OBJECT
 
 private Q_SLOTS:
+    void c9_executorOnlyIdleOwnerSleeps();
+    void c9_executorOnlyNoticesAForeignFuture_data();
+    void c9_executorOnlyNoticesAForeignFuture();
     void c8_classicDeadlock_data();
     void c8_classicDeadlock();
     void c8_wrongThreadThrowsAndChangesNothing_data();
@@ -1033,6 +1038,77 @@ void tst_RunUntil::c9_finalDrainOfABacklogLetsTimersRun()
         QCOMPARE(ranWhenTimerFired, -1); // ExecutorOnly runs no timers
         QTRY_COMPARE(ranWhenTimerFired, kItems);
     }
+}
+
+
+namespace {
+// The calling thread's own CPU time and voluntary context switches (Linux: RUSAGE_THREAD).
+struct ThreadUsage
+{
+    std::chrono::microseconds cpu;
+    long wakeUps;
+    static ThreadUsage now()
+    {
+        rusage usage{};
+        getrusage(RUSAGE_THREAD, &usage);
+        const auto us = [](const timeval &t) {
+            return std::chrono::seconds(t.tv_sec) + std::chrono::microseconds(t.tv_usec);
+        };
+        return { us(usage.ru_utime) + us(usage.ru_stime), usage.ru_nvcsw };
+    }
+};
+} // namespace
+
+void tst_RunUntil::c9_executorOnlyIdleOwnerSleeps()
+{
+    // C9 / issue 12: an owner waiting in ExecutorOnly on a future QDispatch did not make, with
+    // nothing queued, sleeps: it does not wake up to look at the future itself (a poller thread
+    // does that for every such wait), so it uses no CPU. It used to re-check in timed naps of up
+    // to 2 ms: about 500 wake-ups in this second.
+    CurrentThreadExecutor executor;
+    QPromise<void> never;
+    never.start();
+    const ThreadUsage before = ThreadUsage::now();
+    QVERIFY(!executor.runUntilFuture(never.future(), QDeadlineTimer(1000), RunMode::ExecutorOnly));
+    const ThreadUsage after = ThreadUsage::now();
+    const long wakeUps = after.wakeUps - before.wakeUps;
+    const auto cpu = after.cpu - before.cpu;
+    QVERIFY2(wakeUps < 20, qPrintable(QStringLiteral("%1 wake-ups in one idle second").arg(wakeUps)));
+    QVERIFY2(cpu < std::chrono::milliseconds(5),
+             qPrintable(QStringLiteral("%1 µs of CPU in one idle second").arg(cpu.count())));
+}
+
+void tst_RunUntil::c9_executorOnlyNoticesAForeignFuture_data()
+{
+    QTest::addColumn<bool>("withDeadline");
+    QTest::newRow("forever") << false;
+    QTest::newRow("deadline") << true;
+}
+
+void tst_RunUntil::c9_executorOnlyNoticesAForeignFuture()
+{
+    // C8/C9: a future finished by another thread, with no QDispatch item involved, ends an
+    // ExecutorOnly wait (the poller notices it) long before the deadline.
+    QFETCH(bool, withDeadline);
+    CurrentThreadExecutor executor;
+    QPromise<int> promise;
+    promise.start();
+    Worker finisher([&] {
+        promise.addResult(7);
+        promise.finish();
+    });
+    QElapsedTimer clock;
+    clock.start();
+    if (withDeadline) {
+        QVERIFY(executor.runUntilFuture(promise.future(), QDeadlineTimer(30000),
+                                        RunMode::ExecutorOnly));
+    } else {
+        executor.runUntilFuture(promise.future(), RunMode::ExecutorOnly);
+    }
+    QVERIFY(promise.future().isFinished());
+    QVERIFY(clock.elapsed() < 10000);
+    QVERIFY(finisher.join());
+    QCOMPARE(promise.future().result(), 7);
 }
 
 QTEST_GUILESS_MAIN(tst_RunUntil)

@@ -5,7 +5,7 @@
 // This header is the whole API (coroutines are in <qdispatch/coro.h>), in the order a user meets
 // it: RunMode and ExecutorError, CurrentThreadExecutor, ExecutorHandle, then the main-thread
 // functions. Each function says which thread may call it, where its callable runs and what
-// happens at shutdown. Rule ids (C1..C13, X1..X7) refer to the contract in the README.
+// happens at shutdown. Rule ids (C1..C13, X1..X9) refer to the contract in the README.
 // The template machinery behind submit(), post() and invoke() lives in
 // <qdispatch/currentthreadexecutor_impl.h>; nothing in it is meant to be used directly.
 #pragma once
@@ -128,6 +128,38 @@ public:
         detail::routeLatest(d.get(), key, detail::makePostItem(std::forward<F>(fn)));
     }
 
+    // X8: the same three for work that belongs to `context` (a widget, a model), as Qt's
+    // QTimer::singleShot(0, context, fn) and QFuture::then(context, fn) take one. When
+    // `context` has been destroyed (or is null) by the time the item would start, the item is
+    // skipped: fn is never called, submit()'s future finishes as cancelled, and a post does
+    // nothing and logs nothing. Threads, order, chain and errors are those of the forms
+    // without a context. The check is made on the thread that runs the item, right before the
+    // call, so it is exact when `context` lives in that thread (the usual case: a widget and
+    // the GUI executor). A context that lives in another thread may still be destroyed there
+    // while fn runs; QPointer cannot prevent that. `context` must be alive when you call; it
+    // is only watched, never owned. A QObject * passed to postLatest(key, fn) stays a key.
+    template <typename C, typename F, typename... Args,
+              detail::EnableIfContextCall<C, F, Args...> = 0>
+    auto submit(C &&context, F &&fn, Args &&...args) -> QFuture<detail::InvokeResult<F, Args...>>
+    {
+        return detail::submitWithContext(d.get(), std::forward<C>(context), std::forward<F>(fn),
+                                         std::forward<Args>(args)...);
+    }
+    template <typename F>
+    void post(const QObject *context, F &&fn)
+    {
+        detail::routeItem(
+                d.get(), detail::withContext(context, detail::makePostItem(std::forward<F>(fn))),
+                false);
+    }
+    template <typename F>
+    void postLatest(const QObject *context, const void *key, F &&fn)
+    {
+        detail::routeLatest(
+                d.get(), key,
+                detail::withContext(context, detail::makePostItem(std::forward<F>(fn))));
+    }
+
     // X3: a blocking call that cannot deadlock on its own thread. On the owner thread fn runs
     // inline; elsewhere it is submitted and waited for, and while waiting the calling thread
     // runs the items of its own current() executor, if it has one. Returns fn's result or
@@ -199,11 +231,15 @@ private:
     std::shared_ptr<detail::ExecutorState> d;
 };
 
+QDISPATCH_EXPORT ExecutorHandle executorOf(QThread *thread); // X9, below
+
 // X7: refers to an executor without owning it. Copy it, keep it, use it from any thread.
-// While the executor lives, submit() and post() behave exactly as the executor's own; once it
-// is broken or destroyed, work follows the chain the executor had (C11), and submit() throws
+// While the executor lives, submit(), post(), postLatest() and invoke() (and X8's context
+// forms) behave exactly as the executor's own: same threads, same errors; once it is broken or
+// destroyed, work follows the chain the executor had (C11), and submit() throws
 // ExecutorError{Broken} when no executor of it is alive. A default-constructed handle refers
-// to no executor: it is broken.
+// to no executor: it is broken. It is also how executorOf() (X9) hands out the executor of a
+// QThread. Two handles compare equal when they refer to the same executor.
 class QDISPATCH_EXPORT ExecutorHandle
 {
 public:
@@ -219,11 +255,56 @@ public:
     {
         detail::routeItem(d.get(), detail::makePostItem(std::forward<F>(fn)), false);
     }
+    // X2 through the handle.
+    template <typename F>
+    void postLatest(const void *key, F &&fn) const
+    {
+        detail::routeLatest(d.get(), key, detail::makePostItem(std::forward<F>(fn)));
+    }
+    // X3 through the handle: inline on the executor's own thread, else submit and wait.
+    template <typename F, typename... Args>
+    auto invoke(F &&fn, Args &&...args) const -> detail::InvokeResult<F, Args...>
+    {
+        return detail::invokeOn(d.get(), std::forward<F>(fn), std::forward<Args>(args)...);
+    }
+    // X8 through the handle (see CurrentThreadExecutor::submit(context, fn, args...)).
+    template <typename C, typename F, typename... Args,
+              detail::EnableIfContextCall<C, F, Args...> = 0>
+    auto submit(C &&context, F &&fn, Args &&...args) const
+            -> QFuture<detail::InvokeResult<F, Args...>>
+    {
+        return detail::submitWithContext(d.get(), std::forward<C>(context), std::forward<F>(fn),
+                                         std::forward<Args>(args)...);
+    }
+    template <typename F>
+    void post(const QObject *context, F &&fn) const
+    {
+        detail::routeItem(
+                d.get(), detail::withContext(context, detail::makePostItem(std::forward<F>(fn))),
+                false);
+    }
+    template <typename F>
+    void postLatest(const QObject *context, const void *key, F &&fn) const
+    {
+        detail::routeLatest(
+                d.get(), key,
+                detail::withContext(context, detail::makePostItem(std::forward<F>(fn))));
+    }
     bool isBroken() const noexcept { return detail::isBroken(d.get()); }
+
+    friend bool operator==(const ExecutorHandle &a, const ExecutorHandle &b) noexcept
+    {
+        return a.d == b.d;
+    }
+    friend bool operator!=(const ExecutorHandle &a, const ExecutorHandle &b) noexcept
+    {
+        return a.d != b.d;
+    }
 
 private:
     friend class CurrentThreadExecutor;
     friend struct detail::HandleAccess;
+    friend ExecutorHandle executorOf(QThread *thread);
     explicit ExecutorHandle(std::shared_ptr<detail::ExecutorState> state) : d(std::move(state)) { }
 
     std::shared_ptr<detail::ExecutorState> d;
@@ -259,6 +340,20 @@ auto invokeOnMainThread(F &&fn, Args &&...args) -> detail::InvokeResult<F, Args.
     const auto state = detail::requireMainThreadState();
     return detail::invokeOn(state.get(), std::forward<F>(fn), std::forward<Args>(args)...);
 }
+
+// X9: the executor of `thread`, made on first use without running any code of yours there;
+// later calls, from any thread, return a handle to the same one for as long as the thread lives
+// (handles compare equal). Its items run on `thread` whenever that thread runs its event loop:
+// QThread::exec(), the default QThread::run(), a QEventLoop, processEvents(). A thread that has
+// not started yet keeps them queued until it does. A thread whose run() never processes events
+// cannot serve items: they stay queued until the thread finishes, then fail.
+// It breaks when the thread finishes (C10): its queued items fail with ExecutorError{Broken},
+// posts with a warning, and no future is left unfinished (C12); the executor has no chain, so
+// later work through its handles throws ExecutorError{Broken}. A restarted QThread gets a new
+// executor. executorOf(qApp->thread()) is the main-thread executor (X5).
+// Any thread may call it. Throws ExecutorError{Broken} for nullptr or a thread that has
+// finished (or is finishing).
+QDISPATCH_EXPORT ExecutorHandle executorOf(QThread *thread);
 
 // Not API: how <qdispatch/coro.h> reaches a handle's executor.
 namespace detail {

@@ -31,6 +31,10 @@
 #  define QDISPATCH_DIAGNOSTICS 1
 #endif
 
+QT_BEGIN_NAMESPACE
+class QObject;
+QT_END_NAMESPACE
+
 namespace qdispatch {
 
 class CurrentThreadExecutor;
@@ -89,6 +93,17 @@ protected:
     {
 #if QDISPATCH_DIAGNOSTICS
         m_skipped = true;
+#endif
+    }
+
+public:
+    // X10: whether run() skipped the callable (a wrapper passes it on).
+    bool wasSkipped() const noexcept
+    {
+#if QDISPATCH_DIAGNOSTICS
+        return m_skipped;
+#else
+        return false;
 #endif
     }
 
@@ -224,6 +239,42 @@ std::unique_ptr<WorkItem> makePostItem(F &&fn)
     static_assert(std::is_invocable_v<std::decay_t<F>>,
                   "QDispatch: post() and postLatest() take a callable with no arguments.");
     return std::make_unique<PostItem<std::decay_t<F>>>(std::forward<F>(fn));
+}
+
+// X8: wraps `item` so that it is skipped when `context` is gone (or null) by the time it would
+// start: checked on the thread that runs it, right before the call. The first form is for
+// posts (a skipped post does nothing, silently); the second for items with a future, which is
+// cancelled and finished without calling the callable, exactly as C6 does. The context must be
+// alive when this is called (the caller's promise, as with Qt's own context arguments).
+QDISPATCH_EXPORT std::unique_ptr<WorkItem> withContext(const QObject *context,
+                                                       std::unique_ptr<WorkItem> item);
+QDISPATCH_EXPORT std::unique_ptr<WorkItem> withContext(const QObject *context,
+                                                       std::unique_ptr<WorkItem> item,
+                                                       const QFuture<void> &future);
+
+// X8: which submit() a call means. submit(context, fn, args...) when the first argument
+// converts to const QObject * and the rest is a call; a pointer is never callable, so the plain
+// submit(fn, args...) (whose result type is that of a call) never matches such a call too.
+template <typename C, typename F, typename... Args>
+inline constexpr bool IsContextCall = std::is_convertible_v<C, const QObject *>
+        && std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>
+        && !std::is_invocable_v<std::decay_t<C>, std::decay_t<F>, std::decay_t<Args>...>;
+template <typename C, typename F, typename... Args>
+using EnableIfContextCall = std::enable_if_t<IsContextCall<C, F, Args...>, int>;
+
+template <typename F, typename... Args>
+auto submitWithContext(ExecutorState *state, const QObject *context, F &&fn, Args &&...args)
+        -> QFuture<InvokeResult<F, Args...>>
+{
+    using R = InvokeResult<F, Args...>;
+    static_assert(!std::is_reference_v<R>,
+                  "QDispatch: the callable returns a reference; a QFuture cannot hold one. "
+                  "Return the value (or a pointer) instead.");
+    using Item = TaskItem<R, std::decay_t<F>, std::decay_t<Args>...>;
+    auto item = std::make_unique<Item>(std::forward<F>(fn), std::forward<Args>(args)...);
+    QFuture<R> future = item->future();
+    routeItem(state, withContext(context, std::move(item), QFuture<void>(future)), true);
+    return future;
 }
 
 // Blocks until `future` is finished and runs the calling thread's current executor (X4)
