@@ -142,6 +142,7 @@ private Q_SLOTS:
     void x10_offByDefault();
     void x10_countsSubmittedCancelledAndRun();
     void x10_countsHandOffOnBreak();
+    void x10_contextItemsCountedAndNamed();
     void x10_countsFailedWithNoLiveExecutor();
     void x10_runPendingFromWrongThreadThrows();
     void x10_runPendingInsideItemRunsOnlyEarlierItems();
@@ -279,6 +280,36 @@ void TestDiagnostics::x10_countsHandOffOnBreak()
     QCOMPARE(out.run, quint64(5));
     QCOMPARE(out.handedOff, quint64(0));
     QCOMPARE(out.peakPending, quint64(5));
+}
+
+// X10 with X8: an item skipped because its context object is gone counts as cancelled, like C6;
+// a context item is named by its callable in a report.
+void TestDiagnostics::x10_contextItemsCountedAndNamed()
+{
+    CurrentThreadExecutor ex;
+    ex.setSlowItemThresholds(100ms, 0ms);
+    auto context = std::make_unique<QObject>();
+    const int line = __LINE__ + 1;
+    auto slow = [] { runFor(200ms); };
+    QObject keeper;
+    QFuture<void> skipped;
+    Worker worker([&] {
+        skipped = ex.submit(context.get(), [] {});
+        ex.post(context.get(), [] {});
+        (void)ex.submit(&keeper, slow);
+    });
+    QVERIFY(worker.join());
+    context.reset();
+    ex.runPending();
+    QVERIFY(skipped.isCanceled());
+    const ExecutorStats s = ex.stats();
+    QCOMPARE(s.accepted, quint64(3));
+    QCOMPARE(s.cancelled, quint64(2));
+    QCOMPARE(s.run, quint64(1));
+    const QList<Report> reports = reportsIn("qdispatch.slow");
+    QCOMPARE(reports.size(), 1);
+    QVERIFY2(namesLambda<decltype(slow)>(reports.first().text, line),
+             qPrintable(reports.first().text));
 }
 
 // X10 with C12: with no live executor down the chain, every queued item fails with Broken and
