@@ -83,8 +83,10 @@ private:
 
     ExecutorState &m_state;
     bool m_timed = false;
+#if QDISPATCH_DIAGNOSTICS
     std::int64_t m_runNs = 0;
     std::int64_t m_deliveryNs = 0;
+#endif
     DiagClock::time_point m_last; // when the item about to run was started
 };
 
