@@ -6,45 +6,64 @@
 #include <qdispatch/currentthreadexecutor.h>
 
 #include <QtCore/QCoreApplication>
+#include <QtCore/QEvent>
 #include <QtCore/QFutureWatcher>
 #include <QtCore/QThread>
 
 #include <list>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace qdispatch::detail {
 
 namespace {
 
-// Lives in the watch thread; every member is touched only there, or after that thread ended.
+struct Watch
+{
+    QFuture<void> future;
+    std::function<void()> onFinished;
+    QFutureWatcher<void> *watcher = nullptr;
+};
+
+std::mutex g_mutex;
+QThread *g_thread = nullptr; // guarded by g_mutex, like g_hub and g_arrivals
+class WatchHub;
+WatchHub *g_hub = nullptr;
+// Watches asked for and not yet taken up by the watch thread. Handed over under g_mutex rather
+// than inside a queued call, so that ThreadSanitizer sees the hand-over (it cannot see Qt's).
+std::vector<Watch> g_arrivals;
+
+QEvent::Type arrivalEventType()
+{
+    static const auto type = static_cast<QEvent::Type>(QEvent::registerEventType());
+    return type;
+}
+
+// Lives in the watch thread; m_watches is touched only there, or after that thread ended.
 class WatchHub final : public QObject
 {
 public:
-    struct Watch
+    bool event(QEvent *event) override
     {
-        QFuture<void> future;
-        std::function<void()> onFinished;
-        QFutureWatcher<void> *watcher = nullptr;
-    };
-
-    void add(QFuture<void> future, std::function<void()> onFinished)
-    {
-        auto it = m_watches.insert(m_watches.end(), { std::move(future), std::move(onFinished) });
-        it->watcher = new QFutureWatcher<void>(this);
-        QObject::connect(it->watcher, &QFutureWatcherBase::finished, this, [this, it] {
-            const std::function<void()> onFinished = std::move(it->onFinished);
-            it->watcher->deleteLater();
-            m_watches.erase(it);
-            onFinished();
-        });
-        it->watcher->setFuture(it->future); // reports at once when already finished
+        if (event->type() != arrivalEventType())
+            return QObject::event(event);
+        std::vector<Watch> arrivals;
+        {
+            std::lock_guard locker(g_mutex);
+            arrivals.swap(g_arrivals);
+        }
+        for (Watch &watch : arrivals)
+            add(std::move(watch));
+        return true;
     }
 
     // After the watch thread has ended: the futures still running are waited for by threads of
     // their own, so that no awaiting coroutine is left behind.
-    void handOver()
+    void handOver(std::vector<Watch> notTakenUp)
     {
+        for (Watch &watch : notTakenUp)
+            m_watches.push_back(std::move(watch));
         for (Watch &watch : m_watches) {
             std::thread([future = watch.future, onFinished = std::move(watch.onFinished)]() mutable {
                 future.waitForFinished();
@@ -55,28 +74,39 @@ public:
     }
 
 private:
+    void add(Watch watch)
+    {
+        auto it = m_watches.insert(m_watches.end(), std::move(watch));
+        it->watcher = new QFutureWatcher<void>(this);
+        QObject::connect(it->watcher, &QFutureWatcherBase::finished, this, [this, it] {
+            const std::function<void()> onFinished = std::move(it->onFinished);
+            it->watcher->deleteLater();
+            m_watches.erase(it);
+            onFinished();
+        });
+        it->watcher->setFuture(it->future); // reports at once when already finished
+    }
+
     std::list<Watch> m_watches;
 };
-
-std::mutex g_mutex;
-QThread *g_thread = nullptr; // guarded by g_mutex, like g_hub
-WatchHub *g_hub = nullptr;
 
 // Runs in the QCoreApplication's destructor: the watch thread must not outlive it.
 void stopWatchThread()
 {
     QThread *thread;
     WatchHub *hub;
+    std::vector<Watch> notTakenUp;
     {
         std::lock_guard locker(g_mutex);
         thread = std::exchange(g_thread, nullptr);
         hub = std::exchange(g_hub, nullptr);
+        notTakenUp.swap(g_arrivals);
     }
     if (!thread)
         return;
     thread->quit();
     thread->wait();
-    hub->handOver();
+    hub->handOver(std::move(notTakenUp));
     delete hub;
     delete thread;
 }
@@ -98,12 +128,10 @@ bool watchFuture(const QFuture<void> &future, std::function<void()> onFinished)
         g_thread->start();
         qAddPostRoutine(stopWatchThread);
     }
-    QMetaObject::invokeMethod(
-            g_hub,
-            [hub = g_hub, future, onFinished = std::move(onFinished)]() mutable {
-                hub->add(std::move(future), std::move(onFinished));
-            },
-            Qt::QueuedConnection);
+    const bool wakeHub = g_arrivals.empty(); // otherwise a wake-up is on its way already
+    g_arrivals.push_back({ future, std::move(onFinished) });
+    if (wakeHub)
+        QCoreApplication::postEvent(g_hub, new QEvent(arrivalEventType()));
     return true;
 }
 

@@ -1,6 +1,6 @@
 // The queue of one executor and the way items reach it: routing along the chain (C11), the
-// one wake-up per burst, the time-sliced drains on the owner thread (C3, C4, C5), postLatest's
-// replace-in-place (X2), and breaking with the in-order hand-off down the chain (C10, C12).
+// one wake-up per burst, the time-sliced drains on the owner thread (C3, C4, C5) and
+// postLatest's replace-in-place (X2). Breaking and the hand-off down the chain are chain.cpp's.
 #include "diagnostics_p.h"
 #include "errors_p.h"
 #include "executorstate_p.h"
@@ -125,66 +125,6 @@ ExecutorState::~ExecutorState()
     releaseLink(std::move(m_old));
 }
 
-void ExecutorState::releaseLink(std::shared_ptr<ExecutorState> link)
-{
-    // Dropping the last reference to a state drops its own link, and so on down the chain: a
-    // recursion as deep as the chain, which overflowed the stack (issue 10: SIGSEGV at 20,000
-    // executors on a 1 MiB stack). The outermost call on a thread releases them one by one;
-    // the calls nested in it only hand their link over.
-    thread_local std::vector<std::shared_ptr<ExecutorState>> *t_pending = nullptr;
-    if (!link)
-        return;
-    if (t_pending) {
-        t_pending->push_back(std::move(link));
-        return;
-    }
-    std::vector<std::shared_ptr<ExecutorState>> pending;
-    t_pending = &pending;
-    pending.push_back(std::move(link));
-    while (!pending.empty()) {
-        std::shared_ptr<ExecutorState> last = std::move(pending.back());
-        pending.pop_back();
-        last.reset(); // may destroy it, which pushes its own link
-    }
-    t_pending = nullptr;
-}
-
-void ExecutorState::skipDeadLinks()
-{
-    std::shared_ptr<ExecutorState> start;
-    {
-        std::lock_guard locker(m_mutex);
-        start = m_old;
-    }
-    std::shared_ptr<ExecutorState> live = start;
-    while (live) {
-        std::shared_ptr<ExecutorState> older;
-        {
-            std::lock_guard locker(live->m_mutex);
-            if (!live->broken.load(std::memory_order_relaxed))
-                break;
-            older = live->m_old;
-        }
-        live = std::move(older);
-    }
-    if (live == start)
-        return;
-    std::shared_ptr<ExecutorState> dropped;
-    {
-        std::lock_guard locker(m_mutex);
-        if (m_old == start) // else someone else moved it meanwhile, as far or further
-            dropped = std::exchange(m_old, std::move(live));
-    }
-    start.reset();
-    releaseLink(std::move(dropped)); // unlocked: it may free a long dead stretch
-}
-
-CurrentThreadExecutor *ExecutorState::givenOldExecutor() const
-{
-    const std::shared_ptr<ExecutorState> given = m_givenOld.lock();
-    return given ? given->executor.load(std::memory_order_acquire) : nullptr;
-}
-
 bool ExecutorState::claimWakeLocked()
 {
     return !std::exchange(m_wakePosted, true);
@@ -231,38 +171,6 @@ bool ExecutorState::pushList(WorkItem *first, WorkItem *last, std::uint64_t coun
         needed = appendLocked(first, last, count);
         keepAlive = keepAliveFor(needed);
     }
-    wake(needed);
-    return true;
-}
-
-bool ExecutorState::pushHandOff(WorkItem *first, WorkItem *last, std::uint64_t count,
-                                const std::vector<LatestItem *> &latest,
-                                std::uint64_t firstPosition, std::shared_ptr<ExecutorState> *next,
-                                std::shared_ptr<ExecutorState> *relay)
-{
-    Wake needed;
-    std::shared_ptr<ExecutorState> keepAlive;
-    {
-        std::lock_guard locker(m_mutex);
-        if (broken.load(std::memory_order_relaxed)) {
-            *next = m_old;
-            return false;
-        }
-        const std::uint64_t base = m_accepted;
-        // X2: each key now names its item here. The moved item sits behind anything queued
-        // here already, so it is the one a later postLatest() replaces: the newest value still
-        // runs last (C4), and an older item here with the same key simply runs.
-        for (LatestItem *item : latest) {
-            item->home = shared_from_this();
-            item->position = base + (item->position - firstPosition);
-            m_latest.insert(item->key, item);
-        }
-        needed = appendLocked(first, last, count);
-        keepAlive = keepAliveFor(needed);
-    }
-    // The breaking thread still holds its own mutex, and the relay may be that very executor
-    // (or any other): it pokes the relay once it has let go (locks nest only down the chain).
-    *relay = std::move(needed.relay);
     wake(needed);
     return true;
 }
@@ -472,119 +380,19 @@ void ExecutorState::leaveExclusiveWait(std::shared_ptr<ExecutorState> previousRe
 
 void ExecutorState::sleepUntilWork(QDeadlineTimer deadline)
 {
+    // A deadline years away would overflow wait_for()'s arithmetic on the clock: sleep at most a
+    // day at a time (the caller looks again and sleeps on).
+    constexpr qint64 kLongestSleepNs = 24 * 3600 * qint64(1000000000);
     std::unique_lock locker(m_mutex);
     if (!m_head && !m_poked) {
-        if (deadline.isForever())
+        if (deadline.isForever()) {
             m_wake.wait(locker);
-        else
-            m_wake.wait_for(locker, std::chrono::nanoseconds(std::max<qint64>(
-                                            0, deadline.remainingTimeNSecs())));
+        } else {
+            const qint64 ns = std::clamp<qint64>(deadline.remainingTimeNSecs(), 0, kLongestSleepNs);
+            m_wake.wait_for(locker, std::chrono::nanoseconds(ns));
+        }
     }
     m_poked = false;
-}
-
-void ExecutorState::breakAndHandOff()
-{
-    WorkItem *first;
-    std::shared_ptr<ExecutorState> hold; // the link being followed
-    std::shared_ptr<ExecutorState> relay; // to poke once unlocked (X3)
-    {
-        // Held until the queue has arrived down the chain. A producer that meets this executor
-        // broken goes on down the chain only after taking this mutex (pushList() fails here),
-        // so its later items queue behind its earlier ones that are being moved (C4, C12).
-        // Locks are only ever nested down the chain, which has no cycles.
-        std::lock_guard locker(m_mutex);
-        if (broken.load(std::memory_order_relaxed))
-            return;
-        broken.store(true, std::memory_order_release);
-        first = m_head;
-        WorkItem *const last = m_tail;
-        const std::uint64_t count = m_accepted - m_removed;
-        const std::uint64_t firstPosition = m_removed;
-        // X2: the latest-items still queued (an item taken to run may still be listed until it
-        // takes its payload) stay replaceable where they go.
-        std::vector<LatestItem *> latest;
-        for (LatestItem *item : std::as_const(m_latest)) {
-            if (item->position >= firstPosition)
-                latest.push_back(item);
-        }
-        m_head = m_tail = nullptr;
-        m_removed = m_accepted;
-        m_latest.clear();
-        m_wake.notify_all();
-        if (first) {
-            // C12: the queue moves, in order and in one piece, to the nearest live executor
-            // down the chain; only when there is none does each item fail.
-            std::shared_ptr<ExecutorState> next = m_old;
-            while (next) {
-                hold = std::move(next);
-                if (hold->pushHandOff(first, last, count, latest, firstPosition, &next,
-                                      &relay)) {
-                    first = nullptr;
-                    m_handedOff += count; // X10
-                    break;
-                }
-            }
-            if (first)
-                m_failed += count; // X10
-        }
-    }
-    if (relay)
-        relay->poke();
-    skipDeadLinks(); // C11: this executor is dead now; whatever links to it passes through
-    if (!first)
-        return;
-    // No live executor was left: each item fails, outside the lock (fail() finishes futures
-    // and may resume coroutines).
-    const std::exception_ptr error = brokenError();
-    while (first) {
-        WorkItem *next = first->m_next;
-        first->fail(error);
-        delete first; // C12: never ran, so destroyed on the thread that broke the executor
-        first = next;
-    }
-}
-
-void ExecutorState::markOwnerFinished()
-{
-    {
-        std::lock_guard locker(m_mutex);
-        m_ownerFinished = true;
-    }
-    breakAndHandOff();
-}
-
-bool ExecutorState::ownerFinished() const
-{
-    std::lock_guard locker(m_mutex);
-    return m_ownerFinished;
-}
-
-void ExecutorState::attachReceiver(Receiver *receiver)
-{
-    std::lock_guard locker(m_receiverMutex);
-    m_receiver = receiver;
-}
-
-Receiver *ExecutorState::parkReceiver(Receiver *receiver)
-{
-    std::lock_guard locker(m_mutex);
-    if (m_ownerFinished)
-        return receiver;
-    m_parkedReceiver = receiver;
-    return nullptr;
-}
-
-Receiver *ExecutorState::takeParkedReceiver()
-{
-    std::lock_guard locker(m_mutex);
-    return std::exchange(m_parkedReceiver, nullptr);
-}
-
-Receiver *ExecutorState::takeReceiver()
-{
-    std::lock_guard locker(m_receiverMutex);
-    return std::exchange(m_receiver, nullptr);
 }
 
 } // namespace qdispatch::detail
