@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <cstdint>
 #include <memory>
 
@@ -30,6 +31,20 @@ namespace detail {
 
 // Reads QDISPATCH_SLOW_ITEM_MS for an executor being constructed; one warning per malformed value.
 void applySlowItemEnvironment(ExecutorState &state);
+
+// Shared by the slow-item reports (diagnostics.cpp) and the hang reports (hangreports.cpp).
+// The calling thread as a report names it: its objectName() if set, else its id.
+QString currentThreadLabel();
+// "12.3 ms"; a threshold as "50 ms" or "off".
+QString msText(std::int64_t ns);
+QString thresholdText(std::int64_t ns);
+// An environment value: a whole number of milliseconds, 0 to one day, or nothing.
+std::optional<qint64> parseMs(const QByteArray &text);
+// One warning per malformed environment value, however often it is read.
+void warnMalformed(const QLoggingCategory &category, const char *variable, const QByteArray &value,
+                   const char *expected);
+// A threshold in nanoseconds; zero or less is off (0).
+std::int64_t clampedNs(std::chrono::milliseconds ms);
 
 // The clock of run and delivery times: the same as std::chrono::steady_clock, which the drains
 // read anyway to cut their time slices.

@@ -1,0 +1,148 @@
+// X10, hang reports: a wait (runUntilFuture(), invoke()) that lasts longer than the process-wide
+// hang threshold says once, in qdispatch.hang, who waits, on what, for how long and how much is
+// pending there. The threshold: setHangThreshold() or QDISPATCH_HANG_MS; off by default.
+#include "diagnostics_p.h"
+
+#include "errors_p.h"
+
+#include <QtCore/QThread>
+#include <QtCore/QTimer>
+
+namespace qdispatch {
+namespace detail {
+
+using std::chrono::nanoseconds;
+
+namespace {
+
+std::int64_t hangFromEnvironment()
+{
+    static const char variable[] = "QDISPATCH_HANG_MS";
+    if (!qEnvironmentVariableIsSet(variable))
+        return 0;
+    const QByteArray value = qgetenv(variable);
+    const std::optional<qint64> ms = parseMs(value);
+    if (!ms) {
+        warnMalformed(lcHang(), variable, value, "one value such as 2000");
+        return 0;
+    }
+    return *ms * 1'000'000;
+}
+
+std::atomic<std::int64_t> &hangThresholdStore()
+{
+    static std::atomic<std::int64_t> ns { hangFromEnvironment() };
+    return ns;
+}
+
+} // namespace
+
+// --- Hangs ------------------------------------------------------------------------------------
+
+HangWatch::HangWatch(const ExecutorState *target, bool invoke, RunMode mode)
+    : m_target(target), m_invoke(invoke), m_mode(mode),
+      m_thresholdNs(target ? hangThresholdNs() : 0)
+{
+    if (m_thresholdNs != 0)
+        m_clock.start();
+}
+
+HangWatch::~HangWatch() = default;
+
+void HangWatch::startTimer()
+{
+    if (m_thresholdNs == 0)
+        return;
+    m_timer = std::make_unique<QTimer>();
+    m_timer->setSingleShot(true);
+    m_timer->setTimerType(Qt::PreciseTimer); // a coarse timer may fire 5% early
+    QObject::connect(m_timer.get(), &QTimer::timeout, m_timer.get(), [this] {
+        if (!m_reported)
+            report();
+    });
+    // Rounded up, so that the report says at least the threshold.
+    m_timer->start(int((m_thresholdNs + 999'999) / 1'000'000));
+}
+
+namespace {
+
+const char *modeName(RunMode mode)
+{
+    switch (mode) {
+    case RunMode::AllEvents:
+        return "AllEvents";
+    case RunMode::ExcludeUserInput:
+        return "ExcludeUserInput";
+    case RunMode::ExecutorOnly:
+        break;
+    }
+    return "ExecutorOnly";
+}
+
+void writeHangReport(const ExecutorState *target, const QString &what, std::int64_t waitedNs,
+                     std::int64_t thresholdNs)
+{
+    const quint64 pending = target ? target->pendingCount() : 0;
+    const QString executor = target ? QStringLiteral("the executor of %1, which has %2 item%3 "
+                                                     "pending")
+                                          .arg(target->ownerLabel())
+                                          .arg(pending)
+                                          .arg(pending == 1 ? QLatin1String() : QLatin1String("s"))
+                                    : QStringLiteral("no executor");
+    qCWarning(lcHang, "QDispatch: %s has waited %s in %s on %s (hang threshold %s).",
+              qUtf8Printable(currentThreadLabel()), qUtf8Printable(msText(waitedNs)),
+              qUtf8Printable(what), qUtf8Printable(executor),
+              qUtf8Printable(thresholdText(thresholdNs)));
+}
+
+} // namespace
+
+void HangWatch::report()
+{
+    m_reported = true;
+    const QString what = m_invoke
+        ? QStringLiteral("invoke() (running its own executor's items meanwhile)")
+        : QStringLiteral("runUntilFuture() in %1 mode").arg(QLatin1String(modeName(m_mode)));
+    writeHangReport(m_target, what, m_clock.nsecsElapsed(), m_thresholdNs);
+}
+
+std::int64_t hangThresholdNs() noexcept
+{
+#if QDISPATCH_DIAGNOSTICS
+    return hangThresholdStore().load(std::memory_order_relaxed);
+#else
+    return 0;
+#endif
+}
+
+std::shared_ptr<ExecutorState> hangReportTarget(ExecutorState *state)
+{
+    if (!state || hangThresholdNs() == 0)
+        return nullptr;
+    return state->shared_from_this();
+}
+
+void reportBlockedInvoke(const ExecutorState *target, nanoseconds waited) noexcept
+{
+    try {
+        writeHangReport(target, QStringLiteral("invoke() (this thread has no executor: it blocks)"),
+                        waited.count(), hangThresholdNs());
+    } catch (...) {
+        // A report is not worth an exception escaping a wait.
+    }
+}
+
+} // namespace detail
+
+void setHangThreshold(std::chrono::milliseconds threshold)
+{
+    detail::hangThresholdStore().store(detail::clampedNs(threshold), std::memory_order_relaxed);
+}
+
+std::chrono::milliseconds hangThreshold()
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::nanoseconds(detail::hangThresholdNs()));
+}
+
+} // namespace qdispatch
