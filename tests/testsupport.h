@@ -201,4 +201,48 @@ private:
     bool m_joined = false;
 };
 
+// A QThread that runs its event loop, and releases `ended` after exec() returns, so that stop()
+// joins it in a way ThreadSanitizer sees (it cannot see QThread::wait()). Restartable.
+class LoopThread : public QThread
+{
+public:
+    ~LoopThread() override
+    {
+        if (isRunning()) { // a failed test: do not leave a running QThread behind
+            quit();
+            wait(QDeadlineTimer(kJoinMs));
+        }
+    }
+    bool stop()
+    {
+        quit();
+        return ended.tryAcquire(1, kJoinMs) && wait(QDeadlineTimer(kJoinMs));
+    }
+
+protected:
+    void run() override
+    {
+        exec();
+        ended.release();
+    }
+
+private:
+    Semaphore ended;
+};
+
+// The code of the qdispatch::ExecutorError that fn throws as an int, -1 when it throws nothing,
+// -2 for an exception of another type.
+template <typename F>
+int errorCodeOf(F &&fn)
+{
+    try {
+        fn();
+    } catch (const qdispatch::ExecutorError &e) {
+        return int(e.code());
+    } catch (...) {
+        return -2;
+    }
+    return -1;
+}
+
 } // namespace qdispatchtest

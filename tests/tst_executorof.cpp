@@ -27,49 +27,8 @@ using namespace qdispatchtest;
 
 namespace {
 
-// The code of the ExecutorError that fn throws, -1 when it throws none, -2 for another type.
-template<typename F> int errorCodeOf(F &&fn)
-{
-    try {
-        fn();
-    } catch (const ExecutorError &e) {
-        return int(e.code());
-    } catch (...) {
-        return -2;
-    }
-    return -1;
-}
-
 constexpr int kBroken = int(ExecutorError::Code::Broken);
 constexpr int kOwnThread = int(ExecutorError::Code::OwnThread);
-
-// A QThread that runs its event loop, and releases `ended` after exec() returns, so that stop()
-// joins it in a way ThreadSanitizer sees (it cannot see QThread::wait()). Restartable.
-class LoopThread : public QThread {
-public:
-    ~LoopThread() override
-    {
-        if (isRunning()) { // a failed test: do not leave a running QThread behind
-            quit();
-            wait(QDeadlineTimer(kJoinMs));
-        }
-    }
-    bool stop()
-    {
-        quit();
-        return ended.tryAcquire(1, kJoinMs) && wait(QDeadlineTimer(kJoinMs));
-    }
-
-protected:
-    void run() override
-    {
-        exec();
-        ended.release();
-    }
-
-private:
-    Semaphore ended;
-};
 
 // Released by a finished() handler connected after executorOf()'s own: Qt calls handlers in the
 // order they were connected, so once it is released the executor is broken and its items have

@@ -54,33 +54,6 @@ Detached hop(ExecutorHandle target, Outcome &out)
     out.done.release();
 }
 
-// A QThread that runs its event loop and releases `ended` after it (a join TSan can see).
-class LoopThread : public QThread {
-public:
-    ~LoopThread() override
-    {
-        if (isRunning()) {
-            quit();
-            wait(QDeadlineTimer(kJoinMs));
-        }
-    }
-    bool stop()
-    {
-        quit();
-        return ended.tryAcquire(1, kJoinMs) && wait(QDeadlineTimer(kJoinMs));
-    }
-
-protected:
-    void run() override
-    {
-        exec();
-        ended.release();
-    }
-
-private:
-    Semaphore ended;
-};
-
 } // namespace
 
 class TestExecutorOfCoro : public QObject {

@@ -35,20 +35,6 @@ using namespace qdispatchtest;
 
 namespace {
 
-// The code of the ExecutorError that fn throws, or -1 when it throws none.
-template <typename F>
-int errorCodeOf(F &&fn)
-{
-    try {
-        fn();
-    } catch (const ExecutorError &e) {
-        return int(e.code());
-    } catch (...) {
-        return -2;
-    }
-    return -1;
-}
-
 constexpr int code(ExecutorError::Code c)
 {
     return int(c);

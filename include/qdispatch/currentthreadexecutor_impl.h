@@ -218,9 +218,10 @@ QDISPATCH_EXPORT void routeLatest(ExecutorState *state, const void *key,
 QDISPATCH_EXPORT bool isOwnerThread(const ExecutorState *state) noexcept;
 QDISPATCH_EXPORT bool isBroken(const ExecutorState *state) noexcept;
 
+// The one work item for fn(args...) and the future it will finish (C2).
 template <typename F, typename... Args>
-auto submitTo(ExecutorState *state, F &&fn, Args &&...args)
-        -> QFuture<InvokeResult<F, Args...>>
+std::pair<std::unique_ptr<WorkItem>, QFuture<InvokeResult<F, Args...>>> makeTask(F &&fn,
+                                                                               Args &&...args)
 {
     using R = InvokeResult<F, Args...>;
     static_assert(!std::is_reference_v<R>,
@@ -229,8 +230,16 @@ auto submitTo(ExecutorState *state, F &&fn, Args &&...args)
     using Item = TaskItem<R, std::decay_t<F>, std::decay_t<Args>...>;
     auto item = std::make_unique<Item>(std::forward<F>(fn), std::forward<Args>(args)...);
     QFuture<R> future = item->future();
-    routeItem(state, std::move(item), true);
-    return future;
+    return { std::move(item), std::move(future) };
+}
+
+template <typename F, typename... Args>
+auto submitTo(ExecutorState *state, F &&fn, Args &&...args)
+        -> QFuture<InvokeResult<F, Args...>>
+{
+    auto task = makeTask(std::forward<F>(fn), std::forward<Args>(args)...);
+    routeItem(state, std::move(task.first), true);
+    return task.second;
 }
 
 template <typename F>
@@ -266,15 +275,10 @@ template <typename F, typename... Args>
 auto submitWithContext(ExecutorState *state, const QObject *context, F &&fn, Args &&...args)
         -> QFuture<InvokeResult<F, Args...>>
 {
-    using R = InvokeResult<F, Args...>;
-    static_assert(!std::is_reference_v<R>,
-                  "QDispatch: the callable returns a reference; a QFuture cannot hold one. "
-                  "Return the value (or a pointer) instead.");
-    using Item = TaskItem<R, std::decay_t<F>, std::decay_t<Args>...>;
-    auto item = std::make_unique<Item>(std::forward<F>(fn), std::forward<Args>(args)...);
-    QFuture<R> future = item->future();
-    routeItem(state, withContext(context, std::move(item), QFuture<void>(future)), true);
-    return future;
+    auto task = makeTask(std::forward<F>(fn), std::forward<Args>(args)...);
+    routeItem(state, withContext(context, std::move(task.first), QFuture<void>(task.second)),
+              true);
+    return task.second;
 }
 
 // Blocks until `future` is finished and runs the calling thread's current executor (X4)
