@@ -36,6 +36,11 @@ public:
 
 private:
     std::shared_ptr<ExecutorState> m_state;
+    // X9: a receiver made on one thread and moved to another (executorOf()) reaches that thread
+    // through moveToThread() and Qt's event queue, which ThreadSanitizer cannot see. This
+    // release/acquire pair orders the construction before every wake-up for it; one load per
+    // wake-up event, not per item.
+    std::atomic<bool> m_constructed{false};
 };
 
 // Everything an executor is made of. Shared: the executor owns it, newer executors hold it as

@@ -95,12 +95,16 @@ bool isBroken(const ExecutorState *state) noexcept
     return !state || state->broken.load(std::memory_order_acquire);
 }
 
-Receiver::Receiver(std::shared_ptr<ExecutorState> state) : m_state(std::move(state)) { }
+Receiver::Receiver(std::shared_ptr<ExecutorState> state) : m_state(std::move(state))
+{
+    m_constructed.store(true, std::memory_order_release);
+}
 
 bool Receiver::event(QEvent *event)
 {
     if (event->type() != wakeEventType())
         return QObject::event(event);
+    (void)m_constructed.load(std::memory_order_acquire);
     // A local reference: an item may destroy the executor while this drain runs.
     const std::shared_ptr<ExecutorState> state = m_state;
     state->drainTimeSliced();
