@@ -42,10 +42,15 @@ template<typename Target, typename... A>
 struct CanSubmit<Target, std::void_t<SubmitResult<Target, A...>>, A...> : std::true_type {
 };
 
-auto returnsInt = [] { return 1; };
-auto takesObject = [](QObject *object) { return object; };
-using ReturnsInt = decltype(returnsInt);
-using TakesObject = decltype(takesObject);
+// Callables for the overload checks (types only: nothing here is called).
+struct ReturnsInt
+{
+    int operator()() const { return 1; }
+};
+struct TakesObject
+{
+    QObject *operator()(QObject *object) const { return object; }
+};
 
 static_assert(
     std::is_same_v<SubmitResult<CurrentThreadExecutor, Widget *, ReturnsInt>, QFuture<int>>);

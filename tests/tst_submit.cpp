@@ -848,11 +848,15 @@ void TestSubmit::c4_fourProducersEachInOrder()
 void TestSubmit::c5_stdExceptionSameTypeAndMessage()
 {
     CurrentThreadExecutor ex;
-    auto [plain, derived, viaVoid] = onWorker([&] {
-        QFuture<int> plain = ex.submit([]() -> int { throw std::runtime_error("plain boom"); });
-        QFuture<int> derived = ex.submit([]() -> int { throw DerivedError("derived boom"); });
-        QFuture<void> viaVoid = ex.submit([] { throw std::out_of_range("void boom"); });
-        return std::make_tuple(plain, derived, viaVoid);
+    // Plain variables, not a structured binding: C++17 does not let a lambda capture one.
+    QFuture<int> plain;
+    QFuture<int> derived;
+    QFuture<void> viaVoid;
+    std::tie(plain, derived, viaVoid) = onWorker([&] {
+        QFuture<int> p = ex.submit([]() -> int { throw std::runtime_error("plain boom"); });
+        QFuture<int> d = ex.submit([]() -> int { throw DerivedError("derived boom"); });
+        QFuture<void> v = ex.submit([] { throw std::out_of_range("void boom"); });
+        return std::make_tuple(p, d, v);
     });
     QVERIFY(ex.runUntilFuture(viaVoid, waitLimit()));
 
