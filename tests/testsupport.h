@@ -20,7 +20,31 @@
 #include <thread>
 #include <utility>
 
+// AddressSanitizer and ThreadSanitizer replace malloc with allocators that keep freed memory
+// resident on purpose (quarantine, shadow), so RSS and mallinfo2 say nothing about leaks there.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define QDISPATCH_TEST_SANITIZER_ALLOCATOR 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define QDISPATCH_TEST_SANITIZER_ALLOCATOR 1
+#endif
+#endif
+
 namespace qdispatchtest {
+
+// A wait mode's name, for data rows.
+inline const char *modeName(qdispatch::RunMode mode)
+{
+    switch (mode) {
+    case qdispatch::RunMode::AllEvents:
+        return "AllEvents";
+    case qdispatch::RunMode::ExcludeUserInput:
+        return "ExcludeUserInput";
+    case qdispatch::RunMode::ExecutorOnly:
+        return "ExecutorOnly";
+    }
+    return "?";
+}
 
 // How long a semaphore hand-off may take, and how long a thread may take to finish, before the
 // test fails instead of hanging.

@@ -38,14 +38,6 @@ using qdispatchtest::AnyThread;
 using qdispatchtest::kJoinMs;
 using qdispatchtest::Semaphore;
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define QDISPATCH_TEST_SANITIZER_ALLOCATOR 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define QDISPATCH_TEST_SANITIZER_ALLOCATOR 1
-#endif
-#endif
-
 namespace {
 
 #if defined(QDISPATCH_TEST_SANITIZER_ALLOCATOR) || !defined(__GLIBC__)

@@ -44,6 +44,7 @@
 using qdispatch::CurrentThreadExecutor;
 using qdispatch::ExecutorError;
 using qdispatch::RunMode;
+using qdispatchtest::modeName;
 using qdispatchtest::AnyThread;
 using qdispatchtest::kHandshakeMs;
 using qdispatchtest::kJoinMs;
@@ -55,19 +56,6 @@ namespace {
 
 constexpr RunMode kModes[] = { RunMode::AllEvents, RunMode::ExcludeUserInput,
                                RunMode::ExecutorOnly };
-
-const char *modeName(RunMode mode)
-{
-    switch (mode) {
-    case RunMode::AllEvents:
-        return "AllEvents";
-    case RunMode::ExcludeUserInput:
-        return "ExcludeUserInput";
-    case RunMode::ExecutorOnly:
-        return "ExecutorOnly";
-    }
-    return "?";
-}
 
 // Runs every item the executor accepted so far (C8 with an already finished future).
 void drainAll(CurrentThreadExecutor &executor)

@@ -50,16 +50,6 @@ using qdispatchtest::kJoinMs;
 using qdispatchtest::Semaphore;
 using qdispatchtest::Worker;
 
-// AddressSanitizer and ThreadSanitizer replace malloc with allocators that keep freed memory
-// resident on purpose (quarantine, shadow), so RSS and mallinfo2 say nothing about leaks there.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define QDISPATCH_TEST_SANITIZER_ALLOCATOR 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define QDISPATCH_TEST_SANITIZER_ALLOCATOR 1
-#endif
-#endif
-
 namespace {
 
 #ifdef QDISPATCH_TEST_SANITIZER_ALLOCATOR

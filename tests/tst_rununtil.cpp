@@ -35,6 +35,7 @@
 using qdispatch::CurrentThreadExecutor;
 using qdispatch::ExecutorError;
 using qdispatch::RunMode;
+using qdispatchtest::modeName;
 
 Q_DECLARE_METATYPE(qdispatch::RunMode)
 
@@ -42,19 +43,6 @@ namespace {
 
 constexpr int kTimeoutMs = 20000;
 constexpr RunMode kModes[] = {RunMode::AllEvents, RunMode::ExcludeUserInput, RunMode::ExecutorOnly};
-
-const char *modeName(RunMode mode)
-{
-    switch (mode) {
-    case RunMode::AllEvents:
-        return "AllEvents";
-    case RunMode::ExcludeUserInput:
-        return "ExcludeUserInput";
-    case RunMode::ExecutorOnly:
-        return "ExecutorOnly";
-    }
-    return "?";
-}
 
 void addModeRows()
 {
