@@ -5,6 +5,7 @@
 #include "errors_p.h"
 #include "executorstate_p.h"
 
+#include <QtCore/QSet>
 #include <QtCore/QThread>
 
 #include <algorithm>
@@ -71,9 +72,8 @@ CurrentThreadExecutor *ExecutorState::givenOldExecutor() const
     return given ? given->executor.load(std::memory_order_acquire) : nullptr;
 }
 
-bool ExecutorState::pushHandOff(WorkItem *first, WorkItem *last, std::uint64_t count,
-                                const std::vector<LatestItem *> &latest,
-                                std::uint64_t firstPosition, std::shared_ptr<ExecutorState> *next,
+bool ExecutorState::pushHandOff(WorkItem *first, const std::vector<LatestItem *> &latest,
+                                std::shared_ptr<ExecutorState> *next,
                                 std::shared_ptr<ExecutorState> *relay)
 {
     Wake needed;
@@ -84,17 +84,32 @@ bool ExecutorState::pushHandOff(WorkItem *first, WorkItem *last, std::uint64_t c
             *next = m_old;
             return false;
         }
-        const std::uint64_t base = m_accepted;
         // X2: each key now names its item here. The moved item sits behind anything queued
         // here already, so it is the one a later postLatest() replaces: the newest value still
         // runs last (C4), and an older item here with the same key simply runs.
         for (LatestItem *item : latest) {
             item->home = shared_from_this();
-            item->position = base + (item->position - firstPosition);
             m_latest.insert(item->key, item);
         }
-        needed = appendLocked(first, last, count);
-        keepAlive = keepAliveFor(needed);
+        // The inbox holds the newest item first: link the list the other way round, then put
+        // it in with one compare-and-swap, behind everything queued here so far.
+        WorkItem *newest = nullptr;
+        for (WorkItem *item = first; item;) {
+            WorkItem *const following = item->m_next;
+            item->m_next = newest;
+            newest = item;
+            item = following;
+        }
+        // `first` is now the oldest, at the end of the reversed list.
+        WorkItem *old = m_inbox.load(std::memory_order_relaxed);
+        do {
+            first->m_next = old;
+        } while (!m_inbox.compare_exchange_weak(old, newest, std::memory_order_seq_cst,
+                                                std::memory_order_relaxed));
+        if (!old) {
+            needed = wakeAfterEmptyPush(true);
+            keepAlive = shared_from_this();
+        }
     }
     // The breaking thread still holds its own mutex, and the relay may be that very executor
     // (or any other): it pokes the relay once it has let go (locks nest only down the chain).
@@ -103,33 +118,68 @@ bool ExecutorState::pushHandOff(WorkItem *first, WorkItem *last, std::uint64_t c
     return true;
 }
 
+WorkItem *ExecutorState::takeAllLocked(std::uint64_t *count)
+{
+    // The rest of the batch first: the owner claims nothing more once m_claimed is kStolen, and
+    // the item it claimed before is the one running (C3: never twice).
+    WorkItem *first = nullptr;
+    WorkItem **link = &first;
+    *count = 0;
+    const auto append = [&](WorkItem *item) {
+        *link = item;
+        link = &item->m_next;
+        ++*count;
+    };
+    const std::uint64_t claimed = m_claimed.exchange(kStolen, std::memory_order_relaxed);
+    for (std::uint64_t i = claimed; i < m_batch.size(); ++i)
+        append(m_batch[i]);
+    // Then the inbox, newest first: reversed onto the end.
+    WorkItem *newest = m_inbox.exchange(closedInbox(), std::memory_order_acquire);
+    WorkItem *oldest = nullptr;
+    while (newest) {
+        WorkItem *const following = newest->m_next;
+        newest->m_next = oldest;
+        oldest = newest;
+        newest = following;
+    }
+    for (WorkItem *item = oldest; item;) {
+        WorkItem *const following = item->m_next;
+        append(item);
+        item = following;
+    }
+    *link = nullptr;
+    return first;
+}
+
 void ExecutorState::breakAndHandOff()
 {
     WorkItem *first;
+    std::uint64_t count = 0;
     std::shared_ptr<ExecutorState> hold; // the link being followed
     std::shared_ptr<ExecutorState> relay; // to poke once unlocked (X3)
     {
         // Held until the queue has arrived down the chain. A producer that meets this executor
-        // broken goes on down the chain only after taking this mutex (pushList() fails here),
-        // so its later items queue behind its earlier ones that are being moved (C4, C12).
+        // broken goes on down the chain only after taking this mutex (push() fails here), so
+        // its later items queue behind its earlier ones that are being moved (C4, C12).
         // Locks are only ever nested down the chain, which has no cycles.
         std::lock_guard locker(m_mutex);
         if (broken.load(std::memory_order_relaxed))
             return;
         broken.store(true, std::memory_order_release);
-        first = m_head;
-        WorkItem *const last = m_tail;
-        const std::uint64_t count = m_accepted - m_removed;
-        const std::uint64_t firstPosition = m_removed;
-        // X2: the latest-items still queued (an item taken to run may still be listed until it
-        // takes its payload) stay replaceable where they go.
+        first = takeAllLocked(&count);
+        // X2: the latest-items still queued (an item claimed to run may still be listed until
+        // it takes its payload) stay replaceable where they go.
         std::vector<LatestItem *> latest;
-        for (LatestItem *item : std::as_const(m_latest)) {
-            if (item->position >= firstPosition)
-                latest.push_back(item);
+        if (!m_latest.isEmpty() && first) {
+            QSet<const WorkItem *> listed;
+            for (LatestItem *item : std::as_const(m_latest))
+                listed.insert(item);
+            for (WorkItem *item = first; item && latest.size() < size_t(listed.size());
+                 item = item->m_next) {
+                if (listed.contains(item))
+                    latest.push_back(static_cast<LatestItem *>(item));
+            }
         }
-        m_head = m_tail = nullptr;
-        m_removed = m_accepted;
         m_latest.clear();
         m_wake.notify_all();
         if (first) {
@@ -138,8 +188,7 @@ void ExecutorState::breakAndHandOff()
             std::shared_ptr<ExecutorState> next = m_old;
             while (next) {
                 hold = std::move(next);
-                if (hold->pushHandOff(first, last, count, latest, firstPosition, &next,
-                                      &relay)) {
+                if (hold->pushHandOff(first, latest, &next, &relay)) {
                     first = nullptr;
                     m_handedOff += count; // X10
                     break;

@@ -303,7 +303,7 @@ void applySlowItemEnvironment(ExecutorState &state)
 quint64 ExecutorState::pendingCount() const
 {
     std::lock_guard locker(m_mutex);
-    return m_accepted - m_removed;
+    return inboxCountLocked() + unclaimedLocked();
 }
 
 ExecutorStats ExecutorState::stats() const
@@ -313,12 +313,15 @@ ExecutorStats ExecutorState::stats() const
     Longest delivery;
     {
         std::lock_guard locker(m_mutex);
-        stats.accepted = m_accepted;
+        const std::uint64_t ran = m_ran.load(std::memory_order_relaxed);
+        stats.accepted = inboxCountLocked() + unclaimedLocked() + ran + m_handedOff + m_failed;
         stats.cancelled = m_cancelled;
         stats.handedOff = m_handedOff;
         stats.failed = m_failed;
-        stats.run = m_removed - m_handedOff - m_failed - m_cancelled;
-        stats.peakPending = m_peakPending;
+        stats.run = ran - m_cancelled;
+        // The owner notes the high-water mark when it takes the inbox; what waits now counts too.
+        stats.peakPending = std::max<std::uint64_t>(m_peakPending,
+                                                    inboxCountLocked() + unclaimedLocked());
         run = m_longestRun;
         delivery = m_longestDelivery;
     }

@@ -85,6 +85,7 @@ public:
     {
         return m_timed ? m_last : DiagClock::now();
     }
+    bool timed() const { return m_timed; }
     // After the thread did something other than run items (processed events, slept): the next
     // item's run time starts now.
     void restart()

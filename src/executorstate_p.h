@@ -66,16 +66,15 @@ public:
     // ExecutorError{OwnThread} when that executor belongs to the calling thread and
     // rejectOwnThread is set (C7), ExecutorError{Broken} when none is alive.
     void route(std::unique_ptr<WorkItem> item, bool rejectOwnThread);
-    // Appends the list first..last (count items, already linked) unless this executor is
-    // broken. Returns false, keeping nothing, when it is broken; then `next`, if given, receives
-    // the next link of the chain, read under the same lock.
-    bool pushList(WorkItem *first, WorkItem *last, std::uint64_t count,
-                  std::shared_ptr<ExecutorState> *next = nullptr);
-    // As pushList(), for a broken executor's queue: the latest-items among it that were still
-    // replaceable stay replaceable here, by their keys (X2). The caller holds its own mutex:
-    // `relay` receives the executor to poke() once it has let go.
-    bool pushHandOff(WorkItem *first, WorkItem *last, std::uint64_t count,
-                     const std::vector<LatestItem *> &latest, std::uint64_t firstPosition,
+    // Appends `item` unless this executor is broken: one compare-and-swap on the inbox, plus the
+    // wake-up when the inbox was empty. Returns false, keeping nothing, when it is broken; then
+    // `next` receives the next link of the chain, read once the hand-off there is complete.
+    bool push(WorkItem *item, std::shared_ptr<ExecutorState> *next);
+    // As push(), for a broken executor's queue `first` (linked oldest first, relinked here): the
+    // latest-items among it that were still replaceable stay replaceable here, by their keys
+    // (X2). The caller holds its own mutex: `relay` receives the executor to poke() once it has
+    // let go.
+    bool pushHandOff(WorkItem *first, const std::vector<LatestItem *> &latest,
                      std::shared_ptr<ExecutorState> *next,
                      std::shared_ptr<ExecutorState> *relay);
     // X2: replaces the payload of the queued item with this key (handing the old payload back
@@ -87,7 +86,9 @@ public:
 
     // --- The owner thread ---
 
-    // Removes the oldest item, or returns nullptr when none is queued.
+    // Claims the oldest item, or returns nullptr when none is queued (or the executor broke).
+    // One uncontended compare-and-swap per item; the inbox is taken, whole, when the batch is
+    // used up.
     WorkItem *takeNext();
     // Runs one item and destroys it, on the calling thread (C5, C12).
     static void runItem(WorkItem *item) noexcept;
@@ -181,20 +182,15 @@ private:
     // any other thread sees either nullptr or an id that is not its own: both answer right.
     mutable std::atomic<Qt::HANDLE> m_learntThreadId{nullptr};
 
-    // What a producer must do, once it has let go of m_mutex, to wake the owner.
+    // What a producer must do to wake the owner once its item is in, without m_mutex held.
     struct Wake
     {
         bool event = false; // post a wake-up event (none is on its way yet): one per burst
         bool waiter = false; // signal the owner sleeping in an ExecutorOnly wait
         std::shared_ptr<ExecutorState> relay; // and poke this one (a wait serving several)
     };
-    // True when the caller must post a wake-up event, and marks it as on its way.
-    bool claimWakeLocked();
-    // Under m_mutex: a reference that keeps this state alive until wake() has returned.
-    std::shared_ptr<ExecutorState> keepAliveFor(Wake wake);
     // Called without m_mutex held.
     void wake(Wake wake);
-    Wake appendLocked(WorkItem *first, WorkItem *last, std::uint64_t count);
     // Drops a chain link without recursing down a chain of states that die with it.
     static void releaseLink(std::shared_ptr<ExecutorState> link);
 
@@ -209,18 +205,34 @@ private:
     void countCancelled();
     void stamp(WorkItem *item) const noexcept;
 
+    // The queue is two lists (docs/architecture.md, "The queue"):
+    // - the inbox, where producers push with one compare-and-swap, newest first: nullptr when
+    //   empty, closedInbox() once broken;
+    // - the batch, the items the owner thread took from the inbox at once, oldest first, which it
+    //   claims one by one without a lock. m_claimed is the index of the next one to claim; the
+    //   thread that breaks the executor takes what is left by exchanging it for kStolen.
+    // m_batch changes only on the owner thread and under m_mutex; the owner reads
+    // them without it, other threads only under it.
+    static WorkItem *closedInbox() noexcept { return reinterpret_cast<WorkItem *>(alignof(WorkItem)); }
+    static constexpr std::uint64_t kStolen = ~std::uint64_t(0);
+    // Owner thread, under m_mutex: moves the inbox, in order, behind the batch. False when it
+    // added nothing (or the executor is broken).
+    bool refillLocked();
+    bool refill();
+    std::uint64_t unclaimedLocked() const; // under m_mutex
+    std::uint64_t inboxCountLocked() const; // under m_mutex: no item can leave the inbox then
+    // After a push found the inbox empty: what wakes the owner (the caller holds m_mutex when
+    // `locked`).
+    Wake wakeAfterEmptyPush(bool locked);
+    // Breaking: everything still queued, oldest first, and its count; closes the inbox.
+    WorkItem *takeAllLocked(std::uint64_t *count);
+
     // Standard primitives on purpose: ThreadSanitizer follows them (it cannot follow QMutex's
     // inline fast path in a Qt that was not built for it).
     mutable std::mutex m_mutex;
     std::condition_variable m_wake; // the owner sleeps here in RunMode::ExecutorOnly
-    WorkItem *m_head = nullptr;
-    WorkItem *m_tail = nullptr;
-    std::uint64_t m_accepted = 0; // items ever appended
-    std::uint64_t m_removed = 0; // items ever taken out, to run or to hand off
     bool m_ownerFinished = false;
-    bool m_wakePosted = false; // a wake-up event is queued and not yet being handled
     bool m_poked = false;
-    int m_exclusiveWaiters = 0;
     std::shared_ptr<ExecutorState> m_relay;
     // C11: the chain link, moved past dead executors by skipDeadLinks(). The state given at
     // construction is remembered weakly, for oldExecutor() only.
@@ -228,7 +240,8 @@ private:
     const std::weak_ptr<ExecutorState> m_givenOld;
     Receiver *m_parkedReceiver = nullptr;
     QHash<const void *, LatestItem *> m_latest; // X2: queued, still replaceable items by key
-    // X10's books (diagnostics.cpp). run = m_removed - handed off - failed - cancelled.
+    // X10's books (diagnostics.cpp), under m_mutex; m_ran is the owner's (below).
+    // accepted = queued + m_ran + handed off + failed; run = m_ran - cancelled.
     std::uint64_t m_peakPending = 0;
     std::uint64_t m_cancelled = 0;
     std::uint64_t m_handedOff = 0;
@@ -236,6 +249,17 @@ private:
     Longest m_longestRun; // written by the owner thread only, under m_mutex
     Longest m_longestDelivery;
     bool m_lateReported = false; // owner thread only: late items go unreported until one is not
+
+    // The producers' cache line: the inbox and the two flags a push onto an empty inbox reads.
+    alignas(64) std::atomic<WorkItem *> m_inbox{nullptr};
+    std::atomic<bool> m_wakePosted{false}; // a wake-up event is queued and not yet being handled
+    std::atomic<int> m_exclusiveWaiters{0}; // changed under m_mutex
+    // The owner's cache line: what it writes per item.
+    alignas(64) std::atomic<std::uint64_t> m_claimed{0};
+    std::vector<WorkItem *> m_batch;
+    // Items claimed, ever: written by the owner only (a plain store, no read-modify-write), read
+    // by stats() and the C8 drains.
+    std::atomic<std::uint64_t> m_ran{0};
     // X10's thresholds, ns (0: off); read without a lock by every producer, so on a cache line of
     // their own, apart from the queue fields that the owner and the producers keep writing.
     alignas(64) std::atomic<std::int64_t> m_runThresholdNs{0};
@@ -263,7 +287,6 @@ public:
     std::shared_ptr<ExecutorState> home;
     const void *const key;
     std::unique_ptr<WorkItem> payload;
-    std::uint64_t position = 0; // its index among the items `home` ever accepted
 
     CallableName ranName; // X10: the payload's, once run() took it
 };

@@ -123,32 +123,41 @@ ExecutorState::ExecutorState(CurrentThreadExecutor *owner, std::shared_ptr<Execu
 
 ExecutorState::~ExecutorState()
 {
-    // Every path that drops the last reference has broken the executor first, so the queue is
-    // empty here; this is a guard against a future change forgetting that.
-    Q_ASSERT(m_head == nullptr);
+    // Every path that drops the last reference has broken the executor first, so nothing is
+    // queued here; this is a guard against a future change forgetting that.
+    Q_ASSERT(m_inbox.load(std::memory_order_relaxed) == nullptr
+             || m_inbox.load(std::memory_order_relaxed) == closedInbox());
     releaseLink(std::move(m_old));
 }
 
-bool ExecutorState::claimWakeLocked()
+ExecutorState::Wake ExecutorState::wakeAfterEmptyPush(bool locked)
 {
-    return !std::exchange(m_wakePosted, true);
-}
-
-std::shared_ptr<ExecutorState> ExecutorState::keepAliveFor(Wake wake)
-{
-    // Once the mutex is released, the owner may run the new item at once, and that item may
-    // drop the last reference to this state (it destroys the executor, or the handle the
-    // caller routed through). Whoever wakes the owner after unlocking holds a reference until
-    // it is done; taken only when there is a wake-up to deliver, so once per burst.
-    return wake.event || wake.waiter ? shared_from_this() : nullptr;
+    // One wake-up per burst. An event when none is on its way: drainTimeSliced() clears the flag
+    // before it takes the inbox, so a push that finds the flag set is taken by that drain. A
+    // signal when the owner may be asleep in an ExecutorOnly wait: it sleeps only after it saw
+    // the inbox empty under m_mutex, after counting itself in m_exclusiveWaiters; this push made
+    // the inbox non-empty before reading that count. Both sides are sequentially consistent
+    // read-modify-writes and loads, so one of them sees the other.
+    Wake wake;
+    wake.event = !m_wakePosted.exchange(true, std::memory_order_seq_cst);
+    if (m_exclusiveWaiters.load(std::memory_order_seq_cst) > 0) {
+        wake.waiter = true;
+        if (locked) {
+            wake.relay = m_relay;
+        } else {
+            // Taking the mutex also waits until a sleeper that saw the inbox empty is asleep.
+            std::lock_guard locker(m_mutex);
+            wake.relay = m_relay;
+        }
+    }
+    return wake;
 }
 
 void ExecutorState::wake(Wake wake)
 {
-    // Both outside the queue mutex: either one wakes the owner at once, and it must not then
-    // block on the queue mutex that this thread still holds. The receiver mutex keeps the
-    // receiver alive for postEvent() instead: the receiver is detached (and only then deleted)
-    // under it.
+    // Outside the queue mutex: either one wakes the owner at once, and it must not then block on
+    // the queue mutex that this thread still holds. The receiver mutex keeps the receiver alive
+    // for postEvent() instead: the receiver is detached (and only then deleted) under it.
     if (wake.waiter)
         m_wake.notify_all();
     if (wake.relay)
@@ -160,22 +169,30 @@ void ExecutorState::wake(Wake wake)
     }
 }
 
-bool ExecutorState::pushList(WorkItem *first, WorkItem *last, std::uint64_t count,
-                             std::shared_ptr<ExecutorState> *next)
+bool ExecutorState::push(WorkItem *item, std::shared_ptr<ExecutorState> *next)
 {
-    Wake needed;
+    // Once the item is in, the owner may run it at once, and that item may drop the last
+    // reference to this state (it destroys the executor, or the handle the caller routed
+    // through). A push that will have to wake the owner afterwards holds a reference until it is
+    // done; taken only when the inbox looks empty, so once per burst.
     std::shared_ptr<ExecutorState> keepAlive;
-    {
-        std::lock_guard locker(m_mutex);
-        if (broken.load(std::memory_order_relaxed)) {
-            if (next)
-                *next = m_old;
+    WorkItem *old = m_inbox.load(std::memory_order_relaxed);
+    do {
+        if (old == closedInbox()) {
+            // Broken. The breaking thread holds the mutex until the queue has arrived down the
+            // chain: going on only after taking it queues this producer's item behind its earlier
+            // ones that are being moved (C4, C12).
+            std::lock_guard locker(m_mutex);
+            *next = m_old;
             return false;
         }
-        needed = appendLocked(first, last, count);
-        keepAlive = keepAliveFor(needed);
-    }
-    wake(needed);
+        if (!old && !keepAlive)
+            keepAlive = shared_from_this();
+        item->m_next = old;
+    } while (!m_inbox.compare_exchange_weak(old, item, std::memory_order_seq_cst,
+                                            std::memory_order_relaxed));
+    if (!old)
+        wake(wakeAfterEmptyPush(false));
     return true;
 }
 
@@ -195,10 +212,17 @@ bool ExecutorState::pushLatest(const void *key, std::unique_ptr<WorkItem> &paylo
             return true;
         }
         fresh->payload = std::move(payload);
-        fresh->position = m_accepted;
         m_latest.insert(key, fresh);
-        needed = appendLocked(fresh, fresh, 1);
-        keepAlive = keepAliveFor(needed);
+        // The inbox cannot close meanwhile: that happens under this mutex.
+        WorkItem *old = m_inbox.load(std::memory_order_relaxed);
+        do {
+            fresh->m_next = old;
+        } while (!m_inbox.compare_exchange_weak(old, fresh, std::memory_order_seq_cst,
+                                                std::memory_order_relaxed));
+        if (!old) {
+            needed = wakeAfterEmptyPush(true);
+            keepAlive = shared_from_this();
+        }
     }
     wake(needed);
     return true;
@@ -227,30 +251,11 @@ void LatestItem::fail(const std::exception_ptr &error) noexcept
         work->fail(error);
 }
 
-ExecutorState::Wake ExecutorState::appendLocked(WorkItem *first, WorkItem *last,
-                                                std::uint64_t count)
-{
-    const bool wasEmpty = m_head == nullptr;
-    if (m_tail)
-        m_tail->m_next = first;
-    else
-        m_head = first;
-    m_tail = last;
-    m_accepted += count;
-#if QDISPATCH_DIAGNOSTICS
-    m_peakPending = std::max(m_peakPending, m_accepted - m_removed); // X10
-#endif
-    // One wake-up per burst: an event only when none is on its way, a condition signal only
-    // when the owner may be asleep in an ExecutorOnly wait (it sleeps only on an empty queue).
-    const bool waiter = wasEmpty && m_exclusiveWaiters > 0;
-    return { claimWakeLocked(), waiter, waiter ? m_relay : nullptr };
-}
-
 void ExecutorState::route(std::unique_ptr<WorkItem> item, bool rejectOwnThread)
 {
     const Qt::HANDLE self = QThread::currentThreadId();
     // C7 and C11 in one pass: the executor that would accept the item must not be the caller's.
-    // A broken executor is not skipped unlocked: its pushList() fails only once a hand-off in
+    // A broken executor is not skipped unlocked: its push() fails only once a hand-off in
     // progress there is complete (see breakAndHandOff()); links skip only executors already
     // seen dead that way (skipDeadLinks()).
     ExecutorState *state = this;
@@ -262,7 +267,7 @@ void ExecutorState::route(std::unique_ptr<WorkItem> item, bool rejectOwnThread)
         WorkItem *raw = item.get();
         state->stampIfTimed(raw); // X10
         std::shared_ptr<ExecutorState> next;
-        if (state->pushList(raw, raw, 1, &next)) {
+        if (state->push(raw, &next)) {
             item.release();
             if (hops > 1) // dead links on the way: the next route from here skips them
                 skipDeadLinks();
@@ -274,18 +279,70 @@ void ExecutorState::route(std::unique_ptr<WorkItem> item, bool rejectOwnThread)
     throwError(ExecutorError::Code::Broken);
 }
 
-WorkItem *ExecutorState::takeNext()
+bool ExecutorState::refillLocked()
+{
+    if (broken.load(std::memory_order_relaxed))
+        return false; // the batch was stolen, or is being: nothing comes after it here
+    WorkItem *newest = m_inbox.exchange(nullptr, std::memory_order_acquire);
+    if (!newest)
+        return false;
+    std::uint64_t claimed = m_claimed.load(std::memory_order_relaxed);
+    if (claimed == m_batch.size()) {
+        // Used up: start afresh, giving back the memory of a flood once it is over.
+        if (m_batch.capacity() > 4096)
+            std::vector<WorkItem *>().swap(m_batch);
+        m_batch.clear();
+        claimed = 0;
+    }
+    const std::size_t from = m_batch.size();
+    for (WorkItem *item = newest; item; item = item->m_next)
+        m_batch.push_back(item);
+    std::reverse(m_batch.begin() + std::ptrdiff_t(from), m_batch.end()); // oldest first (C4)
+    m_claimed.store(claimed, std::memory_order_relaxed);
+#if QDISPATCH_DIAGNOSTICS
+    // X10: the queue is longest right before the owner takes it.
+    m_peakPending = std::max<std::uint64_t>(m_peakPending, m_batch.size() - claimed);
+#endif
+    return true;
+}
+
+bool ExecutorState::refill()
 {
     std::lock_guard locker(m_mutex);
-    WorkItem *item = m_head;
-    if (item) {
-        m_head = item->m_next;
-        if (!m_head)
-            m_tail = nullptr;
-        item->m_next = nullptr;
-        ++m_removed;
+    return refillLocked();
+}
+
+WorkItem *ExecutorState::takeNext()
+{
+    for (;;) {
+        std::uint64_t index = m_claimed.load(std::memory_order_relaxed);
+        if (index < m_batch.size()) {
+            WorkItem *const item = m_batch[index];
+            // Uncontended unless another thread is breaking the executor right now and takes
+            // the rest of the batch; then that thread hands this item down the chain instead.
+            if (!m_claimed.compare_exchange_strong(index, index + 1, std::memory_order_relaxed))
+                return nullptr;
+            m_ran.store(m_ran.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+            return item;
+        }
+        if (m_inbox.load(std::memory_order_relaxed) == nullptr || !refill())
+            return nullptr;
     }
-    return item;
+}
+
+std::uint64_t ExecutorState::unclaimedLocked() const
+{
+    const std::uint64_t claimed = m_claimed.load(std::memory_order_relaxed);
+    return claimed == kStolen ? 0 : m_batch.size() - claimed;
+}
+
+std::uint64_t ExecutorState::inboxCountLocked() const
+{
+    std::uint64_t count = 0;
+    WorkItem *item = m_inbox.load(std::memory_order_acquire);
+    for (; item && item != closedInbox(); item = item->m_next)
+        ++count;
+    return count;
 }
 
 void ExecutorState::runItem(WorkItem *item) noexcept
@@ -294,18 +351,61 @@ void ExecutorState::runItem(WorkItem *item) noexcept
     delete item; // C12: the callable is destroyed on the thread that ran it
 }
 
+namespace {
+
+// The time slice of a drain. Reading the clock after every item costs a tenth of a tiny item's
+// time, so it is read after every `stride` items: the stride doubles (up to 64) while that many
+// items take less than 100 µs, and halves when they take more than 400 µs. A slice therefore
+// overruns by at most about 400 µs while items keep their size. With a slow-item threshold set,
+// the books read the clock after every item anyway, and their readings are used.
+class TimeSlice
+{
+public:
+    explicit TimeSlice(const ItemBooks &books) : m_books(books) { restart(); }
+
+    void restart()
+    {
+        m_last = m_books.now();
+        m_end = m_last + kTimeSlice;
+        m_countdown = m_stride;
+    }
+    bool usedUp()
+    {
+        if (m_books.timed())
+            return m_books.now() >= m_end;
+        if (--m_countdown > 0)
+            return false;
+        const Clock::time_point now = Clock::now();
+        const auto took = now - std::exchange(m_last, now);
+        if (took < std::chrono::microseconds(100))
+            m_stride = std::min(m_stride * 2, 64);
+        else if (took > std::chrono::microseconds(400))
+            m_stride = std::max(m_stride / 2, 1);
+        m_countdown = m_stride;
+        return now >= m_end;
+    }
+
+private:
+    const ItemBooks &m_books;
+    Clock::time_point m_last;
+    Clock::time_point m_end;
+    int m_stride = 1;
+    int m_countdown = 1;
+};
+
+} // namespace
+
 void ExecutorState::drainTimeSliced()
 {
-    {
-        std::lock_guard locker(m_mutex);
-        m_wakePosted = false; // from here on, new submissions post a fresh wake-up
-    }
+    // From here on, new submissions post a fresh wake-up; cleared before the inbox is taken
+    // (wakeAfterEmptyPush()).
+    m_wakePosted.store(false, std::memory_order_seq_cst);
     ++drainDepth;
-    ItemBooks books(*this); // X10; its clock readings serve the time slice too
-    const auto sliceEnd = books.now() + kTimeSlice;
+    ItemBooks books(*this); // X10
+    TimeSlice slice(books);
     while (WorkItem *item = takeNext()) {
         books.run(item);
-        if (books.now() >= sliceEnd) {
+        if (slice.usedUp()) {
             kick(); // yield: paint and timers run before the next slice
             break;
         }
@@ -315,29 +415,26 @@ void ExecutorState::drainTimeSliced()
 
 void ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFlags> events)
 {
+    // Everything accepted so far is in the batch once the inbox is behind it; nested waits and
+    // a break may claim or take some of it meanwhile, so the end is counted in items claimed.
     std::uint64_t target;
     {
         std::lock_guard locker(m_mutex);
-        target = m_accepted;
+        refillLocked();
+        target = m_ran.load(std::memory_order_relaxed) + unclaimedLocked();
     }
     ++drainDepth;
     ItemBooks books(*this); // X10
-    auto sliceEnd = books.now() + kTimeSlice;
-    for (;;) {
-        {
-            // Counted under the lock: nested waits and hand-offs also take items out.
-            std::lock_guard locker(m_mutex);
-            if (m_removed >= target)
-                break;
-        }
+    TimeSlice slice(books);
+    while (m_ran.load(std::memory_order_relaxed) < target) {
         WorkItem *item = takeNext();
         if (!item)
             break;
         books.run(item);
-        if (events && books.now() >= sliceEnd) {
+        if (events && slice.usedUp()) {
             QCoreApplication::processEvents(*events);
             books.restart();
-            sliceEnd = books.now() + kTimeSlice;
+            slice.restart();
         }
     }
     --drainDepth;
@@ -345,13 +442,12 @@ void ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFl
 
 void ExecutorState::kick()
 {
-    Wake needed;
-    {
-        std::lock_guard locker(m_mutex);
-        if (m_head)
-            needed.event = claimWakeLocked();
-    }
-    wake(needed);
+    // Owner thread: a wake-up for what is left of the batch or waits in the inbox.
+    WorkItem *const inbox = m_inbox.load(std::memory_order_relaxed);
+    const std::uint64_t claimed = m_claimed.load(std::memory_order_relaxed);
+    const bool queued = (inbox && inbox != closedInbox()) || claimed < m_batch.size();
+    if (queued && !m_wakePosted.exchange(true, std::memory_order_seq_cst))
+        wake(Wake{ true, false, nullptr });
 }
 
 void ExecutorState::poke()
@@ -365,7 +461,7 @@ std::shared_ptr<ExecutorState> ExecutorState::enterExclusiveWait(
         std::shared_ptr<ExecutorState> relay, bool relayed)
 {
     std::lock_guard locker(m_mutex);
-    ++m_exclusiveWaiters;
+    m_exclusiveWaiters.fetch_add(1, std::memory_order_seq_cst);
     if (relayed)
         std::swap(m_relay, relay);
     return relay; // the replaced relay (or nullptr when not relayed)
@@ -375,7 +471,7 @@ void ExecutorState::leaveExclusiveWait(std::shared_ptr<ExecutorState> previousRe
 {
     {
         std::lock_guard locker(m_mutex);
-        --m_exclusiveWaiters;
+        m_exclusiveWaiters.fetch_sub(1, std::memory_order_seq_cst);
         if (relayed)
             std::swap(m_relay, previousRelay);
     }
@@ -388,7 +484,11 @@ void ExecutorState::sleepUntilWork(QDeadlineTimer deadline)
     // day at a time (the caller looks again and sleeps on).
     constexpr qint64 kLongestSleepNs = 24 * 3600 * qint64(1000000000);
     std::unique_lock locker(m_mutex);
-    if (!m_head && !m_poked) {
+    // Owner thread: the batch is used up when a wait sleeps (it ran everything first).
+    WorkItem *const inbox = m_inbox.load(std::memory_order_seq_cst);
+    const bool empty = (!inbox || inbox == closedInbox())
+            && m_claimed.load(std::memory_order_relaxed) >= m_batch.size();
+    if (empty && !m_poked) {
         if (deadline.isForever()) {
             m_wake.wait(locker);
         } else {

@@ -110,7 +110,7 @@ public:
 private:
     friend class ExecutorState;
     friend class ItemBooks;
-    WorkItem *m_next = nullptr; // intrusive FIFO link, guarded by the owning queue's mutex
+    WorkItem *m_next = nullptr; // intrusive link of the queue's inbox (src/queue.cpp)
 #if QDISPATCH_DIAGNOSTICS
     // X10, written only while the executor that accepts the item has a slow-item threshold set;
     // 16 bytes in all, since every item carries them (P6, P7).
