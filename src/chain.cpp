@@ -130,23 +130,30 @@ WorkItem *ExecutorState::takeAllLocked(std::uint64_t *count)
         link = &item->m_next;
         ++*count;
     };
+    const auto appendReversed = [&](WorkItem *newest) {
+        WorkItem *oldest = nullptr;
+        while (newest) {
+            WorkItem *const following = newest->m_next;
+            newest->m_next = oldest;
+            oldest = newest;
+            newest = following;
+        }
+        for (WorkItem *item = oldest; item;) {
+            WorkItem *const following = item->m_next;
+            append(item);
+            item = following;
+        }
+    };
     const std::uint64_t claimed = m_claimed.exchange(kStolen, std::memory_order_relaxed);
     for (std::uint64_t i = claimed; i < m_batch.size(); ++i)
         append(m_batch[i]);
+    // Then an inbox the owner was putting in order: the older part it had not seen yet, then
+    // what it had (newest first, so from the back).
+    appendReversed(std::exchange(m_walkRest, nullptr));
+    std::for_each(m_walked.rbegin(), m_walked.rend(), append);
+    m_walked.clear();
     // Then the inbox, newest first: reversed onto the end.
-    WorkItem *newest = m_inbox.exchange(closedInbox(), std::memory_order_acquire);
-    WorkItem *oldest = nullptr;
-    while (newest) {
-        WorkItem *const following = newest->m_next;
-        newest->m_next = oldest;
-        oldest = newest;
-        newest = following;
-    }
-    for (WorkItem *item = oldest; item;) {
-        WorkItem *const following = item->m_next;
-        append(item);
-        item = following;
-    }
+    appendReversed(m_inbox.exchange(closedInbox(), std::memory_order_acquire));
     *link = nullptr;
     return first;
 }

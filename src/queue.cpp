@@ -11,12 +11,16 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 namespace qdispatch::detail {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// How many items of a taken inbox one step puts in order: about 100 µs of work.
+constexpr std::size_t kWalkStep = 4096;
 
 // How long one wake-up event may run items before it yields to the event loop, so that a
 // flood of submissions cannot starve paint events and timers (see docs/ for the numbers).
@@ -279,13 +283,22 @@ void ExecutorState::route(std::unique_ptr<WorkItem> item, bool rejectOwnThread)
     throwError(ExecutorError::Code::Broken);
 }
 
-bool ExecutorState::refillLocked()
+ExecutorState::Refill ExecutorState::refillLocked(std::size_t steps)
 {
     if (broken.load(std::memory_order_relaxed))
-        return false; // the batch was stolen, or is being: nothing comes after it here
-    WorkItem *newest = m_inbox.exchange(nullptr, std::memory_order_acquire);
-    if (!newest)
-        return false;
+        return Refill::Nothing; // the batch was stolen, or is being: nothing comes after it here
+    if (!m_walkRest) {
+        m_walkRest = m_inbox.exchange(nullptr, std::memory_order_acquire);
+        if (!m_walkRest)
+            return Refill::Nothing;
+    }
+    for (; m_walkRest && steps > 0; --steps) {
+        m_walked.push_back(m_walkRest);
+        m_walkRest = m_walkRest->m_next;
+    }
+    if (m_walkRest)
+        return Refill::Walking;
+
     std::uint64_t claimed = m_claimed.load(std::memory_order_relaxed);
     if (claimed == m_batch.size()) {
         // Used up: start afresh, giving back the memory of a flood once it is over.
@@ -294,26 +307,21 @@ bool ExecutorState::refillLocked()
         m_batch.clear();
         claimed = 0;
     }
-    const std::size_t from = m_batch.size();
-    for (WorkItem *item = newest; item; item = item->m_next)
-        m_batch.push_back(item);
-    std::reverse(m_batch.begin() + std::ptrdiff_t(from), m_batch.end()); // oldest first (C4)
+    m_batch.insert(m_batch.end(), m_walked.rbegin(), m_walked.rend()); // oldest first (C4)
+    if (m_walked.capacity() > 4096)
+        std::vector<WorkItem *>().swap(m_walked);
+    m_walked.clear();
     m_claimed.store(claimed, std::memory_order_relaxed);
 #if QDISPATCH_DIAGNOSTICS
     // X10: the queue is longest right before the owner takes it.
     m_peakPending = std::max<std::uint64_t>(m_peakPending, m_batch.size() - claimed);
 #endif
-    return true;
+    return Refill::Ready;
 }
 
-bool ExecutorState::refill()
+WorkItem *ExecutorState::takeNext(bool *walking)
 {
-    std::lock_guard locker(m_mutex);
-    return refillLocked();
-}
-
-WorkItem *ExecutorState::takeNext()
-{
+    *walking = false;
     for (;;) {
         std::uint64_t index = m_claimed.load(std::memory_order_relaxed);
         if (index < m_batch.size()) {
@@ -325,8 +333,17 @@ WorkItem *ExecutorState::takeNext()
             m_ran.store(m_ran.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
             return item;
         }
-        if (m_inbox.load(std::memory_order_relaxed) == nullptr || !refill())
+        if (!walkInProgress() && m_inbox.load(std::memory_order_relaxed) == nullptr)
             return nullptr;
+        Refill refill;
+        {
+            std::lock_guard locker(m_mutex);
+            refill = refillLocked(kWalkStep);
+        }
+        if (refill != Refill::Ready) {
+            *walking = refill == Refill::Walking;
+            return nullptr;
+        }
     }
 }
 
@@ -338,7 +355,9 @@ std::uint64_t ExecutorState::unclaimedLocked() const
 
 std::uint64_t ExecutorState::inboxCountLocked() const
 {
-    std::uint64_t count = 0;
+    std::uint64_t count = m_walked.size();
+    for (WorkItem *item = m_walkRest; item; item = item->m_next)
+        ++count;
     WorkItem *item = m_inbox.load(std::memory_order_acquire);
     for (; item && item != closedInbox(); item = item->m_next)
         ++count;
@@ -369,11 +388,12 @@ public:
         m_end = m_last + kTimeSlice;
         m_countdown = m_stride;
     }
-    bool usedUp()
+    // `force`: read the clock whatever the stride (after a step that was not an item).
+    bool usedUp(bool force = false)
     {
-        if (m_books.timed())
+        if (m_books.timed() && !force)
             return m_books.now() >= m_end;
-        if (--m_countdown > 0)
+        if (--m_countdown > 0 && !force)
             return false;
         const Clock::time_point now = Clock::now();
         const auto took = now - std::exchange(m_last, now);
@@ -403,9 +423,14 @@ void ExecutorState::drainTimeSliced()
     ++drainDepth;
     ItemBooks books(*this); // X10
     TimeSlice slice(books);
-    while (WorkItem *item = takeNext()) {
-        books.run(item);
-        if (slice.usedUp()) {
+    for (;;) {
+        bool walking;
+        WorkItem *const item = takeNext(&walking);
+        if (item)
+            books.run(item);
+        else if (!walking)
+            break;
+        if (slice.usedUp(!item)) {
             kick(); // yield: paint and timers run before the next slice
             break;
         }
@@ -415,21 +440,39 @@ void ExecutorState::drainTimeSliced()
 
 void ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFlags> events)
 {
-    // Everything accepted so far is in the batch once the inbox is behind it; nested waits and
-    // a break may claim or take some of it meanwhile, so the end is counted in items claimed.
-    std::uint64_t target;
-    {
-        std::lock_guard locker(m_mutex);
-        refillLocked();
-        target = m_ran.load(std::memory_order_relaxed) + unclaimedLocked();
-    }
     ++drainDepth;
     ItemBooks books(*this); // X10
     TimeSlice slice(books);
+    // Everything accepted so far goes behind the batch: the inbox taken after this call began
+    // (a walk already under way holds older items only), put in order a step at a time when
+    // events are to be processed meanwhile. Nested waits and a break may claim or take some of
+    // it, so the end is counted in items claimed.
+    std::uint64_t target;
+    for (bool cut = false;;) {
+        Refill refill;
+        {
+            std::lock_guard locker(m_mutex);
+            cut = cut || !walkInProgress();
+            refill = refillLocked(events ? kWalkStep : std::numeric_limits<std::size_t>::max());
+            if (refill == Refill::Nothing || (refill == Refill::Ready && cut)) {
+                target = m_ran.load(std::memory_order_relaxed) + unclaimedLocked();
+                break;
+            }
+        }
+        if (refill == Refill::Walking && slice.usedUp(true)) {
+            QCoreApplication::processEvents(*events);
+            books.restart();
+            slice.restart();
+        }
+    }
     while (m_ran.load(std::memory_order_relaxed) < target) {
-        WorkItem *item = takeNext();
-        if (!item)
+        bool walking;
+        WorkItem *const item = takeNext(&walking);
+        if (!item) {
+            if (walking)
+                continue; // a nested wait left a walk behind: what is ours comes after it
             break;
+        }
         books.run(item);
         if (events && slice.usedUp()) {
             QCoreApplication::processEvents(*events);
@@ -445,7 +488,8 @@ void ExecutorState::kick()
     // Owner thread: a wake-up for what is left of the batch or waits in the inbox.
     WorkItem *const inbox = m_inbox.load(std::memory_order_relaxed);
     const std::uint64_t claimed = m_claimed.load(std::memory_order_relaxed);
-    const bool queued = (inbox && inbox != closedInbox()) || claimed < m_batch.size();
+    const bool queued =
+            (inbox && inbox != closedInbox()) || claimed < m_batch.size() || walkInProgress();
     if (queued && !m_wakePosted.exchange(true, std::memory_order_seq_cst))
         wake(Wake{ true, false, nullptr });
 }
@@ -487,7 +531,7 @@ void ExecutorState::sleepUntilWork(QDeadlineTimer deadline)
     // Owner thread: the batch is used up when a wait sleeps (it ran everything first).
     WorkItem *const inbox = m_inbox.load(std::memory_order_seq_cst);
     const bool empty = (!inbox || inbox == closedInbox())
-            && m_claimed.load(std::memory_order_relaxed) >= m_batch.size();
+            && m_claimed.load(std::memory_order_relaxed) >= m_batch.size() && !walkInProgress();
     if (empty && !m_poked) {
         if (deadline.isForever()) {
             m_wake.wait(locker);

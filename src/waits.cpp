@@ -229,10 +229,12 @@ bool waitExclusive(const std::shared_ptr<ExecutorState> &primary, bool wholeThre
                         if (deadline.hasExpired())
                             return false;
                     }
-                    WorkItem *item = state->takeNext();
-                    if (!item)
+                    bool walking;
+                    WorkItem *const item = state->takeNext(&walking);
+                    if (item)
+                        books.run(item);
+                    else if (!walking)
                         break;
-                    books.run(item);
                     ranAny = true;
                 }
             }
