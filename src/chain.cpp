@@ -148,10 +148,10 @@ WorkItem *ExecutorState::takeAllLocked(std::uint64_t *count)
     for (std::uint64_t i = claimed; i < m_batch.size(); ++i)
         append(m_batch[i]);
     // Then an inbox the owner was putting in order: the older part it had not seen yet, then
-    // what it had (newest first, so from the back).
-    appendReversed(std::exchange(m_walkRest, nullptr));
+    // what it had (newest first, so from the back). Only read here: the owner reads these two
+    // without the lock, and drops them itself once it sees the executor broken.
+    appendReversed(m_walkRest);
     std::for_each(m_walked.rbegin(), m_walked.rend(), append);
-    m_walked.clear();
     // Then the inbox, newest first: reversed onto the end.
     appendReversed(m_inbox.exchange(closedInbox(), std::memory_order_acquire));
     *link = nullptr;

@@ -216,7 +216,8 @@ private:
     // - between the two, a taken inbox being put in order: m_walked holds the items seen so far
     //   (newest first), m_walkRest the older rest of the list, not yet seen.
     // m_batch, m_walked and m_walkRest change only on the owner thread and under m_mutex; the
-    // owner reads them without it, other threads only under it.
+    // owner reads them without it, other threads only under it (the breaking thread too: the
+    // owner drops what it took once it sees the executor broken).
     static WorkItem *closedInbox() noexcept { return reinterpret_cast<WorkItem *>(alignof(WorkItem)); }
     static constexpr std::uint64_t kStolen = ~std::uint64_t(0);
     // Owner thread, under m_mutex: puts the inbox, in order, behind the batch, seeing at most

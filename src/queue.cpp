@@ -285,8 +285,13 @@ void ExecutorState::route(std::unique_ptr<WorkItem> item, bool rejectOwnThread)
 
 ExecutorState::Refill ExecutorState::refillLocked(std::size_t steps)
 {
-    if (broken.load(std::memory_order_relaxed))
-        return Refill::Nothing; // the batch was stolen, or is being: nothing comes after it here
+    if (broken.load(std::memory_order_relaxed)) {
+        // The breaking thread took the batch and any walk in progress (takeAllLocked()): forget
+        // the walk, whose items are not ours any more.
+        m_walkRest = nullptr;
+        m_walked.clear();
+        return Refill::Nothing;
+    }
     if (!m_walkRest) {
         m_walkRest = m_inbox.exchange(nullptr, std::memory_order_acquire);
         if (!m_walkRest)
@@ -355,6 +360,8 @@ std::uint64_t ExecutorState::unclaimedLocked() const
 
 std::uint64_t ExecutorState::inboxCountLocked() const
 {
+    if (broken.load(std::memory_order_relaxed))
+        return 0; // handed on, or failed: a walk left behind is not ours any more
     std::uint64_t count = m_walked.size();
     for (WorkItem *item = m_walkRest; item; item = item->m_next)
         ++count;
@@ -530,8 +537,9 @@ void ExecutorState::sleepUntilWork(QDeadlineTimer deadline)
     std::unique_lock locker(m_mutex);
     // Owner thread: the batch is used up when a wait sleeps (it ran everything first).
     WorkItem *const inbox = m_inbox.load(std::memory_order_seq_cst);
-    const bool empty = (!inbox || inbox == closedInbox())
-            && m_claimed.load(std::memory_order_relaxed) >= m_batch.size() && !walkInProgress();
+    const bool empty = inbox == closedInbox()
+            || (!inbox && m_claimed.load(std::memory_order_relaxed) >= m_batch.size()
+                && !walkInProgress());
     if (empty && !m_poked) {
         if (deadline.isForever()) {
             m_wake.wait(locker);
