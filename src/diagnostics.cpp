@@ -303,7 +303,11 @@ void applySlowItemEnvironment(ExecutorState &state)
 quint64 ExecutorState::pendingCount() const
 {
     std::lock_guard locker(m_mutex);
-    return inboxCountLocked() + unclaimedLocked();
+    const std::uint64_t pending = inboxCountLocked() + unclaimedLocked();
+#if QDISPATCH_DIAGNOSTICS
+    m_peakPending = std::max(m_peakPending, pending);
+#endif
+    return pending;
 }
 
 ExecutorStats ExecutorState::stats() const
@@ -314,14 +318,18 @@ ExecutorStats ExecutorState::stats() const
     {
         std::lock_guard locker(m_mutex);
         const std::uint64_t ran = m_ran.load(std::memory_order_relaxed);
-        stats.accepted = inboxCountLocked() + unclaimedLocked() + ran + m_handedOff + m_failed;
+        const std::uint64_t pending = inboxCountLocked() + unclaimedLocked();
+        stats.accepted = pending + ran + m_handedOff + m_failed;
         stats.cancelled = m_cancelled;
         stats.handedOff = m_handedOff;
         stats.failed = m_failed;
         stats.run = ran - m_cancelled;
-        // The owner notes the high-water mark when it takes the inbox; what waits now counts too.
-        stats.peakPending = std::max<std::uint64_t>(m_peakPending,
-                                                    inboxCountLocked() + unclaimedLocked());
+#if QDISPATCH_DIAGNOSTICS
+        // Producers keep no count: the owner notes the length when it takes the inbox, and
+        // every look from here or pendingCount() counts too.
+        m_peakPending = std::max(m_peakPending, pending);
+#endif
+        stats.peakPending = m_peakPending;
         run = m_longestRun;
         delivery = m_longestDelivery;
     }
@@ -463,6 +471,16 @@ void CurrentThreadExecutor::runPending()
 ExecutorStats CurrentThreadExecutor::stats() const
 {
     return d->stats();
+}
+
+quint64 ExecutorHandle::pendingCount() const
+{
+    return d ? d->pendingCount() : 0;
+}
+
+ExecutorStats ExecutorHandle::stats() const
+{
+    return d ? d->stats() : ExecutorStats{};
 }
 
 void CurrentThreadExecutor::setSlowItemThresholds(std::chrono::milliseconds run,

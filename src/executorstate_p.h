@@ -248,7 +248,7 @@ private:
     QHash<const void *, LatestItem *> m_latest; // X2: queued, still replaceable items by key
     // X10's books (diagnostics.cpp), under m_mutex; m_ran is the owner's (below).
     // accepted = queued + m_ran + handed off + failed; run = m_ran - cancelled.
-    std::uint64_t m_peakPending = 0;
+    mutable std::uint64_t m_peakPending = 0; // also raised by what pendingCount() and stats() see
     std::uint64_t m_cancelled = 0;
     std::uint64_t m_handedOff = 0;
     std::uint64_t m_failed = 0;

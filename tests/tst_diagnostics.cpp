@@ -28,6 +28,7 @@
 
 using qdispatch::CurrentThreadExecutor;
 using qdispatch::ExecutorError;
+using qdispatch::ExecutorHandle;
 using qdispatch::ExecutorStats;
 using qdispatch::RunMode;
 
@@ -142,6 +143,7 @@ private Q_SLOTS:
     void x10_offByDefault();
     void x10_countsSubmittedCancelledAndRun();
     void x10_countsHandOffOnBreak();
+    void x10_handleSeesTheExecutorsBooks();
     void x10_contextItemsCountedAndNamed();
     void x10_countsFailedWithNoLiveExecutor();
     void x10_runPendingFromWrongThreadThrows();
@@ -280,6 +282,57 @@ void TestDiagnostics::x10_countsHandOffOnBreak()
     QCOMPARE(out.run, quint64(5));
     QCOMPARE(out.handedOff, quint64(0));
     QCOMPARE(out.peakPending, quint64(5));
+}
+
+// X10 with X7: a handle reads the same books from any thread, counting both the items the owner
+// has taken but not reached yet and those that arrived since; once the executor is gone, its
+// books stay readable. A default handle has none.
+void TestDiagnostics::x10_handleSeesTheExecutorsBooks()
+{
+    QCOMPARE(ExecutorHandle().pendingCount(), quint64(0));
+    QCOMPARE(ExecutorHandle().stats().accepted, quint64(0));
+
+    ExecutorHandle handle;
+    {
+        CurrentThreadExecutor ex;
+        handle = ex.handle();
+        quint64 seenInside = 0;
+        Worker first([&] {
+            ex.post([&] {
+                // Running the first of 5: 4 taken and waiting, then 2 more arrive.
+                Worker more([&] {
+                    ex.post([] {});
+                    ex.post([] {});
+                    seenInside = handle.pendingCount();
+                });
+                QVERIFY(more.join());
+            });
+            for (int i = 0; i < 4; ++i)
+                ex.post([] {});
+        });
+        QVERIFY(first.join());
+        quint64 seenBefore = 0;
+        Worker reader([&] { seenBefore = handle.pendingCount(); });
+        QVERIFY(reader.join());
+        QCOMPARE(seenBefore, quint64(5));
+
+        ex.runPending(); // the 5 queued at the call; the 2 that came later stay queued (C8)
+        QCOMPARE(seenInside, quint64(6));
+        QCOMPARE(handle.pendingCount(), quint64(2));
+        ex.runPending();
+        QCOMPARE(handle.pendingCount(), quint64(0));
+        const ExecutorStats viaHandle = handle.stats();
+        const ExecutorStats own = ex.stats();
+        QCOMPARE(viaHandle.accepted, quint64(7));
+        QCOMPARE(viaHandle.run, quint64(7));
+        QCOMPARE(viaHandle.peakPending, quint64(6));
+        QCOMPARE(viaHandle.accepted, own.accepted);
+        QCOMPARE(viaHandle.run, own.run);
+        QCOMPARE(viaHandle.peakPending, own.peakPending);
+    }
+    QVERIFY(handle.isBroken());
+    QCOMPARE(handle.pendingCount(), quint64(0));
+    QCOMPARE(handle.stats().run, quint64(7));
 }
 
 // X10 with X8: an item skipped because its context object is gone counts as cancelled, like C6;

@@ -68,7 +68,11 @@ struct ExecutorStats
     quint64 cancelled = 0; // items skipped because their future was cancelled before start (C6)
     quint64 handedOff = 0; // items moved down the chain when this executor broke (C12)
     quint64 failed = 0; // items failed with ExecutorError{Broken}: no live executor was left (C12)
-    quint64 peakPending = 0; // the most items ever queued here at once
+    // The most items queued here at once, as seen whenever the owner thread took what producers
+    // had queued and whenever pendingCount() or stats() looked. Producers keep no count (one
+    // atomic operation per submit), so a backlog that built up while the owner was still running
+    // an earlier one, and went unobserved, counts without that earlier one's rest.
+    quint64 peakPending = 0;
     // Kept only while a slow-item threshold is set (setSlowItemThresholds()), the delivery
     // record only for items accepted while a delivery threshold was set; zero and empty
     // otherwise. Delivery is the time from accepted to started.
@@ -291,6 +295,11 @@ public:
                 detail::withContext(context, detail::makePostItem(std::forward<F>(fn))));
     }
     bool isBroken() const noexcept { return detail::isBroken(d.get()); }
+    // X10 through the handle: the executor's pendingCount() and stats(), from any thread. Of a
+    // broken or destroyed executor, its books as it left them (nothing is pending: its queue
+    // moved down the chain); of a default-constructed handle, 0 and an all-zero ExecutorStats.
+    quint64 pendingCount() const;
+    ExecutorStats stats() const;
 
     friend bool operator==(const ExecutorHandle &a, const ExecutorHandle &b) noexcept
     {
