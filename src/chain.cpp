@@ -91,22 +91,9 @@ bool ExecutorState::pushHandOff(WorkItem *first, const std::vector<LatestItem *>
             item->home = shared_from_this();
             m_latest.insert(item->key, item);
         }
-        // The inbox holds the newest item first: link the list the other way round, then put
-        // it in with one compare-and-swap, behind everything queued here so far.
-        WorkItem *newest = nullptr;
-        for (WorkItem *item = first; item;) {
-            WorkItem *const following = item->m_next;
-            item->m_next = newest;
-            newest = item;
-            item = following;
-        }
-        // `first` is now the oldest, at the end of the reversed list.
-        WorkItem *old = m_inbox.load(std::memory_order_relaxed);
-        do {
-            first->m_next = old;
-        } while (!m_inbox.compare_exchange_weak(old, newest, std::memory_order_seq_cst,
-                                                std::memory_order_relaxed));
-        if (!old) {
+        // The inbox holds the newest item first: the list goes in the other way round, behind
+        // everything queued here so far (`first`, its oldest, ends up last).
+        if (!pushLocked(reversed(first), first)) {
             needed = wakeAfterEmptyPush(true);
             keepAlive = shared_from_this();
         }
@@ -131,18 +118,8 @@ WorkItem *ExecutorState::takeAllLocked(std::uint64_t *count)
         ++*count;
     };
     const auto appendReversed = [&](WorkItem *newest) {
-        WorkItem *oldest = nullptr;
-        while (newest) {
-            WorkItem *const following = newest->m_next;
-            newest->m_next = oldest;
-            oldest = newest;
-            newest = following;
-        }
-        for (WorkItem *item = oldest; item;) {
-            WorkItem *const following = item->m_next;
-            append(item);
-            item = following;
-        }
+        for (WorkItem *item = reversed(newest); item;)
+            append(std::exchange(item, item->m_next));
     };
     const std::uint64_t claimed = m_claimed.exchange(kStolen, std::memory_order_relaxed);
     for (std::uint64_t i = claimed; i < m_batch.size(); ++i)

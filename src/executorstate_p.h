@@ -227,6 +227,11 @@ private:
     bool walkInProgress() const { return m_walkRest || !m_walked.empty(); } // owner or m_mutex
     std::uint64_t unclaimedLocked() const; // under m_mutex
     std::uint64_t inboxCountLocked() const; // under m_mutex: no item can leave the inbox then
+    // Under m_mutex (so that the inbox cannot close meanwhile): puts the list newest..oldest
+    // (linked newest first) into the inbox. Returns what the inbox held before: nullptr if empty.
+    WorkItem *pushLocked(WorkItem *newest, WorkItem *oldest);
+    // Turns a list round; returns its new first item.
+    static WorkItem *reversed(WorkItem *first) noexcept;
     // After a push found the inbox empty: what wakes the owner (the caller holds m_mutex when
     // `locked`).
     Wake wakeAfterEmptyPush(bool locked);

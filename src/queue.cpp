@@ -200,6 +200,24 @@ bool ExecutorState::push(WorkItem *item, std::shared_ptr<ExecutorState> *next)
     return true;
 }
 
+WorkItem *ExecutorState::pushLocked(WorkItem *newest, WorkItem *oldest)
+{
+    WorkItem *old = m_inbox.load(std::memory_order_relaxed);
+    do {
+        oldest->m_next = old;
+    } while (!m_inbox.compare_exchange_weak(old, newest, std::memory_order_seq_cst,
+                                            std::memory_order_relaxed));
+    return old;
+}
+
+WorkItem *ExecutorState::reversed(WorkItem *first) noexcept
+{
+    WorkItem *last = nullptr;
+    while (first)
+        last = std::exchange(first, std::exchange(first->m_next, last));
+    return last;
+}
+
 bool ExecutorState::pushLatest(const void *key, std::unique_ptr<WorkItem> &payload,
                                LatestItem *fresh, std::shared_ptr<ExecutorState> *next)
 {
@@ -217,13 +235,7 @@ bool ExecutorState::pushLatest(const void *key, std::unique_ptr<WorkItem> &paylo
         }
         fresh->payload = std::move(payload);
         m_latest.insert(key, fresh);
-        // The inbox cannot close meanwhile: that happens under this mutex.
-        WorkItem *old = m_inbox.load(std::memory_order_relaxed);
-        do {
-            fresh->m_next = old;
-        } while (!m_inbox.compare_exchange_weak(old, fresh, std::memory_order_seq_cst,
-                                                std::memory_order_relaxed));
-        if (!old) {
+        if (!pushLocked(fresh, fresh)) {
             needed = wakeAfterEmptyPush(true);
             keepAlive = shared_from_this();
         }
