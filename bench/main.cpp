@@ -227,6 +227,12 @@ std::vector<Plan> makePlans(const Options &options, QString *pythonNote)
                   { u"promise_floor"_s, u"floor: one thread makes and fulfils `QPromise`s"_s,
                     u"QPromise floor"_s, plain([=] { return bench::promiseFloorRate(million); }) },
                   Target::ratioAtLeast(0.9));
+        p.compare(submit,
+                  { u"promise_two_thread_floor"_s,
+                    u"floor on 2 threads: `QPromise`s made on one, fulfilled on the other, "
+                    u"through a lock-free list"_s,
+                    u"2-thread QPromise floor"_s,
+                    plain([=] { return bench::promiseTwoThreadFloorRate(million); }) });
         plans.push_back(std::move(p));
     }
     {

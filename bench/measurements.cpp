@@ -352,6 +352,34 @@ double lockFreeFloorRate(int items)
     return items / seconds;
 }
 
+// P1's floor on two threads: the producer makes each QPromise and keeps its future, the consumer
+// fulfils it, and the promises travel through the lock-free floor's queue. What P1 costs without
+// an executor: the same futures, split over two threads as QDispatch splits them.
+double promiseTwoThreadFloorRate(int items)
+{
+    LockFreeQueue queue;
+    Futures futures(items);
+    int taken = 0; // consumer thread only
+    const double seconds = timeServing(
+        [&] {
+            for (int i = 0; i < items; ++i) {
+                QPromise<int> promise;
+                promise.start();
+                futures.keep(promise.future());
+                queue.push([promise = std::move(promise), i]() mutable {
+                    promise.addResult(i);
+                    promise.finish();
+                });
+            }
+        },
+        [&] {
+            while (taken < items)
+                taken += queue.runBatch();
+        });
+    futures.requireAllDone(items);
+    return items / seconds;
+}
+
 // ---- P3 ----------------------------------------------------------------------------------
 
 double invokeRoundTrip(int trips, qdispatch::RunMode mode)

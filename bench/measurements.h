@@ -17,6 +17,9 @@ double submitRate(int items); // executor.submit(); the owner in runUntilFuture(
 double thenContextRate(int items); // readyFuture().then(context, fn); the owner in a QEventLoop
 double invokePromiseRate(int items); // invokeMethod(Qt::QueuedConnection) + a QPromise per item
 double promiseFloorRate(int items); // one thread makes and fulfils the QPromises itself
+// The same QPromises made on one thread and fulfilled on another, handed over through
+// lockFreeFloorRate()'s queue (for information: P1's target is against the one-thread floor).
+double promiseTwoThreadFloorRate(int items);
 
 // P2: one producer posts `items` tiny items with no result; the owner runs them. Items per second.
 double postRate(int items); // executor.post(); the owner in runUntilFuture()
