@@ -520,8 +520,10 @@ int main(int argc, char *argv[])
         u"pairs"_s, u"Pairs (QDispatch, then its baseline) per comparison; default 7."_s, u"n"_s,
         u"7"_s);
     const QCommandLineOption only(u"only"_s, u"Scenarios to run, e.g. P1,P3."_s, u"ids"_s);
-    const QCommandLineOption out(u"out"_s, u"Directory for benchmarks.json and .svg."_s, u"dir"_s,
-                                 QString::fromUtf8(QDISPATCH_BENCH_DEFAULT_OUT));
+    const QCommandLineOption out(u"out"_s,
+                                 u"Directory for benchmarks.json and .svg; default: docs/ for a "
+                                 u"full run, the current directory with --quick or --only."_s,
+                                 u"dir"_s);
     const QCommandLineOption python(u"python"_s, u"Python with asgiref, for P1."_s, u"path"_s,
                                     u"/usr/bin/python3"_s);
     const QCommandLineOption script(u"asgiref-script"_s, u"The asgiref half of P1."_s, u"path"_s,
@@ -545,7 +547,14 @@ int main(int argc, char *argv[])
             fail(u"--pairs needs a positive number"_s);
         if (parser.isSet(only))
             options.only = parser.value(only).split(u',', Qt::SkipEmptyParts);
-        options.outDir = parser.value(out);
+        // Only a full run replaces the committed results in docs/ unasked: a smoke test or a
+        // partial run that did so would leave docs/ with figures the text does not describe.
+        if (parser.isSet(out))
+            options.outDir = parser.value(out);
+        else if (options.quick || !options.only.isEmpty())
+            options.outDir = QDir::currentPath();
+        else
+            options.outDir = QString::fromUtf8(QDISPATCH_BENCH_DEFAULT_OUT);
         options.python = parser.value(python);
         options.asgirefScript = parser.value(script);
         return runBenchmark(options);
