@@ -225,6 +225,9 @@ private:
     enum class Refill { Nothing, Ready, Walking };
     Refill refillLocked(std::size_t steps);
     bool walkInProgress() const { return m_walkRest || !m_walked.empty(); } // owner or m_mutex
+    // Owner thread: whether anything is queued for it (inbox, batch or a walk), for kick() and
+    // the ExecutorOnly sleep.
+    bool hasWorkForOwner() const;
     std::uint64_t unclaimedLocked() const; // under m_mutex
     std::uint64_t inboxCountLocked() const; // under m_mutex: no item can leave the inbox then
     // Under m_mutex (so that the inbox cannot close meanwhile): puts the list newest..oldest

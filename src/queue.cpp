@@ -502,14 +502,20 @@ void ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFl
     --drainDepth;
 }
 
+bool ExecutorState::hasWorkForOwner() const
+{
+    // A broken executor has nothing left here: the breaking thread took it all (a walk it left
+    // behind is stale until the owner drops it).
+    WorkItem *const inbox = m_inbox.load(std::memory_order_seq_cst);
+    if (inbox == closedInbox())
+        return false;
+    return inbox || m_claimed.load(std::memory_order_relaxed) < m_batch.size() || walkInProgress();
+}
+
 void ExecutorState::kick()
 {
     // Owner thread: a wake-up for what is left of the batch or waits in the inbox.
-    WorkItem *const inbox = m_inbox.load(std::memory_order_relaxed);
-    const std::uint64_t claimed = m_claimed.load(std::memory_order_relaxed);
-    const bool queued =
-            (inbox && inbox != closedInbox()) || claimed < m_batch.size() || walkInProgress();
-    if (queued && !m_wakePosted.exchange(true, std::memory_order_seq_cst))
+    if (hasWorkForOwner() && !m_wakePosted.exchange(true, std::memory_order_seq_cst))
         wake(Wake{ true, false, nullptr });
 }
 
@@ -547,12 +553,7 @@ void ExecutorState::sleepUntilWork(QDeadlineTimer deadline)
     // day at a time (the caller looks again and sleeps on).
     constexpr qint64 kLongestSleepNs = 24 * 3600 * qint64(1000000000);
     std::unique_lock locker(m_mutex);
-    // Owner thread: the batch is used up when a wait sleeps (it ran everything first).
-    WorkItem *const inbox = m_inbox.load(std::memory_order_seq_cst);
-    const bool empty = inbox == closedInbox()
-            || (!inbox && m_claimed.load(std::memory_order_relaxed) >= m_batch.size()
-                && !walkInProgress());
-    if (empty && !m_poked) {
+    if (!hasWorkForOwner() && !m_poked) {
         if (deadline.isForever()) {
             m_wake.wait(locker);
         } else {
