@@ -399,23 +399,26 @@ void ExecutorState::countCancelled()
     ++m_cancelled;
 }
 
-void ItemBooks::afterTimedRun(WorkItem *item) noexcept
+void ItemBooks::updateAlerts() noexcept
 {
 #if QDISPATCH_DIAGNOSTICS
-    const DiagClock::time_point end = DiagClock::now();
-    const DiagClock::time_point start = std::exchange(m_last, end);
-    const std::int64_t runNs = std::chrono::duration_cast<nanoseconds>(end - start).count();
-    // -1: not stamped (accepted while no delivery threshold was set, or handed down from an
-    // executor that had none). The stamp is coarse, so it may lie a little after the start: clamp.
-    const std::int64_t deliveryNs = item->m_acceptedAt == 0
-        ? -1
-        : std::max<std::int64_t>(0, nsSinceEpoch(start) - item->m_acceptedAt);
+    // Records: the owner thread is their only writer, so it reads them without the lock.
+    const auto alert = [](std::int64_t record, std::int64_t threshold) {
+        return threshold == 0 ? record : std::min(record, threshold);
+    };
+    m_runAlertNs = alert(m_state.m_longestRun.ns, m_runNs);
+    m_deliveryAlertNs = alert(m_state.m_longestDelivery.ns, m_deliveryNs);
+#endif
+}
 
-    // Records (owner thread: the only writer, so it reads them without the lock).
+void ItemBooks::afterTimedRun(WorkItem *item, std::int64_t runNs, std::int64_t deliveryNs) noexcept
+{
+#if QDISPATCH_DIAGNOSTICS
     if (runNs > m_state.m_longestRun.ns)
         m_state.recordLongest(&ExecutorState::m_longestRun, runNs, item->callableName());
     if (deliveryNs > m_state.m_longestDelivery.ns)
         m_state.recordLongest(&ExecutorState::m_longestDelivery, deliveryNs, item->callableName());
+    updateAlerts();
 
     const bool slow = m_runNs != 0 && runNs > m_runNs;
     bool late = false;
@@ -447,6 +450,8 @@ void ItemBooks::afterTimedRun(WorkItem *item) noexcept
     qCWarning(lcSlow, "%s", qUtf8Printable(message));
 #else
     Q_UNUSED(item);
+    Q_UNUSED(runNs);
+    Q_UNUSED(deliveryNs);
 #endif
 }
 
