@@ -5,9 +5,10 @@
 //
 //   qdispatch-bench [--quick] [--pairs N] [--only P1,P3] [--out DIR]
 //
-// The main thread is the owner thread of every scenario. P6 runs each side in a fresh child
-// process (qdispatch-bench --child ...) so that the peaks of the sides do not mix. P7 does too:
-// its baseline is the same benchmark linked to the library with X10 compiled out
+// The main thread is the owner thread of every scenario. P1, P2, P6 and P7 run each side in a
+// fresh child process (qdispatch-bench --child ...): P1 and P2 so that no side inherits a heap that
+// an earlier measurement grew, P6 so that the peaks of the sides do not mix, P7 also because its
+// baseline is the same benchmark linked to the library with X10 compiled out
 // (qdispatch-bench-nodiag, beside this program), and one program links one library.
 
 #include "measurements.h"
@@ -28,6 +29,7 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <utility>
@@ -37,6 +39,9 @@ using namespace Qt::StringLiterals;
 namespace {
 
 using bench::Target;
+
+// P7 runs this many times --pairs (Plan::pairsFactor).
+constexpr int kP7PairsFactor = 3;
 
 struct Options {
     bool quick = false;
@@ -63,6 +68,9 @@ struct Way {
 struct Plan {
     bench::Scenario scenario;
     std::vector<std::pair<Measure, Measure>> measures;
+    // Pairs per comparison, as a multiple of --pairs: more for a scenario whose targets are
+    // closer than a pair's noise.
+    int pairsFactor = 1;
 
     Plan(const QString &id, const QString &title, const QString &unit, bool higherIsBetter,
          qint64 items)
@@ -113,6 +121,39 @@ QJsonObject runJsonProcess(const QString &program, const QStringList &arguments,
     if (!document.isObject())
         fail(u"%1 printed no JSON object"_s.arg(program));
     return document.object();
+}
+
+// The throughput measurements of P1, P2 and P7, each run by `qdispatch-bench --child NAME` in a
+// process of its own: every side of a pair then starts from a fresh heap. In one long process each
+// measurement inherited the heap the earlier ones had grown, and P1's floor, nearly all allocation,
+// measured anywhere from 0.6 to 1.2 M items/s with that history.
+using RateFn = double (*)(int items);
+const std::map<QString, RateFn> &rateJobs()
+{
+    static const std::map<QString, RateFn> jobs {
+        { u"p1-qdispatch"_s, &bench::submitRate },
+        { u"p1-then-context"_s, &bench::thenContextRate },
+        { u"p1-invoke-promise"_s, &bench::invokePromiseRate },
+        { u"p1-promise-floor"_s, &bench::promiseFloorRate },
+        { u"p1-promise-two-thread-floor"_s, &bench::promiseTwoThreadFloorRate },
+        { u"p2-qdispatch"_s, &bench::postRate },
+        { u"p2-invoke-method"_s, &bench::invokeMethodRate },
+        { u"p2-lockfree-floor"_s, &bench::lockFreeFloorRate },
+    };
+    return jobs;
+}
+
+// A measurement of items per second by one of rateJobs() in a child process: `program` (this
+// one, or P7's baseline) with `environment`.
+Measure childRate(const QString &program, const QString &job, int items,
+                  const QProcessEnvironment &environment = QProcessEnvironment::systemEnvironment())
+{
+    return [=](QJsonObject &details) {
+        details = runJsonProcess(program,
+                                 { u"--child"_s, job, u"--items"_s, QString::number(items) },
+                                 environment);
+        return details[u"itemsPerSecond"_s].toDouble();
+    };
 }
 
 QString cpuModel(int *cores)
@@ -201,14 +242,14 @@ std::vector<Plan> makePlans(const Options &options, QString *pythonNote)
                u"items/s"_s, true, million);
         const Way submit { u"qdispatch"_s, u"QDispatch `submit`, owner in `runUntilFuture`"_s,
                            u"QDispatch submit"_s,
-                           plain([=] { return bench::submitRate(million); }) };
+                           childRate(self, u"p1-qdispatch"_s, million) };
         p.compare(submit,
                   { u"then_context"_s, u"`readyFuture().then(context)`, owner in a `QEventLoop`"_s,
-                    u"then(context)"_s, plain([=] { return bench::thenContextRate(million); }) });
+                    u"then(context)"_s, childRate(self, u"p1-then-context"_s, million) });
         p.compare(submit,
                   { u"invoke_promise"_s, u"`invokeMethod(Qt::QueuedConnection)` + `QPromise`"_s,
                     u"invokeMethod + QPromise"_s,
-                    plain([=] { return bench::invokePromiseRate(million); }) });
+                    childRate(self, u"p1-invoke-promise"_s, million) });
         p.compare(submit,
                   { u"asgiref"_s,
                     u"asgiref `CurrentThreadExecutor` (%L1 items, Python)"_s.arg(asgirefItems),
@@ -225,30 +266,30 @@ std::vector<Plan> makePlans(const Options &options, QString *pythonNote)
                   std::nullopt, asgirefUnavailable(options));
         p.compare(submit,
                   { u"promise_floor"_s, u"floor: one thread makes and fulfils `QPromise`s"_s,
-                    u"QPromise floor"_s, plain([=] { return bench::promiseFloorRate(million); }) },
+                    u"QPromise floor"_s, childRate(self, u"p1-promise-floor"_s, million) },
                   Target::ratioAtLeast(0.9));
         p.compare(submit,
                   { u"promise_two_thread_floor"_s,
                     u"floor on 2 threads: `QPromise`s made on one, fulfilled on the other, "
                     u"through a lock-free list"_s,
                     u"2-thread QPromise floor"_s,
-                    plain([=] { return bench::promiseTwoThreadFloorRate(million); }) });
+                    childRate(self, u"p1-promise-two-thread-floor"_s, million) });
         plans.push_back(std::move(p));
     }
     {
         Plan p(u"P2"_s, u"1 producer posts %L1 tiny items"_s.arg(million), u"items/s"_s, true,
                million);
         const Way post { u"qdispatch"_s, u"QDispatch `post`, owner in `runUntilFuture`"_s,
-                         u"QDispatch post"_s, plain([=] { return bench::postRate(million); }) };
+                         u"QDispatch post"_s, childRate(self, u"p2-qdispatch"_s, million) };
         p.compare(post,
                   { u"invoke_method"_s,
                     u"`invokeMethod(Qt::QueuedConnection)`, owner in a `QEventLoop`"_s,
-                    u"invokeMethod"_s, plain([=] { return bench::invokeMethodRate(million); }) });
+                    u"invokeMethod"_s, childRate(self, u"p2-invoke-method"_s, million) });
         p.compare(post,
                   { u"lockfree_floor"_s,
                     u"floor: 2 plain threads, lock-free list (1 CAS a push, whole list taken)"_s,
                     u"lock-free floor"_s,
-                    plain([=] { return bench::lockFreeFloorRate(million); }) },
+                    childRate(self, u"p2-lockfree-floor"_s, million) },
                   Target::ratioAtLeast(0.6));
         plans.push_back(std::move(p));
     }
@@ -341,6 +382,9 @@ std::vector<Plan> makePlans(const Options &options, QString *pythonNote)
         Plan p(u"P7"_s, u"X10 diagnostics off and on: P1 and P2 (%L1 items), time per item"_s.arg(
                    million),
                u"ns"_s, false, million);
+        // Its targets (2% and 10%) are finer than one pair's noise (10-20% here), and a pair of
+        // child processes takes about a second.
+        p.pairsFactor = kP7PairsFactor;
         const QString nodiag =
             QDir(QCoreApplication::applicationDirPath()).filePath(u"qdispatch-bench-nodiag"_s);
         const QString missing = QFile::exists(nodiag)
@@ -355,22 +399,24 @@ std::vector<Plan> makePlans(const Options &options, QString *pythonNote)
                 env.insert(u"QDISPATCH_SLOW_ITEM_MS"_s, u"3600000,3600000"_s);
                 env.insert(u"QDISPATCH_HANG_MS"_s, u"3600000"_s);
             }
-            return [=](QJsonObject &details) {
-                details = runJsonProcess(
-                    program, { u"--child"_s, job, u"--items"_s, QString::number(million) }, env);
-                return 1e9 / details[u"itemsPerSecond"_s].toDouble();
-            };
+            const Measure rate = childRate(program, job, million, env);
+            return [=](QJsonObject &details) { return 1e9 / rate(details); };
         };
-        for (const auto &[job, what] : { std::pair(u"p7-p1"_s, u"P1 `submit`"_s),
-                                         std::pair(u"p7-p2"_s, u"P2 `post`"_s) }) {
-            const Way compiledOut { job + u"_compiled_out"_s,
+        struct Work
+        {
+            QString id, job, what;
+        };
+        for (const auto &[id, job, what] :
+             { Work { u"p7-p1"_s, u"p1-qdispatch"_s, u"P1 `submit`"_s },
+               Work { u"p7-p2"_s, u"p2-qdispatch"_s, u"P2 `post`"_s } }) {
+            const Way compiledOut { id + u"_compiled_out"_s,
                                     what + u", diagnostics compiled out"_s,
                                     what.left(2) + u" compiled out"_s,
                                     child(nodiag, job, false) };
-            p.compare({ job + u"_off"_s, what + u", diagnostics off"_s, what.left(2) + u" off"_s,
+            p.compare({ id + u"_off"_s, what + u", diagnostics off"_s, what.left(2) + u" off"_s,
                         child(self, job, false) },
                       compiledOut, Target::ratioAtMost(1.02), missing);
-            p.compare({ job + u"_on"_s, what + u", thresholds that never fire"_s,
+            p.compare({ id + u"_on"_s, what + u", thresholds that never fire"_s,
                         what.left(2) + u" on"_s, child(self, job, true) },
                       compiledOut, Target::ratioAtMost(1.10), missing);
         }
@@ -447,10 +493,8 @@ int runChild(const QString &name, int items)
         result = bench::queuedMemory(items, bench::Queue::ThenContext);
     else if (name == u"p6-floor")
         result = bench::queuedMemory(items, bench::Queue::FutureInterfaceFloor);
-    else if (name == u"p7-p1")
-        result = { { u"itemsPerSecond"_s, bench::submitRate(items) } };
-    else if (name == u"p7-p2")
-        result = { { u"itemsPerSecond"_s, bench::postRate(items) } };
+    else if (const auto job = rateJobs().find(name); job != rateJobs().end())
+        result = { { u"itemsPerSecond"_s, job->second(items) } };
     else
         fail(u"unknown child job %1"_s.arg(name));
     std::fputs(QJsonDocument(result).toJson(QJsonDocument::Compact).append('\n').constData(),
@@ -470,7 +514,7 @@ int runBenchmark(const Options &options)
     QString pythonNote;
     std::vector<Plan> plans = makePlans(options, &pythonNote);
     for (Plan &plan : plans)
-        run(plan, options.pairs, clock);
+        run(plan, options.pairs * plan.pairsFactor, clock);
     const double seconds = clock.elapsed() / 1000.0;
 
     std::vector<bench::Scenario> scenarios;
@@ -481,8 +525,8 @@ int runBenchmark(const Options &options)
         machineAndTools[u"python"_s] = pythonNote;
 
     std::fputs(qPrintable(bench::textTable(scenarios, machineAndTools)), stdout);
-    std::fprintf(stdout, "%d pairs per comparison; the run took %s (m:ss).\n\n", options.pairs,
-                 qPrintable(elapsedText(clock)));
+    std::fprintf(stdout, "%d pairs per comparison (P7: %d); the run took %s (m:ss).\n\n",
+                 options.pairs, options.pairs * kP7PairsFactor, qPrintable(elapsedText(clock)));
     std::fputs(qPrintable(u"The table for docs/benchmarks.md:\n\n"_s +
                           bench::markdownTable(scenarios) + u"\n"_s),
                stdout);
@@ -491,6 +535,7 @@ int runBenchmark(const Options &options)
         fail(u"cannot create %1"_s.arg(options.outDir));
     const QJsonObject config { { u"quick"_s, options.quick },
                                { u"pairs"_s, options.pairs },
+                               { u"pairsP7"_s, options.pairs * kP7PairsFactor },
                                { u"statistic"_s, u"median of per-pair ratios, with min and max"_s },
                                { u"durationSeconds"_s, seconds },
                                { u"command"_s, QCoreApplication::arguments().join(u' ') } };
@@ -528,7 +573,7 @@ int main(int argc, char *argv[])
                                     u"/usr/bin/python3"_s);
     const QCommandLineOption script(u"asgiref-script"_s, u"The asgiref half of P1."_s, u"path"_s,
                                     QString::fromUtf8(QDISPATCH_BENCH_ASGIREF_SCRIPT));
-    QCommandLineOption child(u"child"_s, u"Internal: one P6 or P7 variant in this process."_s,
+    QCommandLineOption child(u"child"_s, u"Internal: one side of P1, P2, P6 or P7 in this process."_s,
                              u"job"_s);
     child.setFlags(QCommandLineOption::HiddenFromHelp);
     QCommandLineOption items(u"items"_s, u"Internal: item count of a --child job."_s, u"n"_s);

@@ -456,8 +456,9 @@ QString toSvg(const std::vector<Scenario> &scenarios, const QJsonObject &machine
     y += 16;
     chart.text(20, y, u"note"_s,
                u"Ratio = QDispatch ÷ baseline, in the scenario's unit. Each comparison ran %1 "
-               "pairs (QDispatch, baseline, QDispatch, baseline, ...): dot = median of the "
-               "per-pair ratios, bar = min .. max."_s.arg(config[u"pairs"_s].toInt()));
+               "pairs, P7's %2 (QDispatch, baseline, QDispatch, baseline, ...): dot = median of the "
+               "per-pair ratios, bar = min .. max."_s.arg(config[u"pairs"_s].toInt())
+                   .arg(config[u"pairsP7"_s].toInt()));
     y += 16;
     chart.text(20, y, u"note"_s,
                u"Dashed line: a SPEC target; green band: where it is met. Green dot: target met, "
