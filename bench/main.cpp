@@ -5,8 +5,8 @@
 //
 //   qdispatch-bench [--quick] [--pairs N] [--only P1,P3] [--out DIR]
 //
-// The main thread is the owner thread of every scenario. P1, P2, P6 and P7 run each side in a
-// fresh child process (qdispatch-bench --child ...): P1 and P2 so that no side inherits a heap that
+// The main thread is the owner thread of every scenario. P1, P2, P4, P6 and P7 run each side in a
+// fresh child process (qdispatch-bench --child ...): P1, P2 and P4 so that no side inherits a heap that
 // an earlier measurement grew, P6 so that the peaks of the sides do not mix, P7 also because its
 // baseline is the same benchmark linked to the library with X10 compiled out
 // (qdispatch-bench-nodiag, beside this program), and one program links one library.
@@ -123,7 +123,7 @@ QJsonObject runJsonProcess(const QString &program, const QStringList &arguments,
     return document.object();
 }
 
-// The throughput measurements of P1, P2 and P7, each run by `qdispatch-bench --child NAME` in a
+// The throughput measurements of P1, P2, P4 and P7, each run by `qdispatch-bench --child NAME` in a
 // process of its own: every side of a pair then starts from a fresh heap. In one long process each
 // measurement inherited the heap the earlier ones had grown, and P1's floor, nearly all allocation,
 // measured anywhere from 0.6 to 1.2 M items/s with that history.
@@ -139,6 +139,8 @@ const std::map<QString, RateFn> &rateJobs()
         { u"p2-qdispatch"_s, &bench::postRate },
         { u"p2-invoke-method"_s, &bench::invokeMethodRate },
         { u"p2-lockfree-floor"_s, &bench::lockFreeFloorRate },
+        { u"p4-8-producers"_s, [](int items) { return bench::producersRate(items, 8); } },
+        { u"p4-1-producer"_s, [](int items) { return bench::producersRate(items, 1); } },
     };
     return jobs;
 }
@@ -320,9 +322,9 @@ std::vector<Plan> makePlans(const Options &options, QString *pythonNote)
         Plan p(u"P4"_s, u"8 producers submit %L1 items in all, at once"_s.arg(million),
                u"items/s"_s, true, million);
         p.compare({ u"qdispatch_8"_s, u"QDispatch `submit`, 8 producers"_s, u"8 producers"_s,
-                    plain([=] { return bench::producersRate(million, 8); }) },
+                    childRate(self, u"p4-8-producers"_s, million) },
                   { u"qdispatch_1"_s, u"QDispatch `submit`, 1 producer (P1's work)"_s,
-                    u"1 producer"_s, plain([=] { return bench::producersRate(million, 1); }) },
+                    u"1 producer"_s, childRate(self, u"p4-1-producer"_s, million) },
                   Target::ratioAtLeast(0.8));
         plans.push_back(std::move(p));
     }
@@ -573,7 +575,7 @@ int main(int argc, char *argv[])
                                     u"/usr/bin/python3"_s);
     const QCommandLineOption script(u"asgiref-script"_s, u"The asgiref half of P1."_s, u"path"_s,
                                     QString::fromUtf8(QDISPATCH_BENCH_ASGIREF_SCRIPT));
-    QCommandLineOption child(u"child"_s, u"Internal: one side of P1, P2, P6 or P7 in this process."_s,
+    QCommandLineOption child(u"child"_s, u"Internal: one side of P1, P2, P4, P6 or P7 in this process."_s,
                              u"job"_s);
     child.setFlags(QCommandLineOption::HiddenFromHelp);
     QCommandLineOption items(u"items"_s, u"Internal: item count of a --child job."_s, u"n"_s);
