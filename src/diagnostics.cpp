@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <utility>
 
 #if __has_include(<cxxabi.h>)
@@ -313,8 +314,8 @@ quint64 ExecutorState::pendingCount() const
 ExecutorStats ExecutorState::stats() const
 {
     ExecutorStats stats;
-    Longest run;
-    Longest delivery;
+    const Record::Value run = m_longestRun.get();
+    const Record::Value delivery = m_longestDelivery.get();
     {
         std::lock_guard locker(m_mutex);
         const std::uint64_t ran = m_ran.load(std::memory_order_relaxed);
@@ -330,8 +331,6 @@ ExecutorStats ExecutorState::stats() const
         m_peakPending = std::max(m_peakPending, pending);
 #endif
         stats.peakPending = m_peakPending;
-        run = m_longestRun;
-        delivery = m_longestDelivery;
     }
     stats.longestRun = nanoseconds(run.ns);
     stats.longestDelivery = nanoseconds(delivery.ns);
@@ -387,10 +386,33 @@ QString ExecutorState::ownerLabel() const
     return threadLabel(name, threadId, isMain);
 }
 
-void ExecutorState::recordLongest(Longest ExecutorState::*which, std::int64_t ns, CallableName name)
+void ExecutorState::Record::set(std::int64_t ns, CallableName name) noexcept
 {
-    std::lock_guard locker(m_mutex);
-    this->*which = Longest { ns, name };
+    const std::uint64_t version = m_version.load(std::memory_order_relaxed);
+    m_version.store(version + 1, std::memory_order_relaxed);
+    // Release: a reader that sees any of these values also sees the odd version before them,
+    // and so retries when it reads the version again.
+    m_ns.store(ns, std::memory_order_release);
+    m_type.store(name.type, std::memory_order_release);
+    m_signature.store(name.signature, std::memory_order_release);
+    m_version.store(version + 2, std::memory_order_release);
+}
+
+ExecutorState::Record::Value ExecutorState::Record::get() const noexcept
+{
+    for (;;) {
+        const std::uint64_t version = m_version.load(std::memory_order_acquire);
+        if (version & 1) {
+            std::this_thread::yield(); // the owner thread is in the middle of set()
+            continue;
+        }
+        Value value;
+        value.ns = m_ns.load(std::memory_order_acquire);
+        value.name.type = m_type.load(std::memory_order_acquire);
+        value.name.signature = m_signature.load(std::memory_order_acquire);
+        if (m_version.load(std::memory_order_relaxed) == version)
+            return value;
+    }
 }
 
 void ExecutorState::countCancelled()
@@ -406,18 +428,18 @@ void ItemBooks::updateAlerts() noexcept
     const auto alert = [](std::int64_t record, std::int64_t threshold) {
         return threshold == 0 ? record : std::min(record, threshold);
     };
-    m_runAlertNs = alert(m_state.m_longestRun.ns, m_runNs);
-    m_deliveryAlertNs = alert(m_state.m_longestDelivery.ns, m_deliveryNs);
+    m_runAlertNs = alert(m_state.m_longestRun.ns(), m_runNs);
+    m_deliveryAlertNs = alert(m_state.m_longestDelivery.ns(), m_deliveryNs);
 #endif
 }
 
 void ItemBooks::afterTimedRun(WorkItem *item, std::int64_t runNs, std::int64_t deliveryNs) noexcept
 {
 #if QDISPATCH_DIAGNOSTICS
-    if (runNs > m_state.m_longestRun.ns)
-        m_state.recordLongest(&ExecutorState::m_longestRun, runNs, item->callableName());
-    if (deliveryNs > m_state.m_longestDelivery.ns)
-        m_state.recordLongest(&ExecutorState::m_longestDelivery, deliveryNs, item->callableName());
+    if (runNs > m_state.m_longestRun.ns())
+        m_state.m_longestRun.set(runNs, item->callableName());
+    if (deliveryNs > m_state.m_longestDelivery.ns())
+        m_state.m_longestDelivery.set(deliveryNs, item->callableName());
     updateAlerts();
 
     const bool slow = m_runNs != 0 && runNs > m_runNs;

@@ -197,13 +197,30 @@ private:
     static void releaseLink(std::shared_ptr<ExecutorState> link);
 
     friend class ItemBooks;
-    // X10: the owner thread, after an item it ran went over a threshold or set a record.
-    struct Longest
+    // X10: the longest run or delivery and its item's name. In a flood every few items start a
+    // little later than the one before and set a new delivery record, so setting one takes no
+    // lock: the owner thread is the only writer, and a reader on any thread retries while a write
+    // is half done (a sequence lock made of atomics, which ThreadSanitizer follows).
+    class Record
     {
-        std::int64_t ns = 0;
-        CallableName name;
+    public:
+        struct Value
+        {
+            std::int64_t ns = 0;
+            CallableName name;
+        };
+        // Owner thread only.
+        std::int64_t ns() const noexcept { return m_ns.load(std::memory_order_relaxed); }
+        void set(std::int64_t ns, CallableName name) noexcept;
+        // Any thread.
+        Value get() const noexcept;
+
+    private:
+        std::atomic<std::uint64_t> m_version{0}; // odd while a write is under way
+        std::atomic<std::int64_t> m_ns{0};
+        std::atomic<const std::type_info *> m_type{nullptr};
+        std::atomic<const char *> m_signature{nullptr};
     };
-    void recordLongest(Longest ExecutorState::*which, std::int64_t ns, CallableName name);
     void countCancelled();
     void stamp(WorkItem *item) const noexcept;
 
@@ -260,8 +277,8 @@ private:
     std::uint64_t m_cancelled = 0;
     std::uint64_t m_handedOff = 0;
     std::uint64_t m_failed = 0;
-    Longest m_longestRun; // written by the owner thread only, under m_mutex
-    Longest m_longestDelivery;
+    Record m_longestRun;
+    Record m_longestDelivery;
     bool m_lateReported = false; // owner thread only: late items go unreported until one is not
 
     // The producers' cache line: the inbox and the two flags a push onto an empty inbox reads.

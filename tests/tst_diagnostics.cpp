@@ -152,6 +152,7 @@ private Q_SLOTS:
     void x10_slowPostLatestItemNamedByItsCallable();
     void x10_lateDeliveryReportedOncePerBacklog();
     void x10_noSlowReportUnderThresholds();
+    void x10_recordsAreReadWholeWhileTheOwnerSetsThem();
     void x10_hangReportedForLongWait_data();
     void x10_hangReportedForLongWait();
     void x10_noHangReportUnderThreshold();
@@ -568,6 +569,63 @@ void TestDiagnostics::x10_noSlowReportUnderThresholds()
     QVERIFY(again.join());
     ex.runPending();
     QCOMPARE(ex.stats().longestRun, record);
+}
+
+// X10: in a flood most items set a new delivery record, and the owner sets it without a lock.
+// stats() from another thread meanwhile must never see half of one: a time without the name of
+// its item, or a record smaller than one seen before.
+void TestDiagnostics::x10_recordsAreReadWholeWhileTheOwnerSetsThem()
+{
+    CurrentThreadExecutor ex;
+    ex.setSlowItemThresholds(10s, 10s);
+    const ExecutorHandle handle = ex.handle();
+    constexpr int kItems = 20000;
+    Semaphore readerStarted;
+    std::atomic<bool> stop{false};
+    int reads = 0;
+    int torn = 0;
+    int backwards = 0;
+    QString badName;
+    Worker reader([&] {
+        std::chrono::nanoseconds run{0};
+        std::chrono::nanoseconds delivery{0};
+        do {
+            const ExecutorStats s = handle.stats();
+            for (const auto &[ns, name] : { std::pair(s.longestRun, s.longestRunItem),
+                                            std::pair(s.longestDelivery, s.longestDeliveryItem) }) {
+                if (ns != 0ns && !name.contains(QLatin1String("x10_recordsAreReadWhole"))) {
+                    ++torn;
+                    badName = name;
+                }
+            }
+            if (s.longestRun < run || s.longestDelivery < delivery)
+                ++backwards;
+            run = s.longestRun;
+            delivery = s.longestDelivery;
+            if (++reads == 1)
+                readerStarted.release();
+        } while (!stop.load(std::memory_order_acquire));
+    });
+    QVERIFY(readerStarted.tryAcquire(1, kJoinMs));
+    Worker producer([&] {
+        for (int i = 0; i < kItems; ++i) {
+            if (i % 2)
+                ex.post([] {});
+            else
+                ex.post([i] { Q_UNUSED(i); });
+        }
+    });
+    ex.runUntilFuture(producer.finished());
+    QVERIFY(producer.join());
+    ex.runPending();
+    stop.store(true, std::memory_order_release);
+    QVERIFY(reader.join());
+
+    QCOMPARE(ex.stats().run, quint64(kItems));
+    QVERIFY(ex.stats().longestDelivery > 0ns);
+    QVERIFY2(torn == 0, qPrintable(badName));
+    QCOMPARE(backwards, 0);
+    QVERIFY(reads > 1);
 }
 
 void TestDiagnostics::x10_hangReportedForLongWait_data()
