@@ -497,6 +497,18 @@ int runChild(const QString &name, int items)
         result = bench::queuedMemory(items, bench::Queue::FutureInterfaceFloor);
     else if (const auto job = rateJobs().find(name); job != rateJobs().end())
         result = { { u"itemsPerSecond"_s, job->second(items) } };
+    // P3's sides alone, for profiling and counting system calls (the scenario runs them in this
+    // process: round trips allocate little, so they have no heap history to fear).
+    else if (name == u"p3-all-events")
+        result = { { u"microsecondsPerTrip"_s,
+                     bench::invokeRoundTrip(items, qdispatch::RunMode::AllEvents) } };
+    else if (name == u"p3-executor-only")
+        result = { { u"microsecondsPerTrip"_s,
+                     bench::invokeRoundTrip(items, qdispatch::RunMode::ExecutorOnly) } };
+    else if (name == u"p3-blocking-queued")
+        result = { { u"microsecondsPerTrip"_s, bench::blockingQueuedRoundTrip(items) } };
+    else if (name == u"p3-condvar-floor")
+        result = { { u"microsecondsPerTrip"_s, bench::condVarRoundTrip(items) } };
     else
         fail(u"unknown child job %1"_s.arg(name));
     std::fputs(QJsonDocument(result).toJson(QJsonDocument::Compact).append('\n').constData(),
