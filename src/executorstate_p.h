@@ -69,7 +69,19 @@ public:
     // Appends `item` unless this executor is broken: one compare-and-swap on the inbox, plus the
     // wake-up when the inbox was empty. Returns false, keeping nothing, when it is broken; then
     // `next` receives the next link of the chain, read once the hand-off there is complete.
-    bool push(WorkItem *item, std::shared_ptr<ExecutorState> *next);
+    bool push(WorkItem *item, std::shared_ptr<ExecutorState> *next)
+    {
+        // The steady state of a burst, small enough to inline into route(): the inbox already
+        // holds items, so this push wakes nobody and needs no reference to this state.
+        WorkItem *old = m_inbox.load(std::memory_order_relaxed);
+        while (old && old != closedInbox()) {
+            item->m_next = old;
+            if (m_inbox.compare_exchange_weak(old, item, std::memory_order_seq_cst,
+                                              std::memory_order_relaxed))
+                return true;
+        }
+        return pushOntoEmptyOrClosed(item, next);
+    }
     // As push(), for a broken executor's queue `first` (linked oldest first, relinked here): the
     // latest-items among it that were still replaceable stay replaceable here, by their keys
     // (X2). The caller holds its own mutex: `relay` receives the executor to poke() once it has
@@ -193,6 +205,8 @@ private:
     };
     // Called without m_mutex held.
     void wake(Wake wake);
+    // push() when the inbox looked empty (then it wakes the owner) or closed (broken).
+    bool pushOntoEmptyOrClosed(WorkItem *item, std::shared_ptr<ExecutorState> *next);
     // Drops a chain link without recursing down a chain of states that die with it.
     static void releaseLink(std::shared_ptr<ExecutorState> link);
 

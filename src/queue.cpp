@@ -173,7 +173,7 @@ void ExecutorState::wake(Wake wake)
     }
 }
 
-bool ExecutorState::push(WorkItem *item, std::shared_ptr<ExecutorState> *next)
+bool ExecutorState::pushOntoEmptyOrClosed(WorkItem *item, std::shared_ptr<ExecutorState> *next)
 {
     // Once the item is in, the owner may run it at once, and that item may drop the last
     // reference to this state (it destroys the executor, or the handle the caller routed
