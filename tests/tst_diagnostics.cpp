@@ -16,8 +16,10 @@
 #include <QtCore/QThread>
 #include <QtTest/QTest>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -573,7 +575,8 @@ void TestDiagnostics::x10_noSlowReportUnderThresholds()
 
 // X10: in a flood most items set a new delivery record, and the owner sets it without a lock.
 // stats() from another thread meanwhile must never see half of one: a time without the name of
-// its item, or a record smaller than one seen before.
+// its item, the same time with two different names (the items alternate between two lambdas),
+// or a record smaller than one seen before.
 void TestDiagnostics::x10_recordsAreReadWholeWhileTheOwnerSetsThem()
 {
     CurrentThreadExecutor ex;
@@ -589,14 +592,22 @@ void TestDiagnostics::x10_recordsAreReadWholeWhileTheOwnerSetsThem()
     Worker reader([&] {
         std::chrono::nanoseconds run{0};
         std::chrono::nanoseconds delivery{0};
+        std::map<std::chrono::nanoseconds, QString> namesSeen[2]; // run, delivery
         do {
             const ExecutorStats s = handle.stats();
+            int which = 0;
             for (const auto &[ns, name] : { std::pair(s.longestRun, s.longestRunItem),
                                             std::pair(s.longestDelivery, s.longestDeliveryItem) }) {
                 if (ns != 0ns && !name.contains(QLatin1String("x10_recordsAreReadWhole"))) {
                     ++torn;
                     badName = name;
                 }
+                const auto seen = namesSeen[which].try_emplace(ns, name).first;
+                if (seen->second != name) {
+                    ++torn;
+                    badName = seen->second + QLatin1String(" / ") + name;
+                }
+                ++which;
             }
             if (s.longestRun < run || s.longestDelivery < delivery)
                 ++backwards;
