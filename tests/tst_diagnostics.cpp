@@ -598,7 +598,9 @@ void TestDiagnostics::x10_recordsAreReadWholeWhileTheOwnerSetsThem()
             int which = 0;
             for (const auto &[ns, name] : { std::pair(s.longestRun, s.longestRunItem),
                                             std::pair(s.longestDelivery, s.longestDeliveryItem) }) {
-                if (ns != 0ns && !name.contains(QLatin1String("x10_recordsAreReadWhole"))) {
+                // A record's name: GCC's names the test function, Clang's the file and line.
+                if (ns != 0ns && !name.contains(QLatin1String("x10_recordsAreReadWhole"))
+                    && !name.contains(QLatin1String("tst_diagnostics.cpp"))) {
                     ++torn;
                     badName = name;
                 }
