@@ -127,25 +127,41 @@ QJsonObject runJsonProcess(const QString &program, const QStringList &arguments,
 // process of its own: every side of a pair then starts from a fresh heap. In one long process each
 // measurement inherited the heap the earlier ones had grown, and P1's floor, nearly all allocation,
 // measured anywhere from 0.6 to 1.2 M items/s with that history.
-using RateFn = double (*)(int items);
-const std::map<QString, RateFn> &rateJobs()
+// A child job: its figure's name in the JSON it prints, and the measurement of `items` items.
+struct ChildJob
 {
-    static const std::map<QString, RateFn> jobs {
-        { u"p1-qdispatch"_s, &bench::submitRate },
-        { u"p1-then-context"_s, &bench::thenContextRate },
-        { u"p1-invoke-promise"_s, &bench::invokePromiseRate },
-        { u"p1-promise-floor"_s, &bench::promiseFloorRate },
-        { u"p1-promise-two-thread-floor"_s, &bench::promiseTwoThreadFloorRate },
-        { u"p2-qdispatch"_s, &bench::postRate },
-        { u"p2-invoke-method"_s, &bench::invokeMethodRate },
-        { u"p2-lockfree-floor"_s, &bench::lockFreeFloorRate },
-        { u"p4-8-producers"_s, [](int items) { return bench::producersRate(items, 8); } },
-        { u"p4-1-producer"_s, [](int items) { return bench::producersRate(items, 1); } },
+    const char16_t *figure;
+    double (*measure)(int items);
+};
+const std::map<QString, ChildJob> &childJobs()
+{
+    using qdispatch::RunMode;
+    constexpr auto rate = u"itemsPerSecond";
+    // P3's sides are here for profiling and counting system calls one side at a time; the
+    // scenario runs them in this process (round trips allocate little: no heap history to fear).
+    constexpr auto trip = u"microsecondsPerTrip";
+    static const std::map<QString, ChildJob> jobs {
+        { u"p1-qdispatch"_s, { rate, &bench::submitRate } },
+        { u"p1-then-context"_s, { rate, &bench::thenContextRate } },
+        { u"p1-invoke-promise"_s, { rate, &bench::invokePromiseRate } },
+        { u"p1-promise-floor"_s, { rate, &bench::promiseFloorRate } },
+        { u"p1-promise-two-thread-floor"_s, { rate, &bench::promiseTwoThreadFloorRate } },
+        { u"p2-qdispatch"_s, { rate, &bench::postRate } },
+        { u"p2-invoke-method"_s, { rate, &bench::invokeMethodRate } },
+        { u"p2-lockfree-floor"_s, { rate, &bench::lockFreeFloorRate } },
+        { u"p3-all-events"_s,
+          { trip, [](int trips) { return bench::invokeRoundTrip(trips, RunMode::AllEvents); } } },
+        { u"p3-executor-only"_s,
+          { trip, [](int trips) { return bench::invokeRoundTrip(trips, RunMode::ExecutorOnly); } } },
+        { u"p3-blocking-queued"_s, { trip, &bench::blockingQueuedRoundTrip } },
+        { u"p3-condvar-floor"_s, { trip, &bench::condVarRoundTrip } },
+        { u"p4-8-producers"_s, { rate, [](int items) { return bench::producersRate(items, 8); } } },
+        { u"p4-1-producer"_s, { rate, [](int items) { return bench::producersRate(items, 1); } } },
     };
     return jobs;
 }
 
-// A measurement of items per second by one of rateJobs() in a child process: `program` (this
+// A measurement of items per second by one of childJobs() in a child process: `program` (this
 // one, or P7's baseline) with `environment`.
 Measure childRate(const QString &program, const QString &job, int items,
                   const QProcessEnvironment &environment = QProcessEnvironment::systemEnvironment())
@@ -495,20 +511,8 @@ int runChild(const QString &name, int items)
         result = bench::queuedMemory(items, bench::Queue::ThenContext);
     else if (name == u"p6-floor")
         result = bench::queuedMemory(items, bench::Queue::FutureInterfaceFloor);
-    else if (const auto job = rateJobs().find(name); job != rateJobs().end())
-        result = { { u"itemsPerSecond"_s, job->second(items) } };
-    // P3's sides alone, for profiling and counting system calls (the scenario runs them in this
-    // process: round trips allocate little, so they have no heap history to fear).
-    else if (name == u"p3-all-events")
-        result = { { u"microsecondsPerTrip"_s,
-                     bench::invokeRoundTrip(items, qdispatch::RunMode::AllEvents) } };
-    else if (name == u"p3-executor-only")
-        result = { { u"microsecondsPerTrip"_s,
-                     bench::invokeRoundTrip(items, qdispatch::RunMode::ExecutorOnly) } };
-    else if (name == u"p3-blocking-queued")
-        result = { { u"microsecondsPerTrip"_s, bench::blockingQueuedRoundTrip(items) } };
-    else if (name == u"p3-condvar-floor")
-        result = { { u"microsecondsPerTrip"_s, bench::condVarRoundTrip(items) } };
+    else if (const auto job = childJobs().find(name); job != childJobs().end())
+        result = { { QString::fromUtf16(job->second.figure), job->second.measure(items) } };
     else
         fail(u"unknown child job %1"_s.arg(name));
     std::fputs(QJsonDocument(result).toJson(QJsonDocument::Compact).append('\n').constData(),
