@@ -21,6 +21,9 @@
 #include <utility>
 #include <vector>
 
+#include <pthread.h>
+#include <sched.h>
+
 using namespace Qt::StringLiterals;
 
 namespace bench {
@@ -424,35 +427,116 @@ double condVarRoundTrip(int trips)
 
 // ---- P4 ----------------------------------------------------------------------------------
 
-double producersRate(int items, int producers)
+namespace {
+
+// The CPUs this process may use, in order.
+std::vector<int> allowedCpus()
 {
-    Owner owner;
+    std::vector<int> cpus;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+            if (CPU_ISSET(cpu, &set))
+                cpus.push_back(cpu);
+        }
+    }
+    return cpus;
+}
+
+// Binds the calling thread to `cpus`.
+void bindThreadTo(const std::vector<int> &cpus)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int cpu : cpus)
+        CPU_SET(cpu, &set);
+    require(pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0,
+            "could not bind a thread to its CPUs");
+}
+
+// `producers` threads start together, each making `perProducer` futures with `send(i)`; the
+// owner runs `serve(items in all)` meanwhile. The last producer to finish calls `lastDone`.
+// Items per second, once every future is checked. With Pinning::OwnerAlone, the owner has the
+// first CPU to itself and the producers share the others.
+template<typename Send, typename LastDone, typename Serve>
+double producersServing(int items, int producers, Pinning pinning, Send send, LastDone lastDone,
+                        Serve serve)
+{
     const int perProducer = items / producers;
     std::vector<Futures> futures;
     futures.reserve(producers);
     for (int p = 0; p < producers; ++p)
         futures.emplace_back(perProducer);
+    const std::vector<int> cpus = allowedCpus();
+    const bool pinned = pinning == Pinning::OwnerAlone;
+    if (pinned) {
+        require(cpus.size() >= 2, "pinning the owner alone needs 2 CPUs");
+        bindThreadTo({ cpus.front() });
+    }
+    const std::vector<int> producerCpus(cpus.begin() + (pinned ? 1 : 0), cpus.end());
     std::atomic<int> running { producers };
     const double seconds = timeServing(
         [&] {
-            // The producers start together; the last one to finish ends the owner's wait.
             std::vector<std::thread> threads;
             threads.reserve(producers);
             for (int p = 0; p < producers; ++p) {
                 threads.emplace_back([&, p] {
+                    if (pinned)
+                        bindThreadTo(producerCpus);
                     for (int i = 0; i < perProducer; ++i)
-                        futures[p].keep(owner.executor.submit([i] { return i; }));
+                        futures[p].keep(send(i));
                     if (running.fetch_sub(1, std::memory_order_acq_rel) == 1)
-                        owner.producerDone();
+                        lastDone();
                 });
             }
             for (std::thread &thread : threads)
                 thread.join();
         },
-        [&] { owner.serve(); });
+        [&] { serve(perProducer * producers); });
+    if (pinned)
+        bindThreadTo(cpus);
     for (const Futures &own : futures)
         own.requireAllDone(perProducer);
     return double(perProducer) * producers / seconds;
+}
+
+} // namespace
+
+bool canPinOwnerAlone()
+{
+    return allowedCpus().size() >= 2;
+}
+
+double producersRate(int items, int producers, Pinning pinning)
+{
+    Owner owner;
+    return producersServing(
+            items, producers, pinning,
+            [&](int i) { return owner.executor.submit([i] { return i; }); },
+            [&] { owner.producerDone(); }, [&](int) { owner.serve(); });
+}
+
+double promiseProducersFloorRate(int items, int producers)
+{
+    LockFreeQueue queue;
+    return producersServing(
+            items, producers, Pinning::None,
+            [&](int i) {
+                QPromise<int> promise;
+                promise.start();
+                QFuture<int> future = promise.future();
+                queue.push([promise = std::move(promise), i]() mutable {
+                    promise.addResult(i);
+                    promise.finish();
+                });
+                return future;
+            },
+            [] { },
+            [&](int expected) {
+                for (int taken = 0; taken < expected;)
+                    taken += queue.runBatch();
+            });
 }
 
 // ---- P5 ----------------------------------------------------------------------------------

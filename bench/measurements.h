@@ -36,7 +36,14 @@ double blockingQueuedRoundTrip(int trips); // invokeMethod(Qt::BlockingQueuedCon
 double condVarRoundTrip(int trips); // two threads, a token, std::mutex + condition_variable
 
 // P4: `producers` threads submit `items` / `producers` each, all at once. Items per second.
-double producersRate(int items, int producers);
+// Pinning::OwnerAlone gives the owner one CPU to itself and the producers the others (for
+// information: on a machine with fewer cores than threads, the scheduler otherwise gives the
+// owner only its fair share of a core while the producers run).
+enum class Pinning { None, OwnerAlone };
+double producersRate(int items, int producers, Pinning pinning = Pinning::None);
+bool canPinOwnerAlone(); // at least 2 CPUs
+// The floor: the same QPromises as promiseTwoThreadFloorRate(), made by `producers` threads.
+double promiseProducersFloorRate(int items, int producers);
 
 // P5: `items` items of about 1 µs each flood the owner while a 16 ms precise QTimer runs there.
 enum class Flood {
