@@ -343,9 +343,14 @@ ExecutorStats ExecutorState::stats() const
 
 void ExecutorState::setSlowItemThresholds(nanoseconds run, nanoseconds delivery)
 {
-    m_runThresholdNs.store(std::max<std::int64_t>(0, run.count()), std::memory_order_relaxed);
-    m_deliveryThresholdNs.store(std::max<std::int64_t>(0, delivery.count()),
-                                std::memory_order_relaxed);
+    const std::int64_t runNs = std::max<std::int64_t>(0, run.count());
+    const std::int64_t deliveryNs = std::max<std::int64_t>(0, delivery.count());
+    // Under the lock, so that two threads setting thresholds at once cannot leave m_stamping
+    // disagreeing with the thresholds that stay.
+    std::lock_guard locker(m_mutex);
+    m_runThresholdNs.store(runNs, std::memory_order_relaxed);
+    m_deliveryThresholdNs.store(deliveryNs, std::memory_order_relaxed);
+    m_stamping.store(runNs != 0 || deliveryNs != 0, std::memory_order_relaxed);
 }
 
 nanoseconds ExecutorState::slowRunThreshold() const

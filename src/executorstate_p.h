@@ -164,8 +164,7 @@ public:
     void stampIfTimed(WorkItem *item) const noexcept
     {
 #if QDISPATCH_DIAGNOSTICS
-        if (m_runThresholdNs.load(std::memory_order_relaxed) != 0
-            || m_deliveryThresholdNs.load(std::memory_order_relaxed) != 0)
+        if (m_stamping.load(std::memory_order_relaxed))
             stamp(item);
 #else
         Q_UNUSED(item);
@@ -311,6 +310,8 @@ private:
     // their own, apart from the queue fields that the owner and the producers keep writing.
     alignas(64) std::atomic<std::int64_t> m_runThresholdNs{0};
     std::atomic<std::int64_t> m_deliveryThresholdNs{0};
+    // Whether either is set: the one test a submit makes when none is (written under m_mutex).
+    std::atomic<bool> m_stamping{false};
 
     // Guards only m_receiver, so that producers post the wake-up without holding m_mutex.
     std::mutex m_receiverMutex;
