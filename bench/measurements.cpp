@@ -444,15 +444,14 @@ std::vector<int> allowedCpus()
     return cpus;
 }
 
-// Binds the calling thread to `cpus`.
-void bindThreadTo(const std::vector<int> &cpus)
+// Binds the calling thread to `cpus`; false when the system refused.
+bool bindThreadTo(const std::vector<int> &cpus)
 {
     cpu_set_t set;
     CPU_ZERO(&set);
     for (int cpu : cpus)
         CPU_SET(cpu, &set);
-    require(pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0,
-            "could not bind a thread to its CPUs");
+    return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
 }
 
 // `producers` threads start together, each making `perProducer` futures with `send(i)`; the
@@ -472,9 +471,10 @@ double producersServing(int items, int producers, Pinning pinning, Send send, La
     const bool pinned = pinning == Pinning::OwnerAlone;
     if (pinned) {
         require(cpus.size() >= 2, "pinning the owner alone needs 2 CPUs");
-        bindThreadTo({ cpus.front() });
+        require(bindThreadTo({ cpus.front() }), "could not bind the owner to its CPU");
     }
     const std::vector<int> producerCpus(cpus.begin() + (pinned ? 1 : 0), cpus.end());
+    std::atomic<bool> producerUnbound { false }; // checked after the join: threads must not throw
     std::atomic<int> running { producers };
     const double seconds = timeServing(
         [&] {
@@ -482,8 +482,8 @@ double producersServing(int items, int producers, Pinning pinning, Send send, La
             threads.reserve(producers);
             for (int p = 0; p < producers; ++p) {
                 threads.emplace_back([&, p] {
-                    if (pinned)
-                        bindThreadTo(producerCpus);
+                    if (pinned && !bindThreadTo(producerCpus))
+                        producerUnbound.store(true, std::memory_order_relaxed);
                     for (int i = 0; i < perProducer; ++i)
                         futures[p].keep(send(i));
                     if (running.fetch_sub(1, std::memory_order_acq_rel) == 1)
@@ -495,7 +495,9 @@ double producersServing(int items, int producers, Pinning pinning, Send send, La
         },
         [&] { serve(perProducer * producers); });
     if (pinned)
-        bindThreadTo(cpus);
+        (void)bindThreadTo(cpus);
+    require(!producerUnbound.load(std::memory_order_relaxed),
+            "could not bind a producer to its CPUs");
     for (const Futures &own : futures)
         own.requireAllDone(perProducer);
     return double(perProducer) * producers / seconds;
