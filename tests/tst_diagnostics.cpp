@@ -154,6 +154,7 @@ private Q_SLOTS:
     void x10_slowPostLatestItemNamedByItsCallable();
     void x10_lateDeliveryReportedOncePerBacklog();
     void x10_noSlowReportUnderThresholds();
+    void x10_itemAcceptedWhileOffIsNotStamped();
     void x10_recordsAreReadWholeWhileTheOwnerSetsThem();
     void x10_hangReportedForLongWait_data();
     void x10_hangReportedForLongWait();
@@ -542,6 +543,27 @@ void TestDiagnostics::x10_lateDeliveryReportedOncePerBacklog()
     // The next burst starts on time, so its backlog is reported again: once.
     burst();
     QCOMPARE(reportsIn("qdispatch.slow").size(), 2);
+}
+
+// X10: a submit stamps its item (time and thread) only while a threshold is set. Switching
+// both off must stop the stamping too: an item accepted then and run slow after a threshold is
+// set again is reported as submitted by a thread not recorded.
+void TestDiagnostics::x10_itemAcceptedWhileOffIsNotStamped()
+{
+    CurrentThreadExecutor ex;
+    ex.setSlowItemThresholds(100ms, 100ms);
+    ex.setSlowItemThresholds(0ms, 0ms);
+    Worker worker([&] { ex.post([] { runFor(200ms); }); });
+    QVERIFY(worker.join());
+    ex.setSlowItemThresholds(100ms, 0ms);
+    ex.runPending();
+
+    const QList<Report> reports = reportsIn("qdispatch.slow");
+    QCOMPARE(reports.size(), 1);
+    const QString &text = reports.first().text;
+    QVERIFY2(text.contains(QLatin1String("submitted by a thread not recorded (no threshold was set "
+                                         "when it was accepted)")),
+             qPrintable(text));
 }
 
 // X10: with thresholds that are never reached, nothing is reported, but the longest run and
