@@ -358,6 +358,24 @@ double lockFreeFloorRate(int items)
 // P1's floor on two threads: the producer makes each QPromise and keeps its future, the consumer
 // fulfils it, and the promises travel through the lock-free floor's queue. What P1 costs without
 // an executor: the same futures, split over two threads as QDispatch splits them.
+namespace {
+
+// The floors' producer side: makes a started QPromise, queues its fulfilment with the result `i`
+// and returns its future.
+QFuture<int> pushPromise(LockFreeQueue &queue, int i)
+{
+    QPromise<int> promise;
+    promise.start();
+    QFuture<int> future = promise.future();
+    queue.push([promise = std::move(promise), i]() mutable {
+        promise.addResult(i);
+        promise.finish();
+    });
+    return future;
+}
+
+} // namespace
+
 double promiseTwoThreadFloorRate(int items)
 {
     LockFreeQueue queue;
@@ -365,15 +383,8 @@ double promiseTwoThreadFloorRate(int items)
     int taken = 0; // consumer thread only
     const double seconds = timeServing(
         [&] {
-            for (int i = 0; i < items; ++i) {
-                QPromise<int> promise;
-                promise.start();
-                futures.keep(promise.future());
-                queue.push([promise = std::move(promise), i]() mutable {
-                    promise.addResult(i);
-                    promise.finish();
-                });
-            }
+            for (int i = 0; i < items; ++i)
+                futures.keep(pushPromise(queue, i));
         },
         [&] {
             while (taken < items)
@@ -523,18 +534,7 @@ double promiseProducersFloorRate(int items, int producers)
 {
     LockFreeQueue queue;
     return producersServing(
-            items, producers, Pinning::None,
-            [&](int i) {
-                QPromise<int> promise;
-                promise.start();
-                QFuture<int> future = promise.future();
-                queue.push([promise = std::move(promise), i]() mutable {
-                    promise.addResult(i);
-                    promise.finish();
-                });
-                return future;
-            },
-            [] { },
+            items, producers, Pinning::None, [&](int i) { return pushPromise(queue, i); }, [] { },
             [&](int expected) {
                 for (int taken = 0; taken < expected;)
                     taken += queue.runBatch();
