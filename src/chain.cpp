@@ -4,19 +4,21 @@
 #include "diagnostics_p.h"
 #include "errors_p.h"
 #include "executorstate_p.h"
+#include "testhooks_p.h"
 
 #include <QtCore/QSet>
 #include <QtCore/QThread>
 
 #include <algorithm>
+#include <thread>
 
 namespace qdispatch::detail {
 
 void ExecutorState::releaseLink(std::shared_ptr<ExecutorState> link)
 {
     // Dropping the last reference to a state drops its own link, and so on down the chain: a
-    // recursion as deep as the chain, which overflowed the stack (issue 10: SIGSEGV at 20,000
-    // executors on a 1 MiB stack). The outermost call on a thread releases them one by one;
+    // recursion as deep as the chain, which overflowed the stack (20,000 executors were enough
+    // on a 1 MiB stack). The outermost call on a thread releases them one by one;
     // the calls nested in it only hand their link over.
     thread_local std::vector<std::shared_ptr<ExecutorState>> *t_pending = nullptr;
     if (!link)
@@ -87,9 +89,12 @@ bool ExecutorState::pushHandOff(WorkItem *first, const std::vector<LatestItem *>
         // X2: each key now names its item here. The moved item sits behind anything queued
         // here already, so it is the one a later postLatest() replaces: the newest value still
         // runs last (C4), and an older item here with the same key simply runs.
-        for (LatestItem *item : latest) {
-            item->home = shared_from_this();
-            m_latest.insert(item->key, item);
+        if (!latest.empty()) {
+            std::lock_guard latestLocker(m_latestMutex);
+            for (LatestItem *item : latest) {
+                item->home = shared_from_this();
+                m_latest.insert(item->key, item);
+            }
         }
         // The inbox holds the newest item first: the list goes in the other way round, behind
         // everything queued here so far (`first`, its oldest, ends up last).
@@ -121,9 +126,14 @@ WorkItem *ExecutorState::takeAllLocked(std::uint64_t *count)
         for (WorkItem *item = reversed(newest); item;)
             append(std::exchange(item, item->m_next));
     };
-    const std::uint64_t claimed = m_claimed.exchange(kStolen, std::memory_order_relaxed);
-    for (std::uint64_t i = claimed; i < m_batch.size(); ++i)
-        append(m_batch[i]);
+    // Acquire: an item the owner claimed before this is seen with its claim window open.
+    const std::uint64_t claimed = m_claimed.exchange(kStolen, std::memory_order_acq_rel);
+    if (claimed != kStolen) {
+        m_claimedBefore.store(m_claimedBefore.load(std::memory_order_relaxed) + claimed,
+                              std::memory_order_release);
+        for (std::uint64_t i = claimed; i < m_batch.size(); ++i)
+            append(m_batch[i]);
+    }
     // Then an inbox the owner was putting in order: the older part it had not seen yet, then
     // what it had (newest first, so from the back). Only read here: the owner reads these two
     // without the lock, and drops them itself once it sees the executor broken.
@@ -132,6 +142,17 @@ WorkItem *ExecutorState::takeAllLocked(std::uint64_t *count)
     // Then the inbox, newest first: reversed onto the end.
     appendReversed(m_inbox.exchange(closedInbox(), std::memory_order_acquire));
     *link = nullptr;
+#if QDISPATCH_DIAGNOSTICS
+    m_peakPending = std::max(m_peakPending, *count); // X10: a backlog taken at a break counts
+#endif
+    // C4: the item the owner thread took last may not have started yet (the owner may have been
+    // preempted right after taking it). What is handed down must not start before it, so wait
+    // until it starts or skips: a few instructions away, none of which takes m_mutex.
+    if (m_claimWindow.isOpen()) {
+        QDISPATCH_TEST_POINT(TestPoint::HandOffWaitsForClaim);
+        while (m_claimWindow.isOpen())
+            std::this_thread::yield();
+    }
     return first;
 }
 
@@ -154,6 +175,7 @@ void ExecutorState::breakAndHandOff()
         // X2: the latest-items still queued (an item claimed to run may still be listed until
         // it takes its payload) stay replaceable where they go.
         std::vector<LatestItem *> latest;
+        std::unique_lock latestLocker(m_latestMutex);
         if (!m_latest.isEmpty() && first) {
             QSet<const WorkItem *> listed;
             for (LatestItem *item : std::as_const(m_latest))
@@ -165,6 +187,7 @@ void ExecutorState::breakAndHandOff()
             }
         }
         m_latest.clear();
+        latestLocker.unlock();
         m_wake.notify_all();
         if (first) {
             // C12: the queue moves, in order and in one piece, to the nearest live executor
@@ -191,7 +214,7 @@ void ExecutorState::breakAndHandOff()
     // and may resume coroutines).
     const std::exception_ptr error = brokenError();
     while (first) {
-        WorkItem *next = first->m_next;
+        WorkItem *next = std::exchange(first->m_next, nullptr); // no claim to close (begin())
         first->fail(error);
         delete first; // C12: never ran, so destroyed on the thread that broke the executor
         first = next;

@@ -27,13 +27,12 @@ public:
         // Right before the call, on the thread that makes it: when the context lives in this
         // thread, nothing can destroy it between this check and the end of fn (Qt's rule: a
         // QObject is destroyed in its own thread, and this thread is busy here).
-        const bool gone = m_context.isNull();
-        if (gone)
+        if (m_context.isNull()) {
             skip();
-        else
+        } else {
+            passClaimTo(*m_item); // it starts, or skips when its future was cancelled (C6)
             m_item->run();
-        if (gone || m_item->wasSkipped())
-            markSkipped(); // X10: counted as cancelled, as C6 is
+        }
     }
 
     CallableName callableName() const noexcept override { return m_item->callableName(); }
@@ -49,14 +48,18 @@ public:
     }
 
 private:
+    // X10 counts a skip as cancelled, as C6 does.
     void skip() noexcept
     {
         if (m_future) {
             // The item's own C6 path: a cancelled future skips the callable and is finished.
             m_future->cancel();
+            passClaimTo(*m_item);
             m_item->run();
+        } else {
+            // A post just ends here; its callable is destroyed with this item, on this thread.
+            begin(true);
         }
-        // A post just ends here; its callable is destroyed with this item, on this thread.
     }
 
     const QPointer<const QObject> m_context;

@@ -318,13 +318,32 @@ ExecutorStats ExecutorState::stats() const
     const Record::Value delivery = m_longestDelivery.get();
     {
         std::lock_guard locker(m_mutex);
-        const std::uint64_t ran = m_ran.load(std::memory_order_relaxed);
-        const std::uint64_t pending = inboxCountLocked() + unclaimedLocked();
-        stats.accepted = pending + ran + m_handedOff + m_failed;
-        stats.cancelled = m_cancelled;
+        // Under m_mutex only producers (pushing onto the inbox, which is read once, as one
+        // moment) and the owner thread (claiming) change the queue. The claims and the skips are
+        // read together with the owner's claim window closed, so that an item taken and not yet
+        // started or skipped is never seen, and nothing is counted twice or not at all.
+        std::uint64_t claimed;
+        std::uint64_t skipped;
+        for (;;) {
+            const std::uint64_t version = m_claimWindow.version.load(std::memory_order_acquire);
+            if (version & 1) {
+                std::this_thread::yield(); // a few instructions, unless the owner was preempted
+                continue;
+            }
+            claimed = m_claimed.load(std::memory_order_acquire);
+            skipped = m_claimWindow.skipped.load(std::memory_order_acquire);
+            if (m_claimWindow.version.load(std::memory_order_relaxed) == version)
+                break;
+        }
+        const std::uint64_t before = m_claimedBefore.load(std::memory_order_relaxed);
+        const bool stolen = claimed == kStolen;
+        const std::uint64_t started = stolen ? before : before + claimed;
+        const std::uint64_t pending = inboxCountLocked() + (stolen ? 0 : m_batch.size() - claimed);
+        stats.accepted = pending + started + m_replaced + m_handedOff + m_failed;
+        stats.cancelled = skipped + m_replaced;
         stats.handedOff = m_handedOff;
         stats.failed = m_failed;
-        stats.run = ran - m_cancelled;
+        stats.run = started - skipped;
 #if QDISPATCH_DIAGNOSTICS
         // Producers keep no count: the owner notes the length when it takes the inbox, and
         // every look from here or pendingCount() counts too.
@@ -418,12 +437,6 @@ ExecutorState::Record::Value ExecutorState::Record::get() const noexcept
         if (m_version.load(std::memory_order_relaxed) == version)
             return value;
     }
-}
-
-void ExecutorState::countCancelled()
-{
-    std::lock_guard locker(m_mutex);
-    ++m_cancelled;
 }
 
 void ItemBooks::updateAlerts() noexcept

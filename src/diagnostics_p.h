@@ -53,7 +53,7 @@ using DiagClock = std::chrono::steady_clock;
 static_assert(std::is_same_v<DiagClock::duration, std::chrono::nanoseconds>);
 
 // Owner thread: one drain's X10 books. Reads the executor's thresholds once; when none is set,
-// running an item costs one extra test of a byte (the C6 skip, for `cancelled`) and no clock.
+// running an item costs no clock reading (the counts are the claim window's, ClaimWindow).
 class ItemBooks {
 public:
     explicit ItemBooks(ExecutorState &state) noexcept : m_state(state)
@@ -73,9 +73,11 @@ public:
     void run(WorkItem *item) noexcept
     {
         item->run();
+        // Every item closes its claim when it starts or skips (WorkItem::begin()); one that
+        // did not must not leave stats() and a breaking thread waiting for ever.
+        if (Q_UNLIKELY(m_state.m_claimWindow.isOpen()))
+            m_state.m_claimWindow.close(false);
 #if QDISPATCH_DIAGNOSTICS
-        if (Q_UNLIKELY(item->m_skipped))
-            m_state.countCancelled();
         if (m_timed) {
             // Per item, while timing: one clock reading, two subtractions and three tests; the
             // rest only for an item that sets a record, goes over a threshold or ends a backlog.

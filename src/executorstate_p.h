@@ -62,10 +62,10 @@ public:
 
     // --- Producers (any thread) ---
 
-    // Queues `item` on the nearest live executor of the chain starting here (C11); throws
-    // ExecutorError{OwnThread} when that executor belongs to the calling thread and
-    // rejectOwnThread is set (C7), ExecutorError{Broken} when none is alive.
-    void route(std::unique_ptr<WorkItem> item, bool rejectOwnThread);
+    // Queues `item` on the nearest live executor of the chain starting here (C11). When that
+    // executor belongs to the calling thread, `onOwnThread` says what happens instead (C7, X1,
+    // X3). Throws ExecutorError{Broken} when none is alive.
+    void route(std::unique_ptr<WorkItem> item, OnOwnThread onOwnThread);
     // Appends `item` unless this executor is broken: one compare-and-swap on the inbox, plus the
     // wake-up when the inbox was empty. Returns false, keeping nothing, when it is broken; then
     // `next` receives the next link of the chain, read once the hand-off there is complete.
@@ -100,7 +100,7 @@ public:
 
     // Claims the oldest item, or returns nullptr when none is queued (or the executor broke).
     // One uncontended compare-and-swap per item; the inbox is taken, whole, when the batch is
-    // used up. Putting a long inbox in order takes a while (about 30 ns an item), so it is done
+    // used up. The claim stays open until the item starts or skips (ClaimWindow): run it. Putting a long inbox in order takes a while (about 30 ns an item), so it is done
     // a step at a time: nullptr with `*walking` set means "more to come, call again", which
     // lets a drain keep its time slice meanwhile (C3, P5).
     WorkItem *takeNext(bool *walking);
@@ -234,7 +234,6 @@ private:
         std::atomic<const std::type_info *> m_type{nullptr};
         std::atomic<const char *> m_signature{nullptr};
     };
-    void countCancelled();
     void stamp(WorkItem *item) const noexcept;
 
     // The queue is two lists (docs/architecture.md, "The queue"):
@@ -259,6 +258,9 @@ private:
     // the ExecutorOnly sleep.
     bool hasWorkForOwner() const;
     std::uint64_t unclaimedLocked() const; // under m_mutex
+    // Items the owner thread has claimed, ever: exact under m_mutex with the claim window closed
+    // (stats()); on the owner thread, exact unless the executor breaks meanwhile.
+    std::uint64_t claimedTotal() const noexcept;
     std::uint64_t inboxCountLocked() const; // under m_mutex: no item can leave the inbox then
     // Under m_mutex (so that the inbox cannot close meanwhile): puts the list newest..oldest
     // (linked newest first) into the inbox. Returns what the inbox held before: nullptr if empty.
@@ -283,11 +285,16 @@ private:
     std::shared_ptr<ExecutorState> m_old;
     const std::weak_ptr<ExecutorState> m_givenOld;
     Receiver *m_parkedReceiver = nullptr;
-    QHash<const void *, LatestItem *> m_latest; // X2: queued, still replaceable items by key
-    // X10's books (diagnostics.cpp), under m_mutex; m_ran is the owner's (below).
-    // accepted = queued + m_ran + handed off + failed; run = m_ran - cancelled.
+    // X2: queued, still replaceable items by key, and their payloads. Its own mutex, taken after
+    // m_mutex where both are needed: the owner thread takes a payload with its claim on the
+    // item open, which a thread breaking the executor waits for while it holds m_mutex.
+    std::mutex m_latestMutex;
+    QHash<const void *, LatestItem *> m_latest;
+    // X10's books (diagnostics.cpp), under m_mutex; the claims are the owner's (below).
+    // accepted = queued + claimed + replaced + handed off + failed;
+    // run = claimed - skipped; cancelled = skipped + replaced.
     mutable std::uint64_t m_peakPending = 0; // also raised by what pendingCount() and stats() see
-    std::uint64_t m_cancelled = 0;
+    std::uint64_t m_replaced = 0; // postLatest() callables replaced while queued (X2)
     std::uint64_t m_handedOff = 0;
     std::uint64_t m_failed = 0;
     Record m_longestRun;
@@ -300,12 +307,12 @@ private:
     std::atomic<int> m_exclusiveWaiters{0}; // changed under m_mutex
     // The owner's cache line: what it writes per item.
     alignas(64) std::atomic<std::uint64_t> m_claimed{0};
+    ClaimWindow m_claimWindow;
     std::vector<WorkItem *> m_batch;
     std::vector<WorkItem *> m_walked;
     WorkItem *m_walkRest = nullptr;
-    // Items claimed, ever: written by the owner only (a plain store, no read-modify-write), read
-    // by stats() and the C8 drains.
-    std::atomic<std::uint64_t> m_ran{0};
+    // The claims of earlier batches (and of the batch a break took): changed under m_mutex only.
+    std::atomic<std::uint64_t> m_claimedBefore{0};
     // X10's thresholds, ns (0: off); read without a lock by every producer, so on a cache line of
     // their own, apart from the queue fields that the owner and the producers keep writing.
     alignas(64) std::atomic<std::int64_t> m_runThresholdNs{0};
@@ -316,6 +323,23 @@ private:
     // Guards only m_receiver, so that producers post the wake-up without holding m_mutex.
     std::mutex m_receiverMutex;
     Receiver *m_receiver = nullptr;
+};
+
+// C9: the deadline of the innermost wait of the calling thread (runUntilFuture(), or invoke()'s),
+// while it lasts; nullptr when that wait has none. A drain that runs in the wait's event loop
+// starts no item once it has passed.
+class WaitDeadlineScope
+{
+public:
+    explicit WaitDeadlineScope(const QDeadlineTimer *deadline) noexcept;
+    ~WaitDeadlineScope();
+    WaitDeadlineScope(const WaitDeadlineScope &) = delete;
+    WaitDeadlineScope &operator=(const WaitDeadlineScope &) = delete;
+
+    static const QDeadlineTimer *innermost() noexcept;
+
+private:
+    const QDeadlineTimer *m_outer;
 };
 
 // X2: a queued slot whose callable a newer postLatest() with the same key may replace.

@@ -4,6 +4,7 @@
 #include "diagnostics_p.h"
 #include "errors_p.h"
 #include "executorstate_p.h"
+#include "testhooks_p.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QEvent>
@@ -32,12 +33,30 @@ QEvent::Type wakeEventType()
     return type;
 }
 
+thread_local const QDeadlineTimer *t_waitDeadline = nullptr;
+
 } // namespace
+
+WaitDeadlineScope::WaitDeadlineScope(const QDeadlineTimer *deadline) noexcept
+    : m_outer(std::exchange(t_waitDeadline, deadline))
+{
+}
+
+WaitDeadlineScope::~WaitDeadlineScope()
+{
+    t_waitDeadline = m_outer;
+}
+
+const QDeadlineTimer *WaitDeadlineScope::innermost() noexcept
+{
+    return t_waitDeadline;
+}
 
 WorkItem::~WorkItem() = default;
 
 void PostItemBase::run() noexcept
 {
+    begin(false);
     try {
         call();
     } catch (const std::exception &error) {
@@ -61,11 +80,11 @@ void PostItemBase::fail(const std::exception_ptr &error) noexcept
     }
 }
 
-void routeItem(ExecutorState *state, std::unique_ptr<WorkItem> item, bool rejectOwnThread)
+void routeItem(ExecutorState *state, std::unique_ptr<WorkItem> item, OnOwnThread onOwnThread)
 {
     if (!state)
         throwError(ExecutorError::Code::Broken);
-    state->route(std::move(item), rejectOwnThread);
+    state->route(std::move(item), onOwnThread);
 }
 
 void routeLatest(ExecutorState *state, const void *key, std::unique_ptr<WorkItem> item)
@@ -229,8 +248,10 @@ bool ExecutorState::pushLatest(const void *key, std::unique_ptr<WorkItem> &paylo
             *next = m_old;
             return false;
         }
+        std::lock_guard latestLocker(m_latestMutex);
         if (LatestItem *queued = m_latest.value(key)) {
             std::swap(queued->payload, payload); // the caller destroys the old one, unlocked
+            ++m_replaced; // X10: the replaced callable was accepted, and is cancelled
             return true;
         }
         fresh->payload = std::move(payload);
@@ -246,7 +267,9 @@ bool ExecutorState::pushLatest(const void *key, std::unique_ptr<WorkItem> &paylo
 
 std::unique_ptr<WorkItem> ExecutorState::takeLatestPayload(LatestItem *item)
 {
-    std::lock_guard locker(m_mutex);
+    // Not m_mutex: the owner thread calls this with its claim on the item open, and a thread
+    // that breaks the executor holds m_mutex while it waits for that claim to close (C4).
+    std::lock_guard locker(m_latestMutex);
     const auto it = m_latest.constFind(item->key);
     if (it != m_latest.cend() && it.value() == item)
         m_latest.erase(it);
@@ -257,7 +280,10 @@ void LatestItem::run() noexcept
 {
     if (auto work = home->takeLatestPayload(this)) {
         ranName = work->callableName(); // X10: a report about this item names the payload
+        passClaimTo(*work); // the payload starts or skips itself (X8 context), for the books
         ExecutorState::runItem(work.release());
+    } else {
+        begin(true); // not reached: a queued latest-item always holds a payload
     }
 }
 
@@ -267,19 +293,27 @@ void LatestItem::fail(const std::exception_ptr &error) noexcept
         work->fail(error);
 }
 
-void ExecutorState::route(std::unique_ptr<WorkItem> item, bool rejectOwnThread)
+void ExecutorState::route(std::unique_ptr<WorkItem> item, OnOwnThread onOwnThread)
 {
     const Qt::HANDLE self = QThread::currentThreadId();
-    // C7 and C11 in one pass: the executor that would accept the item must not be the caller's.
-    // A broken executor is not skipped unlocked: its push() fails only once a hand-off in
-    // progress there is complete (see breakAndHandOff()); links skip only executors already
-    // seen dead that way (skipDeadLinks()).
+    // C7, X3 and C11 in one pass: what happens when the executor that would accept the item is
+    // the caller's own is decided where that executor is found. A broken executor is not
+    // skipped unlocked: its push() fails only once a hand-off in progress there is complete
+    // (see breakAndHandOff()); links skip only executors already seen dead that way
+    // (skipDeadLinks()).
     ExecutorState *state = this;
     std::shared_ptr<ExecutorState> hold; // the link being followed (links may change meanwhile)
     for (int hops = 0; state; ++hops) {
-        if (rejectOwnThread && state->isOwnedBy(self)
-            && !state->broken.load(std::memory_order_acquire))
-            throwError(ExecutorError::Code::OwnThread);
+        if (onOwnThread != OnOwnThread::Queue && state->isOwnedBy(self)
+            && !state->broken.load(std::memory_order_acquire)) {
+            if (onOwnThread == OnOwnThread::Reject)
+                throwError(ExecutorError::Code::OwnThread);
+            // X3: invoke() would wait for itself; it runs here instead. A push that failed on
+            // the way left its link set: cleared, as the item holds no claim (begin()).
+            item->m_next = nullptr;
+            runItem(item.release());
+            return;
+        }
         WorkItem *raw = item.get();
         state->stampIfTimed(raw); // X10
         std::shared_ptr<ExecutorState> next;
@@ -318,7 +352,10 @@ ExecutorState::Refill ExecutorState::refillLocked(std::size_t steps)
 
     std::uint64_t claimed = m_claimed.load(std::memory_order_relaxed);
     if (claimed == m_batch.size()) {
-        // Used up: start afresh, giving back the memory of a flood once it is over.
+        // Used up: start afresh, giving back the memory of a flood once it is over. The claims
+        // of the old batch move into m_claimedBefore (under m_mutex, as stats() reads it).
+        m_claimedBefore.store(m_claimedBefore.load(std::memory_order_relaxed) + claimed,
+                              std::memory_order_relaxed);
         if (m_batch.capacity() > 4096)
             std::vector<WorkItem *>().swap(m_batch);
         m_batch.clear();
@@ -343,11 +380,19 @@ WorkItem *ExecutorState::takeNext(bool *walking)
         std::uint64_t index = m_claimed.load(std::memory_order_relaxed);
         if (index < m_batch.size()) {
             WorkItem *const item = m_batch[index];
+            // The claim opens before the compare-and-swap and is closed by the item when it
+            // starts or skips (WorkItem::begin()). Release: a thread that sees the claim also
+            // sees it open (stats(), and the thread that breaks the executor, wait for it).
+            m_claimWindow.open();
             // Uncontended unless another thread is breaking the executor right now and takes
             // the rest of the batch; then that thread hands this item down the chain instead.
-            if (!m_claimed.compare_exchange_strong(index, index + 1, std::memory_order_relaxed))
+            if (!m_claimed.compare_exchange_strong(index, index + 1, std::memory_order_release,
+                                                   std::memory_order_relaxed)) {
+                m_claimWindow.close(false);
                 return nullptr;
-            m_ran.store(m_ran.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+            }
+            QDISPATCH_TEST_POINT(TestPoint::ItemClaimed);
+            item->m_window = &m_claimWindow;
             return item;
         }
         if (!walkInProgress() && m_inbox.load(std::memory_order_relaxed) == nullptr)
@@ -368,6 +413,16 @@ std::uint64_t ExecutorState::unclaimedLocked() const
 {
     const std::uint64_t claimed = m_claimed.load(std::memory_order_relaxed);
     return claimed == kStolen ? 0 : m_batch.size() - claimed;
+}
+
+std::uint64_t ExecutorState::claimedTotal() const noexcept
+{
+    // m_claimedBefore first: a thread breaking the executor meanwhile folds the batch's claims
+    // into it after it took the batch, so this never counts a claim twice (it may miss the
+    // batch's claims once, which only makes a drain look again and find the batch gone).
+    const std::uint64_t before = m_claimedBefore.load(std::memory_order_acquire);
+    const std::uint64_t claimed = m_claimed.load(std::memory_order_acquire);
+    return claimed == kStolen ? before : before + claimed;
 }
 
 std::uint64_t ExecutorState::inboxCountLocked() const
@@ -442,7 +497,14 @@ void ExecutorState::drainTimeSliced()
     ++drainDepth;
     ItemBooks books(*this); // X10
     TimeSlice slice(books);
+    // C9: in the event loop of a wait with a deadline, no item starts once it has passed; the
+    // rest waits for the next wake-up, after the wait has returned.
+    const QDeadlineTimer *const deadline = WaitDeadlineScope::innermost();
     for (;;) {
+        if (deadline && deadline->hasExpired()) {
+            kick();
+            break;
+        }
         bool walking;
         WorkItem *const item = takeNext(&walking);
         if (item)
@@ -474,7 +536,7 @@ void ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFl
             cut = cut || !walkInProgress();
             refill = refillLocked(events ? kWalkStep : std::numeric_limits<std::size_t>::max());
             if (refill == Refill::Nothing || (refill == Refill::Ready && cut)) {
-                target = m_ran.load(std::memory_order_relaxed) + unclaimedLocked();
+                target = claimedTotal() + unclaimedLocked();
                 break;
             }
         }
@@ -484,7 +546,7 @@ void ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFl
             slice.restart();
         }
     }
-    while (m_ran.load(std::memory_order_relaxed) < target) {
+    while (claimedTotal() < target) {
         bool walking;
         WorkItem *const item = takeNext(&walking);
         if (!item) {
@@ -552,6 +614,7 @@ void ExecutorState::sleepUntilWork(QDeadlineTimer deadline)
     // A deadline years away would overflow wait_for()'s arithmetic on the clock: sleep at most a
     // day at a time (the caller looks again and sleeps on).
     constexpr qint64 kLongestSleepNs = 24 * 3600 * qint64(1000000000);
+    QDISPATCH_TEST_POINT(TestPoint::OwnerSleeps);
     std::unique_lock locker(m_mutex);
     if (!hasWorkForOwner() && !m_poked) {
         if (deadline.isForever()) {

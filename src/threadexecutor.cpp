@@ -2,6 +2,7 @@
 // the thread finishes. Built on the queue (queue.cpp); the main thread's is mainthread.cpp's.
 #include "errors_p.h"
 #include "executorstate_p.h"
+#include "threadregistry_p.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QThread>
@@ -161,6 +162,9 @@ ExecutorHandle executorOf(QThread *thread)
     state->attachReceiver(receiver);
     r.executors.emplace(thread, state);
     r.count.fetch_add(1, std::memory_order_relaxed);
+    locker.unlock();
+    // X3: a thread waiting in invoke() right now serves it from now on.
+    detail::executorMadeFor(thread);
     return ExecutorHandle(std::move(state));
 }
 

@@ -3,6 +3,7 @@
 // Built on the queue (queue.cpp).
 #include "threadregistry_p.h"
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <vector>
@@ -23,6 +24,8 @@ struct ThreadRecord
     std::uint64_t nextKey = 0;
     ~ThreadRecord();
 };
+
+std::atomic<std::uint64_t> g_executorsGeneration{0};
 
 thread_local bool t_recordDestroyed = false; // trivially destructible: readable at thread exit
 thread_local ThreadRecord t_record;
@@ -51,6 +54,17 @@ void registerExecutor(const std::shared_ptr<ExecutorState> &state)
         state->recordKey = record->nextKey++;
         record->executors.emplace_hint(record->executors.end(), state->recordKey, state);
     }
+    // Only this thread can be waiting for itself here, and it looks again after the item that
+    // constructed the executor: nothing to wake.
+    g_executorsGeneration.fetch_add(1, std::memory_order_seq_cst);
+}
+
+void executorMadeFor(const QThread *thread)
+{
+    // Sequentially consistent, as the waits' count is: either a wait that begins now finds the
+    // new generation, or this sees the wait and wakes it.
+    g_executorsGeneration.fetch_add(1, std::memory_order_seq_cst);
+    wakeWholeThreadWaits(thread);
 }
 
 void unregisterExecutor(const std::shared_ptr<ExecutorState> &state)
@@ -76,10 +90,9 @@ std::vector<std::shared_ptr<ExecutorState>> liveExecutorsOfThisThread()
     return live;
 }
 
-std::uint64_t threadExecutorsGeneration()
+std::uint64_t executorsGeneration()
 {
-    const ThreadRecord *record = threadRecord();
-    return record ? record->nextKey : 0;
+    return g_executorsGeneration.load(std::memory_order_seq_cst);
 }
 
 bool hasCurrentExecutor() noexcept

@@ -24,7 +24,15 @@ std::vector<std::shared_ptr<ExecutorState>> liveExecutorsOfThisThread();
 // The live executor that executorOf() made for the calling thread, or nullptr (threadexecutor.cpp).
 // Not current() (X4: that is an executor constructed on the thread), but served by invoke() (X3).
 std::shared_ptr<ExecutorState> executorOfThisThread();
-// Changes whenever an executor is registered on the calling thread.
-std::uint64_t threadExecutorsGeneration();
+// Wakes the ExecutorOnly waits of `thread` that serve all its executors (invoke(), X3), so that
+// they look at its executors again (waits.cpp).
+void wakeWholeThreadWaits(const QThread *thread);
+// Changes whenever an executor comes to exist for some thread: constructed there, or made for it
+// by executorOf(). A wait that serves every executor of its thread (X3) looks again when it
+// changed.
+std::uint64_t executorsGeneration();
+// executorOf() made an executor for `thread` from another thread: the waits of that thread that
+// serve all its executors are woken to take it on (waits.cpp). Call after it is registered.
+void executorMadeFor(const QThread *thread);
 
 } // namespace qdispatch::detail

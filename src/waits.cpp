@@ -52,13 +52,15 @@ std::optional<QEventLoop::ProcessEventsFlags> eventFlags(RunMode mode)
 // one re-checks its own future. Any other future is noticed by the poller thread below. The
 // waiters themselves sleep without a timeout (or until their deadline): a timed sleep costs a
 // timer set-up per sleep, which on a virtual machine made an ExecutorOnly round trip several
-// times slower than one in AllEvents (issue 12), and an idle owner then used CPU.
+// times slower than one in AllEvents, and an idle owner then used CPU.
 struct ExclusiveWaiters
 {
     struct Entry
     {
-        ExecutorState *state;
+        ExecutorState *state; // the executor the wait sleeps on
         QFuture<void> future;
+        const QThread *thread; // the waiting thread
+        bool wholeThread; // it serves every executor of its thread (invoke(), X3)
     };
     std::atomic<int> count{0};
     std::mutex mutex;
@@ -101,12 +103,13 @@ void pollWaitedFutures()
 class ExclusiveWaitScope
 {
 public:
-    ExclusiveWaitScope(ExecutorState *state, const QFuture<void> &future) : m_state(state)
+    ExclusiveWaitScope(ExecutorState *state, const QFuture<void> &future, bool wholeThread)
+        : m_state(state)
     {
         auto &w = exclusiveWaiters();
         {
             std::lock_guard locker(w.mutex);
-            w.entries.push_back({ state, future });
+            w.entries.push_back({ state, future, QThread::currentThread(), wholeThread });
             if (!std::exchange(w.pollerStarted, true))
                 std::thread(pollWaitedFutures).detach();
         }
@@ -134,11 +137,6 @@ private:
     ExecutorState *m_state;
 };
 
-// How often an ExecutorOnly wait with a deadline reads the clock while items keep coming: every
-// this many items (and whenever the queue runs dry). Reading it per item would cost about a
-// tenth of a tiny item's time; not reading it at all let a flood hold the wait past its deadline
-// for as long as items kept arriving (issue 10).
-constexpr unsigned kItemsPerClockCheck = 16;
 // Items one executor may run in a row before an invoke() wait turns to the next executor of the
 // thread, so that a flood on one cannot starve the others.
 constexpr int kItemsPerTurn = 64;
@@ -168,7 +166,7 @@ public:
     {
         if (!m_wholeThread)
             return;
-        const std::uint64_t generation = threadExecutorsGeneration();
+        const std::uint64_t generation = executorsGeneration();
         if (generation == m_generation)
             return;
         m_generation = generation;
@@ -204,10 +202,12 @@ bool waitExclusive(const std::shared_ptr<ExecutorState> &primary, bool wholeThre
                    const ExecutorState *invokeTarget = nullptr)
 {
     HangWatch hang(wholeThread ? invokeTarget : primary.get(), wholeThread, RunMode::ExecutorOnly);
-    ExclusiveWaitScope scope(primary.get(), future);
+    // Registered before the executors are looked up: an executor that executorOf() makes for
+    // this thread from now on either is found by the look-up or wakes this wait (X3).
+    ExclusiveWaitScope scope(primary.get(), future, wholeThread);
     ServedExecutors served(primary, wholeThread);
     const bool finite = !deadline.isForever();
-    unsigned sinceClock = 0;
+    const WaitDeadlineScope deadlineScope(finite ? &deadline : nullptr);
 
     for (;;) {
         served.refresh();
@@ -223,12 +223,9 @@ bool waitExclusive(const std::shared_ptr<ExecutorState> &primary, bool wholeThre
                 } depth(*state);
                 ItemBooks books(*state); // X10
                 for (int turn = 0; turn < kItemsPerTurn && !future.isFinished(); ++turn) {
-                    // C9: the deadline holds while items keep arriving.
-                    if (finite && ++sinceClock == kItemsPerClockCheck) {
-                        sinceClock = 0;
-                        if (deadline.hasExpired())
-                            return false;
-                    }
+                    // C9: no item starts once the deadline has passed, however fast they come.
+                    if (finite && deadline.hasExpired())
+                        return false;
                     bool walking;
                     WorkItem *const item = state->takeNext(&walking);
                     if (item)
@@ -277,6 +274,8 @@ bool waitInEventLoop(ExecutorState &state, const QFuture<void> &future, QDeadlin
     watcher.setFuture(future);
     HangWatch hang(&state, false, mode); // X10
     hang.startTimer();
+    // C9: the drains that run in this loop start no item once the deadline has passed.
+    const WaitDeadlineScope deadlineScope(deadline.isForever() ? nullptr : &deadline);
 
     // When this wait is nested in one of our own items, the outer drain is paused; make sure
     // the items it had not reached yet get a wake-up that this loop will deliver.
@@ -284,8 +283,8 @@ bool waitInEventLoop(ExecutorState &state, const QFuture<void> &future, QDeadlin
 
     const QEventLoop::ProcessEventsFlags flags = *eventFlags(mode);
     // Once a quit or exit was requested of this thread, and until control returns to its
-    // exec(), Qt makes every new QEventLoop::exec() here return at once (issue 10: the wait
-    // spun at 100 % and ran nothing). The wait then processes events itself, sleeping in the
+    // exec(), Qt makes every new QEventLoop::exec() here return at once (the wait would spin at
+    // 100 % and run nothing). The wait then processes events itself, sleeping in the
     // event dispatcher until something arrives: the watcher's and the timer's events wake it as
     // they wake the loop. Deferred deletes keep Qt's rule: processEvents() delivers none that
     // were posted at this scope level or above it. The request itself is left as it is, so the
@@ -311,14 +310,15 @@ bool waitInEventLoop(ExecutorState &state, const QFuture<void> &future, QDeadlin
 
 void waitForInvoke(const QFuture<void> &future, const ExecutorState *target)
 {
+    if (future.isFinished())
+        return; // it ran inline: the chain led back to this thread (X3)
     // The executor this wait sleeps on: the newest one constructed on this thread, else the one
     // executorOf() made for it (X9).
     CurrentThreadExecutor *const executor = CurrentThreadExecutor::current();
     const std::shared_ptr<ExecutorState> primary =
             executor ? StateOf::get(*executor) : executorOfThisThread();
     if (!primary) {
-        // invokeOn() saw a current executor, but another thread shut it down since (found by
-        // the model test; this asserted, and dereferenced null in a release build). Nothing of
+        // invokeOn() saw a current executor, but another thread shut it down since. Nothing of
         // this thread's is left to serve: block. The caller reads the future's exception.
         try {
             QFuture<void>(future).waitForFinished();
@@ -327,11 +327,23 @@ void waitForInvoke(const QFuture<void> &future, const ExecutorState *target)
         return;
     }
     // X3: every live executor of this thread is served, not only the newest: work sent back to
-    // this thread through an older one must run too, or the two threads deadlock (issue 10).
+    // this thread through an older one must run too, or the two threads deadlock.
     if (!future.isFinished())
         (void)waitExclusive(primary, true, future, QDeadlineTimer(QDeadlineTimer::Forever),
                             target);
     primary->drainAcceptedSoFar(std::nullopt);
+}
+
+void wakeWholeThreadWaits(const QThread *thread)
+{
+    auto &w = exclusiveWaiters();
+    if (w.count.fetch_add(0, std::memory_order_seq_cst) == 0)
+        return;
+    std::lock_guard locker(w.mutex);
+    for (const auto &entry : w.entries) {
+        if (entry.wholeThread && entry.thread == thread)
+            entry.state->poke();
+    }
 }
 
 void notifyFutureFinished() noexcept

@@ -80,6 +80,8 @@ private Q_SLOTS:
     void x3_inlineOnOwnerThread();
     void x3_inlineOnOwnerThreadOvertakesQueuedItems();
     void x3_inlineOnOwnerThreadRethrows();
+    void x3_inlineWhereBrokenChainLeadsToCallingThread_data();
+    void x3_inlineWhereBrokenChainLeadsToCallingThread();
     void x3_fromWorkerReturnsResult();
     void x3_fromWorkerWithArguments();
     void x3_fromWorkerRethrowsItemException();
@@ -156,6 +158,55 @@ void TestInvoke::x3_inlineOnOwnerThreadRethrows()
         QFAIL("invoke() on the owner thread threw something else than the item's exception");
     }
     QVERIFY(caught);
+}
+
+void TestInvoke::x3_inlineWhereBrokenChainLeadsToCallingThread_data()
+{
+    QTest::addColumn<bool>("brokenOnAnotherThread");
+    QTest::addColumn<bool>("throughHandle");
+    QTest::newRow("own broken executor") << false << false;
+    QTest::newRow("own broken executor, handle") << false << true;
+    QTest::newRow("another thread's executor, destroyed") << true << true;
+}
+
+// X3: the item would run on this thread (the broken executor's chain leads to a live executor
+// of this thread), so invoke() runs it inline instead of rejecting it as OwnThread or waiting.
+void TestInvoke::x3_inlineWhereBrokenChainLeadsToCallingThread()
+{
+    QFETCH(bool, brokenOnAnotherThread);
+    QFETCH(bool, throughHandle);
+    CurrentThreadExecutor live;
+    std::unique_ptr<CurrentThreadExecutor> mine;
+    qdispatch::ExecutorHandle handle;
+    if (brokenOnAnotherThread) {
+        Worker other([&] {
+            CurrentThreadExecutor theirs(&live);
+            handle = theirs.handle();
+        }); // destroyed there: broken, its chain leads here
+        QVERIFY(other.join());
+    } else {
+        mine = std::make_unique<CurrentThreadExecutor>(&live);
+        mine->shutdown();
+        handle = mine->handle();
+    }
+    QVERIFY(handle.isBroken());
+
+    std::vector<int> log;
+    live.post([&] { log.push_back(1); }); // queued: an inline call overtakes it
+    QThread *ranOn = nullptr;
+    int result = 0;
+    const auto fn = [&](int a) {
+        ranOn = QThread::currentThread();
+        log.push_back(2);
+        return a * 2;
+    };
+    QVERIFY_THROWS_NO_EXCEPTION(result = (throughHandle || !mine) ? handle.invoke(fn, 21)
+                                                                   : mine->invoke(fn, 21));
+    QCOMPARE(result, 42);
+    QCOMPARE(ranOn, QThread::currentThread());
+    QCOMPARE(log, std::vector<int>{ 2 });
+    drain(live);
+    QCOMPARE(log, (std::vector<int>{ 2, 1 }));
 }
 
 void TestInvoke::x3_fromWorkerReturnsResult()

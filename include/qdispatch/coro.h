@@ -83,7 +83,7 @@ public:
     {
         try {
             routeItem(HandleAccess::state(m_target),
-                      std::make_unique<ResumeItem>(coroutine, &m_error), false);
+                      std::make_unique<ResumeItem>(coroutine, &m_error), OnOwnThread::Queue);
             // The item may already have resumed the coroutine on another thread, and the
             // coroutine may have destroyed this awaiter: touch nothing from here on.
             return true;
@@ -183,7 +183,8 @@ private:
             // X6: back on the awaiting thread, through its executor (C11 along its chain).
             try {
                 routeItem(HandleAccess::state(m_home),
-                          std::make_unique<ResumeItem>(m_coroutine, &m_error), false);
+                          std::make_unique<ResumeItem>(m_coroutine, &m_error),
+                          OnOwnThread::Queue);
                 return;
             } catch (...) {
                 m_error = std::current_exception(); // the chain is broken: resume with it here

@@ -111,7 +111,8 @@ public:
     template <typename F, typename... Args>
     auto submit(F &&fn, Args &&...args) -> QFuture<detail::InvokeResult<F, Args...>>
     {
-        return detail::submitTo(d.get(), std::forward<F>(fn), std::forward<Args>(args)...);
+        return detail::submitTo(d.get(), detail::OnOwnThread::Reject, std::forward<F>(fn),
+                                std::forward<Args>(args)...);
     }
 
     // X1: queues fn() with no future. Any thread, the owner too (it is queued, never run
@@ -120,7 +121,8 @@ public:
     template <typename F>
     void post(F &&fn)
     {
-        detail::routeItem(d.get(), detail::makePostItem(std::forward<F>(fn)), false);
+        detail::routeItem(d.get(), detail::makePostItem(std::forward<F>(fn)),
+                          detail::OnOwnThread::Queue);
     }
 
     // X2: like post(), but while an item posted with the same key is still queued here, fn
@@ -154,7 +156,7 @@ public:
     {
         detail::routeItem(
                 d.get(), detail::withContext(context, detail::makePostItem(std::forward<F>(fn))),
-                false);
+                detail::OnOwnThread::Queue);
     }
     template <typename F>
     void postLatest(const QObject *context, const void *key, F &&fn)
@@ -252,12 +254,14 @@ public:
     template <typename F, typename... Args>
     auto submit(F &&fn, Args &&...args) const -> QFuture<detail::InvokeResult<F, Args...>>
     {
-        return detail::submitTo(d.get(), std::forward<F>(fn), std::forward<Args>(args)...);
+        return detail::submitTo(d.get(), detail::OnOwnThread::Reject, std::forward<F>(fn),
+                                std::forward<Args>(args)...);
     }
     template <typename F>
     void post(F &&fn) const
     {
-        detail::routeItem(d.get(), detail::makePostItem(std::forward<F>(fn)), false);
+        detail::routeItem(d.get(), detail::makePostItem(std::forward<F>(fn)),
+                          detail::OnOwnThread::Queue);
     }
     // X2 through the handle.
     template <typename F>
@@ -285,7 +289,7 @@ public:
     {
         detail::routeItem(
                 d.get(), detail::withContext(context, detail::makePostItem(std::forward<F>(fn))),
-                false);
+                detail::OnOwnThread::Queue);
     }
     template <typename F>
     void postLatest(const QObject *context, const void *key, F &&fn) const
@@ -338,7 +342,8 @@ template <typename F, typename... Args>
 auto runOnMainThread(F &&fn, Args &&...args) -> QFuture<detail::InvokeResult<F, Args...>>
 {
     const auto state = detail::requireMainThreadState();
-    return detail::submitTo(state.get(), std::forward<F>(fn), std::forward<Args>(args)...);
+    return detail::submitTo(state.get(), detail::OnOwnThread::Reject, std::forward<F>(fn),
+                            std::forward<Args>(args)...);
 }
 
 // X5: invoke() on the main-thread executor: inline on the main thread, else submit and wait.

@@ -65,22 +65,43 @@ CallableName nameOf() noexcept
 #endif
 }
 
+// The owner thread's side of an executor's claim on an item: open from the moment the owner takes
+// an item off the queue until the item either calls its callable or skips it. Other threads wait
+// for it to close: stats() so that an item is never seen half-way between pending and started
+// (X10), and a thread that breaks the executor so that no item it hands down the chain can start
+// before the one the owner has taken (C4). `version` is odd while a claim is open; `skipped`
+// counts the items that were skipped instead of called (C6, X8). Written by the owner thread only.
+struct ClaimWindow
+{
+    std::atomic<std::uint64_t> version{0};
+    std::atomic<std::uint64_t> skipped{0};
+
+    bool isOpen() const noexcept { return version.load(std::memory_order_acquire) & 1; }
+    void open() noexcept
+    {
+        version.store(version.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+    // Release: a thread that sees the version even again also sees the count.
+    void close(bool skip) noexcept
+    {
+        if (skip)
+            skipped.store(skipped.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+        version.store(version.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    }
+};
+
 // One queued piece of work. The public templates below build exactly one of these per call
 // (callable, arguments and promise in a single allocation) and hand it to non-template code.
 class QDISPATCH_EXPORT WorkItem
 {
 public:
-    WorkItem()
-#if QDISPATCH_DIAGNOSTICS
-        : m_submitter(0), m_skipped(0)
-#endif
-    {
-    }
+    WorkItem() = default;
     WorkItem(const WorkItem &) = delete;
     WorkItem &operator=(const WorkItem &) = delete;
     virtual ~WorkItem();
 
     // Runs the work on the executor's thread. Never throws: a failure goes into the future.
+    // Calls begin() exactly once, right before the callable is called or instead of calling it.
     virtual void run() noexcept = 0;
     // The work will never run (every executor of the chain is broken): finish with `error`.
     virtual void fail(const std::exception_ptr &error) noexcept = 0;
@@ -88,39 +109,34 @@ public:
     virtual CallableName callableName() const noexcept { return {}; }
 
 protected:
-    // X10: run() skipped the callable because the future was cancelled before it started (C6).
-    void markSkipped() noexcept
+    // The item starts (`skip` false: its callable is called next) or is skipped (C6, X8): this
+    // closes the owner's claim on it, when it was taken off a queue.
+    void begin(bool skip) noexcept
     {
-#if QDISPATCH_DIAGNOSTICS
-        m_skipped = true;
-#endif
+        if (ClaimWindow *window = std::exchange(m_window, nullptr))
+            window->close(skip);
     }
-
-public:
-    // X10: whether run() skipped the callable (a wrapper passes it on).
-    bool wasSkipped() const noexcept
-    {
-#if QDISPATCH_DIAGNOSTICS
-        return m_skipped;
-#else
-        return false;
-#endif
-    }
+    // A wrapper that runs `inner` in its place hands its claim on.
+    void passClaimTo(WorkItem &inner) noexcept { inner.m_window = std::exchange(m_window, nullptr); }
 
 private:
     friend class ExecutorState;
     friend class ItemBooks;
-    WorkItem *m_next = nullptr; // intrusive link of the queue's inbox (src/queue.cpp)
+    // One pointer, two uses in turn. Whoever runs or fails an item that the owner thread did
+    // not take off a queue clears it first: begin() closes whatever it holds.
+    union {
+        WorkItem *m_next = nullptr; // while queued: the intrusive link of the inbox (src/queue.cpp)
+        ClaimWindow *m_window; // once the owner thread took it: its open claim, until begin()
+    };
 #if QDISPATCH_DIAGNOSTICS
     // X10, written only while the executor that accepts the item has a slow-item threshold set;
     // 16 bytes in all, since every item carries them (P6, P7).
     std::int64_t m_acceptedAt = 0; // monotonic clock, ns; 0: not stamped
-    std::uint64_t m_submitter : 63; // the thread that queued it (its serial in the library); 0: none
-    std::uint64_t m_skipped : 1; // set by the owner thread only, after the item was taken
+    std::uint64_t m_submitter = 0; // the thread that queued it (its serial in the library); 0: none
 #elif defined(QDISPATCH_KEEP_ITEM_SIZE)
     // Only in the benchmark's P7 baseline (bench/CMakeLists.txt): the items keep the size they
     // have with diagnostics, so that P7 measures the diagnostics' work and not how the allocator
-    // treats a smaller item (16 bytes fewer made P1 30% slower with glibc on the project's machine).
+    // treats a smaller item.
     unsigned char m_sameSizeAsDiagnostics[16];
 #endif
 };
@@ -146,7 +162,9 @@ public:
     void run() noexcept override
     {
         // C6: a future cancelled before the item starts means the callable is never called.
-        if (!m_promise.isCanceled()) {
+        const bool skip = m_promise.isCanceled();
+        begin(skip);
+        if (!skip) {
             try {
                 if constexpr (std::is_void_v<R>) {
                     std::apply(std::move(m_fn), std::move(m_args));
@@ -156,8 +174,6 @@ public:
             } catch (...) {
                 m_promise.reportException(std::current_exception()); // C5: any type
             }
-        } else {
-            markSkipped();
         }
         finish();
     }
@@ -214,10 +230,17 @@ private:
 template <typename F, typename... Args>
 using InvokeResult = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;
 
+// What routing does when the nearest live executor of the chain belongs to the calling thread.
+enum class OnOwnThread {
+    Reject, // throw ExecutorError{OwnThread}: submit(), whose caller might wait (C7)
+    Queue, // queue it there all the same: post(), which nobody waits for (X1)
+    RunInline // run it right here: invoke(), which would otherwise wait for itself (X3)
+};
+
 // The non-template core behind the templates: route an item along the chain that starts at
-// `state` (C11). Throws ExecutorError{OwnThread} (when rejectOwnThread) or {Broken}.
+// `state` (C11). Throws ExecutorError{OwnThread} (OnOwnThread::Reject) or {Broken}.
 QDISPATCH_EXPORT void routeItem(ExecutorState *state, std::unique_ptr<WorkItem> item,
-                                bool rejectOwnThread);
+                                OnOwnThread onOwnThread);
 QDISPATCH_EXPORT void routeLatest(ExecutorState *state, const void *key,
                                   std::unique_ptr<WorkItem> item);
 QDISPATCH_EXPORT bool isOwnerThread(const ExecutorState *state) noexcept;
@@ -239,11 +262,11 @@ std::pair<std::unique_ptr<WorkItem>, QFuture<InvokeResult<F, Args...>>> makeTask
 }
 
 template <typename F, typename... Args>
-auto submitTo(ExecutorState *state, F &&fn, Args &&...args)
+auto submitTo(ExecutorState *state, OnOwnThread onOwnThread, F &&fn, Args &&...args)
         -> QFuture<InvokeResult<F, Args...>>
 {
     auto task = makeTask(std::forward<F>(fn), std::forward<Args>(args)...);
-    routeItem(state, std::move(task.first), true);
+    routeItem(state, std::move(task.first), onOwnThread);
     return task.second;
 }
 
@@ -282,7 +305,7 @@ auto submitWithContext(ExecutorState *state, const QObject *context, F &&fn, Arg
 {
     auto task = makeTask(std::forward<F>(fn), std::forward<Args>(args)...);
     routeItem(state, withContext(context, std::move(task.first), QFuture<void>(task.second)),
-              true);
+              OnOwnThread::Reject);
     return task.second;
 }
 
@@ -402,7 +425,11 @@ public:
         : m_outcome(outcome), m_fn(std::forward<F>(fn)), m_args(std::forward<A>(args)...)
     {
     }
-    void run() noexcept override { m_outcome.run(m_fn, m_args); }
+    void run() noexcept override
+    {
+        begin(false);
+        m_outcome.run(m_fn, m_args);
+    }
     void fail(const std::exception_ptr &error) noexcept override { m_outcome.fail(error); }
     CallableName callableName() const noexcept override { return nameOf<Fn>(); }
 
@@ -426,11 +453,13 @@ auto invokeOn(ExecutorState *state, F &&fn, Args &&...args) -> InvokeResult<F, A
     const std::shared_ptr<ExecutorState> watched = hangReportTarget(state); // X10; null when off
     if (hasCurrentExecutor())
         return takeInvokeResult(watched.get(),
-                                submitTo(state, std::forward<F>(fn), std::forward<Args>(args)...));
+                                submitTo(state, OnOwnThread::RunInline, std::forward<F>(fn),
+                                         std::forward<Args>(args)...));
     InvokeOutcome<R> outcome;
     using Item = InvokeItem<R, std::decay_t<F>, std::decay_t<Args>...>;
-    routeItem(state, std::make_unique<Item>(outcome, std::forward<F>(fn), std::forward<Args>(args)...),
-              true);
+    routeItem(state,
+              std::make_unique<Item>(outcome, std::forward<F>(fn), std::forward<Args>(args)...),
+              OnOwnThread::RunInline);
     return outcome.wait(watched.get());
 }
 

@@ -1,0 +1,97 @@
+// C9: the deadline of runUntilFuture() holds in every wait mode while items keep arriving. The
+// wait returns no later than the deadline plus the rest of the item that was running when it
+// passed, plus a wake-up, and no item starts after the deadline has passed.
+#include <qdispatch/currentthreadexecutor.h>
+
+#include "testsupport.h"
+
+#include <QtCore/QElapsedTimer>
+#include <QtCore/QPromise>
+#include <QtTest/QtTest>
+
+#include <mutex>
+#include <thread>
+#include <vector>
+
+using namespace qdispatch;
+using namespace qdispatchtest;
+
+Q_DECLARE_METATYPE(qdispatch::RunMode)
+
+class TestDeadlines : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void c9_noItemStartsAfterTheDeadline_data();
+    void c9_noItemStartsAfterTheDeadline();
+};
+
+void TestDeadlines::c9_noItemStartsAfterTheDeadline_data()
+{
+    QTest::addColumn<RunMode>("mode");
+    for (RunMode mode : { RunMode::AllEvents, RunMode::ExcludeUserInput, RunMode::ExecutorOnly })
+        QTest::newRow(modeName(mode)) << mode;
+}
+
+// Forty items of 25 ms each are queued; the wait has a 30 ms deadline and a future that never
+// finishes. Items may start at 0 and 25 ms; one starting later broke the rule.
+void TestDeadlines::c9_noItemStartsAfterTheDeadline()
+{
+    QFETCH(RunMode, mode);
+    constexpr int kItems = 40;
+    constexpr qint64 kItemMs = 25;
+    constexpr qint64 kDeadlineMs = 30;
+    // What "plus a wake-up" may take on a loaded machine: far less than one more item.
+    constexpr qint64 kWakeUpMs = 50;
+
+    CurrentThreadExecutor ex;
+    QElapsedTimer clock;
+    std::mutex mutex;
+    std::vector<qint64> starts; // ms after the wait began
+    std::vector<qint64> ends;
+    std::vector<QFuture<void>> futures;
+    Semaphore queued;
+
+    Worker producer([&] {
+        for (int i = 0; i < kItems; ++i) {
+            futures.push_back(ex.submit([&] {
+                {
+                    std::lock_guard lock(mutex);
+                    starts.push_back(clock.elapsed());
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(kItemMs)); // the work
+                std::lock_guard lock(mutex);
+                ends.push_back(clock.elapsed());
+            }));
+        }
+        queued.release();
+    });
+    QVERIFY(queued.tryAcquire(1, kHandshakeMs));
+    QVERIFY(producer.join());
+
+    QPromise<void> never;
+    never.start();
+    clock.start();
+    const bool finished = ex.runUntilFuture(never.future(), QDeadlineTimer(kDeadlineMs), mode);
+    const qint64 returned = clock.elapsed();
+    for (QFuture<void> &future : futures)
+        future.cancel(); // the rest is skipped (C6) when the executor is destroyed below
+
+    QVERIFY(!finished);
+    std::lock_guard lock(mutex);
+    QVERIFY(!starts.empty());
+    for (qint64 start : starts)
+        QVERIFY2(start < kDeadlineMs,
+                 qPrintable(QStringLiteral("an item started %1 ms after the wait began, past the "
+                                           "%2 ms deadline (%3 items started)")
+                                    .arg(start).arg(kDeadlineMs).arg(starts.size())));
+    const qint64 lastEnd = ends.empty() ? 0 : ends.back();
+    QVERIFY2(returned <= std::max(kDeadlineMs, lastEnd) + kWakeUpMs,
+             qPrintable(QStringLiteral("returned after %1 ms; the last item ended at %2 ms")
+                                .arg(returned).arg(lastEnd)));
+    never.finish();
+}
+
+QTEST_GUILESS_MAIN(TestDeadlines)
+#include "tst_deadlines.moc"

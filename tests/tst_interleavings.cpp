@@ -1,0 +1,192 @@
+// Interleavings that the scheduler reaches only rarely, reached on purpose: the library's test
+// points (src/testhooks_p.h, compiled in by QDISPATCH_TEST_HOOKS) stop a thread at an exact
+// place while the test makes another thread act.
+//
+// C4: an item handed down the chain never starts before the item the owner had already taken.
+// X3: a wait in invoke() serves an executor that executorOf() makes for its thread during it.
+#include <qdispatch/currentthreadexecutor.h>
+
+#include "testhooks_p.h"
+#include "testsupport.h"
+
+#include <QtCore/QPromise>
+#include <QtTest/QtTest>
+
+#include <atomic>
+#include <mutex>
+#include <vector>
+
+using namespace qdispatch;
+using namespace qdispatchtest;
+
+namespace {
+
+// What the hook does, set by each test before the threads it concerns start.
+struct HookPlan
+{
+    std::atomic<QThread *> thread{nullptr}; // only this thread stops, and
+    std::atomic<detail::TestPoint> point{detail::TestPoint::ItemClaimed}; // only here,
+    std::atomic<bool> armed{false}; // once.
+    Semaphore reached; // released when it stops there
+    Semaphore go; // what it waits for before it goes on
+    Semaphore breakerWaits; // released at every HandOffWaitsForClaim, by any thread
+    Semaphore ownerSleeps; // released at every OwnerSleeps of `thread`
+};
+
+HookPlan *g_plan = nullptr;
+
+void hook(detail::TestPoint point)
+{
+    HookPlan *plan = g_plan;
+    if (!plan)
+        return;
+    if (point == detail::TestPoint::HandOffWaitsForClaim)
+        plan->breakerWaits.release();
+    if (QThread::currentThread() != plan->thread.load())
+        return;
+    if (point == detail::TestPoint::OwnerSleeps)
+        plan->ownerSleeps.release();
+    if (point == plan->point.load() && plan->armed.exchange(false)) {
+        plan->reached.release();
+        plan->go.tryAcquire(1, kHandshakeMs);
+    }
+}
+
+// Installs the hook for one test and removes it when the test ends, failed or not.
+struct HookScope
+{
+    explicit HookScope(HookPlan &plan)
+    {
+        g_plan = &plan;
+        detail::setTestHook(&hook);
+    }
+    ~HookScope()
+    {
+        detail::setTestHook(nullptr);
+        g_plan = nullptr;
+    }
+};
+
+} // namespace
+
+class TestInterleavings : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void c4_handOffWaitsForTheItemTheOwnerTook();
+    void x3_invokeServesAnExecutorMadeForItsThreadDuringTheWait();
+};
+
+// C4 across a hand-off: the owner of `inner` has taken item A (its claim is open) and is stopped
+// there when a third thread shuts `inner` down. B, queued behind A, moves to `outer` (this
+// thread). B must not start before A has: the breaking thread waits for A to start.
+void TestInterleavings::c4_handOffWaitsForTheItemTheOwnerTook()
+{
+    HookPlan plan;
+    const HookScope hookScope(plan);
+
+    CurrentThreadExecutor outer;
+    std::mutex orderMutex;
+    std::vector<char> order;
+    const auto record = [&](char name) {
+        std::lock_guard lock(orderMutex);
+        order.push_back(name);
+    };
+
+    Semaphore innerReady;
+    CurrentThreadExecutor *inner = nullptr;
+    QPromise<void> stop;
+    stop.start();
+    const QFuture<void> stopped = stop.future();
+    struct Stop // also when a check fails: the owner's wait ends and the worker can be joined
+    {
+        QPromise<void> &promise;
+        ~Stop()
+        {
+            if (!promise.future().isFinished())
+                promise.finish();
+        }
+    };
+    Worker owner([&] {
+        CurrentThreadExecutor executor(&outer);
+        inner = &executor;
+        innerReady.release();
+        executor.runUntilFuture(stopped, RunMode::ExecutorOnly);
+    });
+    const Stop stopOnExit{ stop };
+    QVERIFY(innerReady.tryAcquire(1, kHandshakeMs));
+    plan.thread = owner.thread();
+    plan.point = detail::TestPoint::ItemClaimed;
+    plan.armed = true;
+
+    QThread *ranA = nullptr;
+    QThread *ranB = nullptr;
+    QFuture<void> a = inner->submit([&] {
+        ranA = QThread::currentThread();
+        record('A');
+    });
+    QFuture<void> b = inner->submit([&] {
+        ranB = QThread::currentThread();
+        record('B');
+    });
+    QVERIFY2(plan.reached.tryAcquire(1, kHandshakeMs), "the owner never took item A");
+
+    Semaphore breakerDone;
+    AnyThread breaker(true, [&] {
+        inner->shutdown();
+        breakerDone.release();
+    });
+    // The breaker either waits for A's claim (the rule) or, wrongly, finishes the hand-off.
+    QVERIFY(plan.breakerWaits.tryAcquire(1, kHandshakeMs) || breakerDone.tryAcquire(1, 0));
+    // Give B every chance to run here now, as it would if it had been handed down already.
+    const bool bRanFirst = outer.runUntilFuture(b, QDeadlineTimer(300));
+    plan.go.release();
+    QVERIFY(!bRanFirst);
+    QVERIFY(outer.runUntilFuture(b, QDeadlineTimer(kJoinMs)));
+    QVERIFY(breaker.join());
+    stop.finish();
+    QVERIFY(owner.join());
+
+    QCOMPARE(order, (std::vector<char>{ 'A', 'B' }));
+    QCOMPARE(ranA, owner.thread());
+    QCOMPARE(ranB, QThread::currentThread()); // handed down to `outer` (C12)
+    QVERIFY(a.isFinished() && !a.isCanceled());
+}
+
+// X3 with X9: thread Q has an executor of its own and waits in invoke() for an item on this
+// thread. While Q sleeps in that wait, this thread makes Q's executorOf() executor and sends Q an
+// item through it. Q's wait must take the new executor on and run the item; otherwise both
+// threads wait for each other for ever.
+void TestInterleavings::x3_invokeServesAnExecutorMadeForItsThreadDuringTheWait()
+{
+    HookPlan plan;
+    const HookScope hookScope(plan);
+
+    CurrentThreadExecutor here;
+    Semaphore qReady;
+    QThread *ranOn = nullptr;
+    bool served = false;
+    Worker q([&] {
+        CurrentThreadExecutor own;
+        qReady.acquire();
+        here.invoke([&] {
+            // On this test's thread, while Q waits for this very item.
+            QVERIFY(plan.ownerSleeps.tryAcquire(1, kHandshakeMs));
+            const QFuture<QThread *> onQ =
+                    executorOf(q.thread()).submit([] { return QThread::currentThread(); });
+            served = here.runUntilFuture(onQ, QDeadlineTimer(5000), RunMode::ExecutorOnly);
+            if (served)
+                ranOn = onQ.result();
+        });
+    });
+    plan.thread = q.thread();
+    qReady.release();
+    here.runUntilFuture(q.finished());
+    QVERIFY(q.join());
+    QVERIFY2(served, "the item sent through executorOf() never ran: Q's wait did not serve it");
+    QCOMPARE(ranOn, q.thread());
+}
+
+QTEST_GUILESS_MAIN(TestInterleavings)
+#include "tst_interleavings.moc"
