@@ -6,10 +6,15 @@
 // its future was cancelled before it started), C11/C12 (every future handed out finishes: result,
 // exception, Broken or cancelled; nothing leaks), C13 (destroyed by another thread: handled as
 // shutdown), X1/X2 (every posted callable runs, or is replaced, or is reported as never run).
-// Since issue 10 also: C9 (waits after the owner thread's quit() was requested, floods of
-// self-re-posting items, far deadlines: a wait never overruns its deadline by more than
-// kOverrunMs), X2 across hand-offs (postLatest to broken executors and their chains) and X3
-// (invoke() from an owner with several executors: work sent back through any of them runs).
+// Also: C9 (waits after the owner thread's quit() was requested, floods of self-re-posting
+// items, some of them slow, far deadlines: a wait never overruns its deadline by more than
+// kOverrunMs, and no item that a wait itself starts starts more than kLateStartMs after its
+// deadline), X2 across hand-offs (postLatest to broken executors and their chains), X3 (invoke()
+// from an owner with several executors: work sent back through any of them runs), X8 (context
+// objects destroyed on other threads: an item whose context was gone before it started never
+// runs), X9 (executors of QThreads that run event loops, made on first use during the round and
+// broken when such a thread stops mid-round) and X10 (stats() and pendingCount() read from any
+// thread at any time: no total goes down, and the books add up exactly once all is quiet).
 //
 // Seeded and reproducible: the seed of every round is derived from one base seed, printed at the
 // start. The seed fixes each thread's program of operations; the interleaving of the threads is
@@ -116,6 +121,9 @@ constexpr int kInvokeBackMs = 1000; // X3: how long an invoked item waits for wo
 // legitimately: an invoked item waits up to kInvokeBackMs when its executor broke meanwhile,
 // and a few owners may invoke at once.
 constexpr int kOverrunMs = 5 * kInvokeBackMs;
+// C9: how much later than its deadline a wait may still start an item: none is allowed, but the
+// clock is read a little before the item starts, and the thread may be preempted in between.
+constexpr qint64 kLateStartMs = 100;
 constexpr int kProducerBase = 100; // producer threads own no executor
 constexpr int kMaxDepth = 2;
 constexpr int kMaxOwnExecutors = 4;
@@ -148,6 +156,9 @@ struct ItemRec
     std::atomic<int> destroyed{0};
     std::atomic<bool> destroyedInCall{false}; // rejected by the call, or replaced (X2)
     std::atomic<bool> threw{false};
+    bool hasContext = false; // X8: sent with a context object that some thread destroys
+    std::atomic<const QObject *> contextObject{nullptr}; // its address, only compared
+    std::atomic<std::uint64_t> contextGoneStamp{0}; // tick() right after it was destroyed
 
     // Written by the creating thread before it ends; read once every thread has ended.
     bool accepted = false;
@@ -193,13 +204,18 @@ struct OwnerState
 };
 thread_local OwnerState *t_owner = nullptr;
 thread_local bool t_quitRequested = false; // this owner asked its own thread to quit (C9)
+// C9: per wait of this thread that is in progress (innermost last), when the last item that
+// this wait itself started began (ms on g_since), -1 for none.
+thread_local std::vector<qint64> t_waitStarts;
+QElapsedTimer g_since; // started once, before the first round
 
 struct Stats
 {
     std::atomic<long long> items{0}, ran{0}, broken{0}, cancelled{0}, threw{0}, rejectedOwn{0},
             rejectedBroken{0}, replaced{0}, waits{0}, waitTimeouts{0}, created{0}, destroyed{0},
             foreignDestroyed{0}, shutdowns{0}, c6Checked{0}, quitWaits{0}, floods{0},
-            invokes{0};
+            invokes{0}, contexts{0}, contextsSkipped{0}, snapshots{0}, loopExecutors{0},
+            loopStops{0};
 
     void add(const Stats &o)
     {
@@ -208,14 +224,28 @@ struct Stats
                              &Stats::replaced, &Stats::waits, &Stats::waitTimeouts,
                              &Stats::created, &Stats::destroyed, &Stats::foreignDestroyed,
                              &Stats::shutdowns, &Stats::c6Checked, &Stats::quitWaits,
-                             &Stats::floods, &Stats::invokes })
+                             &Stats::floods, &Stats::invokes, &Stats::contexts,
+                             &Stats::contextsSkipped, &Stats::snapshots, &Stats::loopExecutors,
+                             &Stats::loopStops })
             (this->*member).fetch_add((o.*member).load());
     }
+};
+
+// X9: a QThread running its event loop, whose executor (executorOf()) the model sends work to.
+// Stopped and started again during the round, which breaks that executor and makes a new one.
+struct LoopThreadRec
+{
+    int index = 0; // model thread index
+    std::unique_ptr<qdispatchtest::LoopThread> thread;
+    int execId = -1; // the ExecRec of its current executorOf() executor, -1: none made yet
 };
 
 struct World
 {
     std::uint64_t seed = 0;
+    std::vector<LoopThreadRec> loops; // guarded by mutex (the threads themselves by loopMutex)
+    std::mutex loopMutex; // one stop-and-restart at a time
+    std::vector<std::unique_ptr<QObject>> contexts; // X8: alive, to be destroyed by any thread
     std::mutex mutex; // guards execs[i].ptr/usable, orphans, leftovers
     std::vector<ExecRec> execs;
     std::vector<std::unique_ptr<CurrentThreadExecutor>> orphans; // given away by their owner
@@ -224,6 +254,7 @@ struct World
     std::vector<std::shared_ptr<ItemRec>> records;
     std::atomic<bool> stop{false};
     std::atomic<bool> hung{false};
+    QStringList snapshotProblems; // X10, guarded by recMutex
     std::atomic<int> nextId{0};
     Stats stats;
     QStringList hangs; // guarded by recMutex
@@ -298,6 +329,50 @@ int pickExecutor(World &w, Rng &rng)
     return any;
 }
 
+// X9: the executor of loop thread `i` as an ExecRec id, made (by executorOf()) on first use and
+// again after the thread was restarted; -1 while the thread is stopped.
+int loopExecutor(World &w, int i)
+{
+    std::lock_guard lock(w.mutex);
+    LoopThreadRec &loop = w.loops[size_t(i)];
+    if (loop.execId >= 0 && !w.execs[size_t(loop.execId)].handle.isBroken())
+        return loop.execId;
+    ExecutorHandle handle;
+    try {
+        handle = qdispatch::executorOf(loop.thread.get());
+    } catch (const ExecutorError &) {
+        return -1; // finishing right now
+    }
+    // The model's name for that thread, before anything else runs there (a submit: a post that
+    // never runs would be reported).
+    try {
+        (void)handle.submit([index = loop.index] { t_thread = index; });
+    } catch (const ExecutorError &) {
+        return -1; // the thread finished meanwhile
+    }
+    const int id = int(w.execs.size());
+    w.execs.push_back(ExecRec{ id, loop.index, -1, handle, nullptr, false });
+    loop.execId = id;
+    w.stats.loopExecutors.fetch_add(1);
+    return id;
+}
+
+// X9: stops a loop thread and starts it again: its executor breaks (its queued items fail as
+// Broken, C12) and the next use makes a new one.
+void restartLoop(World &w, Rng &rng)
+{
+    std::lock_guard restart(w.loopMutex);
+    qdispatchtest::LoopThread *thread;
+    {
+        std::lock_guard lock(w.mutex);
+        thread = w.loops[size_t(below(rng, int(w.loops.size())))].thread.get();
+    }
+    if (!thread->stop())
+        qFatal("tst_model: a loop thread did not stop");
+    thread->start();
+    w.stats.loopStops.fetch_add(1);
+}
+
 // Creates an executor on this thread, chained to nothing, to one of ours, or to any usable
 // executor of any thread (constructed under the registry lock, so the old one is alive).
 int createExecutor(World &w, Rng &rng, OwnerState &owner)
@@ -351,6 +426,8 @@ std::shared_ptr<ItemRec> newRecord(World &w, Kind kind, int target, bool throws)
 
 void onStart(ItemRec &r)
 {
+    if (!t_waitStarts.empty())
+        t_waitStarts.back() = g_since.elapsed();
     r.prevMark.store(t_lastMark);
     mark();
     r.startIndex.store(++t_starts);
@@ -383,21 +460,24 @@ struct SubmitFn
     }
 };
 
-void postReposting(const std::shared_ptr<World> &w, int target, int generations);
+void postReposting(const std::shared_ptr<World> &w, int target, int generations, int slowMs);
 
 struct PostFn
 {
     Token token;
     std::shared_ptr<World> world; // set for a re-posting item (a flood, C9)
     int generations = 0;
+    int slowMs = 0; // C9: the item takes this long
 
     void operator()()
     {
         ItemRec &r = *token.rec;
         onStart(r);
+        if (slowMs > 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds(slowMs));
         mark();
         if (world && generations > 0)
-            postReposting(world, r.target, generations - 1);
+            postReposting(world, r.target, generations - 1, slowMs);
         if (r.throws) {
             r.threw.store(true);
             throw ModelError("model post " + std::to_string(r.id) + " threw");
@@ -434,7 +514,16 @@ std::shared_ptr<ItemRec> submitOne(const std::shared_ptr<World> &w, Rng &rng, in
     try {
         CallScope call;
         QFuture<int> f;
-        if (viaPointer) {
+        if (!viaPointer && below(rng, 8) == 0) {
+            // X8: with a context object of this thread that any thread may destroy from now on.
+            auto context = std::make_unique<QObject>();
+            rec->hasContext = true;
+            rec->contextObject.store(context.get());
+            f = handleOf(*w, target).submit(context.get(), std::move(fn));
+            std::lock_guard lock(w->mutex);
+            w->contexts.push_back(std::move(context));
+            w->stats.contexts.fetch_add(1);
+        } else if (viaPointer) {
             std::unique_lock lock(w->mutex);
             const ExecRec &e = w->execs[size_t(target)];
             if (e.usable)
@@ -472,12 +561,12 @@ void postOne(World &w, Rng &rng, int target)
 
 // An item that posts the next one of its kind to the same target when it runs: items keep
 // arriving for `generations` more runs while waits go on (C9: deadlines hold under a flood).
-void postReposting(const std::shared_ptr<World> &w, int target, int generations)
+void postReposting(const std::shared_ptr<World> &w, int target, int generations, int slowMs)
 {
     auto rec = newRecord(*w, Kind::Post, target, false);
     try {
         CallScope call;
-        handleOf(*w, target).post(PostFn{ Token(rec), w, generations });
+        handleOf(*w, target).post(PostFn{ Token(rec), w, generations, slowMs });
         rec->accepted = true;
     } catch (const ExecutorError &error) {
         rec->rejected = int(error.code());
@@ -503,6 +592,74 @@ void postLatestOne(World &w, Rng &rng, int target)
         rec->accepted = true;
     } catch (const ExecutorError &error) {
         rec->rejected = int(error.code());
+    }
+}
+
+// X8: destroys a context object, on whatever thread this is (not the one it lives in).
+void killContext(World &w, Rng &rng)
+{
+    std::unique_ptr<QObject> context;
+    {
+        std::lock_guard lock(w.mutex);
+        if (w.contexts.empty())
+            return;
+        const size_t i = size_t(below(rng, int(w.contexts.size())));
+        context = std::move(w.contexts[i]);
+        w.contexts.erase(w.contexts.begin() + std::ptrdiff_t(i));
+    }
+    QObject *const raw = context.get();
+    context.reset();
+    const std::uint64_t stamp = tick();
+    std::lock_guard lock(w.recMutex);
+    for (auto it = w.records.rbegin(); it != w.records.rend(); ++it) {
+        ItemRec &r = **it;
+        if (r.contextObject.load() == raw) {
+            std::uint64_t none = 0;
+            r.contextGoneStamp.compare_exchange_strong(none, stamp);
+            break;
+        }
+    }
+}
+
+// X10: a look at one executor's books from this thread. No total may go down from this thread's
+// previous look at the same executor; a look never counts more done than accepted; a
+// pendingCount() never exceeds what a later stats() accepted minus what an earlier one had done.
+void lookAtBooks(World &w, Rng &rng)
+{
+    static thread_local std::map<std::pair<World *, int>, qdispatch::ExecutorStats> t_seen;
+    const int id = pickExecutor(w, rng);
+    const ExecutorHandle handle = handleOf(w, id);
+    const qdispatch::ExecutorStats before = handle.stats();
+    const quint64 pending = handle.pendingCount();
+    const qdispatch::ExecutorStats after = handle.stats();
+    w.stats.snapshots.fetch_add(1);
+    const auto done = [](const qdispatch::ExecutorStats &s) {
+        return s.run + s.cancelled + s.handedOff + s.failed;
+    };
+    QStringList found;
+    qdispatch::ExecutorStats &seen = t_seen[{ &w, id }];
+    for (const qdispatch::ExecutorStats *s : { &before, &after }) {
+        if (s->accepted < seen.accepted || s->run < seen.run || s->cancelled < seen.cancelled
+            || s->handedOff < seen.handedOff || s->failed < seen.failed)
+            found.append(QStringLiteral("X10: a total of executor %1 went down between two "
+                                        "looks from model thread %2 (accepted %3 -> %4, run %5 -> "
+                                        "%6, cancelled %7 -> %8)")
+                                 .arg(id).arg(t_thread)
+                                 .arg(seen.accepted).arg(s->accepted)
+                                 .arg(seen.run).arg(s->run)
+                                 .arg(seen.cancelled).arg(s->cancelled));
+        if (done(*s) > s->accepted)
+            found.append(QStringLiteral("X10: executor %1 counts %2 done of %3 accepted")
+                                 .arg(id).arg(done(*s)).arg(s->accepted));
+        seen = *s;
+    }
+    if (pending > after.accepted - done(before))
+        found.append(QStringLiteral("X10: executor %1: pendingCount() %2 exceeds a later "
+                                    "accepted %3 minus an earlier done %4")
+                             .arg(id).arg(pending).arg(after.accepted).arg(done(before)));
+    if (!found.isEmpty()) {
+        std::lock_guard lock(w.recMutex);
+        w.snapshotProblems += found;
     }
 }
 
@@ -579,10 +736,26 @@ void waitOnce(const std::shared_ptr<World> &w, Rng &rng, CurrentThreadExecutor *
     const RunMode mode = pickMode(rng);
     QElapsedTimer clock;
     clock.start();
+    const qint64 deadlineAt =
+            deadline.isForever() || deadline.remainingTime() > 3600 * 1000
+            ? std::numeric_limits<qint64>::max()
+            : g_since.elapsed() + deadline.remainingTime();
     mark();
+    t_waitStarts.push_back(-1);
     const bool finished = ex->runUntilFuture(future, deadline, mode);
+    const qint64 lastStart = t_waitStarts.back();
+    t_waitStarts.pop_back();
     mark();
     const qint64 elapsed = clock.elapsed();
+    // Only a wait that gave up: one whose future finished runs what was accepted before (C8).
+    if (!finished && deadlineAt != std::numeric_limits<qint64>::max()
+        && lastStart > deadlineAt + kLateStartMs) {
+        std::lock_guard lock(w->recMutex);
+        w->hangs.append(QStringLiteral("C9: a wait (mode %1) started an item %2 ms after its "
+                                       "deadline had passed")
+                                .arg(int(mode))
+                                .arg(lastStart - deadlineAt));
+    }
     w->stats.waits.fetch_add(1);
     if (t_quitRequested)
         w->stats.quitWaits.fetch_add(1);
@@ -674,8 +847,12 @@ void behave(const std::shared_ptr<World> &w, Behaviour behaviour, std::uint64_t 
         // C9: a burst of self-re-posting items to one of this thread's executors, while the
         // thread goes on waiting (with deadlines) around it.
         if (!owner.own.empty()) {
-            postReposting(w, owner.ids[size_t(below(rng, int(owner.own.size())))],
-                          20 + below(rng, 200));
+            if (below(rng, 3) == 0) // slow items: a wait's deadline passes while one runs
+                postReposting(w, owner.ids[size_t(below(rng, int(owner.own.size())))],
+                              5 + below(rng, 30), 5 + below(rng, 10));
+            else
+                postReposting(w, owner.ids[size_t(below(rng, int(owner.own.size())))],
+                              20 + below(rng, 200), 0);
             w->stats.floods.fetch_add(1);
         }
         break;
@@ -736,6 +913,17 @@ void producerBody(const std::shared_ptr<World> &w, int index, int ops, std::uint
             shutdownOne(*w, rng);
         } else if (r < 95) {
             deleteOrphan(*w, rng);
+        } else if (r < 96) {
+            killContext(*w, rng);
+        } else if (r < 97) {
+            lookAtBooks(*w, rng);
+        } else if (r < 99) {
+            // X9: work for a loop thread's executor, made on first use.
+            const int loop = loopExecutor(*w, below(rng, int(w->loops.size())));
+            if (loop >= 0)
+                mine.push_back(submitOne(w, rng, loop, Behaviour::Leaf, false));
+        } else if (below(rng, 4) == 0) {
+            restartLoop(*w, rng);
         } else {
             mine.push_back(submitOne(w, rng, target, Behaviour::Leaf, false));
         }
@@ -797,6 +985,10 @@ void ownerBody(const std::shared_ptr<World> &w, int index, std::uint64_t seed, S
             invokeBack(w, owner);
         } else if (r < 95) {
             behave(w, Behaviour::Flood, rng());
+        } else if (r < 96) {
+            killContext(*w, rng);
+        } else if (r < 97) {
+            lookAtBooks(*w, rng);
         } else {
             waitOnce(w, rng, owner.own[size_t(i)].get(), 2);
         }
@@ -895,6 +1087,13 @@ QStringList verify(World &w, int neverRunBefore, int postThrewBefore)
             continue;
         }
         const std::uint64_t cancel = r.cancelStamp.load();
+        const std::uint64_t contextGone = r.contextGoneStamp.load();
+        if (runs && contextGone && contextGone < r.prevMark.load())
+            problem(QStringLiteral("X8: %1 ran although its context object was destroyed before "
+                                   "it started (destroyed at %2, previous mark on its thread %3)")
+                            .arg(describe(r))
+                            .arg(contextGone)
+                            .arg(r.prevMark.load()));
         if (runs && cancel) {
             w.stats.c6Checked.fetch_add(1);
             if (cancel < r.prevMark.load())
@@ -910,7 +1109,9 @@ QStringList verify(World &w, int neverRunBefore, int postThrewBefore)
             f.waitForFinished();
             if (f.isCanceled()) {
                 w.stats.cancelled.fetch_add(1);
-                if (!cancel)
+                if (!cancel && r.hasContext && runs == 0)
+                    w.stats.contextsSkipped.fetch_add(1); // X8: skipped, its context gone
+                else if (!cancel)
                     problem(QStringLiteral("C6: %1 is cancelled but nobody cancelled it")
                                     .arg(describe(r)));
             } else if (runs != 1 || r.threw.load()) {
@@ -999,6 +1200,7 @@ private:
 
 void tst_Model::initTestCase()
 {
+    g_since.start();
     g_previousHandler = qInstallMessageHandler(countMessages);
 }
 
@@ -1028,6 +1230,15 @@ QStringList tst_Model::runRound(std::uint64_t seed, Stats &total)
     mainOwner.own.push_back(std::move(mainEx));
     mainOwner.ids.push_back(mainId);
     CurrentThreadExecutor *mainEx2 = mainOwner.own.front().get();
+
+    // X9: two loop threads whose executors are made on first use.
+    for (int i = 0; i < 2; ++i) {
+        LoopThreadRec loop;
+        loop.index = 50 + i;
+        loop.thread = std::make_unique<qdispatchtest::LoopThread>();
+        loop.thread->start();
+        w->loops.push_back(std::move(loop));
+    }
 
     Semaphore ready;
     std::vector<std::unique_ptr<AnyThread>> ownerThreads;
@@ -1072,7 +1283,29 @@ QStringList tst_Model::runRound(std::uint64_t seed, Stats &total)
     for (auto &t : ownerThreads)
         if (!t->join())
             qFatal("tst_model: an owner did not end (seed %llu)", (unsigned long long)seed);
+    for (auto &loop : w->loops)
+        if (!loop.thread->stop())
+            qFatal("tst_model: a loop thread did not stop (seed %llu)", (unsigned long long)seed);
     mark();
+
+    // X10, all quiet (no item runs anywhere): every executor's books add up exactly.
+    {
+        std::lock_guard lock(w->mutex);
+        for (const ExecRec &e : w->execs) {
+            const qdispatch::ExecutorStats st = e.handle.stats();
+            const quint64 pending = e.handle.pendingCount();
+            if (st.accepted != st.run + st.cancelled + st.handedOff + st.failed + pending)
+                problems.append(QStringLiteral("X10: executor %1 at rest: accepted %2 != run %3 + "
+                                               "cancelled %4 + handed off %5 + failed %6 + "
+                                               "pending %7")
+                                        .arg(e.id).arg(st.accepted).arg(st.run)
+                                        .arg(st.cancelled).arg(st.handedOff).arg(st.failed)
+                                        .arg(pending));
+            if (st.peakPending < pending)
+                problems.append(QStringLiteral("X10: executor %1: peakPending %2 < pending %3")
+                                        .arg(e.id).arg(st.peakPending).arg(pending));
+        }
+    }
 
     // Every owner has ended: destroying their executors here is allowed (C13). Then the main
     // executor: either run what it holds first, or let its destruction fail it (C12).
@@ -1103,6 +1336,7 @@ QStringList tst_Model::runRound(std::uint64_t seed, Stats &total)
     t_owner = nullptr;
 
     problems += w->hangs;
+    problems += w->snapshotProblems;
     problems += verify(*w, neverRunBefore, postThrewBefore);
     const long long live = g_liveCallables.load() - liveBefore;
     if (live != 0)
@@ -1163,7 +1397,9 @@ void tst_Model::c1_c4_c6_c11_c12_randomisedModel()
           "rejected OwnThread, %lld Broken), %lld waits (%lld hit their deadline), %lld "
           "executors created, %lld destroyed on their thread, %lld destroyed by another "
           "thread, %lld shutdowns, %lld cancel-then-ran cases checked for C6, %lld waits after "
-          "a quit request, %lld floods, %lld invokes with work sent back; failed rounds: "
+          "a quit request, %lld floods, %lld invokes with work sent back, %lld items with a "
+          "context (%lld skipped, context gone), %lld looks at the books from other threads, "
+          "%lld executorOf() executors of loop threads (%lld loop restarts); failed rounds: "
           "%llu %s",
           (unsigned long long)round, clock.elapsed() / 1000.0, (unsigned long long)base,
           (unsigned long long)(repeat ? base : base + round - 1), total.items.load(),
@@ -1172,7 +1408,9 @@ void tst_Model::c1_c4_c6_c11_c12_randomisedModel()
           total.waits.load(), total.waitTimeouts.load(), total.created.load(),
           total.destroyed.load(), total.foreignDestroyed.load(), total.shutdowns.load(),
           total.c6Checked.load(), total.quitWaits.load(), total.floods.load(),
-          total.invokes.load(), (unsigned long long)failedRounds,
+          total.invokes.load(), total.contexts.load(), total.contextsSkipped.load(),
+          total.snapshots.load(), total.loopExecutors.load(), total.loopStops.load(),
+          (unsigned long long)failedRounds,
           qPrintable(byRule.isEmpty() ? QString()
                                       : QStringLiteral("(") + byRule.join(QStringLiteral(", "))
                                    + QStringLiteral("; seeds ")
