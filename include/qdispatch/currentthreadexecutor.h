@@ -5,7 +5,7 @@
 // This header is the whole API (coroutines are in <qdispatch/coro.h>), in the order a user meets
 // it: RunMode and ExecutorError, CurrentThreadExecutor, ExecutorHandle, then the main-thread
 // functions. Each function says which thread may call it, where its callable runs and what
-// happens at shutdown. Rule ids (C1..C13, X1..X9) refer to the contract in the README.
+// happens at shutdown. Rule ids (C1..C13, X1..X12) are defined in docs/contract.md.
 // The template machinery behind submit(), post() and invoke() lives in
 // <qdispatch/currentthreadexecutor_impl.h>; nothing in it is meant to be used directly.
 #pragma once
@@ -56,22 +56,25 @@ private:
 };
 
 // X10: what an executor has done so far, from CurrentThreadExecutor::stats(). A plain value: a
-// snapshot taken under the executor's lock (an item that is being taken while it is made may
-// show in `run` a moment before it shows in `cancelled`). docs/diagnostics.md has the details.
+// snapshot of one moment, from any thread; none of the five totals ever goes down from one
+// snapshot to a later one. docs/diagnostics.md has the details.
 struct ExecutorStats
 {
-    // Counted always (a library built with QDISPATCH_DIAGNOSTICS=OFF keeps no peakPending and
-    // counts cancelled items in `run`). With no item running:
-    // accepted == run + cancelled + handedOff + failed + pendingCount().
+    // Counted always (a library built with QDISPATCH_DIAGNOSTICS=OFF keeps no peakPending).
+    // Every accepted item is in exactly one of pending, run, cancelled, handed off or failed, so
+    // with no item running: accepted == run + cancelled + handedOff + failed + pendingCount().
     quint64 accepted = 0; // items queued here: submitted, posted, or handed down to it (C12)
-    quint64 run = 0; // items taken off the queue whose callable was called (also one running now)
-    quint64 cancelled = 0; // items skipped because their future was cancelled before start (C6)
+    quint64 run = 0; // items whose callable was called (also one running now)
+    // Items skipped before they started: their future cancelled (C6), their context object gone
+    // (X8), or their callable replaced by a later postLatest() while queued (X2).
+    quint64 cancelled = 0;
     quint64 handedOff = 0; // items moved down the chain when this executor broke (C12)
     quint64 failed = 0; // items failed with ExecutorError{Broken}: no live executor was left (C12)
     // The most items queued here at once, as seen whenever the owner thread took what producers
-    // had queued and whenever pendingCount() or stats() looked. Producers keep no count (one
-    // atomic operation per submit), so a backlog that built up while the owner was still running
-    // an earlier one, and went unobserved, counts without that earlier one's rest.
+    // had queued, whenever the executor broke with items queued, and whenever pendingCount() or
+    // stats() looked. Producers keep no count (one atomic operation per submit), so a backlog
+    // that built up while the owner was still running an earlier one, and went unobserved,
+    // counts without that earlier one's rest.
     quint64 peakPending = 0;
     // Kept only while a slow-item threshold is set (setSlowItemThresholds()), the delivery
     // record only for items accepted while a delivery threshold was set; zero and empty
@@ -166,10 +169,12 @@ public:
                 detail::withContext(context, detail::makePostItem(std::forward<F>(fn))));
     }
 
-    // X3: a blocking call that cannot deadlock on its own thread. On the owner thread fn runs
-    // inline; elsewhere it is submitted and waited for, and while waiting the calling thread
-    // runs the items of its own current() executor, if it has one. Returns fn's result or
-    // rethrows its exception.
+    // X3: a blocking call that cannot deadlock on its own thread. Where the item would run on the
+    // calling thread (it owns this executor, or this one is broken and its chain leads to a live
+    // executor of the calling thread) fn runs inline; elsewhere it is submitted and waited for.
+    // While waiting, a thread that has executors of its own (current(), or executorOf()'s) runs
+    // the items of every one of them, also of one made for it during the wait. Returns fn's
+    // result or rethrows its exception.
     template <typename F, typename... Args>
     auto invoke(F &&fn, Args &&...args) -> detail::InvokeResult<F, Args...>
     {
