@@ -30,6 +30,11 @@ Q_DECLARE_LOGGING_CATEGORY(lcHang) // "qdispatch.hang": hang reports
 
 namespace detail {
 
+// X10: the hang threshold in nanoseconds (0: off), and the report of an invoke() that has blocked
+// a thread without an executor that long (hangreports.cpp).
+std::int64_t hangThresholdNs() noexcept;
+void reportBlockedInvoke(const ExecutorState *target, std::chrono::nanoseconds waited) noexcept;
+
 // Reads QDISPATCH_SLOW_ITEM_MS for an executor being constructed; one warning per malformed value.
 void applySlowItemEnvironment(ExecutorState &state);
 

@@ -14,7 +14,8 @@ namespace qdispatch::detail {
 enum class TestPoint {
     ItemClaimed, // the owner thread has taken an item off the queue and not yet started it
     HandOffWaitsForClaim, // a thread breaking the executor waits for such an item to start
-    OwnerSleeps // an ExecutorOnly wait (runUntilFuture(), invoke()) is about to sleep
+    OwnerSleeps, // an ExecutorOnly wait (runUntilFuture(), invoke()) is about to sleep
+    InvokeBlocks // an invoke() from a thread with no executor is about to block
 };
 
 // Called on the thread that reaches the point. Set it before the threads it concerns start.

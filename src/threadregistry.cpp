@@ -65,6 +65,7 @@ void executorMadeFor(const QThread *thread)
     // new generation, or this sees the wait and wakes it.
     g_executorsGeneration.fetch_add(1, std::memory_order_seq_cst);
     wakeWholeThreadWaits(thread);
+    wakePlainInvokeWaits(thread);
 }
 
 void unregisterExecutor(const std::shared_ptr<ExecutorState> &state)

@@ -27,6 +27,9 @@ std::shared_ptr<ExecutorState> executorOfThisThread();
 // Wakes the ExecutorOnly waits of `thread` that serve all its executors (invoke(), X3), so that
 // they look at its executors again (waits.cpp).
 void wakeWholeThreadWaits(const QThread *thread);
+// Wakes the invoke() waits of `thread` that serve no executor yet, so that they serve the one
+// executorOf() just made for it (waits.cpp).
+void wakePlainInvokeWaits(const QThread *thread);
 // Changes whenever an executor comes to exist for some thread: constructed there, or made for it
 // by executorOf(). A wait that serves every executor of its thread (X3) looks again when it
 // changed.

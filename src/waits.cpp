@@ -4,6 +4,7 @@
 #include "diagnostics_p.h"
 #include "errors_p.h"
 #include "executorstate_p.h"
+#include "testhooks_p.h"
 #include "threadregistry_p.h"
 
 #include <QtCore/QCoreApplication>
@@ -18,6 +19,8 @@
 #include <condition_variable>
 #include <limits>
 #include <mutex>
+#include <new>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -58,7 +61,7 @@ struct ExclusiveWaiters
     struct Entry
     {
         ExecutorState *state; // the executor the wait sleeps on
-        QFuture<void> future;
+        std::optional<QFuture<void>> future; // none: an invoke() signal, which pokes by itself
         const QThread *thread; // the waiting thread
         bool wholeThread; // it serves every executor of its thread (invoke(), X3)
     };
@@ -94,22 +97,52 @@ void pollWaitedFutures()
         else
             interval = std::min<std::chrono::nanoseconds>(interval * 2, kLongestRecheck);
         for (const auto &entry : w.entries) {
-            if (entry.future.isFinished())
+            if (entry.future && entry.future->isFinished())
                 entry.state->poke();
         }
     }
 }
 
+// The state of an invoke() signal (InvokeSignal), built in its storage.
+struct SignalState
+{
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::atomic<bool> done{false}; // signal() was called (written under the mutex)
+    bool executorMade = false; // executorOf() made an executor for the waiting thread
+    std::shared_ptr<ExecutorState> serving; // what the waiter sleeps on while it serves one
+    std::atomic<bool> released{false}; // signal() has finished touching this object
+};
+
+// What an ExecutorOnly wait waits for: a future, or an invoke() signal.
+class Awaited
+{
+public:
+    explicit Awaited(const QFuture<void> &future) : m_future(future) { }
+    explicit Awaited(const SignalState &signal) : m_signal(&signal) { }
+
+    bool isFinished() const
+    {
+        return m_signal ? m_signal->done.load(std::memory_order_acquire) : m_future->isFinished();
+    }
+    // For the poller: a future nothing else reports finished; none for a signal.
+    const std::optional<QFuture<void>> &future() const { return m_future; }
+
+private:
+    std::optional<QFuture<void>> m_future;
+    const SignalState *m_signal = nullptr;
+};
+
 class ExclusiveWaitScope
 {
 public:
-    ExclusiveWaitScope(ExecutorState *state, const QFuture<void> &future, bool wholeThread)
+    ExclusiveWaitScope(ExecutorState *state, const Awaited &awaited, bool wholeThread)
         : m_state(state)
     {
         auto &w = exclusiveWaiters();
         {
             std::lock_guard locker(w.mutex);
-            w.entries.push_back({ state, future, QThread::currentThread(), wholeThread });
+            w.entries.push_back({ state, awaited.future(), QThread::currentThread(), wholeThread });
             if (!std::exchange(w.pollerStarted, true))
                 std::thread(pollWaitedFutures).detach();
         }
@@ -198,7 +231,7 @@ private:
 // `invokeTarget`: for invoke()'s wait (wholeThread), the executor the item was sent to, for the
 // hang report (X10; nullptr: none).
 bool waitExclusive(const std::shared_ptr<ExecutorState> &primary, bool wholeThread,
-                   const QFuture<void> &future, QDeadlineTimer deadline,
+                   const Awaited &future, QDeadlineTimer deadline,
                    const ExecutorState *invokeTarget = nullptr)
 {
     HangWatch hang(wholeThread ? invokeTarget : primary.get(), wholeThread, RunMode::ExecutorOnly);
@@ -328,10 +361,140 @@ void waitForInvoke(const QFuture<void> &future, const ExecutorState *target)
     }
     // X3: every live executor of this thread is served, not only the newest: work sent back to
     // this thread through an older one must run too, or the two threads deadlock.
-    if (!future.isFinished())
-        (void)waitExclusive(primary, true, future, QDeadlineTimer(QDeadlineTimer::Forever),
-                            target);
+    (void)waitExclusive(primary, true, Awaited(future), QDeadlineTimer(QDeadlineTimer::Forever),
+                        target);
     primary->drainAcceptedSoFar(std::nullopt);
+}
+
+// ----------------------------------------------------------------------- invoke() without executor
+
+namespace {
+
+// The invoke() waits of threads that have no executor to serve, so that executorOf() can wake
+// them when it makes one for their thread (X3).
+struct PlainWaits
+{
+    std::mutex mutex;
+    std::vector<std::pair<const QThread *, SignalState *>> entries;
+};
+
+PlainWaits &plainWaits()
+{
+    static auto *waits = new PlainWaits; // never destroyed: threads may wait during exit
+    return *waits;
+}
+
+SignalState &stateOf(unsigned char *storage)
+{
+    return *std::launder(reinterpret_cast<SignalState *>(storage));
+}
+
+} // namespace
+
+InvokeSignal::InvokeSignal() noexcept
+{
+    static_assert(sizeof(SignalState) <= sizeof(m_storage)
+                  && alignof(SignalState) <= alignof(std::max_align_t));
+    new (m_storage) SignalState;
+}
+
+InvokeSignal::~InvokeSignal()
+{
+    stateOf(m_storage).~SignalState();
+}
+
+void InvokeSignal::signal() noexcept
+{
+    SignalState &s = stateOf(m_storage);
+    std::shared_ptr<ExecutorState> serving;
+    {
+        std::lock_guard locker(s.mutex);
+        s.done.store(true, std::memory_order_release);
+        serving = s.serving;
+    }
+    // Notified after unlocking, so that the woken thread does not run straight into the mutex
+    // this one still holds (one context switch per hand-off instead of two; P3).
+    s.changed.notify_one();
+    if (serving)
+        serving->poke(); // it serves an executor of its thread meanwhile: wake that wait
+    s.released.store(true, std::memory_order_release); // the last touch of this object
+}
+
+void InvokeSignal::wait(const ExecutorState *target) noexcept
+{
+    SignalState &s = stateOf(m_storage);
+    QThread *const self = QThread::currentThread();
+    auto &plain = plainWaits();
+    {
+        std::lock_guard locker(plain.mutex);
+        plain.entries.emplace_back(self, &s);
+    }
+    // executorOf() may have made one just before this wait was listed: it found no wait to wake,
+    // so look once (its registry is written before it looks at this list).
+    if (executorOfThisThread()) {
+        std::lock_guard locker(s.mutex);
+        s.executorMade = true;
+    }
+    const auto done = [&s] { return s.done.load(std::memory_order_relaxed) || s.executorMade; };
+    std::unique_lock lock(s.mutex);
+    // X10: with a hang threshold set, the first part of the wait is timed. `target` is kept
+    // alive by invokeOn() while it is set.
+    if (const std::int64_t hangNs = target ? hangThresholdNs() : 0) {
+        const std::chrono::nanoseconds threshold(hangNs);
+        if (!s.changed.wait_for(lock, threshold, done)) {
+            lock.unlock();
+            reportBlockedInvoke(target, threshold);
+            lock.lock();
+        }
+    }
+    for (;;) {
+        if (!done()) {
+            lock.unlock();
+            QDISPATCH_TEST_POINT(TestPoint::InvokeBlocks);
+            lock.lock();
+        }
+        s.changed.wait(lock, done);
+        if (s.done.load(std::memory_order_relaxed))
+            break;
+        // X3: executorOf() made an executor for this thread while it waits: serve it (and any
+        // other of this thread's) until the signal comes, or work sent back here would wait for
+        // ever. signal() pokes `serving` from now on.
+        s.executorMade = false;
+        s.serving = executorOfThisThread();
+        if (!s.serving)
+            continue; // broken again already
+        const std::shared_ptr<ExecutorState> serving = s.serving;
+        lock.unlock();
+        (void)waitExclusive(serving, true, Awaited(s), QDeadlineTimer(QDeadlineTimer::Forever),
+                            target);
+        lock.lock();
+    }
+    lock.unlock();
+    {
+        std::lock_guard locker(plain.mutex);
+        const auto it = std::find(plain.entries.begin(), plain.entries.end(),
+                                  std::make_pair(static_cast<const QThread *>(self), &s));
+        plain.entries.erase(it);
+    }
+    // The signalling thread may still be inside notify_one(); this object (on our stack) must
+    // outlive that. It is a matter of nanoseconds unless that thread was preempted.
+    while (!s.released.load(std::memory_order_acquire))
+        std::this_thread::yield();
+}
+
+void wakePlainInvokeWaits(const QThread *thread)
+{
+    auto &plain = plainWaits();
+    std::lock_guard locker(plain.mutex);
+    for (const auto &[waiting, state] : plain.entries) {
+        if (waiting != thread)
+            continue;
+        {
+            std::lock_guard stateLocker(state->mutex);
+            state->executorMade = true;
+        }
+        state->changed.notify_one();
+    }
 }
 
 void wakeWholeThreadWaits(const QThread *thread)
@@ -372,7 +535,7 @@ bool CurrentThreadExecutor::runUntil(const QFuture<void> &future, QDeadlineTimer
     const std::shared_ptr<ExecutorState> state = d;
     if (!future.isFinished()) {
         const bool finished = mode == RunMode::ExecutorOnly
-                ? detail::waitExclusive(state, false, future, deadline)
+                ? detail::waitExclusive(state, false, detail::Awaited(future), deadline)
                 : detail::waitInEventLoop(*state, future, deadline, mode);
         if (!finished)
             return false;

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 using namespace qdispatch;
@@ -31,6 +32,7 @@ struct HookPlan
     Semaphore go; // what it waits for before it goes on
     Semaphore breakerWaits; // released at every HandOffWaitsForClaim, by any thread
     Semaphore ownerSleeps; // released at every OwnerSleeps of `thread`
+    Semaphore invokeBlocks; // released at every InvokeBlocks of `thread`
 };
 
 HookPlan *g_plan = nullptr;
@@ -46,6 +48,8 @@ void hook(detail::TestPoint point)
         return;
     if (point == detail::TestPoint::OwnerSleeps)
         plan->ownerSleeps.release();
+    if (point == detail::TestPoint::InvokeBlocks)
+        plan->invokeBlocks.release();
     if (point == plan->point.load() && plan->armed.exchange(false)) {
         plan->reached.release();
         plan->go.tryAcquire(1, kHandshakeMs);
@@ -75,6 +79,7 @@ class TestInterleavings : public QObject
 
 private Q_SLOTS:
     void c4_handOffWaitsForTheItemTheOwnerTook();
+    void x3_invokeServesAnExecutorMadeForItsThreadDuringTheWait_data();
     void x3_invokeServesAnExecutorMadeForItsThreadDuringTheWait();
 };
 
@@ -154,12 +159,20 @@ void TestInterleavings::c4_handOffWaitsForTheItemTheOwnerTook()
     QVERIFY(a.isFinished() && !a.isCanceled());
 }
 
-// X3 with X9: thread Q has an executor of its own and waits in invoke() for an item on this
-// thread. While Q sleeps in that wait, this thread makes Q's executorOf() executor and sends Q an
-// item through it. Q's wait must take the new executor on and run the item; otherwise both
+void TestInterleavings::x3_invokeServesAnExecutorMadeForItsThreadDuringTheWait_data()
+{
+    QTest::addColumn<bool>("qHasAnExecutor");
+    QTest::newRow("Q has an executor of its own") << true;
+    QTest::newRow("Q has none") << false;
+}
+
+// X3 with X9: thread Q waits in invoke() for an item on this thread, with or without an executor
+// of its own. While Q sleeps in that wait, this thread makes Q's executorOf() executor and sends
+// Q an item through it. Q's wait must take the new executor on and run the item; otherwise both
 // threads wait for each other for ever.
 void TestInterleavings::x3_invokeServesAnExecutorMadeForItsThreadDuringTheWait()
 {
+    QFETCH(bool, qHasAnExecutor);
     HookPlan plan;
     const HookScope hookScope(plan);
 
@@ -168,11 +181,14 @@ void TestInterleavings::x3_invokeServesAnExecutorMadeForItsThreadDuringTheWait()
     QThread *ranOn = nullptr;
     bool served = false;
     Worker q([&] {
-        CurrentThreadExecutor own;
+        std::optional<CurrentThreadExecutor> own;
+        if (qHasAnExecutor)
+            own.emplace();
         qReady.acquire();
         here.invoke([&] {
             // On this test's thread, while Q waits for this very item.
-            QVERIFY(plan.ownerSleeps.tryAcquire(1, kHandshakeMs));
+            Semaphore &asleep = qHasAnExecutor ? plan.ownerSleeps : plan.invokeBlocks;
+            QVERIFY(asleep.tryAcquire(1, kHandshakeMs));
             const QFuture<QThread *> onQ =
                     executorOf(q.thread()).submit([] { return QThread::currentThread(); });
             served = here.runUntilFuture(onQ, QDeadlineTimer(5000), RunMode::ExecutorOnly);

@@ -172,9 +172,9 @@ public:
     // X3: a blocking call that cannot deadlock on its own thread. Where the item would run on the
     // calling thread (it owns this executor, or this one is broken and its chain leads to a live
     // executor of the calling thread) fn runs inline; elsewhere it is submitted and waited for.
-    // While waiting, a thread that has executors of its own (current(), or executorOf()'s) runs
-    // the items of every one of them, also of one made for it during the wait. Returns fn's
-    // result or rethrows its exception.
+    // While waiting, the calling thread runs the items of every executor it has (current(), or
+    // executorOf()'s), also of one made for it during the wait; a thread with none blocks until
+    // executorOf() makes one for it. Returns fn's result or rethrows its exception.
     template <typename F, typename... Args>
     auto invoke(F &&fn, Args &&...args) -> detail::InvokeResult<F, Args...>
     {

@@ -10,15 +10,12 @@
 #include <QtCore/QFutureInterface>
 
 #include <atomic>
-#include <chrono>
-#include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <thread>
 #include <tuple>
 #include <type_traits>
 #include <typeinfo>
@@ -315,14 +312,9 @@ auto submitWithContext(ExecutorState *state, const QObject *context, F &&fn, Arg
 // item was sent to, for a hang report (X10), kept alive by the caller; nullptr: no report.
 QDISPATCH_EXPORT void waitForInvoke(const QFuture<void> &future, const ExecutorState *target);
 
-// X10: the hang threshold in nanoseconds (0: off), and the report of an invoke() that has blocked
-// a thread without an executor that long.
-QDISPATCH_EXPORT std::int64_t hangThresholdNs() noexcept;
 // X10: a strong reference to `state` for the hang report of an invoke(), so that the report can
 // name it even if its executor is destroyed meanwhile; none when no hang threshold is set.
 QDISPATCH_EXPORT std::shared_ptr<ExecutorState> hangReportTarget(ExecutorState *state);
-QDISPATCH_EXPORT void reportBlockedInvoke(const ExecutorState *target,
-                                          std::chrono::nanoseconds waited) noexcept;
 
 template <typename R>
 R takeInvokeResult(const ExecutorState *target, QFuture<R> future)
@@ -337,10 +329,32 @@ R takeInvokeResult(const ExecutorState *target, QFuture<R> future)
 // True when the calling thread has a current executor (X4).
 QDISPATCH_EXPORT bool hasCurrentExecutor() noexcept;
 
+// The one-shot signal of an invoke() from a thread that has no executor to run while it waits:
+// the item's thread signals, the invoking thread waits. The wait is the library's: it blocks,
+// and should executorOf() make an executor for the waiting thread meanwhile, it serves that
+// executor until the signal comes (X3). Lives on the waiting thread's stack.
+class QDISPATCH_EXPORT InvokeSignal
+{
+public:
+    InvokeSignal() noexcept;
+    ~InvokeSignal();
+    InvokeSignal(const InvokeSignal &) = delete;
+    InvokeSignal &operator=(const InvokeSignal &) = delete;
+
+    // Any thread, once: the item has run or failed.
+    void signal() noexcept;
+    // The invoking thread: returns once signal() was called and has finished with this object.
+    // `target`: the executor the item was sent to, for a hang report (X10; nullptr: none).
+    void wait(const ExecutorState *target) noexcept;
+
+private:
+    // A mutex, a condition variable and a few flags, built in place (the .cpp checks the size).
+    alignas(std::max_align_t) unsigned char m_storage[160];
+};
+
 // What invoke() hands back to a thread that has no executor to run while it waits: the result
-// or the exception, and a one-shot signal. It lives on the waiting thread's stack, so invoke()
-// from such a thread needs no QFutureInterface at all; the signal is standard mutex and
-// condition variable, the cheapest blocking hand-off there is.
+// or the exception, and the signal. It lives on the waiting thread's stack, so invoke() from
+// such a thread needs no QFutureInterface at all.
 template <typename R>
 class InvokeOutcome
 {
@@ -358,34 +372,16 @@ public:
         } catch (...) {
             m_error = std::current_exception(); // C5: any type
         }
-        signal();
+        m_signal.signal();
     }
     void fail(const std::exception_ptr &error) noexcept
     {
         m_error = error;
-        signal();
+        m_signal.signal();
     }
     R wait(const ExecutorState *target)
     {
-        {
-            std::unique_lock<std::mutex> lock(m_mutex);
-            const auto done = [this] { return m_done; };
-            // X10: with a hang threshold set, the first part of the wait is timed. `target` is
-            // kept alive by invokeOn() while it is set.
-            if (const std::int64_t hangNs = target ? hangThresholdNs() : 0) {
-                const std::chrono::nanoseconds threshold(hangNs);
-                if (!m_ready.wait_for(lock, threshold, done)) {
-                    lock.unlock();
-                    reportBlockedInvoke(target, threshold);
-                    lock.lock();
-                }
-            }
-            m_ready.wait(lock, done);
-        }
-        // The signalling thread may still be inside notify_one(); this object (on our stack)
-        // must outlive that. It is a matter of nanoseconds unless that thread was preempted.
-        while (!m_released.load(std::memory_order_acquire))
-            std::this_thread::yield();
+        m_signal.wait(target);
         if (m_error)
             std::rethrow_exception(m_error);
         if constexpr (!std::is_void_v<R>)
@@ -393,25 +389,10 @@ public:
     }
 
 private:
-    void signal() noexcept
-    {
-        {
-            std::lock_guard<std::mutex> lock(m_mutex);
-            m_done = true;
-        }
-        // Notified after unlocking, so that the woken thread does not run straight into the
-        // mutex this one still holds (one context switch per hand-off instead of two; P3).
-        m_ready.notify_one();
-        m_released.store(true, std::memory_order_release); // the last touch of this object
-    }
-
     struct Nothing
     {
     };
-    std::mutex m_mutex;
-    std::condition_variable m_ready;
-    bool m_done = false;
-    std::atomic<bool> m_released{false};
+    InvokeSignal m_signal;
     std::optional<std::conditional_t<std::is_void_v<R>, Nothing, R>> m_value;
     std::exception_ptr m_error;
 };
