@@ -33,9 +33,10 @@ void throwError(ExecutorError::Code code)
     case ExecutorError::Code::NoApplication:
         throw ExecutorError(code,
                             "QDispatch: there is no QCoreApplication. RunMode::AllEvents and "
-                            "RunMode::ExcludeUserInput run a QEventLoop, and the main-thread "
-                            "executor lives as long as the application: create one first (or wait "
-                            "with RunMode::ExecutorOnly).");
+                            "RunMode::ExcludeUserInput run a QEventLoop, an executorOf() executor "
+                            "is served by its thread's event loop, and the main-thread executor "
+                            "lives as long as the application: create one first (or wait with "
+                            "RunMode::ExecutorOnly).");
     }
     Q_UNREACHABLE();
 }

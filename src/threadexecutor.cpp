@@ -7,7 +7,10 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QThread>
 
+#include <mutex>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace qdispatch {
 namespace detail {
@@ -52,22 +55,47 @@ Registry &registry()
 }
 
 // What the thread's finished() and destroyed() handlers share. Whichever comes first ends the
-// executor; the other does nothing. The handlers are connected without a context object, so
-// they live as long as the QThread object and nothing they use is deleted under them.
+// executor and disconnects both; the other does nothing. The handlers are connected without a
+// context object, so nothing they use is deleted under them.
 struct ThreadLink {
     ThreadLink(const QThread *key, std::shared_ptr<ExecutorState> state)
         : key(key), state(std::move(state))
     {
     }
 
-    // C10, C12: breaks the executor (its queued items fail with Broken on this thread: it has
-    // no chain) and forgets it. From finished(), on the finishing thread, the receiver is
-    // deleted by that thread's last deferred deletions; from destroyed(), the thread never
-    // ran, so nothing can be delivering to the receiver and it is deleted at once.
-    void end(bool viaDeleteLater)
+    // Keeps a handler's connection, to be cut when the executor ends (at once if it has).
+    void keep(const QMetaObject::Connection &connection)
     {
-        if (ended.exchange(true))
-            return;
+        {
+            std::lock_guard locker(mutex);
+            if (!ended) {
+                connections.push_back(connection);
+                return;
+            }
+        }
+        QObject::disconnect(connection);
+    }
+
+    // C10, C12: breaks the executor (its queued items fail with Broken on this thread: it has
+    // no chain) and forgets it, and deletes the receiver at once. From finished() this runs on
+    // the finishing thread after its event loop has returned; from destroyed(), the thread
+    // never ran. Either way nothing is delivering an event to the receiver.
+    //
+    // The handlers are disconnected, so that they (and this link, and the executor it holds) go
+    // now rather than with the QThread object. Qt never deletes the QThread it adopted for a
+    // plain std::thread while connections to it remain, and neither its destroyed() nor the
+    // receiver's deleteLater() ever comes there: without this, such an executor leaked.
+    void end()
+    {
+        std::vector<QMetaObject::Connection> cut;
+        {
+            std::lock_guard locker(mutex);
+            if (std::exchange(ended, true))
+                return;
+            cut.swap(connections);
+        }
+        for (const QMetaObject::Connection &connection : cut)
+            QObject::disconnect(connection);
         state->markOwnerFinished();
         std::shared_ptr<ExecutorState> dropped; // released after unlocking
         {
@@ -80,17 +108,14 @@ struct ThreadLink {
                 r.count.fetch_sub(1, std::memory_order_relaxed);
             }
         }
-        if (Receiver *receiver = state->takeReceiver()) {
-            if (viaDeleteLater)
-                receiver->deleteLater(); // QThread's finish deletes it right after finished()
-            else
-                delete receiver; // the thread never ran: nothing can be delivering to it
-        }
+        delete state->takeReceiver();
     }
 
     const QThread *const key;
     const std::shared_ptr<ExecutorState> state;
-    std::atomic<bool> ended { false };
+    std::mutex mutex;
+    bool ended = false; // guarded by mutex
+    std::vector<QMetaObject::Connection> connections; // guarded by mutex
 };
 
 std::shared_ptr<ExecutorState> mainThreadStateOr(QThread *thread)
@@ -128,6 +153,10 @@ ExecutorHandle executorOf(QThread *thread)
 {
     if (!thread)
         detail::throwError(ExecutorError::Code::Broken);
+    // Qt delivers events to a thread's event loop only while an application exists: without
+    // one, items sent here might never run (a future would wait for the thread's end).
+    if (!QCoreApplication::instance())
+        detail::throwError(ExecutorError::Code::NoApplication);
     if (auto state = detail::mainThreadStateOr(thread))
         return ExecutorHandle(std::move(state)); // X5: one executor for the main thread
 
@@ -148,12 +177,11 @@ ExecutorHandle executorOf(QThread *thread)
     // Connected before isFinished() is asked: QThread marks itself finishing (isFinished() is
     // true from then on) before it emits finished(), so either the handler runs later or the
     // check below sees it. Direct: the handler runs on the finishing thread itself.
-    QObject::connect(thread, &QThread::finished, [link] { link->end(true); });
-    QObject::connect(thread, &QObject::destroyed, [link] { link->end(false); });
+    link->keep(QObject::connect(thread, &QThread::finished, [link] { link->end(); }));
+    link->keep(QObject::connect(thread, &QObject::destroyed, [link] { link->end(); }));
     if (thread->isFinished()) {
-        link->ended.exchange(true); // nothing was queued, no receiver attached: nothing to do
-        state->breakAndHandOff();
-        locker.unlock();
+        locker.unlock(); // end() takes it
+        link->end(); // nothing was queued, no receiver attached yet: breaks it and cuts the links
         detail::throwError(ExecutorError::Code::Broken);
     }
 

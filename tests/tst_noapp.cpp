@@ -19,6 +19,8 @@
 #include <QtCore/QThread>
 #include <QtTest/QTest>
 
+#include <memory>
+
 #include <atomic>
 #include <string>
 #include <thread>
@@ -84,6 +86,7 @@ private Q_SLOTS:
     void c9_eventLoopModesThrowNoApplication();
     void c9_executorOnlyDeadlineWithoutApplication();
     void c8_nestedExecutorOnlyWithoutApplication();
+    void x9_executorOfThrowsNoApplication();
 };
 
 void tst_NoApp::initTestCase()
@@ -281,6 +284,28 @@ void tst_NoApp::c8_nestedExecutorOnlyWithoutApplication()
     QVERIFY(producer.join());
     QVERIFY(!failed.load());
     QVERIFY(laterRanFirst.load());
+}
+
+// X9 without a QCoreApplication: Qt delivers no events to an event loop then, so executorOf()
+// refuses with NoApplication (and says what to do) rather than hand out an executor whose items
+// might never run; a running QThread is not touched.
+void tst_NoApp::x9_executorOfThrowsNoApplication()
+{
+    qdispatchtest::Semaphore stop;
+    std::unique_ptr<QThread> thread(QThread::create([&] { stop.acquire(); }));
+    thread->start();
+    int code = -1;
+    QString message;
+    try {
+        (void)qdispatch::executorOf(thread.get());
+    } catch (const ExecutorError &e) {
+        code = int(e.code());
+        message = QString::fromUtf8(e.what());
+    }
+    stop.release();
+    QVERIFY(thread->wait(QDeadlineTimer(qdispatchtest::kJoinMs)));
+    QCOMPARE(code, int(ExecutorError::Code::NoApplication));
+    QVERIFY2(message.contains(QLatin1String("executorOf()")), qPrintable(message));
 }
 
 int main(int argc, char **argv)

@@ -371,7 +371,8 @@ auto invokeOnMainThread(F &&fn, Args &&...args) -> detail::InvokeResult<F, Args.
 // later work through its handles throws ExecutorError{Broken}. A restarted QThread gets a new
 // executor. executorOf(qApp->thread()) is the main-thread executor (X5).
 // Any thread may call it. Throws ExecutorError{Broken} for nullptr or a thread that has
-// finished (or is finishing).
+// finished (or is finishing), and ExecutorError{NoApplication} without a QCoreApplication (Qt
+// delivers no events to an event loop without one).
 QDISPATCH_EXPORT ExecutorHandle executorOf(QThread *thread);
 
 // Not API: how <qdispatch/coro.h> reaches a handle's executor.
