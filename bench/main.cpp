@@ -1,4 +1,4 @@
-// qdispatch-bench: SPEC "What is measured" (P1..P7). Every comparison of a QDispatch
+// qdispatch-bench: docs/contract.md, "What is measured" (P1..P7). Every comparison of a QDispatch
 // measurement with a baseline runs as pairs in the same process, QDispatch then the baseline,
 // again and again, because the machines are shared and noisy: a ratio is only trusted when its
 // two sides ran side by side. The report gives the median of the per-pair ratios and their range.
@@ -609,7 +609,7 @@ int main(int argc, char *argv[])
 
     QCommandLineParser parser;
     parser.setApplicationDescription(
-        u"QDispatch benchmark (SPEC P1..P7): QDispatch against its baselines, same run."_s);
+        u"QDispatch benchmark (P1..P7): QDispatch against its baselines, same run."_s);
     parser.addHelpOption();
     const QCommandLineOption quick(u"quick"_s,
                                    u"One pair with a hundredth of the items (smoke test)."_s);

@@ -1,4 +1,4 @@
-// The measurements behind SPEC "What is measured" (P1..P6). Each function runs one measurement
+// The measurements behind docs/contract.md, "What is measured" (P1..P6). Each function runs one measurement
 // and returns its figure. Unless said otherwise it must be called on the QCoreApplication's
 // thread, which plays the owner thread; the producers and workers are threads of its own.
 // A measurement whose work did not complete as the scenario demands throws std::runtime_error,

@@ -461,7 +461,7 @@ QString toSvg(const std::vector<Scenario> &scenarios, const QJsonObject &machine
                    .arg(config[u"pairsP7"_s].toInt()));
     y += 16;
     chart.text(20, y, u"note"_s,
-               u"Dashed line: a SPEC target; green band: where it is met. Green dot: target met, "
+               u"Dashed line: a target; green band: where it is met. Green dot: target met, "
                "red: not met, blue: no target (for information)."_s);
     y += 14;
 

@@ -33,7 +33,7 @@ struct Side {
     QJsonArray details; // per-pair extras (flood duration, RSS stages, ...)
 };
 
-// A SPEC target: a bound on the median ratio, or on the median of QDispatch's own figure (P5).
+// A target of docs/contract.md: a bound on the median ratio, or on the median of QDispatch's own figure (P5).
 struct Target {
     enum class Bound { AtLeast, AtMost };
     enum class On { Ratio, Figure };

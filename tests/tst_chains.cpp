@@ -1,4 +1,4 @@
-// Long executor chains (SPEC C11: "an old executor destroyed before a newer one is simply
+// Long executor chains (C11: "an old executor destroyed before a newer one is simply
 // skipped: the chain never dangles"; C10, C12, C13): a million replacements of a thread's
 // executor (asgiref's pattern, `ex = new executor(current())`), and chains a million long built
 // live and torn down newest first, oldest first and in random order, all on a thread with a
@@ -123,7 +123,7 @@ private Q_SLOTS:
     void c11_millionLongLiveChain();
 };
 
-// C11, C12, C13: the issue's fifth scenario. A thread replaces its executor a million times,
+// C11, C12, C13: a thread replaces its executor a million times,
 // each new one chained to the one it replaces (which is then destroyed), above an anchor
 // executor that lives throughout. Checked: no stack overflow when the last one goes; the heap
 // stays flat (a dead link costs nothing); a handle kept to an executor that died long ago still

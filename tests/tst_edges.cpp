@@ -1,5 +1,5 @@
-// Edge cases of waiting and routing, written against the project's issue 10 (an adversarial
-// tester's report) and widened from its six scenarios to the whole class of each failure:
+// Edge cases of waiting and routing, first written from an adversarial tester's report and
+// widened from its six scenarios to the whole class of each failure:
 //  - C8/C9: every wait mode, with and without a deadline, entered from every state a thread's
 //    event loop can be in: plain, QThread::quit() or exit(3) requested, QCoreApplication::quit()
 //    or exit(3) requested, inside aboutToQuit, inside a nested QEventLoop (quit requested of it,
@@ -227,7 +227,7 @@ struct WaitOutcome
     bool nestedLoopReturned = true;
 };
 
-// The wait of the issue's first scenario, generalised: a worker submits an item before the
+// A wait of the adversarial report, generalised: a worker submits an item before the
 // owner waits and another one once the first has run, blocking on each (with a time limit);
 // the owner waits for the worker (None/Forever/Long) or for a future that never finishes
 // (Short), in `mode`. Runs on the owner thread, in whatever loop state the caller set up.
@@ -428,7 +428,7 @@ struct FloodOutcome
     bool watchdogFired = false;
 };
 
-// The issue's second scenario, generalised: items keep arriving while the owner waits.
+// Items keep arriving while the owner waits.
 void waitUnderFlood(RunMode mode, FloodKind flood, FloodDeadline kind, FloodOutcome &out)
 {
     CurrentThreadExecutor executor;

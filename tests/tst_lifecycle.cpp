@@ -1,4 +1,4 @@
-// SPEC C10..C13: when an executor breaks, where the work it still holds goes, and how and where
+// C10..C13: when an executor breaks, where the work it still holds goes, and how and where
 // it may be destroyed. Threads are ordered with semaphores (never sleeps) and joined with a
 // timeout; every callable is a Probe that records where it ran and where it was destroyed.
 #include <qdispatch/currentthreadexecutor.h>

@@ -1,4 +1,4 @@
-// Load, lifecycles and memory (SPEC C3, C4, C10-C13, X7, and the P6 concern of memory):
+// Load, lifecycles and memory (C3, C4, C10-C13, X7, and the P6 concern of memory):
 //  - 16 producers submit 1,000,000 items each into one executor whose owner waits in
 //    runUntilFuture(): every item runs exactly once and each producer's items run in order;
 //  - 1,000 cycles of creating and destroying executors: with items queued, handles kept, and

@@ -1,4 +1,4 @@
-// SPEC rule C9 without a QCoreApplication: RunMode::ExecutorOnly works, the two event-loop modes
+// C9 without a QCoreApplication: RunMode::ExecutorOnly works, the two event-loop modes
 // throw ExecutorError{NoApplication} with a message that says what to do, and a plain
 // std::thread producer can keep the owner busy. This binary deliberately never creates a
 // QCoreApplication (custom main() below); tst_rununtil covers the rest of C8/C9.

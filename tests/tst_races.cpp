@@ -1,4 +1,4 @@
-// Owner-thread death and destruction races (SPEC C10, C11, C12, C13, with C3/C4 checked on
+// Owner-thread death and destruction races (C10, C11, C12, C13, with C3/C4 checked on
 // the way): while several producers hammer submit() and post(), the executor's owner thread
 // ends, or the executor is destroyed on its owner, or shutdown() is called from another thread,
 // or it is destroyed from another thread (the C13 programming error). Whatever the interleaving:

@@ -1,4 +1,4 @@
-// Tests for CurrentThreadExecutor::runUntilFuture: SPEC rules C8 (runUntilFuture) and C9 (wait
+// Tests for CurrentThreadExecutor::runUntilFuture: rules C8 (runUntilFuture) and C9 (wait
 // modes, deadline overload). Every test names the rule it guards. The "no QCoreApplication" half
 // of C9 lives in tst_noapp.cpp, because this binary has a QCoreApplication for its whole life.
 //
@@ -1049,7 +1049,7 @@ struct ThreadUsage
 
 void tst_RunUntil::c9_executorOnlyIdleOwnerSleeps()
 {
-    // C9 / issue 12: an owner waiting in ExecutorOnly on a future QDispatch did not make, with
+    // C9: an owner waiting in ExecutorOnly on a future QDispatch did not make, with
     // nothing queued, sleeps: it does not wake up to look at the future itself (a poller thread
     // does that for every such wait), so it uses no CPU. It used to re-check in timed naps of up
     // to 2 ms: about 500 wake-ups in this second.

@@ -1,4 +1,4 @@
-// Tests for CurrentThreadExecutor::submit and where/when/how its items run: SPEC rules C1..C7.
+// Tests for CurrentThreadExecutor::submit and where/when/how its items run: rules C1..C7 of docs/contract.md.
 // Every test names the rule it covers. Threads are ordered with Semaphore handshakes (never
 // sleeps); every std::thread is joined, every QThread waited for with a timeout.
 

@@ -3,8 +3,9 @@
 // running the work other threads send it.
 //
 // This header is the whole API (coroutines are in <qdispatch/coro.h>), in the order a user meets
-// it: RunMode and ExecutorError, CurrentThreadExecutor, ExecutorHandle, then the main-thread
-// functions. Each function says which thread may call it, where its callable runs and what
+// it: RunMode and ExecutorError; the calls an executor and its handles share (ExecutorCalls);
+// CurrentThreadExecutor; ExecutorHandle; then the main-thread functions and executorOf(). The
+// diagnostics' value type is in <qdispatch/executorstats.h>, included here. Each function says which thread may call it, where its callable runs and what
 // happens at shutdown. Rule ids (C1..C13, X1..X12) are defined in docs/contract.md.
 // The template machinery behind submit(), post() and invoke() lives in
 // <qdispatch/currentthreadexecutor_impl.h>; nothing in it is meant to be used directly.
@@ -12,6 +13,7 @@
 
 #include <qdispatch/qdispatch_export.h>
 #include <qdispatch/currentthreadexecutor_impl.h>
+#include <qdispatch/executorstats.h>
 
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QFuture>
@@ -55,66 +57,22 @@ private:
     Code m_code;
 };
 
-// X10: what an executor has done so far, from CurrentThreadExecutor::stats(). A plain value: a
-// snapshot of one moment, from any thread; none of the five totals ever goes down from one
-// snapshot to a later one. docs/diagnostics.md has the details.
-struct ExecutorStats
-{
-    // Counted always (a library built with QDISPATCH_DIAGNOSTICS=OFF keeps no peakPending).
-    // Every accepted item is in exactly one of pending, run, cancelled, handed off or failed, so
-    // with no item running: accepted == run + cancelled + handedOff + failed + pendingCount().
-    quint64 accepted = 0; // items queued here: submitted, posted, or handed down to it (C12)
-    quint64 run = 0; // items whose callable was called (also one running now)
-    // Items skipped before they started: their future cancelled (C6), their context object gone
-    // (X8), or their callable replaced by a later postLatest() while queued (X2).
-    quint64 cancelled = 0;
-    quint64 handedOff = 0; // items moved down the chain when this executor broke (C12)
-    quint64 failed = 0; // items failed with ExecutorError{Broken}: no live executor was left (C12)
-    // The most items queued here at once, as seen whenever the owner thread took what producers
-    // had queued, whenever the executor broke with items queued, and whenever pendingCount() or
-    // stats() looked. Producers keep no count (one atomic operation per submit), so a backlog
-    // that built up while the owner was still running an earlier one, and went unobserved,
-    // counts without that earlier one's rest.
-    quint64 peakPending = 0;
-    // Kept only while a slow-item threshold is set (setSlowItemThresholds()), the delivery
-    // record only for items accepted while a delivery threshold was set; zero and empty
-    // otherwise. Delivery is the time from accepted to started.
-    std::chrono::nanoseconds longestRun{0};
-    std::chrono::nanoseconds longestDelivery{0};
-    QString longestRunItem; // the item's name: its callable's type, as slow-item reports give it
-    QString longestDeliveryItem;
-};
-
-// An executor that runs submitted callables on the thread that constructed it (C1).
-//
-// Thread rules, in short: submit() from any thread but the owner; runUntilFuture() only on
-// the owner; shutdown(), isBroken(), thread() and oldExecutor() from any thread. Every
-// callable runs on the owner thread (or, after this executor broke, on the nearest live
-// executor of its chain), one at a time, in the order the items were accepted.
-class QDISPATCH_EXPORT CurrentThreadExecutor
+// The calls that an executor and every handle to it share (X7: a handle behaves exactly as the
+// executor's own): submit(), post(), postLatest(), their context forms (X8) and invoke().
+// Written once; CurrentThreadExecutor and ExecutorHandle below inherit them.
+template <typename Target>
+class ExecutorCalls
 {
 public:
-    // Binds the executor to QThread::currentThread(). `oldExecutor` (may live on another
-    // thread, may be destroyed first) is where work goes once this executor is broken (C11).
-    explicit CurrentThreadExecutor(CurrentThreadExecutor *oldExecutor = nullptr);
-    // Call on the owner thread, or on any thread once the owner thread has finished (C13).
-    // Queued items move down the chain or fail with ExecutorError{Broken} (C12).
-    ~CurrentThreadExecutor();
-
-    CurrentThreadExecutor(const CurrentThreadExecutor &) = delete;
-    CurrentThreadExecutor &operator=(const CurrentThreadExecutor &) = delete;
-    CurrentThreadExecutor(CurrentThreadExecutor &&) = delete;
-    CurrentThreadExecutor &operator=(CurrentThreadExecutor &&) = delete;
-
     // Queues fn(args...) to run on the owner thread and returns at once (C2, C3). Any thread
     // but the owner may call it; from the owner it throws ExecutorError{OwnThread} (C7). On a
     // broken executor the item goes down the chain, or ExecutorError{Broken} is thrown when no
     // executor of the chain is alive (C11). Callable and arguments are decay-copied or moved;
     // the callable is invoked with rvalues of them. Exceptions of any type land in the future.
     template <typename F, typename... Args>
-    auto submit(F &&fn, Args &&...args) -> QFuture<detail::InvokeResult<F, Args...>>
+    auto submit(F &&fn, Args &&...args) const -> QFuture<detail::InvokeResult<F, Args...>>
     {
-        return detail::submitTo(d.get(), detail::OnOwnThread::Reject, std::forward<F>(fn),
+        return detail::submitTo(state(), detail::OnOwnThread::Reject, std::forward<F>(fn),
                                 std::forward<Args>(args)...);
     }
 
@@ -122,9 +80,9 @@ public:
     // inline). Same chain as submit(); throws ExecutorError{Broken} when no executor is alive.
     // An exception escaping fn is reported with qCritical and the executor goes on.
     template <typename F>
-    void post(F &&fn)
+    void post(F &&fn) const
     {
-        detail::routeItem(d.get(), detail::makePostItem(std::forward<F>(fn)),
+        detail::routeItem(state(), detail::makePostItem(std::forward<F>(fn)),
                           detail::OnOwnThread::Queue);
     }
 
@@ -132,9 +90,9 @@ public:
     // replaces that item's callable in its place (the replaced one is destroyed on the calling
     // thread, never run). For progress and status updates that must not flood the thread.
     template <typename F>
-    void postLatest(const void *key, F &&fn)
+    void postLatest(const void *key, F &&fn) const
     {
-        detail::routeLatest(d.get(), key, detail::makePostItem(std::forward<F>(fn)));
+        detail::routeLatest(state(), key, detail::makePostItem(std::forward<F>(fn)));
     }
 
     // X8: the same three for work that belongs to `context` (a widget, a model), as Qt's
@@ -149,23 +107,24 @@ public:
     // is only watched, never owned. A QObject * passed to postLatest(key, fn) stays a key.
     template <typename C, typename F, typename... Args,
               detail::EnableIfContextCall<C, F, Args...> = 0>
-    auto submit(C &&context, F &&fn, Args &&...args) -> QFuture<detail::InvokeResult<F, Args...>>
+    auto submit(C &&context, F &&fn, Args &&...args) const
+            -> QFuture<detail::InvokeResult<F, Args...>>
     {
-        return detail::submitWithContext(d.get(), std::forward<C>(context), std::forward<F>(fn),
+        return detail::submitWithContext(state(), std::forward<C>(context), std::forward<F>(fn),
                                          std::forward<Args>(args)...);
     }
     template <typename F>
-    void post(const QObject *context, F &&fn)
+    void post(const QObject *context, F &&fn) const
     {
         detail::routeItem(
-                d.get(), detail::withContext(context, detail::makePostItem(std::forward<F>(fn))),
+                state(), detail::withContext(context, detail::makePostItem(std::forward<F>(fn))),
                 detail::OnOwnThread::Queue);
     }
     template <typename F>
-    void postLatest(const QObject *context, const void *key, F &&fn)
+    void postLatest(const QObject *context, const void *key, F &&fn) const
     {
         detail::routeLatest(
-                d.get(), key,
+                state(), key,
                 detail::withContext(context, detail::makePostItem(std::forward<F>(fn))));
     }
 
@@ -176,10 +135,38 @@ public:
     // executorOf()'s), also of one made for it during the wait; a thread with none blocks until
     // executorOf() makes one for it. Returns fn's result or rethrows its exception.
     template <typename F, typename... Args>
-    auto invoke(F &&fn, Args &&...args) -> detail::InvokeResult<F, Args...>
+    auto invoke(F &&fn, Args &&...args) const -> detail::InvokeResult<F, Args...>
     {
-        return detail::invokeOn(d.get(), std::forward<F>(fn), std::forward<Args>(args)...);
+        return detail::invokeOn(state(), std::forward<F>(fn), std::forward<Args>(args)...);
     }
+
+private:
+    detail::ExecutorState *state() const noexcept
+    {
+        return static_cast<const Target *>(this)->d.get();
+    }
+};
+
+// An executor that runs submitted callables on the thread that constructed it (C1).
+//
+// Thread rules, in short: submit() from any thread but the owner; runUntilFuture() only on
+// the owner; shutdown(), isBroken(), thread() and oldExecutor() from any thread. Every
+// callable runs on the owner thread (or, after this executor broke, on the nearest live
+// executor of its chain), one at a time, in the order the items were accepted.
+class QDISPATCH_EXPORT CurrentThreadExecutor : public ExecutorCalls<CurrentThreadExecutor>
+{
+public:
+    // Binds the executor to QThread::currentThread(). `oldExecutor` (may live on another
+    // thread, may be destroyed first) is where work goes once this executor is broken (C11).
+    explicit CurrentThreadExecutor(CurrentThreadExecutor *oldExecutor = nullptr);
+    // Call on the owner thread, or on any thread once the owner thread has finished (C13).
+    // Queued items move down the chain or fail with ExecutorError{Broken} (C12).
+    ~CurrentThreadExecutor();
+
+    CurrentThreadExecutor(const CurrentThreadExecutor &) = delete;
+    CurrentThreadExecutor &operator=(const CurrentThreadExecutor &) = delete;
+    CurrentThreadExecutor(CurrentThreadExecutor &&) = delete;
+    CurrentThreadExecutor &operator=(CurrentThreadExecutor &&) = delete;
 
     // X4: the newest live executor constructed on the calling thread, or nullptr.
     static CurrentThreadExecutor *current();
@@ -236,6 +223,7 @@ public:
     std::chrono::milliseconds slowDeliveryThreshold() const; // any thread; zero when off
 
 private:
+    friend class ExecutorCalls<CurrentThreadExecutor>;
     friend struct detail::StateOf;
     bool runUntil(const QFuture<void> &future, QDeadlineTimer deadline, RunMode mode);
 
@@ -251,58 +239,13 @@ QDISPATCH_EXPORT ExecutorHandle executorOf(QThread *thread); // X9, below
 // ExecutorError{Broken} when no executor of it is alive. A default-constructed handle refers
 // to no executor: it is broken. It is also how executorOf() (X9) hands out the executor of a
 // QThread. Two handles compare equal when they refer to the same executor.
-class QDISPATCH_EXPORT ExecutorHandle
+class QDISPATCH_EXPORT ExecutorHandle : public ExecutorCalls<ExecutorHandle>
 {
 public:
     ExecutorHandle() = default;
 
-    template <typename F, typename... Args>
-    auto submit(F &&fn, Args &&...args) const -> QFuture<detail::InvokeResult<F, Args...>>
-    {
-        return detail::submitTo(d.get(), detail::OnOwnThread::Reject, std::forward<F>(fn),
-                                std::forward<Args>(args)...);
-    }
-    template <typename F>
-    void post(F &&fn) const
-    {
-        detail::routeItem(d.get(), detail::makePostItem(std::forward<F>(fn)),
-                          detail::OnOwnThread::Queue);
-    }
-    // X2 through the handle.
-    template <typename F>
-    void postLatest(const void *key, F &&fn) const
-    {
-        detail::routeLatest(d.get(), key, detail::makePostItem(std::forward<F>(fn)));
-    }
-    // X3 through the handle: inline on the executor's own thread, else submit and wait.
-    template <typename F, typename... Args>
-    auto invoke(F &&fn, Args &&...args) const -> detail::InvokeResult<F, Args...>
-    {
-        return detail::invokeOn(d.get(), std::forward<F>(fn), std::forward<Args>(args)...);
-    }
-    // X8 through the handle (see CurrentThreadExecutor::submit(context, fn, args...)).
-    template <typename C, typename F, typename... Args,
-              detail::EnableIfContextCall<C, F, Args...> = 0>
-    auto submit(C &&context, F &&fn, Args &&...args) const
-            -> QFuture<detail::InvokeResult<F, Args...>>
-    {
-        return detail::submitWithContext(d.get(), std::forward<C>(context), std::forward<F>(fn),
-                                         std::forward<Args>(args)...);
-    }
-    template <typename F>
-    void post(const QObject *context, F &&fn) const
-    {
-        detail::routeItem(
-                d.get(), detail::withContext(context, detail::makePostItem(std::forward<F>(fn))),
-                detail::OnOwnThread::Queue);
-    }
-    template <typename F>
-    void postLatest(const QObject *context, const void *key, F &&fn) const
-    {
-        detail::routeLatest(
-                d.get(), key,
-                detail::withContext(context, detail::makePostItem(std::forward<F>(fn))));
-    }
+    // submit(), post(), postLatest(), invoke() and their context forms: ExecutorCalls, above.
+
     bool isBroken() const noexcept { return detail::isBroken(d.get()); }
     // X10 through the handle: the executor's pendingCount() and stats(), from any thread. Of a
     // broken or destroyed executor, its books as it left them (nothing is pending: its queue
@@ -320,6 +263,7 @@ public:
     }
 
 private:
+    friend class ExecutorCalls<ExecutorHandle>;
     friend class CurrentThreadExecutor;
     friend struct detail::HandleAccess;
     friend ExecutorHandle executorOf(QThread *thread);
