@@ -9,6 +9,7 @@
 #include <QtCore/QPromise>
 #include <QtTest/QtTest>
 
+#include <atomic>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -25,6 +26,8 @@ class TestDeadlines : public QObject
 private Q_SLOTS:
     void c9_noItemStartsAfterTheDeadline_data();
     void c9_noItemStartsAfterTheDeadline();
+    void c9_expiredDeadlineStartsNothing_data();
+    void c9_expiredDeadlineStartsNothing();
 };
 
 void TestDeadlines::c9_noItemStartsAfterTheDeadline_data()
@@ -90,6 +93,36 @@ void TestDeadlines::c9_noItemStartsAfterTheDeadline()
     QVERIFY2(returned <= std::max(kDeadlineMs, lastEnd) + kWakeUpMs,
              qPrintable(QStringLiteral("returned after %1 ms; the last item ended at %2 ms")
                                 .arg(returned).arg(lastEnd)));
+    never.finish();
+}
+
+void TestDeadlines::c9_expiredDeadlineStartsNothing_data()
+{
+    c9_noItemStartsAfterTheDeadline_data();
+}
+
+// A wait whose deadline has already passed, on a future that is not finished, returns false at
+// once and starts none of the items queued for it; they run in a later wait.
+void TestDeadlines::c9_expiredDeadlineStartsNothing()
+{
+    QFETCH(RunMode, mode);
+    CurrentThreadExecutor ex;
+    std::atomic<int> ran{0};
+    Worker producer([&] {
+        for (int i = 0; i < 5; ++i)
+            ex.post([&] { ++ran; });
+    });
+    QVERIFY(producer.join());
+
+    QPromise<void> never;
+    never.start();
+    QDeadlineTimer expired(0);
+    QVERIFY(expired.hasExpired());
+    QVERIFY(!ex.runUntilFuture(never.future(), expired, mode));
+    QCOMPARE(ran.load(), 0);
+    QCOMPARE(ex.pendingCount(), quint64(5));
+    ex.runPending();
+    QCOMPARE(ran.load(), 5);
     never.finish();
 }
 
