@@ -100,7 +100,8 @@ public:
 
     // Claims the oldest item, or returns nullptr when none is queued (or the executor broke).
     // One uncontended compare-and-swap per item; the inbox is taken, whole, when the batch is
-    // used up. The claim stays open until the item starts or skips (ClaimWindow): run it. Putting a long inbox in order takes a while (about 30 ns an item), so it is done
+    // used up. The claim stays open until the item starts or skips (ClaimWindow): run it.
+    // Putting a long inbox in order takes a while (about 30 ns an item), so it is done
     // a step at a time: nullptr with `*walking` set means "more to come, call again", which
     // lets a drain keep its time slice meanwhile (C3, P5).
     WorkItem *takeNext(bool *walking);

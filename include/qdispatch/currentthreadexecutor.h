@@ -5,8 +5,9 @@
 // This header is the whole API (coroutines are in <qdispatch/coro.h>), in the order a user meets
 // it: RunMode and ExecutorError; the calls an executor and its handles share (ExecutorCalls);
 // CurrentThreadExecutor; ExecutorHandle; then the main-thread functions and executorOf(). The
-// diagnostics' value type is in <qdispatch/executorstats.h>, included here. Each function says which thread may call it, where its callable runs and what
-// happens at shutdown. Rule ids (C1..C13, X1..X12) are defined in docs/contract.md.
+// diagnostics' value type is in <qdispatch/executorstats.h>, included here. Each function says
+// which thread may call it, where its callable runs and what happens at shutdown. Rule ids
+// (C1..C13, X1..X12) are defined in docs/contract.md.
 // The template machinery behind submit(), post() and invoke() lives in
 // <qdispatch/currentthreadexecutor_impl.h>; nothing in it is meant to be used directly.
 #pragma once

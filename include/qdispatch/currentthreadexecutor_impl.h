@@ -114,7 +114,10 @@ protected:
             window->close(skip);
     }
     // A wrapper that runs `inner` in its place hands its claim on.
-    void passClaimTo(WorkItem &inner) noexcept { inner.m_window = std::exchange(m_window, nullptr); }
+    void passClaimTo(WorkItem &inner) noexcept
+    {
+        inner.m_window = std::exchange(m_window, nullptr);
+    }
 
 private:
     friend class ExecutorState;
