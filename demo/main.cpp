@@ -4,7 +4,10 @@
 //   qdispatch-demo                   opens the window
 //   qdispatch-demo --selftest        runs the whole scenario and checks it (offscreen by default)
 //   qdispatch-demo --screenshot FILE saves a PNG of the window in the middle of its work
+//   qdispatch-demo --help            prints the usage; needs no display
 //
+// A command-line error prints the error and the usage and exits with code 2, also without a
+// display: the arguments are parsed before the QApplication (and its platform) exists.
 // See docs/demo.md for what each panel shows.
 
 #include "mainwindow.h"
@@ -18,17 +21,87 @@
 #include <QtWidgets/QStyleFactory>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 
 namespace {
 
-bool hasArgument(int argc, char *argv[], const char *name)
+// The demo's options, declared alike in both parses of main().
+void declareOptions(QCommandLineParser &parser)
 {
-    for (int i = 1; i < argc; ++i) {
-        if (std::strcmp(argv[i], name) == 0)
+    parser.setApplicationDescription(
+        QStringLiteral("Worker threads render a fractal into a window through QDispatch."));
+    parser.setSingleDashWordOptionMode(QCommandLineParser::ParseAsLongOptions);
+    parser.addHelpOption();
+    parser.addOption(QCommandLineOption(
+        QStringLiteral("selftest"),
+        QStringLiteral("Run the whole scenario headless, print each check, exit 0 only if "
+                       "all passed.")));
+    parser.addOption(QCommandLineOption(
+        QStringLiteral("screenshot"),
+        QStringLiteral("Save a PNG of the window in the middle of its work, then exit."),
+        QStringLiteral("file")));
+}
+
+// The options QGuiApplication and QApplication take for themselves (and the X11 ones of the xcb
+// platform). QApplication removes them from the arguments, so the parse before it exists must
+// not call them unknown.
+bool isQtOption(const QString &name)
+{
+    static const char *const qtOptions[] = {
+        "platform", "platformpluginpath", "platformtheme", "plugin", "qmljsdebugger",
+        "qwindowgeometry", "qwindowicon", "qwindowtitle", "reverse", "session", "style",
+        "stylesheet", "widgetcount", "display", "geometry", "title", "icon", "name", "visual",
+        "ncols", "cmap", "im", "inputstyle", "nograb", "dograb", "sync", "testability"};
+    for (const char *option : qtOptions) {
+        if (name == QLatin1String(option))
             return true;
     }
     return false;
+}
+
+// --help and command-line errors, answered before any QApplication exists, so that they work
+// without a display. Returns the exit code when the demo should stop here, or -1 to go on;
+// `selfTest` tells whether --selftest was given.
+int answerWithoutDisplay(int &argc, char *argv[], bool &selfTest)
+{
+    QStringList arguments;
+    for (int i = 0; i < argc; ++i)
+        arguments << QString::fromLocal8Bit(argv[i]);
+    QCommandLineParser parser;
+    declareOptions(parser);
+    const bool parsed = parser.parse(arguments);
+
+    QStringList unknown; // unknown to the demo and to Qt
+    const QStringList unknownNames = parser.unknownOptionNames();
+    for (const QString &name : unknownNames) {
+        if (!isQtOption(name))
+            unknown << name;
+    }
+    // Only Qt's own options unknown: QApplication takes them, and the parse after it checks
+    // the rest. --help-all (Qt's options too) needs that application as well.
+    const bool error = !parsed && (unknownNames.isEmpty() || !unknown.isEmpty());
+    const bool help = parser.isSet(QStringLiteral("help"));
+    selfTest = parser.isSet(QStringLiteral("selftest"));
+    if (!error && !help)
+        return -1;
+
+    // A core application has no platform and needs no display; it gives helpText() the
+    // executable's name.
+    QCoreApplication textOnly(argc, argv);
+    if (error) {
+        QString message = parser.errorText();
+        if (!unknown.isEmpty()) {
+            const QString names = unknown.join(QStringLiteral(", "));
+            message = unknown.size() == 1 ? QStringLiteral("Unknown option '%1'.").arg(names)
+                                          : QStringLiteral("Unknown options: %1.").arg(names);
+        }
+        std::fprintf(stderr, "%s: %s\n\n%s", qPrintable(QCoreApplication::applicationName()),
+                     qPrintable(message), qPrintable(parser.helpText()));
+        return 2;
+    }
+    std::fputs(qPrintable(parser.helpText()), stdout);
+    return 0;
 }
 
 // The offscreen platform warns, for every window shown, that it cannot pass size hints on.
@@ -77,13 +150,17 @@ void applyLook(QApplication &app)
 
 int main(int argc, char *argv[])
 {
+    QCoreApplication::setApplicationName(QStringLiteral("qdispatch-demo"));
+    bool selfTest = false;
+    if (const int exitCode = answerWithoutDisplay(argc, argv, selfTest); exitCode >= 0)
+        return exitCode;
+
     // The self-test needs no display: unless told otherwise, it runs on the offscreen platform.
-    if (hasArgument(argc, argv, "--selftest") && qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM"))
+    if (selfTest && qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM"))
         qputenv("QT_QPA_PLATFORM", "offscreen");
     g_defaultMessageHandler = qInstallMessageHandler(dropOffscreenNoise);
 
     QApplication app(argc, argv);
-    QApplication::setApplicationName(QStringLiteral("qdispatch-demo"));
     applyLook(app);
     slowReports(); // created on the GUI thread, before any report can arrive
     QThread::currentThread()->setObjectName(QStringLiteral("GUI")); // how reports name it
@@ -95,26 +172,16 @@ int main(int argc, char *argv[])
         qdispatch::mainThreadExecutor()->setSlowItemThresholds(50ms, 100ms);
     }
 
+    // Parsed again without Qt's own options, which QApplication has taken out; this also
+    // answers --help-all, which lists Qt's options and so needs the application.
     QCommandLineParser parser;
-    parser.setApplicationDescription(
-        QStringLiteral("Worker threads render a fractal into a window through QDispatch."));
-    parser.addHelpOption();
-    const QCommandLineOption selfTest(
-        QStringLiteral("selftest"),
-        QStringLiteral("Run the whole scenario headless, print each check, exit 0 only if "
-                       "all passed."));
-    const QCommandLineOption screenshot(
-        QStringLiteral("screenshot"),
-        QStringLiteral("Save a PNG of the window in the middle of its work, then exit."),
-        QStringLiteral("file"));
-    parser.addOption(selfTest);
-    parser.addOption(screenshot);
+    declareOptions(parser);
     parser.process(app);
 
-    if (parser.isSet(selfTest))
+    if (parser.isSet(QStringLiteral("selftest")))
         return runSelfTest();
-    if (parser.isSet(screenshot))
-        return takeScreenshot(parser.value(screenshot));
+    if (parser.isSet(QStringLiteral("screenshot")))
+        return takeScreenshot(parser.value(QStringLiteral("screenshot")));
 
     MainWindow window;
     window.show();
