@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The Qt matrix: builds the dev preset (warnings as errors) and runs the whole CTest suite
-# against the Qt 6 of other Debian releases, each in a minimal Debian root made with
+# The Qt matrix: builds the matrix preset (the dev build without debug information, warnings
+# as errors) and runs every test but load and chains (which the dev build runs once) against the
+# Qt 6 of other Debian releases, each in a minimal Debian root made with
 # debootstrap. Run as root on Debian.
 #
 # Usage: scripts/qt-matrix.sh [--roots-only] [suite...]   (default: trixie forky)
@@ -10,15 +11,15 @@
 # Roots are cached in ${QDISPATCH_CACHE_DIR:-/var/cache/qdispatch}/roots/<suite> and reused;
 # a root whose last debootstrap did not finish, or that no longer has a working cmake and
 # qmake6, is made again. The source tree is bind-mounted read-only into the root at /src and
-# build/qt-<suite>/ of the source tree is mounted over its build/ folder, so inside the root the
-# README's own commands run (`cmake --preset dev` builds in build/dev there) and nothing of the
-# host's build/ is touched. The mounts live in a private mount namespace and go when the suite
-# is done, also when it fails.
+# build/qt-<suite>/ of the source tree is mounted over its build/ folder, so inside the root
+# the project's own presets run (`cmake --preset matrix` builds in build/matrix there) and
+# nothing of the host's build/ is touched. The mounts live in a private mount namespace and go
+# when the suite is done, also when it fails.
 #
 # Environment:
 #   QDISPATCH_CACHE_DIR       where the roots are kept (default /var/cache/qdispatch)
 #   QDISPATCH_DEBIAN_MIRROR   the Debian mirror (default: the one apt uses on this machine)
-#   QDISPATCH_MATRIX_PRESETS  configure/build/test presets to run in each root (default: dev)
+#   QDISPATCH_MATRIX_PRESETS  configure/build/test presets to run in each root (default: matrix)
 #   QDISPATCH_MATRIX_PLANT    <suite>:build or <suite>:test plants a failure in that suite's
 #                             build or test run (QDISPATCH_PLANTED_FAILURE in tests/CMakeLists.txt),
 #                             to prove that a failure in a root fails the matrix and CI
@@ -34,7 +35,7 @@ fi
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=(trixie forky)
 cache=${QDISPATCH_CACHE_DIR:-/var/cache/qdispatch}
-read -r -a presets <<< "${QDISPATCH_MATRIX_PRESETS:-dev}"
+read -r -a presets <<< "${QDISPATCH_MATRIX_PRESETS:-matrix}"
 
 # What the build and every test need inside a root: Qt (Core, Gui, Widgets, Test, Concurrent),
 # the compilers of the header tests, QCoro for tst_qcoro, git for the FetchContent consumer.
