@@ -326,23 +326,6 @@ private:
     Receiver *m_receiver = nullptr;
 };
 
-// C9: the deadline of the innermost wait of the calling thread (runUntilFuture(), or invoke()'s),
-// while it lasts; nullptr when that wait has none. A drain that runs in the wait's event loop
-// starts no item once it has passed.
-class WaitDeadlineScope
-{
-public:
-    explicit WaitDeadlineScope(const QDeadlineTimer *deadline) noexcept;
-    ~WaitDeadlineScope();
-    WaitDeadlineScope(const WaitDeadlineScope &) = delete;
-    WaitDeadlineScope &operator=(const WaitDeadlineScope &) = delete;
-
-    static const QDeadlineTimer *innermost() noexcept;
-
-private:
-    const QDeadlineTimer *m_outer;
-};
-
 // X2: a queued slot whose callable a newer postLatest() with the same key may replace.
 class LatestItem final : public WorkItem
 {

@@ -1,10 +1,11 @@
-// The queue of one executor and the way items reach it: routing along the chain (C11), the
-// one wake-up per burst, the time-sliced drains on the owner thread (C3, C4, C5) and
-// postLatest's replace-in-place (X2). Breaking and the hand-off down the chain are chain.cpp's.
+// The queue of one executor: the one wake-up per burst, the time-sliced drains on the owner
+// thread (C3, C4, C5) and postLatest's replace-in-place (X2). Routing is executorstate.cpp's;
+// breaking and the hand-off down the chain are chain.cpp's.
 #include "diagnostics_p.h"
 #include "errors_p.h"
 #include "executorstate_p.h"
 #include "testhooks_p.h"
+#include "waitdeadlinescope_p.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QEvent>
@@ -33,90 +34,7 @@ QEvent::Type wakeEventType()
     return type;
 }
 
-thread_local const QDeadlineTimer *t_waitDeadline = nullptr;
-
 } // namespace
-
-WaitDeadlineScope::WaitDeadlineScope(const QDeadlineTimer *deadline) noexcept
-    : m_outer(std::exchange(t_waitDeadline, deadline))
-{
-}
-
-WaitDeadlineScope::~WaitDeadlineScope()
-{
-    t_waitDeadline = m_outer;
-}
-
-const QDeadlineTimer *WaitDeadlineScope::innermost() noexcept
-{
-    return t_waitDeadline;
-}
-
-WorkItem::~WorkItem() = default;
-
-void PostItemBase::run() noexcept
-{
-    begin(false);
-    try {
-        call();
-    } catch (const std::exception &error) {
-        qCCritical(lcExecutor, "QDispatch: an item passed to post() threw: %s", error.what());
-    } catch (...) {
-        qCCritical(lcExecutor,
-                   "QDispatch: an item passed to post() threw an exception that is not a "
-                   "std::exception");
-    }
-}
-
-void PostItemBase::fail(const std::exception_ptr &error) noexcept
-{
-    // There is no future to carry the error, so say it: a posted item is never dropped silently.
-    try {
-        std::rethrow_exception(error);
-    } catch (const std::exception &e) {
-        qCWarning(lcExecutor, "QDispatch: a posted item will never run: %s", e.what());
-    } catch (...) {
-        qCWarning(lcExecutor, "QDispatch: a posted item will never run");
-    }
-}
-
-void routeItem(ExecutorState *state, std::unique_ptr<WorkItem> item, OnOwnThread onOwnThread)
-{
-    if (!state)
-        throwError(ExecutorError::Code::Broken);
-    state->route(std::move(item), onOwnThread);
-}
-
-void routeLatest(ExecutorState *state, const void *key, std::unique_ptr<WorkItem> item)
-{
-    ExecutorState *const start = state;
-    std::shared_ptr<ExecutorState> hold; // the link being followed (links may change meanwhile)
-    for (int hops = 0; state; ++hops) {
-        auto fresh = std::make_unique<LatestItem>(state->shared_from_this(), key);
-        state->stampIfTimed(fresh.get()); // X10
-        std::shared_ptr<ExecutorState> next;
-        if (state->pushLatest(key, item, fresh.get(), &next)) {
-            if (!item) // queued as a new item; otherwise `item` holds the replaced callable
-                fresh.release();
-            if (hops > 1)
-                start->skipDeadLinks();
-            return;
-        }
-        hold = std::move(next);
-        state = hold.get();
-    }
-    throwError(ExecutorError::Code::Broken);
-}
-
-bool isOwnerThread(const ExecutorState *state) noexcept
-{
-    return state && state->isOwnedBy(QThread::currentThreadId());
-}
-
-bool isBroken(const ExecutorState *state) noexcept
-{
-    return !state || state->broken.load(std::memory_order_acquire);
-}
 
 Receiver::Receiver(std::shared_ptr<ExecutorState> state) : m_state(std::move(state))
 {
@@ -132,25 +50,6 @@ bool Receiver::event(QEvent *event)
     const std::shared_ptr<ExecutorState> state = m_state;
     state->drainTimeSliced();
     return true;
-}
-
-ExecutorState::ExecutorState(CurrentThreadExecutor *owner, std::shared_ptr<ExecutorState> oldState)
-    : thread(QThread::currentThread()),
-      threadId(QThread::currentThreadId()),
-      executor(owner),
-      m_old(std::move(oldState)),
-      m_givenOld(m_old)
-{
-    applySlowItemEnvironment(*this); // X10
-}
-
-ExecutorState::~ExecutorState()
-{
-    // Every path that drops the last reference has broken the executor first, so nothing is
-    // queued here; this is a guard against a future change forgetting that.
-    Q_ASSERT(m_inbox.load(std::memory_order_relaxed) == nullptr
-             || m_inbox.load(std::memory_order_relaxed) == closedInbox());
-    releaseLink(std::move(m_old));
 }
 
 ExecutorState::Wake ExecutorState::wakeAfterEmptyPush(bool locked)
@@ -293,42 +192,6 @@ void LatestItem::fail(const std::exception_ptr &error) noexcept
         work->fail(error);
 }
 
-void ExecutorState::route(std::unique_ptr<WorkItem> item, OnOwnThread onOwnThread)
-{
-    const Qt::HANDLE self = QThread::currentThreadId();
-    // C7, X3 and C11 in one pass: what happens when the executor that would accept the item is
-    // the caller's own is decided where that executor is found. A broken executor is not
-    // skipped unlocked: its push() fails only once a hand-off in progress there is complete
-    // (see breakAndHandOff()); links skip only executors already seen dead that way
-    // (skipDeadLinks()).
-    ExecutorState *state = this;
-    std::shared_ptr<ExecutorState> hold; // the link being followed (links may change meanwhile)
-    for (int hops = 0; state; ++hops) {
-        if (onOwnThread != OnOwnThread::Queue && state->isOwnedBy(self)
-            && !state->broken.load(std::memory_order_acquire)) {
-            if (onOwnThread == OnOwnThread::Reject)
-                throwError(ExecutorError::Code::OwnThread);
-            // X3: invoke() would wait for itself; it runs here instead. A push that failed on
-            // the way left its link set: cleared, as the item holds no claim (begin()).
-            item->m_next = nullptr;
-            runItem(item.release());
-            return;
-        }
-        WorkItem *raw = item.get();
-        state->stampIfTimed(raw); // X10
-        std::shared_ptr<ExecutorState> next;
-        if (state->push(raw, &next)) {
-            item.release();
-            if (hops > 1) // dead links on the way: the next route from here skips them
-                skipDeadLinks();
-            return;
-        }
-        hold = std::move(next);
-        state = hold.get();
-    }
-    throwError(ExecutorError::Code::Broken);
-}
-
 ExecutorState::Refill ExecutorState::refillLocked(std::size_t steps)
 {
     if (broken.load(std::memory_order_relaxed)) {
@@ -436,12 +299,6 @@ std::uint64_t ExecutorState::inboxCountLocked() const
     for (; item && item != closedInbox(); item = item->m_next)
         ++count;
     return count;
-}
-
-void ExecutorState::runItem(WorkItem *item) noexcept
-{
-    item->run();
-    delete item; // C12: the callable is destroyed on the thread that ran it
 }
 
 namespace {

@@ -15,25 +15,6 @@
 namespace qdispatch {
 namespace detail {
 
-ExecutorState::ExecutorState(QThread *target)
-    : thread(target), threadId(nullptr), executor(nullptr)
-{
-}
-
-bool ExecutorState::isOwnedByLearnt(Qt::HANDLE self) const noexcept
-{
-    if (const Qt::HANDLE learnt = m_learntThreadId.load(std::memory_order_relaxed))
-        return learnt == self;
-    // Not seen on its thread yet: compare the QThread itself, and remember the answer when it
-    // is yes. Only the owner thread ever stores, so every thread reads a right answer. (Not
-    // learnt by a queued call at creation: Qt hands that over inside libQt6Core, out of
-    // ThreadSanitizer's sight, and it saved no more than this one call.)
-    if (QThread::currentThread() != thread)
-        return false;
-    m_learntThreadId.store(self, std::memory_order_relaxed);
-    return true;
-}
-
 namespace {
 
 // The executors made by executorOf(), by thread. An entry is dropped when its thread finishes

@@ -6,6 +6,7 @@
 #include "executorstate_p.h"
 #include "testhooks_p.h"
 #include "threadregistry_p.h"
+#include "waitdeadlinescope_p.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QEventLoop>
