@@ -17,7 +17,7 @@
 
 #include <qdispatch/currentthreadexecutor.h>
 
-#include "../common/qtcompat.h"
+#include "messages.h"
 #include "testsupport.h"
 
 #include <QtCore/QCoreApplication>
@@ -44,23 +44,14 @@
 using qdispatch::CurrentThreadExecutor;
 using qdispatch::ExecutorError;
 using qdispatch::RunMode;
-using qdispatchtest::modeName;
-using qdispatchtest::AnyThread;
-using qdispatchtest::kHandshakeMs;
-using qdispatchtest::kJoinMs;
-using qdispatchtest::Semaphore;
-
-Q_DECLARE_METATYPE(qdispatch::RunMode)
+using namespace qdispatchtest;
 
 namespace {
 
-constexpr RunMode kModes[] = { RunMode::AllEvents, RunMode::ExcludeUserInput,
-                               RunMode::ExecutorOnly };
-
-// Runs every item the executor accepted so far (C8 with an already finished future).
+// Runs every item the executor accepted so far, and nothing else.
 void drainAll(CurrentThreadExecutor &executor)
 {
-    executor.runUntilFuture(qdispatch_compat::readyFuture(), RunMode::ExecutorOnly);
+    drain(executor, RunMode::ExecutorOnly);
 }
 
 // How long a worker waits for the owner to run its item before it gives up. A wait that does
@@ -78,83 +69,6 @@ qint64 threadCpuMs()
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return qint64(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
-
-// Counts every warning or worse that Qt or the library prints while it is installed (C9: a
-// deadline must not make Qt complain).
-class WarningCounter
-{
-public:
-    WarningCounter()
-    {
-        s_count = 0;
-        s_previous = qInstallMessageHandler(&WarningCounter::handler);
-    }
-    ~WarningCounter() { qInstallMessageHandler(s_previous); }
-    WarningCounter(const WarningCounter &) = delete;
-    WarningCounter &operator=(const WarningCounter &) = delete;
-    int count() const { return s_count.load(); }
-    QString last() const
-    {
-        std::lock_guard lock(s_mutex);
-        return s_last;
-    }
-
-private:
-    static void handler(QtMsgType type, const QMessageLogContext &context, const QString &text)
-    {
-        if (type != QtDebugMsg && type != QtInfoMsg) {
-            ++s_count;
-            std::lock_guard lock(s_mutex);
-            s_last = text;
-        }
-        s_previous(type, context, text);
-    }
-    static inline std::atomic<int> s_count{0};
-    static inline QtMessageHandler s_previous = nullptr;
-    static inline std::mutex s_mutex;
-    static inline QString s_last;
-};
-
-// A QThread whose run() calls exec() and keeps its return code; `slot` runs in a slot inside
-// that exec(), with the thread's event loop in whatever state `slot` puts it.
-class ExecThread : public QThread
-{
-public:
-    explicit ExecThread(std::function<void()> slot) : m_slot(std::move(slot)) { }
-    ~ExecThread() override
-    {
-        if (!joined())
-            qFatal("tst_edges: a thread's exec() did not return within %d ms", kJoinMs);
-    }
-    // True once exec() has returned and the thread has ended.
-    bool joined()
-    {
-        if (m_joined)
-            return true;
-        if (!m_returned.tryAcquire(1, kJoinMs) || !wait(QDeadlineTimer(kJoinMs)))
-            return false;
-        m_joined = true;
-        return true;
-    }
-    int execResult() const { return m_result; }
-
-protected:
-    void run() override
-    {
-        {
-            QObject context;
-            QTimer::singleShot(0, &context, m_slot);
-            m_result = exec();
-        }
-        m_returned.release();
-    }
-
-private:
-    std::function<void()> m_slot;
-    Semaphore m_returned;
-    int m_result = -100;
-    bool m_joined = false;
-};
 
 // ---------------------------------------------------------------- waits in every loop state
 
@@ -589,7 +503,7 @@ constexpr int kFarDeadlines = int(sizeof(kFarDeadlineNames) / sizeof(kFarDeadlin
 
 } // namespace
 
-class tst_Edges : public QObject
+class TestEdges : public QObject
 {
     Q_OBJECT
 
@@ -620,7 +534,7 @@ private Q_SLOTS:
 // quit() or exit() was requested and before control returned to exec()"): the wait runs items
 // queued before it and items sent during it, returns as its deadline says, does not spin, and
 // afterwards the loops around it end as they were asked to (the request is not lost).
-void tst_Edges::c8_c9_waitInEveryLoopState_data()
+void TestEdges::c8_c9_waitInEveryLoopState_data()
 {
     QTest::addColumn<int>("state");
     QTest::addColumn<RunMode>("mode");
@@ -638,7 +552,7 @@ void tst_Edges::c8_c9_waitInEveryLoopState_data()
     }
 }
 
-void tst_Edges::c8_c9_waitInEveryLoopState()
+void TestEdges::c8_c9_waitInEveryLoopState()
 {
     QFETCH(int, state);
     QFETCH(RunMode, mode);
@@ -683,7 +597,7 @@ void tst_Edges::c8_c9_waitInEveryLoopState()
 
 // C9: a quit requested *during* a wait (by an item the wait runs) neither ends the wait early
 // nor makes it spin, and is still honoured by the outer exec() afterwards.
-void tst_Edges::c9_quitRequestedDuringTheWait_data()
+void TestEdges::c9_quitRequestedDuringTheWait_data()
 {
     QTest::addColumn<RunMode>("mode");
     QTest::addColumn<bool>("byApplication");
@@ -693,7 +607,7 @@ void tst_Edges::c9_quitRequestedDuringTheWait_data()
     }
 }
 
-void tst_Edges::c9_quitRequestedDuringTheWait()
+void TestEdges::c9_quitRequestedDuringTheWait()
 {
     QFETCH(RunMode, mode);
     QFETCH(bool, byApplication);
@@ -760,7 +674,7 @@ void tst_Edges::c9_quitRequestedDuringTheWait()
 // a deferred delete posted by an item all happen inside the wait; an object whose deleteLater()
 // was called before the wait, in the same slot, is not deleted by the wait (Qt's rule: deferred
 // deletes wait for control to return to the loop that posted them).
-void tst_Edges::c9_timersPostedEventsAndDeferredDeletesAfterQuit_data()
+void TestEdges::c9_timersPostedEventsAndDeferredDeletesAfterQuit_data()
 {
     QTest::addColumn<RunMode>("mode");
     QTest::addColumn<bool>("quit");
@@ -770,7 +684,7 @@ void tst_Edges::c9_timersPostedEventsAndDeferredDeletesAfterQuit_data()
     }
 }
 
-void tst_Edges::c9_timersPostedEventsAndDeferredDeletesAfterQuit()
+void TestEdges::c9_timersPostedEventsAndDeferredDeletesAfterQuit()
 {
     QFETCH(RunMode, mode);
     QFETCH(bool, quit);
@@ -837,7 +751,7 @@ void tst_Edges::c9_timersPostedEventsAndDeferredDeletesAfterQuit()
 
 // C8 (nesting) with C9: after a quit request, an item run by the wait waits again, on the same
 // or another executor of the thread, in every mode; both waits work.
-void tst_Edges::c8_c9_nestedWaitsAfterQuit_data()
+void TestEdges::c8_c9_nestedWaitsAfterQuit_data()
 {
     QTest::addColumn<RunMode>("outer");
     QTest::addColumn<RunMode>("inner");
@@ -850,7 +764,7 @@ void tst_Edges::c8_c9_nestedWaitsAfterQuit_data()
                         << outer << inner << otherExecutor;
 }
 
-void tst_Edges::c8_c9_nestedWaitsAfterQuit()
+void TestEdges::c8_c9_nestedWaitsAfterQuit()
 {
     QFETCH(RunMode, outer);
     QFETCH(RunMode, inner);
@@ -896,7 +810,7 @@ void tst_Edges::c8_c9_nestedWaitsAfterQuit()
 // itself again, or a producer thread that floods; deadlines zero, past, short; and with a long
 // or no deadline the wait still ends when its future finishes in the middle of the flood. Run
 // in a plain loop and after a quit request.
-void tst_Edges::c9_deadlineHoldsUnderFlood_data()
+void TestEdges::c9_deadlineHoldsUnderFlood_data()
 {
     QTest::addColumn<RunMode>("mode");
     QTest::addColumn<int>("flood");
@@ -918,7 +832,7 @@ void tst_Edges::c9_deadlineHoldsUnderFlood_data()
     }
 }
 
-void tst_Edges::c9_deadlineHoldsUnderFlood()
+void TestEdges::c9_deadlineHoldsUnderFlood()
 {
     QFETCH(RunMode, mode);
     QFETCH(int, flood);
@@ -967,7 +881,7 @@ void tst_Edges::c9_deadlineHoldsUnderFlood()
 // C9: "any deadline a QDeadlineTimer can hold works": far ones (beyond an int of milliseconds,
 // years, the largest values) wait for the future and return true; expired ones (zero, past,
 // the smallest values) return false at once; Qt prints no warning either way.
-void tst_Edges::c9_anyDeadlineWorksWithoutWarnings_data()
+void TestEdges::c9_anyDeadlineWorksWithoutWarnings_data()
 {
     QTest::addColumn<RunMode>("mode");
     QTest::addColumn<int>("which");
@@ -976,7 +890,7 @@ void tst_Edges::c9_anyDeadlineWorksWithoutWarnings_data()
             QTest::addRow("%s-%s", modeName(mode), kFarDeadlineNames[which]) << mode << which;
 }
 
-void tst_Edges::c9_anyDeadlineWorksWithoutWarnings()
+void TestEdges::c9_anyDeadlineWorksWithoutWarnings()
 {
     QFETCH(RunMode, mode);
     QFETCH(int, which);
@@ -996,7 +910,7 @@ void tst_Edges::c9_anyDeadlineWorksWithoutWarnings()
             promise.finish();
         });
     }
-    WarningCounter warnings;
+    MessageLog warnings; // C9: a deadline must not make Qt complain
     QElapsedTimer clock;
     clock.start();
     bool result = !expired;
@@ -1028,7 +942,7 @@ void tst_Edges::c9_anyDeadlineWorksWithoutWarnings()
 // thread ends) and v1 moves to outer, over one or two hops; then postLatest(k, ...) sent to
 // outer directly, or routed there from the broken executor, replaces v1: only the last value
 // runs, and every replaced callable is destroyed without running.
-void tst_Edges::x2_postLatestReplacesAfterHandOff_data()
+void TestEdges::x2_postLatestReplacesAfterHandOff_data()
 {
     QTest::addColumn<int>("how"); // 0 shutdown on owner, 1 shutdown elsewhere, 2 destroyed, 3 thread ends
     QTest::addColumn<int>("hops");
@@ -1044,7 +958,7 @@ void tst_Edges::x2_postLatestReplacesAfterHandOff_data()
             }
 }
 
-void tst_Edges::x2_postLatestReplacesAfterHandOff()
+void TestEdges::x2_postLatestReplacesAfterHandOff()
 {
     QFETCH(int, how);
     QFETCH(int, hops);
@@ -1125,14 +1039,14 @@ void tst_Edges::x2_postLatestReplacesAfterHandOff()
 
 // X2 across threads: the broken executor's owner is the test thread, outer lives on another
 // thread; postLatest sent from a third thread to the broken one routes to outer and replaces.
-void tst_Edges::x2_postLatestHandOffToAnotherThread_data()
+void TestEdges::x2_postLatestHandOffToAnotherThread_data()
 {
     QTest::addColumn<bool>("destroy");
     QTest::newRow("shutdown") << false;
     QTest::newRow("destroyed") << true;
 }
 
-void tst_Edges::x2_postLatestHandOffToAnotherThread()
+void TestEdges::x2_postLatestHandOffToAnotherThread()
 {
     QFETCH(bool, destroy);
     static const char key = 0;
@@ -1170,7 +1084,7 @@ void tst_Edges::x2_postLatestHandOffToAnotherThread()
 // X2 with C4: outer already holds a queued item with the key when inner's item with the same
 // key arrives behind it. Both stay queued in order; a later postLatest replaces the one that
 // runs last, so the newest value still runs last and the handed-off value never runs.
-void tst_Edges::x2_postLatestHandOffMeetsAQueuedKey()
+void TestEdges::x2_postLatestHandOffMeetsAQueuedKey()
 {
     static const char key = 0;
     std::vector<int> ran;
@@ -1191,7 +1105,7 @@ void tst_Edges::x2_postLatestHandOffMeetsAQueuedKey()
 // newest)": a worker with 2 or 3 live executors (chained to each other or not) invokes on the
 // test thread; that item sends work back to the worker through each of its executors in turn
 // and waits for it (with a time limit); it must run.
-void tst_Edges::x3_invokeServesEveryLiveExecutor_data()
+void TestEdges::x3_invokeServesEveryLiveExecutor_data()
 {
     QTest::addColumn<int>("count");
     QTest::addColumn<int>("via");
@@ -1206,7 +1120,7 @@ void tst_Edges::x3_invokeServesEveryLiveExecutor_data()
                             << count << via << chained << mode;
 }
 
-void tst_Edges::x3_invokeServesEveryLiveExecutor()
+void TestEdges::x3_invokeServesEveryLiveExecutor()
 {
     QFETCH(int, count);
     QFETCH(int, via);
@@ -1253,7 +1167,7 @@ void tst_Edges::x3_invokeServesEveryLiveExecutor()
 
 // X3: an executor that an item creates on the waiting thread while invoke waits (and keeps
 // after the item returns) is a live executor of that thread too: work sent to it still runs.
-void tst_Edges::x3_invokeServesAnExecutorCreatedDuringTheWait()
+void TestEdges::x3_invokeServesAnExecutorCreatedDuringTheWait()
 {
     CurrentThreadExecutor gui;
     std::atomic<int> result{-1};
@@ -1294,6 +1208,6 @@ void tst_Edges::x3_invokeServesAnExecutorCreatedDuringTheWait()
     QCOMPARE(result.load(), 1);
 }
 
-QTEST_GUILESS_MAIN(tst_Edges)
+QTEST_GUILESS_MAIN(TestEdges)
 
 #include "tst_edges.moc"
