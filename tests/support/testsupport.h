@@ -51,6 +51,14 @@ constexpr int kJoinMs = 30000;
 // two-core machine and in the sanitizer builds.
 constexpr int kPromptMs = 5000;
 
+// How long a thread waits for an owner that serves items to run its item, before it gives up:
+// a wait that does not serve items shows as this timeout, not as a hang.
+constexpr int kServeMs = 5000;
+// A short deadline, and how late a wait may return after it (a loaded two-core machine, and
+// the sanitizer builds) before it counts as ignoring the deadline.
+constexpr int kShortMs = 300;
+constexpr int kLateMs = 1500;
+
 inline QDeadlineTimer joinDeadline()
 {
     return QDeadlineTimer(kJoinMs);
