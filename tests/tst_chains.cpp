@@ -10,7 +10,6 @@
 
 #include <qdispatch/currentthreadexecutor.h>
 
-#include "../common/qtcompat.h"
 #include "testsupport.h"
 
 #include <QtCore/QCoreApplication>
@@ -113,7 +112,7 @@ Sent sendFromAnotherThread(const ExecutorHandle &handle, std::atomic<QThread *> 
 
 } // namespace
 
-class tst_Chains : public QObject
+class TestChains : public QObject
 {
     Q_OBJECT
 
@@ -128,7 +127,7 @@ private Q_SLOTS:
 // executor that lives throughout. Checked: no stack overflow when the last one goes; the heap
 // stays flat (a dead link costs nothing); a handle kept to an executor that died long ago still
 // routes to the anchor, and oldExecutor() says what it must.
-void tst_Chains::c11_millionReplacementsOnASmallStack()
+void TestChains::c11_millionReplacementsOnASmallStack()
 {
     const int n = chainLength();
     qint64 heapStart = -1, heapAtTenth = -1, heapAtEnd = -1, heapAfter = -1;
@@ -192,7 +191,7 @@ void tst_Chains::c11_millionReplacementsOnASmallStack()
 // the nearest live executor down its chain (or is Broken when there is none); in the oldest
 // first teardown the memory of the dead half is given back while the newer half still lives;
 // after the teardown the heap is back where it started.
-void tst_Chains::c11_millionLongLiveChain_data()
+void TestChains::c11_millionLongLiveChain_data()
 {
     QTest::addColumn<int>("order");
     QTest::newRow("newestFirst") << 0;
@@ -200,7 +199,7 @@ void tst_Chains::c11_millionLongLiveChain_data()
     QTest::newRow("random") << 2;
 }
 
-void tst_Chains::c11_millionLongLiveChain()
+void TestChains::c11_millionLongLiveChain()
 {
     QFETCH(int, order);
     const int n = chainLength();
@@ -277,6 +276,6 @@ void tst_Chains::c11_millionLongLiveChain()
     }
 }
 
-QTEST_GUILESS_MAIN(tst_Chains)
+QTEST_GUILESS_MAIN(TestChains)
 
 #include "tst_chains.moc"

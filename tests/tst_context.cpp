@@ -21,7 +21,6 @@
 #include <vector>
 
 using qdispatch::CurrentThreadExecutor;
-using qdispatch::ExecutorError;
 using qdispatch::ExecutorHandle;
 
 using namespace qdispatchtest;
@@ -68,18 +67,6 @@ static_assert(
 // A context with a callable that does not fit its arguments is no call at all.
 static_assert(!CanSubmit<CurrentThreadExecutor, void, Widget *, TakesObject>::value);
 static_assert(!CanSubmit<CurrentThreadExecutor, void, Widget *>::value);
-
-int errorCodeOf(QFuture<void> future)
-{
-    try {
-        future.waitForFinished();
-    } catch (const ExecutorError &e) {
-        return int(e.code());
-    } catch (...) {
-        return -2;
-    }
-    return -1;
-}
 
 // The executor itself, or a handle to it (X7: "behaving exactly as the executor's own").
 struct Target {
@@ -146,9 +133,7 @@ void TestContext::init()
 
 static void addTargetRows()
 {
-    QTest::addColumn<bool>("viaHandle");
-    QTest::newRow("executor") << false;
-    QTest::newRow("handle") << true;
+    addRows<bool>("viaHandle", { { "executor", false }, { "handle", true } });
 }
 
 void TestContext::x8_destroyedBeforeStartSkipsSubmit_data()
@@ -436,7 +421,7 @@ void TestContext::x8_c12_brokenChainWithContextGoneIsSilent()
     ex.reset(); // breaks with no chain: the queued items cannot run anywhere
     QVERIFY(gone.isFinished());
     QVERIFY(gone.isCanceled());
-    QCOMPARE(errorCodeOf(QFuture<void>(failed)), int(ExecutorError::Code::Broken));
+    QCOMPARE(errorCodeOf(failed), kBroken);
 }
 
 void TestContext::x8_contextInAnotherThread_data()

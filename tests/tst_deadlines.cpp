@@ -17,8 +17,6 @@
 using namespace qdispatch;
 using namespace qdispatchtest;
 
-Q_DECLARE_METATYPE(qdispatch::RunMode)
-
 class TestDeadlines : public QObject
 {
     Q_OBJECT
@@ -32,9 +30,7 @@ private Q_SLOTS:
 
 void TestDeadlines::c9_noItemStartsAfterTheDeadline_data()
 {
-    QTest::addColumn<RunMode>("mode");
-    for (RunMode mode : { RunMode::AllEvents, RunMode::ExcludeUserInput, RunMode::ExecutorOnly })
-        QTest::newRow(modeName(mode)) << mode;
+    addModeRows();
 }
 
 // Forty items of 25 ms each are queued; the wait has a 30 ms deadline and a future that never
@@ -98,7 +94,7 @@ void TestDeadlines::c9_noItemStartsAfterTheDeadline()
 
 void TestDeadlines::c9_expiredDeadlineStartsNothing_data()
 {
-    c9_noItemStartsAfterTheDeadline_data();
+    addModeRows();
 }
 
 // A wait whose deadline has already passed, on a future that is not finished, returns false at

@@ -6,6 +6,7 @@
 
 #include <qdispatch/currentthreadexecutor.h>
 
+#include "messages.h"
 #include "testsupport.h"
 
 #include <QtCore/QCoreApplication>
@@ -29,7 +30,6 @@
 #endif
 
 using qdispatch::CurrentThreadExecutor;
-using qdispatch::ExecutorError;
 using qdispatch::ExecutorHandle;
 using qdispatch::ExecutorStats;
 using qdispatch::RunMode;
@@ -38,47 +38,6 @@ using namespace qdispatchtest;
 using namespace std::chrono_literals;
 
 namespace {
-
-// --- Captured reports ---
-
-struct Report {
-    QString category;
-    QString text;
-};
-
-std::mutex g_reportsMutex;
-QList<Report> g_reports;
-Semaphore *g_hangSeen = nullptr; // released for every hang report, when set
-QtMessageHandler g_previousHandler = nullptr;
-
-void captureReports(QtMsgType type, const QMessageLogContext &context, const QString &text)
-{
-    const char *category = context.category ? context.category : "";
-    if (std::strncmp(category, "qdispatch.", 10) == 0) {
-        std::lock_guard locker(g_reportsMutex);
-        g_reports.append({ QString::fromUtf8(category), text });
-        if (g_hangSeen && std::strcmp(category, "qdispatch.hang") == 0)
-            g_hangSeen->release();
-    }
-    g_previousHandler(type, context, text);
-}
-
-QList<Report> reportsIn(const char *category)
-{
-    std::lock_guard locker(g_reportsMutex);
-    QList<Report> result;
-    for (const Report &report : std::as_const(g_reports)) {
-        if (report.category == QLatin1String(category))
-            result.append(report);
-    }
-    return result;
-}
-
-void clearReports()
-{
-    std::lock_guard locker(g_reportsMutex);
-    g_reports.clear();
-}
 
 // What a report must call the lambda of type T written at `line` of this file: GCC's demangled
 // type names the function and the lambda's number, Clang's names the file and the line.
@@ -101,18 +60,6 @@ template<typename T> bool namesLambda(const QString &text, int line)
 void runFor(std::chrono::milliseconds duration)
 {
     std::this_thread::sleep_for(duration);
-}
-
-template<typename F> ExecutorError::Code errorCodeOf(F &&fn, bool *threw)
-{
-    *threw = false;
-    try {
-        fn();
-    } catch (const ExecutorError &e) {
-        *threw = true;
-        return e.code();
-    }
-    return ExecutorError::Code::Broken;
 }
 
 // Sets an environment variable for the executors constructed in this scope.
@@ -138,7 +85,6 @@ class TestDiagnostics : public QObject {
     Q_OBJECT
 
 private Q_SLOTS:
-    void initTestCase();
     void init();
     void cleanup();
 
@@ -168,16 +114,22 @@ private Q_SLOTS:
     void x10_hangThresholdFromEnvironment_data();
     void x10_hangThresholdFromEnvironment();
     void x10_child_hangEnvironment(); // runs only as a child of the test above
-};
 
-void TestDiagnostics::initTestCase()
-{
-    g_previousHandler = qInstallMessageHandler(captureReports);
-}
+private:
+    // The reports of `category` ("qdispatch.slow", "qdispatch.hang") logged in this test so far.
+    QStringList reportsIn(const char *category) const { return m_reports->texts(category); }
+    // Released for every hang report from now on.
+    void releaseOnHangReport(Semaphore *semaphore)
+    {
+        m_reports->releaseOn(MessageLog::category("qdispatch.hang"), semaphore);
+    }
+
+    std::unique_ptr<MessageLog> m_reports;
+};
 
 void TestDiagnostics::init()
 {
-    clearReports();
+    m_reports = std::make_unique<MessageLog>(MessageLog::categoryPrefix("qdispatch."));
     if (!isChild()) // a child checks what the environment set
         qdispatch::setHangThreshold(0ms);
 }
@@ -186,8 +138,7 @@ void TestDiagnostics::cleanup()
 {
     if (!isChild())
         qdispatch::setHangThreshold(0ms);
-    std::lock_guard locker(g_reportsMutex);
-    g_hangSeen = nullptr;
+    m_reports.reset();
 }
 
 // X10: off by default: no thresholds, no durations kept, no reports; counts are kept.
@@ -363,10 +314,10 @@ void TestDiagnostics::x10_contextItemsCountedAndNamed()
     QCOMPARE(s.accepted, quint64(3));
     QCOMPARE(s.cancelled, quint64(2));
     QCOMPARE(s.run, quint64(1));
-    const QList<Report> reports = reportsIn("qdispatch.slow");
+    const QStringList reports = reportsIn("qdispatch.slow");
     QCOMPARE(reports.size(), 1);
-    QVERIFY2(namesLambda<decltype(slow)>(reports.first().text, line),
-             qPrintable(reports.first().text));
+    QVERIFY2(namesLambda<decltype(slow)>(reports.first(), line),
+             qPrintable(reports.first()));
 }
 
 // X10 with C12: with no live executor down the chain, every queued item fails with Broken and
@@ -390,9 +341,7 @@ void TestDiagnostics::x10_countsFailedWithNoLiveExecutor()
     QCOMPARE(s.run, quint64(0));
     QCOMPARE(s.handedOff, quint64(0));
     QCOMPARE(ex->pendingCount(), quint64(0));
-    bool threw = false;
-    QCOMPARE(errorCodeOf([&] { a.waitForFinished(); }, &threw), ExecutorError::Code::Broken);
-    QVERIFY(threw);
+    QCOMPARE(errorCodeOf(a), kBroken);
     QVERIFY(b.isFinished());
 }
 
@@ -401,12 +350,10 @@ void TestDiagnostics::x10_runPendingFromWrongThreadThrows()
 {
     CurrentThreadExecutor ex;
     ex.post([] {});
-    bool threw = false;
-    ExecutorError::Code code = ExecutorError::Code::Broken;
-    Worker worker([&] { code = errorCodeOf([&] { ex.runPending(); }, &threw); });
+    int code = kNothingThrown;
+    Worker worker([&] { code = errorCodeOf([&] { ex.runPending(); }); });
     QVERIFY(worker.join());
-    QVERIFY(threw);
-    QCOMPARE(code, ExecutorError::Code::WrongThread);
+    QCOMPARE(code, kWrongThread);
     QCOMPARE(ex.pendingCount(), quint64(1));
     ex.runPending();
     QCOMPARE(ex.pendingCount(), quint64(0));
@@ -472,9 +419,9 @@ void TestDiagnostics::x10_slowItemReportedOnceWithItsName()
     QVERIFY(worker.join());
     ex.runPending();
 
-    const QList<Report> reports = reportsIn("qdispatch.slow");
+    const QStringList reports = reportsIn("qdispatch.slow");
     QCOMPARE(reports.size(), 1);
-    const QString &text = reports.first().text;
+    const QString &text = reports.first();
     QVERIFY2(namesLambda<decltype(slow)>(text, line), qPrintable(text));
     QVERIFY2(text.contains(QLatin1String("slow item on thread ")), qPrintable(text));
     QVERIFY2(text.contains(QLatin1String("submitted by thread \"x10 submitter\" (ended since)")),
@@ -503,10 +450,10 @@ void TestDiagnostics::x10_slowPostLatestItemNamedByItsCallable()
     });
     QVERIFY(worker.join());
     ex.runPending();
-    const QList<Report> reports = reportsIn("qdispatch.slow");
+    const QStringList reports = reportsIn("qdispatch.slow");
     QCOMPARE(reports.size(), 1);
-    QVERIFY2(namesLambda<decltype(slow)>(reports.first().text, line),
-             qPrintable(reports.first().text));
+    QVERIFY2(namesLambda<decltype(slow)>(reports.first(), line),
+             qPrintable(reports.first()));
 }
 
 // X10: items that start later than the delivery threshold give one report per backlog, as
@@ -528,9 +475,9 @@ void TestDiagnostics::x10_lateDeliveryReportedOncePerBacklog()
         ex.runPending();
     };
     burst();
-    QList<Report> reports = reportsIn("qdispatch.slow");
+    QStringList reports = reportsIn("qdispatch.slow");
     QCOMPARE(reports.size(), 1);
-    const QString text = reports.first().text;
+    const QString text = reports.first();
     QVERIFY2(namesLambda<decltype(late)>(text, line), qPrintable(text));
     QVERIFY2(text.contains(QLatin1String("late item on thread ")), qPrintable(text));
     QVERIFY2(text.contains(QLatin1String("(delivery threshold 100 ms)")), qPrintable(text));
@@ -558,9 +505,9 @@ void TestDiagnostics::x10_itemAcceptedWhileOffIsNotStamped()
     ex.setSlowItemThresholds(100ms, 0ms);
     ex.runPending();
 
-    const QList<Report> reports = reportsIn("qdispatch.slow");
+    const QStringList reports = reportsIn("qdispatch.slow");
     QCOMPARE(reports.size(), 1);
-    const QString &text = reports.first().text;
+    const QString &text = reports.first();
     QVERIFY2(text.contains(QLatin1String("submitted by a thread not recorded (no threshold was set "
                                          "when it was accepted)")),
              qPrintable(text));
@@ -665,10 +612,7 @@ void TestDiagnostics::x10_recordsAreReadWholeWhileTheOwnerSetsThem()
 
 void TestDiagnostics::x10_hangReportedForLongWait_data()
 {
-    QTest::addColumn<RunMode>("mode");
-    QTest::newRow("AllEvents") << RunMode::AllEvents;
-    QTest::newRow("ExcludeUserInput") << RunMode::ExcludeUserInput;
-    QTest::newRow("ExecutorOnly") << RunMode::ExecutorOnly;
+    addModeRows();
 }
 
 // X10: a wait that outlasts the hang threshold reports once, naming the waiting thread, the
@@ -678,10 +622,7 @@ void TestDiagnostics::x10_hangReportedForLongWait()
     QFETCH(RunMode, mode);
     CurrentThreadExecutor ex;
     Semaphore hangSeen;
-    {
-        std::lock_guard locker(g_reportsMutex);
-        g_hangSeen = &hangSeen;
-    }
+    releaseOnHangReport(&hangSeen);
     qdispatch::setHangThreshold(30ms);
     QThread::currentThread()->setObjectName(QStringLiteral("x10 waiter"));
     QPromise<void> promise;
@@ -695,9 +636,9 @@ void TestDiagnostics::x10_hangReportedForLongWait()
     QVERIFY(worker.join());
     QThread::currentThread()->setObjectName(QString());
 
-    const QList<Report> reports = reportsIn("qdispatch.hang");
+    const QStringList reports = reportsIn("qdispatch.hang");
     QCOMPARE(reports.size(), 1);
-    const QString &text = reports.first().text;
+    const QString &text = reports.first();
     const QString expected = QStringLiteral("thread \"x10 waiter\" (main) has waited ");
     QVERIFY2(text.startsWith(QStringLiteral("QDispatch: ") + expected), qPrintable(text));
     const QString wait = QStringLiteral(" in runUntilFuture() in %1 mode on the executor of "
@@ -729,10 +670,7 @@ void TestDiagnostics::x10_hangReportedForBlockedInvoke()
     CurrentThreadExecutor ex;
     QThread::currentThread()->setObjectName(QStringLiteral("x10 owner"));
     Semaphore hangSeen;
-    {
-        std::lock_guard locker(g_reportsMutex);
-        g_hangSeen = &hangSeen;
-    }
+    releaseOnHangReport(&hangSeen);
     qdispatch::setHangThreshold(30ms);
     int result = 0;
     AnyThread caller(false, [&] {
@@ -746,9 +684,9 @@ void TestDiagnostics::x10_hangReportedForBlockedInvoke()
     QThread::currentThread()->setObjectName(QString());
     QCOMPARE(result, 42);
 
-    const QList<Report> reports = reportsIn("qdispatch.hang");
+    const QStringList reports = reportsIn("qdispatch.hang");
     QCOMPARE(reports.size(), 1);
-    const QString &text = reports.first().text;
+    const QString &text = reports.first();
     QVERIFY2(text.contains(QLatin1String("thread \"x10 invoker\" has waited ")), qPrintable(text));
     QVERIFY2(
         text.contains(QLatin1String(" in invoke() (this thread has no executor: it blocks) "
@@ -763,10 +701,7 @@ void TestDiagnostics::x10_hangReportedForInvokeFromThreadWithExecutor()
 {
     CurrentThreadExecutor ex;
     Semaphore hangSeen;
-    {
-        std::lock_guard locker(g_reportsMutex);
-        g_hangSeen = &hangSeen;
-    }
+    releaseOnHangReport(&hangSeen);
     qdispatch::setHangThreshold(30ms);
     int result = 0;
     Worker worker([&] {
@@ -779,9 +714,9 @@ void TestDiagnostics::x10_hangReportedForInvokeFromThreadWithExecutor()
     ex.runUntilFuture(worker.finished());
     QVERIFY(worker.join());
     QCOMPARE(result, 7);
-    const QList<Report> reports = reportsIn("qdispatch.hang");
+    const QStringList reports = reportsIn("qdispatch.hang");
     QCOMPARE(reports.size(), 1);
-    const QString &text = reports.first().text;
+    const QString &text = reports.first();
     QVERIFY2(text.contains(QLatin1String("thread \"x10 invoker\" has waited ")), qPrintable(text));
     QVERIFY2(text.contains(QLatin1String(" in invoke() (running its own executor's items "
                                          "meanwhile) on the executor of thread ")),
@@ -795,9 +730,8 @@ void TestDiagnostics::x10_invokeWatchedWhileItsExecutorIsDestroyed()
 {
     auto ex = std::make_unique<CurrentThreadExecutor>();
     qdispatch::setHangThreshold(60s);
-    bool threw = false;
-    ExecutorError::Code code = ExecutorError::Code::OwnThread;
-    AnyThread caller(false, [&] { code = errorCodeOf([&] { ex->invoke([] {}); }, &threw); });
+    int code = kNothingThrown;
+    AnyThread caller(false, [&] { code = errorCodeOf([&] { ex->invoke([] {}); }); });
     // Queued, and not run: this thread processes no events until the executor is gone.
     QDeadlineTimer limit(kHandshakeMs);
     while (ex->pendingCount() == 0 && !limit.hasExpired())
@@ -805,8 +739,7 @@ void TestDiagnostics::x10_invokeWatchedWhileItsExecutorIsDestroyed()
     QCOMPARE(ex->pendingCount(), quint64(1));
     ex.reset();
     QVERIFY(caller.join());
-    QVERIFY(threw);
-    QCOMPARE(code, ExecutorError::Code::Broken);
+    QCOMPARE(code, kBroken);
     QVERIFY(reportsIn("qdispatch.hang").isEmpty());
 }
 
@@ -867,14 +800,14 @@ void TestDiagnostics::x10_malformedSlowEnvironmentWarnsOnce()
         QCOMPARE(ex.slowRunThreshold(), 0ms);
         QCOMPARE(ex.slowDeliveryThreshold(), 0ms);
     }
-    const QList<Report> reports = reportsIn("qdispatch.slow");
+    const QStringList reports = reportsIn("qdispatch.slow");
     QCOMPARE(reports.size(), 1);
     const QString expected = QStringLiteral("QDispatch: ignoring QDISPATCH_SLOW_ITEM_MS=\"%1\": "
                                             "expected run[,delivery]")
                                  .arg(QString::fromLatin1(value));
-    QVERIFY2(reports.first().text.startsWith(expected), qPrintable(reports.first().text));
-    QVERIFY2(reports.first().text.endsWith(QLatin1String("slow-item reports stay off.")),
-             qPrintable(reports.first().text));
+    QVERIFY2(reports.first().startsWith(expected), qPrintable(reports.first()));
+    QVERIFY2(reports.first().endsWith(QLatin1String("slow-item reports stay off.")),
+             qPrintable(reports.first()));
 }
 
 void TestDiagnostics::x10_hangThresholdFromEnvironment_data()
@@ -924,13 +857,13 @@ void TestDiagnostics::x10_child_hangEnvironment()
     const int warnings = qEnvironmentVariableIntValue("X10_EXPECTED_WARNINGS");
     QCOMPARE(qdispatch::hangThreshold(), std::chrono::milliseconds(expectedMs));
     QCOMPARE(qdispatch::hangThreshold(), std::chrono::milliseconds(expectedMs)); // read once
-    const QList<Report> reports = reportsIn("qdispatch.hang");
+    const QStringList reports = reportsIn("qdispatch.hang");
     QCOMPARE(reports.size(), warnings);
     if (warnings) {
-        QVERIFY2(reports.first().text.startsWith(
+        QVERIFY2(reports.first().startsWith(
                      QLatin1String("QDispatch: ignoring QDISPATCH_HANG_MS=")),
-                 qPrintable(reports.first().text));
-        QVERIFY(reports.first().text.endsWith(QLatin1String("hang reports stay off.")));
+                 qPrintable(reports.first()));
+        QVERIFY(reports.first().endsWith(QLatin1String("hang reports stay off.")));
     }
     // setHangThreshold() overrides the environment.
     qdispatch::setHangThreshold(5ms);

@@ -4,14 +4,13 @@
 
 #include <qdispatch/coro.h>
 
+#include "testcoro.h"
 #include "testsupport.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QThread>
 #include <QtTest/QTest>
 
-#include <coroutine>
-#include <exception>
 #include <optional>
 
 using qdispatch::ExecutorError;
@@ -22,17 +21,6 @@ using qdispatch::resumeOn;
 using namespace qdispatchtest;
 
 namespace {
-
-// Starts at once, frees itself at the end, offers the awaitables nothing (X6: any coroutine).
-struct Detached {
-    struct promise_type {
-        Detached get_return_object() noexcept { return {}; }
-        std::suspend_never initial_suspend() noexcept { return {}; }
-        std::suspend_never final_suspend() noexcept { return {}; }
-        void return_void() noexcept { }
-        void unhandled_exception() noexcept { std::terminate(); }
-    };
-};
 
 // What the coroutine saw; read by the test only after `done` was released, its last step.
 struct Outcome {

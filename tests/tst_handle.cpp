@@ -22,7 +22,6 @@
 #include <vector>
 
 using qdispatch::CurrentThreadExecutor;
-using qdispatch::ExecutorError;
 using qdispatch::ExecutorHandle;
 using qdispatch::RunMode;
 
@@ -32,15 +31,6 @@ static_assert(std::is_copy_assignable_v<ExecutorHandle>);
 static_assert(std::is_nothrow_move_constructible_v<ExecutorHandle>);
 
 using namespace qdispatchtest;
-
-namespace {
-
-constexpr int code(ExecutorError::Code c)
-{
-    return int(c);
-}
-
-} // namespace
 
 class TestHandle : public QObject
 {
@@ -96,7 +86,7 @@ void TestHandle::x7_submitFromWorkerRunsOnOwner()
     });
     QVERIFY(ex.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
     QVERIFY(worker.join());
-    QCOMPARE(error.load(), -1);
+    QCOMPARE(error.load(), kNothingThrown);
     QVERIFY(ex.runUntilFuture(future, QDeadlineTimer(kJoinMs)));
     QCOMPARE(future.result(), ex.thread());
     QVERIFY(future.result() != worker.thread());
@@ -126,9 +116,9 @@ void TestHandle::x7_submitFromOwnerThrowsOwnThreadLikeExecutor()
     const ExecutorHandle h = ex.handle();
     bool called = false;
     QCOMPARE(errorCodeOf([&] { (void)ex.submit([&] { called = true; }); }),
-             code(ExecutorError::Code::OwnThread));
+             kOwnThread);
     QCOMPARE(errorCodeOf([&] { (void)h.submit([&] { called = true; }); }),
-             code(ExecutorError::Code::OwnThread));
+             kOwnThread);
     drain(ex);
     QVERIFY(!called);
 }
@@ -271,8 +261,8 @@ void TestHandle::x7_lateWorkRunsOnOuterAfterInnerDestroyed()
     QVERIFY(worker.join());
 
     QVERIFY(brokenSeen.load());
-    QCOMPARE(submitError.load(), -1);
-    QCOMPARE(postError.load(), -1);
+    QCOMPARE(submitError.load(), kNothingThrown);
+    QCOMPARE(postError.load(), kNothingThrown);
     QVERIFY(outer.runUntilFuture(future, QDeadlineTimer(kJoinMs)));
     drain(outer);
     QCOMPARE(future.result().first, outer.thread());
@@ -303,8 +293,8 @@ void TestHandle::x7_lateWorkThrowsBrokenWithoutLiveOuter()
     QVERIFY(worker.join());
 
     QVERIFY(brokenSeen.load());
-    QCOMPARE(submitError.load(), code(ExecutorError::Code::Broken));
-    QCOMPARE(postError.load(), code(ExecutorError::Code::Broken));
+    QCOMPARE(submitError.load(), kBroken);
+    QCOMPARE(postError.load(), kBroken);
     QVERIFY(!called.load());
 }
 
@@ -339,7 +329,7 @@ void TestHandle::x7_handleOfFinishedThreadRoutesToOldExecutorOnOtherThread()
     });
     QVERIFY(outer.runUntilFuture(late.finished(), QDeadlineTimer(kJoinMs)));
     QVERIFY(late.join());
-    QCOMPARE(error.load(), -1);
+    QCOMPARE(error.load(), kNothingThrown);
     QVERIFY(outer.runUntilFuture(future, QDeadlineTimer(kJoinMs)));
     QCOMPARE(future.result(), outer.thread());
 }
@@ -350,15 +340,15 @@ void TestHandle::x7_defaultHandleIsBroken()
     QVERIFY(h.isBroken());
     bool called = false;
     QCOMPARE(errorCodeOf([&] { (void)h.submit([&] { called = true; }); }),
-             code(ExecutorError::Code::Broken));
+             kBroken);
     QCOMPARE(errorCodeOf([&] { h.post([&] { called = true; }); }),
-             code(ExecutorError::Code::Broken));
+             kBroken);
 
     // And from another thread.
     std::atomic<int> error{-2};
     Worker worker([&, h] { error = errorCodeOf([&] { (void)h.submit([] { return 1; }); }); });
     QVERIFY(worker.join());
-    QCOMPARE(error.load(), code(ExecutorError::Code::Broken));
+    QCOMPARE(error.load(), kBroken);
     QVERIFY(!called);
 }
 
@@ -377,8 +367,8 @@ void TestHandle::x7_handleOutlivesExecutorWithoutChain()
         error = errorCodeOf([&] { (void)h.submit([g = std::move(g)] { return *g; }); });
     });
     QVERIFY(worker.join());
-    QCOMPARE(error.load(), code(ExecutorError::Code::Broken));
-    QCOMPARE(errorCodeOf([&] { h.post([] {}); }), code(ExecutorError::Code::Broken));
+    QCOMPARE(error.load(), kBroken);
+    QCOMPARE(errorCodeOf([&] { h.post([] {}); }), kBroken);
     QVERIFY(watch.expired()); // the rejected callable was destroyed, not kept
 }
 

@@ -104,22 +104,13 @@ void TestInterleavings::c4_handOffWaitsForTheItemTheOwnerTook()
     QPromise<void> stop;
     stop.start();
     const QFuture<void> stopped = stop.future();
-    struct Stop // also when a check fails: the owner's wait ends and the worker can be joined
-    {
-        QPromise<void> &promise;
-        ~Stop()
-        {
-            if (!promise.future().isFinished())
-                promise.finish();
-        }
-    };
     Worker owner([&] {
         CurrentThreadExecutor executor(&outer);
         inner = &executor;
         innerReady.release();
         executor.runUntilFuture(stopped, RunMode::ExecutorOnly);
     });
-    const Stop stopOnExit{ stop };
+    const FinishOnExit stopOnExit{ stop }; // the owner's wait ends however the test ends
     QVERIFY(innerReady.tryAcquire(1, kHandshakeMs));
     plan.thread = owner.thread();
     plan.point = detail::TestPoint::ItemClaimed;

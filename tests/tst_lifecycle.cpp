@@ -3,6 +3,8 @@
 // timeout; every callable is a Probe that records where it ran and where it was destroyed.
 #include <qdispatch/currentthreadexecutor.h>
 
+#include "lifecycle.h"
+#include "messages.h"
 #include "testsupport.h"
 
 #include <QtCore/QDeadlineTimer>
@@ -26,368 +28,9 @@ using qdispatch::CurrentThreadExecutor;
 using qdispatch::ExecutorError;
 using qdispatch::RunMode;
 
-namespace {
+using namespace qdispatchtest;
 
-constexpr int kTimeoutMs = 10000;
-
-QDeadlineTimer timeout()
-{
-    return QDeadlineTimer(kTimeoutMs);
-}
-
-// What the probes of one test did: which ids were called, in which order, on which thread, and
-// on which thread each probe that was handed to an executor was finally destroyed.
-struct Journal
-{
-    mutable QMutex mutex;
-    QList<int> calls;
-    QHash<int, QThread *> calledOn;
-    QHash<int, QThread *> destroyedOn;
-    QHash<int, std::thread::id> destroyedOnId;
-    qdispatchtest::Semaphore called;
-    qdispatchtest::Semaphore destroyed;
-    std::atomic<int> alive{0};
-
-    QList<int> callOrder() const
-    {
-        QMutexLocker locker(&mutex);
-        return calls;
-    }
-    QThread *ranOn(int id) const
-    {
-        QMutexLocker locker(&mutex);
-        return calledOn.value(id);
-    }
-    QThread *diedOn(int id) const
-    {
-        QMutexLocker locker(&mutex);
-        return destroyedOn.value(id);
-    }
-    std::thread::id diedOnId(int id) const
-    {
-        QMutexLocker locker(&mutex);
-        return destroyedOnId.value(id);
-    }
-};
-
-// A move-only callable returning its id. Only the instance that holds the journal (the last one
-// moved into) records its destruction, so temporaries on the submitting thread do not count.
-class Probe
-{
-public:
-    Probe(std::shared_ptr<Journal> journal, int id) : m_journal(std::move(journal)), m_id(id)
-    {
-        m_journal->alive.fetch_add(1);
-    }
-    Probe(Probe &&other) noexcept : m_journal(std::move(other.m_journal)), m_id(other.m_id) { }
-    Probe(const Probe &) = delete;
-    Probe &operator=(const Probe &) = delete;
-    Probe &operator=(Probe &&) = delete;
-    ~Probe()
-    {
-        if (!m_journal)
-            return;
-        {
-            QMutexLocker locker(&m_journal->mutex);
-            m_journal->destroyedOn.insert(m_id, QThread::currentThread());
-            m_journal->destroyedOnId.insert(m_id, std::this_thread::get_id());
-        }
-        m_journal->alive.fetch_sub(1);
-        m_journal->destroyed.release();
-    }
-
-    int operator()()
-    {
-        {
-            QMutexLocker locker(&m_journal->mutex);
-            m_journal->calls.append(m_id);
-            m_journal->calledOn.insert(m_id, QThread::currentThread());
-        }
-        m_journal->called.release();
-        return m_id;
-    }
-
-private:
-    std::shared_ptr<Journal> m_journal;
-    int m_id;
-};
-
-// Empty when `future` is finished with ExecutorError{Broken} stored (C12), else what is wrong.
-template <typename T>
-QString brokenProblem(QFuture<T> future)
-{
-    if (!future.isFinished())
-        return QStringLiteral("the future is not finished");
-    try {
-        future.waitForFinished();
-    } catch (const ExecutorError &error) {
-        if (error.code() == ExecutorError::Code::Broken)
-            return {};
-        return QStringLiteral("ExecutorError with another code: %1")
-                .arg(QString::fromUtf8(error.what()));
-    } catch (...) {
-        return QStringLiteral("an exception of another type");
-    }
-    return QStringLiteral("finished without an exception");
-}
-
-struct Submitted
-{
-    QList<QFuture<int>> futures;
-    int brokenErrors = 0;
-    int otherErrors = 0;
-    bool joined = true;
-};
-
-// Submits Probe(id) for every id from the calling thread (which must not be the owner).
-Submitted submitProbes(CurrentThreadExecutor *executor, const std::shared_ptr<Journal> &journal,
-                       const QList<int> &ids)
-{
-    Submitted result;
-    for (int id : ids) {
-        try {
-            result.futures.append(executor->submit(Probe(journal, id)));
-        } catch (const ExecutorError &error) {
-            if (error.code() == ExecutorError::Code::Broken)
-                ++result.brokenErrors;
-            else
-                ++result.otherErrors;
-        } catch (...) {
-            ++result.otherErrors;
-        }
-    }
-    return result;
-}
-
-// Runs fn on a fresh thread and joins it. A worker that hangs aborts the run with a message
-// (the QThread could not be destroyed anyway): a hang shows as a failure, never as a stuck run.
-bool runOnWorker(std::function<void()> fn)
-{
-    qdispatchtest::Semaphore returned; // see releasingOnReturn()
-    std::unique_ptr<QThread> worker(
-            QThread::create(qdispatchtest::releasingOnReturn(returned, std::move(fn))));
-    worker->start();
-    if (!returned.tryAcquire(1, kTimeoutMs) || !worker->wait(timeout()))
-        qFatal("tst_lifecycle: a worker thread did not end within %d ms", kTimeoutMs);
-    return true;
-}
-
-Submitted submitProbesFromWorker(CurrentThreadExecutor *executor,
-                                 const std::shared_ptr<Journal> &journal, const QList<int> &ids)
-{
-    Submitted result;
-    result.joined = runOnWorker([&] { result = submitProbes(executor, journal, ids); });
-    return result;
-}
-
-// Collects every warning and critical message while it lives (and forwards them to QTest, so
-// that QTest::ignoreMessage keeps working): C13 says which destructions are silent.
-class MessageCatcher
-{
-public:
-    MessageCatcher() { s_previous = qInstallMessageHandler(&MessageCatcher::handle); }
-    ~MessageCatcher() { qInstallMessageHandler(s_previous); }
-    MessageCatcher(const MessageCatcher &) = delete;
-    MessageCatcher &operator=(const MessageCatcher &) = delete;
-
-    static QStringList messages()
-    {
-        QMutexLocker locker(&s_mutex);
-        return std::exchange(s_messages, {});
-    }
-
-private:
-    static void handle(QtMsgType type, const QMessageLogContext &context, const QString &message)
-    {
-        if (type == QtWarningMsg || type == QtCriticalMsg || type == QtFatalMsg) {
-            QMutexLocker locker(&s_mutex);
-            s_messages.append(message);
-        }
-        s_previous(type, context, message);
-    }
-
-    static inline QtMessageHandler s_previous = nullptr;
-    static inline QMutex s_mutex;
-    static inline QStringList s_messages;
-};
-
-// A QThread (when useQThread) or a plain std::thread running body; join() waits with a timeout.
-class OwnerThread
-{
-public:
-    OwnerThread(bool useQThread, std::function<void()> body)
-    {
-        if (useQThread) {
-            m_qthread.reset(
-                    QThread::create(qdispatchtest::releasingOnReturn(m_returned, std::move(body))));
-            m_qthread->start();
-        } else {
-            m_std = std::thread(std::move(body));
-        }
-    }
-    ~OwnerThread() { join(); }
-    OwnerThread(const OwnerThread &) = delete;
-    OwnerThread &operator=(const OwnerThread &) = delete;
-
-    // True once the thread has ended (a QThread: wait() returned; a std::thread: joined, so its
-    // thread-local storage is gone too).
-    // m_returned is what ThreadSanitizer sees of the end (not the hand-off inside wait()); it
-    // keeps its token so that join() may be called again.
-    bool join()
-    {
-        if (m_qthread) {
-            if (!m_returned.tryAcquire(1, kTimeoutMs))
-                return false;
-            m_returned.release();
-            if (m_watchingFinished) {
-                if (!m_finished.tryAcquire(1, kTimeoutMs))
-                    return false;
-                m_finished.release();
-            }
-            return m_qthread->wait(timeout());
-        }
-        if (!m_std.joinable())
-            return true;
-        qdispatchtest::Semaphore joined;
-        std::unique_ptr<QThread> joiner(QThread::create(
-                qdispatchtest::releasingOnReturn(joined, [this] { m_std.join(); })));
-        joiner->start();
-        if (!joined.tryAcquire(1, kTimeoutMs) || !joiner->wait(timeout()))
-            qFatal("tst_lifecycle: a std::thread did not end within %d ms", kTimeoutMs);
-        return true;
-    }
-    void deleteQThreadObject() { m_qthread.reset(); }
-
-    // A QThread owner breaks its executors in a QThread::finished handler (connected when the
-    // executor was constructed), after fn returned and m_returned was released; items fail
-    // there, and their ExecutorError{Broken} is made there. Call this once the thread has
-    // constructed its executors: this handler, connected later, runs after theirs, so join()
-    // then orders what they did before the caller, for ThreadSanitizer too (it cannot see the
-    // hand-off inside QThread::wait()).
-    void watchFinished()
-    {
-        if (!m_qthread)
-            return;
-        m_watchingFinished = true;
-        QObject::connect(m_qthread.get(), &QThread::finished, m_qthread.get(),
-                         [this] { m_finished.release(); }, Qt::DirectConnection);
-    }
-
-private:
-    qdispatchtest::Semaphore m_returned;
-    qdispatchtest::Semaphore m_finished;
-    bool m_watchingFinished = false;
-    std::unique_ptr<QThread> m_qthread;
-    std::thread m_std;
-};
-
-// An owner thread that constructs an executor (chained to `old`), announces it, and then blocks,
-// running no events at all, until finish(): items submitted meanwhile stay queued.
-class BlockedOwner
-{
-public:
-    explicit BlockedOwner(bool useQThread, CurrentThreadExecutor *old = nullptr)
-        : m_thread(useQThread, [this, old] {
-              m_executor = std::make_unique<CurrentThreadExecutor>(old);
-              m_qthread = QThread::currentThread();
-              m_id = std::this_thread::get_id();
-              m_ready.release();
-              m_released = m_go.tryAcquire(1, kTimeoutMs);
-          })
-    {
-    }
-    ~BlockedOwner()
-    {
-        m_go.release();
-        m_thread.join();
-    }
-
-    bool waitReady()
-    {
-        if (!m_ready.tryAcquire(1, kTimeoutMs))
-            return false;
-        m_thread.watchFinished(); // the executor exists: see OwnerThread::watchFinished()
-        return true;
-    }
-    // Lets the owner return; true when it then ended in time, having been let go (not timed out).
-    bool finish()
-    {
-        m_go.release();
-        return m_thread.join() && m_released;
-    }
-    CurrentThreadExecutor *executor() const { return m_executor.get(); }
-    std::unique_ptr<CurrentThreadExecutor> takeExecutor() { return std::move(m_executor); }
-    QThread *qthread() const { return m_qthread; }
-    std::thread::id id() const { return m_id; }
-    void deleteQThreadObject() { m_thread.deleteQThreadObject(); }
-
-private:
-    qdispatchtest::Semaphore m_ready;
-    qdispatchtest::Semaphore m_go;
-    std::unique_ptr<CurrentThreadExecutor> m_executor;
-    QThread *m_qthread = nullptr;
-    std::thread::id m_id;
-    bool m_released = false;
-    OwnerThread m_thread; // last: starts once everything above exists
-};
-
-// A QThread that constructs an executor (chained to `old`) and runs an event loop until stop();
-// the executor is destroyed at the end of run() unless the test took it.
-class LoopThread : public QThread
-{
-public:
-    explicit LoopThread(CurrentThreadExecutor *old = nullptr) : m_old(old) { }
-    ~LoopThread() override { stop(); }
-
-    bool waitReady() { return m_ready.tryAcquire(1, kTimeoutMs); }
-    bool stop()
-    {
-        // Released before quit(): what this thread did before stop() happens, for
-        // ThreadSanitizer too, before run() destroys the executor (quit() is not seen).
-        m_stopping.release();
-        quit();
-        if (!isRunning() && !isFinished())
-            return true; // never started
-        // m_returned: the end of run() as ThreadSanitizer sees it (it cannot see wait()'s).
-        if (!m_returned.tryAcquire(1, kTimeoutMs))
-            return false;
-        m_returned.release();
-        return wait(timeout());
-    }
-    CurrentThreadExecutor *executor() const { return m_executor.load(); }
-    std::unique_ptr<CurrentThreadExecutor> takeExecutor()
-    {
-        return std::unique_ptr<CurrentThreadExecutor>(m_executor.exchange(nullptr));
-    }
-
-protected:
-    void run() override
-    {
-        m_executor.store(new CurrentThreadExecutor(m_old));
-        m_ready.release();
-        exec();
-        m_stopping.tryAcquire(1, kTimeoutMs);
-        delete m_executor.exchange(nullptr);
-        m_returned.release();
-    }
-
-private:
-    CurrentThreadExecutor *const m_old;
-    std::atomic<CurrentThreadExecutor *> m_executor{nullptr};
-    qdispatchtest::Semaphore m_ready;
-    qdispatchtest::Semaphore m_stopping;
-    qdispatchtest::Semaphore m_returned;
-};
-
-const QRegularExpression &foreignDestructionMessage()
-{
-    static const QRegularExpression re(QStringLiteral("destroyed on another thread"));
-    return re;
-}
-
-} // namespace
-
-class tst_Lifecycle : public QObject
+class TestLifecycle : public QObject
 {
     Q_OBJECT
 
@@ -426,7 +69,7 @@ private Q_SLOTS:
 
 // ---------------------------------------------------------------------------------------- C10
 
-void tst_Lifecycle::c10_brokenAfterShutdown()
+void TestLifecycle::c10_brokenAfterShutdown()
 {
     CurrentThreadExecutor executor;
     QVERIFY(!executor.isBroken());
@@ -439,10 +82,10 @@ void tst_Lifecycle::c10_brokenAfterShutdown()
     bool seenBroken = false;
     auto journal = std::make_shared<Journal>();
     Submitted submitted;
-    QVERIFY(runOnWorker([&] {
+    onWorker([&] {
         seenBroken = executor.isBroken();
         submitted = submitProbes(&executor, journal, { 0 });
-    }));
+    });
     QVERIFY(seenBroken);
     QCOMPARE(submitted.brokenErrors, 1);
 
@@ -456,20 +99,20 @@ void tst_Lifecycle::c10_brokenAfterShutdown()
     QVERIFY(owner.executor()->isBroken());
 }
 
-void tst_Lifecycle::c10_brokenDuringDestruction()
+void TestLifecycle::c10_brokenDuringDestruction()
 {
     // An item that never runs is destroyed inside ~CurrentThreadExecutor (C12). Its destructor
     // holds the destruction there until another thread has looked at the executor.
     struct HoldDestruction
     {
         CurrentThreadExecutor *executor;
-        qdispatchtest::Semaphore *inDestructor;
-        qdispatchtest::Semaphore *observed;
+        Semaphore *inDestructor;
+        Semaphore *observed;
         bool *ownerSawBroken;
         bool live = true;
 
-        HoldDestruction(CurrentThreadExecutor *e, qdispatchtest::Semaphore *in,
-                        qdispatchtest::Semaphore *seen, bool *saw)
+        HoldDestruction(CurrentThreadExecutor *e, Semaphore *in,
+                        Semaphore *seen, bool *saw)
             : executor(e), inDestructor(in), observed(seen), ownerSawBroken(saw)
         {
         }
@@ -487,20 +130,20 @@ void tst_Lifecycle::c10_brokenDuringDestruction()
                 return;
             *ownerSawBroken = executor->isBroken();
             inDestructor->release();
-            observed->tryAcquire(1, kTimeoutMs);
+            observed->tryAcquire(1, kHandshakeMs);
         }
         int operator()() { return 1; }
     };
 
     auto executor = std::make_unique<CurrentThreadExecutor>();
     CurrentThreadExecutor *raw = executor.get();
-    qdispatchtest::Semaphore inDestructor, observed;
+    Semaphore inDestructor, observed;
     bool ownerSawBroken = false;
     std::atomic<bool> observerSawBroken{false};
     std::atomic<int> observerSubmit{-1}; // 0: threw Broken, 1: was accepted, 2: other error
 
     std::unique_ptr<QThread> observer(QThread::create([&] {
-        if (!inDestructor.tryAcquire(1, kTimeoutMs))
+        if (!inDestructor.tryAcquire(1, kHandshakeMs))
             return;
         observerSawBroken = raw->isBroken();
         try {
@@ -516,13 +159,13 @@ void tst_Lifecycle::c10_brokenDuringDestruction()
     observer->start();
 
     QFuture<int> queued;
-    QVERIFY(runOnWorker([&] {
+    onWorker([&] {
         queued = raw->submit(HoldDestruction(raw, &inDestructor, &observed, &ownerSawBroken));
-    }));
+    });
     QVERIFY(!raw->isBroken());
 
     executor.reset();
-    QVERIFY(observer->wait(timeout()));
+    QVERIFY(observer->wait(joinDeadline()));
     QVERIFY(ownerSawBroken);
     QVERIFY(observerSawBroken.load());
     QCOMPARE(observerSubmit.load(), 0);
@@ -530,14 +173,12 @@ void tst_Lifecycle::c10_brokenDuringDestruction()
     QVERIFY2(problem.isEmpty(), qPrintable(problem));
 }
 
-void tst_Lifecycle::c10_brokenAfterOwnerFinished_data()
+void TestLifecycle::c10_brokenAfterOwnerFinished_data()
 {
-    QTest::addColumn<bool>("useQThread");
-    QTest::newRow("std::thread") << false;
-    QTest::newRow("QThread") << true;
+    addThreadKindRows();
 }
 
-void tst_Lifecycle::c10_brokenAfterOwnerFinished()
+void TestLifecycle::c10_brokenAfterOwnerFinished()
 {
     QFETCH(bool, useQThread);
     BlockedOwner owner(useQThread);
@@ -554,7 +195,7 @@ void tst_Lifecycle::c10_brokenAfterOwnerFinished()
     QCOMPARE(journal->alive.load(), 0);
 }
 
-void tst_Lifecycle::c10_brokenIsFinal()
+void TestLifecycle::c10_brokenIsFinal()
 {
     CurrentThreadExecutor executor;
     executor.shutdown();
@@ -571,7 +212,6 @@ void tst_Lifecycle::c10_brokenIsFinal()
     {
         CurrentThreadExecutor newer(&executor);
         const Submitted submitted = submitProbesFromWorker(&newer, journal, { 0 });
-        QVERIFY(submitted.joined);
         QCOMPARE(submitted.futures.size(), 1);
         newer.runUntilFuture(submitted.futures.first(), RunMode::ExecutorOnly);
         QCOMPARE(submitted.futures.first().result(), 0);
@@ -581,12 +221,11 @@ void tst_Lifecycle::c10_brokenIsFinal()
     executor.shutdown();
     QVERIFY(executor.isBroken());
     const Submitted later = submitProbesFromWorker(&executor, journal, { 1 });
-    QVERIFY(later.joined);
     QCOMPARE(later.brokenErrors, 1);
     QCOMPARE(journal->callOrder(), QList<int>{ 0 });
 }
 
-void tst_Lifecycle::c10_brokenIsFinalAcrossQThreadRestart()
+void TestLifecycle::c10_brokenIsFinalAcrossQThreadRestart()
 {
     // A QThread object can be started again: a new run of the same QThread is not the owner
     // thread coming back, so the executor made by the first run stays broken.
@@ -596,8 +235,8 @@ void tst_Lifecycle::c10_brokenIsFinalAcrossQThreadRestart()
     public:
         std::atomic<int> runs{0};
         std::unique_ptr<CurrentThreadExecutor> executor;
-        qdispatchtest::Semaphore secondRunStarted, endSecondRun;
-        qdispatchtest::Semaphore firstRunReturned; // for ThreadSanitizer, see releasingOnReturn()
+        Semaphore secondRunStarted, endSecondRun;
+        Semaphore firstRunReturned; // for ThreadSanitizer, see releasingOnReturn()
         ~TwoRuns() override
         {
             endSecondRun.release();
@@ -612,22 +251,22 @@ void tst_Lifecycle::c10_brokenIsFinalAcrossQThreadRestart()
                 firstRunReturned.release();
             } else {
                 secondRunStarted.release();
-                endSecondRun.tryAcquire(1, kTimeoutMs);
+                endSecondRun.tryAcquire(1, kHandshakeMs);
             }
         }
     };
     auto thread = std::make_unique<TwoRuns>();
     std::unique_ptr<CurrentThreadExecutor> &executor = thread->executor;
-    qdispatchtest::Semaphore &secondRunStarted = thread->secondRunStarted;
-    qdispatchtest::Semaphore &endSecondRun = thread->endSecondRun;
+    Semaphore &secondRunStarted = thread->secondRunStarted;
+    Semaphore &endSecondRun = thread->endSecondRun;
     thread->start();
-    QVERIFY(thread->firstRunReturned.tryAcquire(1, kTimeoutMs));
-    QVERIFY(thread->wait(timeout()));
+    QVERIFY(thread->firstRunReturned.tryAcquire(1, kHandshakeMs));
+    QVERIFY(thread->wait(joinDeadline()));
     QVERIFY(executor);
     QVERIFY(executor->isBroken());
 
     thread->start();
-    QVERIFY(secondRunStarted.tryAcquire(1, kTimeoutMs));
+    QVERIFY(secondRunStarted.tryAcquire(1, kHandshakeMs));
     QCOMPARE(executor->thread(), thread.get());
     QVERIFY(executor->isBroken());
     auto journal = std::make_shared<Journal>();
@@ -635,24 +274,21 @@ void tst_Lifecycle::c10_brokenIsFinalAcrossQThreadRestart()
     QCOMPARE(submitted.brokenErrors, 1);
     QCOMPARE(journal->alive.load(), 0);
     endSecondRun.release();
-    QVERIFY(thread->wait(timeout()));
+    QVERIFY(thread->wait(joinDeadline()));
     QVERIFY(executor->isBroken());
 
-    MessageCatcher catcher;
+    MessageLog log;
     executor.reset();
-    const QStringList messages = catcher.messages();
+    const QStringList messages = log.texts();
     QVERIFY2(messages.isEmpty(), qPrintable(messages.join(QLatin1Char('\n'))));
 }
 
-void tst_Lifecycle::c10_waitingNeverBreaks_data()
+void TestLifecycle::c10_waitingNeverBreaks_data()
 {
-    QTest::addColumn<RunMode>("mode");
-    QTest::newRow("AllEvents") << RunMode::AllEvents;
-    QTest::newRow("ExcludeUserInput") << RunMode::ExcludeUserInput;
-    QTest::newRow("ExecutorOnly") << RunMode::ExecutorOnly;
+    addModeRows();
 }
 
-void tst_Lifecycle::c10_waitingNeverBreaks()
+void TestLifecycle::c10_waitingNeverBreaks()
 {
     QFETCH(RunMode, mode);
     CurrentThreadExecutor executor;
@@ -661,7 +297,6 @@ void tst_Lifecycle::c10_waitingNeverBreaks()
     // asgiref breaks its executor when the awaited future completes; here it stays usable.
     for (int round = 0; round < 3; ++round) {
         const Submitted submitted = submitProbesFromWorker(&executor, journal, { round });
-        QVERIFY(submitted.joined);
         QCOMPARE(submitted.futures.size(), 1);
         executor.runUntilFuture(submitted.futures.first(), mode);
         QVERIFY(!executor.isBroken());
@@ -682,19 +317,18 @@ void tst_Lifecycle::c10_waitingNeverBreaks()
     never.finish();
 
     const Submitted after = submitProbesFromWorker(&executor, journal, { 3 });
-    QVERIFY(after.joined);
     QCOMPARE(after.futures.size(), 1);
-    QVERIFY(executor.runUntilFuture(after.futures.first(), timeout(), mode));
+    QVERIFY(executor.runUntilFuture(after.futures.first(), joinDeadline(), mode));
     QCOMPARE(after.futures.first().result(), 3);
     QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2, 3 }));
 }
 
 // ---------------------------------------------------------------------------------------- C11
 
-void tst_Lifecycle::c11_chainOfThree()
+void TestLifecycle::c11_chainOfThree()
 {
     // E1 on a QThread running an event loop; E2 (old = E1) and E3 (old = E2) on this thread.
-    LoopThread t1;
+    LoopThread t1(WithExecutor{});
     t1.start();
     QVERIFY(t1.waitReady());
     CurrentThreadExecutor *e1 = t1.executor();
@@ -707,7 +341,6 @@ void tst_Lifecycle::c11_chainOfThree()
     // Queued on E2 while this thread runs no events.
     auto journal = std::make_shared<Journal>();
     const Submitted onE2 = submitProbesFromWorker(e2.get(), journal, { 0, 1, 2, 3, 4 });
-    QVERIFY(onE2.joined);
     QCOMPARE(onE2.futures.size(), 5);
     QCOMPARE(journal->called.available(), 0);
 
@@ -716,7 +349,7 @@ void tst_Lifecycle::c11_chainOfThree()
     QVERIFY(e2->isBroken());
     QVERIFY(!e1->isBroken());
     QVERIFY(!e3.isBroken());
-    QVERIFY(journal->destroyed.tryAcquire(5, kTimeoutMs));
+    QVERIFY(journal->destroyed.tryAcquire(5, kHandshakeMs));
     QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2, 3, 4 }));
     for (int id = 0; id < 5; ++id) {
         QCOMPARE(journal->ranOn(id), e1->thread());
@@ -726,26 +359,23 @@ void tst_Lifecycle::c11_chainOfThree()
 
     // Later submits to the broken E2 go down the chain.
     const Submitted laterOnE2 = submitProbesFromWorker(e2.get(), journal, { 5, 6 });
-    QVERIFY(laterOnE2.joined);
     QCOMPARE(laterOnE2.futures.size(), 2);
-    QVERIFY(journal->destroyed.tryAcquire(2, kTimeoutMs));
+    QVERIFY(journal->destroyed.tryAcquire(2, kHandshakeMs));
     QCOMPARE(journal->ranOn(5), e1->thread());
     QCOMPARE(journal->ranOn(6), e1->thread());
 
     // E3 is alive: its items still run on its own thread.
     const Submitted onE3 = submitProbesFromWorker(&e3, journal, { 7 });
-    QVERIFY(onE3.joined);
     QCOMPARE(onE3.futures.size(), 1);
-    QVERIFY(e3.runUntilFuture(onE3.futures.first(), timeout()));
+    QVERIFY(e3.runUntilFuture(onE3.futures.first(), joinDeadline()));
     QCOMPARE(journal->ranOn(7), QThread::currentThread());
-    QVERIFY(journal->destroyed.tryAcquire(1, kTimeoutMs));
+    QVERIFY(journal->destroyed.tryAcquire(1, kHandshakeMs));
 
     // E3 shut down with items queued: they skip the broken E2 and run on E1.
     const Submitted queuedOnE3 = submitProbesFromWorker(&e3, journal, { 8, 9 });
-    QVERIFY(queuedOnE3.joined);
     QCOMPARE(queuedOnE3.futures.size(), 2);
     e3.shutdown();
-    QVERIFY(journal->destroyed.tryAcquire(2, kTimeoutMs));
+    QVERIFY(journal->destroyed.tryAcquire(2, kHandshakeMs));
     QCOMPARE(journal->ranOn(8), e1->thread());
     QCOMPARE(journal->ranOn(9), e1->thread());
     QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 }));
@@ -754,7 +384,6 @@ void tst_Lifecycle::c11_chainOfThree()
     QVERIFY(t1.stop());
     QCOMPARE(e2->oldExecutor(), nullptr);
     const Submitted none = submitProbesFromWorker(&e3, journal, { 10 });
-    QVERIFY(none.joined);
     QCOMPARE(none.brokenErrors, 1);
     QCOMPARE(none.futures.size(), 0);
     QCOMPARE(journal->ranOn(10), nullptr);
@@ -762,13 +391,13 @@ void tst_Lifecycle::c11_chainOfThree()
     QCOMPARE(journal->called.available(), 10);
 }
 
-void tst_Lifecycle::c11_oldDestroyedFirstIsSkipped()
+void TestLifecycle::c11_oldDestroyedFirstIsSkipped()
 {
     // E1 lives on a thread that waits in RunMode::ExecutorOnly until `stop` finishes.
     QPromise<void> stop;
     stop.start();
     const QFuture<void> stopped = stop.future();
-    qdispatchtest::Semaphore ready;
+    Semaphore ready;
     CurrentThreadExecutor *e1 = nullptr;
     std::unique_ptr<QThread> t1(QThread::create([&, stopped] {
         CurrentThreadExecutor executor;
@@ -787,55 +416,52 @@ void tst_Lifecycle::c11_oldDestroyedFirstIsSkipped()
                 stop.finish();
         }
     } stopOnExit{ stop };
-    QVERIFY(ready.tryAcquire(1, kTimeoutMs));
+    QVERIFY(ready.tryAcquire(1, kHandshakeMs));
 
     auto e2 = std::make_unique<CurrentThreadExecutor>(e1);
     CurrentThreadExecutor e3(e2.get());
     auto journal = std::make_shared<Journal>();
     const Submitted onE2 = submitProbesFromWorker(e2.get(), journal, { 0, 1, 2 });
     const Submitted onE3 = submitProbesFromWorker(&e3, journal, { 3, 4 });
-    QVERIFY(onE2.joined && onE3.joined);
     QCOMPARE(onE2.futures.size(), 3);
     QCOMPARE(onE3.futures.size(), 2);
     QCOMPARE(journal->called.available(), 0);
 
     // E2, older than E3, is destroyed first (on its owner: silent); its items go to E1.
     {
-        MessageCatcher catcher;
+        MessageLog log;
         e2.reset();
-        const QStringList messages = catcher.messages();
+        const QStringList messages = log.texts();
         QVERIFY2(messages.isEmpty(), qPrintable(messages.join(QLatin1Char('\n'))));
     }
     QCOMPARE(e3.oldExecutor(), nullptr);
     QVERIFY(!e3.isBroken());
-    QVERIFY(journal->destroyed.tryAcquire(3, kTimeoutMs));
+    QVERIFY(journal->destroyed.tryAcquire(3, kHandshakeMs));
     QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2 }));
     for (int id = 0; id < 3; ++id)
         QCOMPARE(journal->ranOn(id), t1.get());
 
     // E3 breaks: its chain skips the destroyed E2 and reaches E1.
     e3.shutdown();
-    QVERIFY(journal->destroyed.tryAcquire(2, kTimeoutMs));
+    QVERIFY(journal->destroyed.tryAcquire(2, kHandshakeMs));
     QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2, 3, 4 }));
     QCOMPARE(journal->ranOn(3), t1.get());
     QCOMPARE(journal->ranOn(4), t1.get());
     QCOMPARE(onE3.futures.at(1).result(), 4);
     const Submitted later = submitProbesFromWorker(&e3, journal, { 5 });
-    QVERIFY(later.joined);
     QCOMPARE(later.futures.size(), 1);
-    QVERIFY(journal->destroyed.tryAcquire(1, kTimeoutMs));
+    QVERIFY(journal->destroyed.tryAcquire(1, kHandshakeMs));
     QCOMPARE(journal->ranOn(5), t1.get());
 
     stop.finish();
-    QVERIFY(t1->wait(timeout()));
+    QVERIFY(t1->wait(joinDeadline()));
     const Submitted none = submitProbesFromWorker(&e3, journal, { 6 });
-    QVERIFY(none.joined);
     QCOMPARE(none.brokenErrors, 1);
     QCOMPARE(journal->ranOn(6), nullptr);
     QCOMPARE(journal->alive.load(), 0);
 }
 
-void tst_Lifecycle::c11_noneLeftThrowsBroken()
+void TestLifecycle::c11_noneLeftThrowsBroken()
 {
     auto e1 = std::make_unique<CurrentThreadExecutor>();
     CurrentThreadExecutor e2(e1.get());
@@ -845,20 +471,17 @@ void tst_Lifecycle::c11_noneLeftThrowsBroken()
 
     auto journal = std::make_shared<Journal>();
     const Submitted queued = submitProbesFromWorker(&e2, journal, { 0, 1 });
-    QVERIFY(queued.joined);
     QCOMPARE(queued.futures.size(), 2);
     e2.shutdown(); // the chain has only the destroyed E1: the queued items fail (C12)
-    for (const auto &future : queued.futures) {
-        const QString problem = brokenProblem(future);
-        QVERIFY2(problem.isEmpty(), qPrintable(problem));
-    }
+    const QString problem = brokenProblem(queued.futures);
+    QVERIFY2(problem.isEmpty(), qPrintable(problem));
 
     // A submit now throws Broken and queues nothing: neither the callable nor a move-only
     // argument is called or kept.
     std::atomic<int> otherErrors{0};
     std::atomic<int> brokenErrors{0};
     QString message;
-    QVERIFY(runOnWorker([&] {
+    onWorker([&] {
         try {
             e2.submit(Probe(journal, 2));
         } catch (const ExecutorError &error) {
@@ -870,7 +493,7 @@ void tst_Lifecycle::c11_noneLeftThrowsBroken()
         } catch (const ExecutorError &error) {
             (error.code() == ExecutorError::Code::Broken ? brokenErrors : otherErrors)++;
         }
-    }));
+    });
     QCOMPARE(brokenErrors.load(), 2);
     QCOMPARE(otherErrors.load(), 0);
     QVERIFY2(message.contains(QLatin1String("broken")), qPrintable(message));
@@ -881,14 +504,12 @@ void tst_Lifecycle::c11_noneLeftThrowsBroken()
 
 // ---------------------------------------------------------------------------------------- C12
 
-void tst_Lifecycle::c12_ownerEndsItemsFail_data()
+void TestLifecycle::c12_ownerEndsItemsFail_data()
 {
-    QTest::addColumn<bool>("useQThread");
-    QTest::newRow("std::thread") << false;
-    QTest::newRow("QThread") << true;
+    addThreadKindRows();
 }
 
-void tst_Lifecycle::c12_ownerEndsItemsFail()
+void TestLifecycle::c12_ownerEndsItemsFail()
 {
     QFETCH(bool, useQThread);
     BlockedOwner owner(useQThread);
@@ -898,10 +519,8 @@ void tst_Lifecycle::c12_ownerEndsItemsFail()
     QCOMPARE(submitted.futures.size(), 3);
 
     QVERIFY(owner.finish());
-    for (const auto &future : submitted.futures) {
-        const QString problem = brokenProblem(future);
-        QVERIFY2(problem.isEmpty(), qPrintable(problem));
-    }
+    const QString problem = brokenProblem(submitted.futures);
+    QVERIFY2(problem.isEmpty(), qPrintable(problem));
     QCOMPARE(journal->called.available(), 0);
     QCOMPARE(journal->alive.load(), 0);
     // Never ran, so destroyed on the thread that broke the executor: the ending owner.
@@ -911,14 +530,12 @@ void tst_Lifecycle::c12_ownerEndsItemsFail()
     }
 }
 
-void tst_Lifecycle::c12_ownerEndsItemsRunOnOldExecutor_data()
+void TestLifecycle::c12_ownerEndsItemsRunOnOldExecutor_data()
 {
-    QTest::addColumn<bool>("useQThread");
-    QTest::newRow("std::thread") << false;
-    QTest::newRow("QThread") << true;
+    addThreadKindRows();
 }
 
-void tst_Lifecycle::c12_ownerEndsItemsRunOnOldExecutor()
+void TestLifecycle::c12_ownerEndsItemsRunOnOldExecutor()
 {
     QFETCH(bool, useQThread);
     CurrentThreadExecutor old; // on this thread
@@ -935,7 +552,7 @@ void tst_Lifecycle::c12_ownerEndsItemsRunOnOldExecutor()
         QVERIFY(!future.isFinished());
     QCOMPARE(journal->destroyed.available(), 0);
 
-    QVERIFY(old.runUntilFuture(submitted.futures.last(), timeout(), RunMode::ExecutorOnly));
+    QVERIFY(old.runUntilFuture(submitted.futures.last(), joinDeadline(), RunMode::ExecutorOnly));
     QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2 }));
     for (int id = 0; id < 3; ++id) {
         QCOMPARE(submitted.futures.at(id).result(), id);
@@ -945,7 +562,7 @@ void tst_Lifecycle::c12_ownerEndsItemsRunOnOldExecutor()
     QCOMPARE(journal->alive.load(), 0);
 }
 
-void tst_Lifecycle::c12_neverRunCallableDiesOnBreakingThread()
+void TestLifecycle::c12_neverRunCallableDiesOnBreakingThread()
 {
     // Submitted from this thread, owned by a blocked thread, broken by a third one: the
     // callables that never ran die on the third.
@@ -956,18 +573,16 @@ void tst_Lifecycle::c12_neverRunCallableDiesOnBreakingThread()
     QCOMPARE(submitted.futures.size(), 2);
 
     std::thread::id breakerId;
-    qdispatchtest::Semaphore returned; // see releasingOnReturn()
+    Semaphore returned; // see releasingOnReturn()
     std::unique_ptr<QThread> breaker(QThread::create(qdispatchtest::releasingOnReturn(returned, [&] {
         breakerId = std::this_thread::get_id();
         owner.executor()->shutdown();
     })));
     breaker->start();
-    QVERIFY(returned.tryAcquire(1, kTimeoutMs));
-    QVERIFY(breaker->wait(timeout()));
-    for (const auto &future : submitted.futures) {
-        const QString problem = brokenProblem(future);
-        QVERIFY2(problem.isEmpty(), qPrintable(problem));
-    }
+    QVERIFY(returned.tryAcquire(1, kHandshakeMs));
+    QVERIFY(breaker->wait(joinDeadline()));
+    const QString problem = brokenProblem(submitted.futures);
+    QVERIFY2(problem.isEmpty(), qPrintable(problem));
     QCOMPARE(journal->alive.load(), 0);
     for (int id = 0; id < 2; ++id) {
         QCOMPARE(journal->diedOn(id), breaker.get());
@@ -976,7 +591,7 @@ void tst_Lifecycle::c12_neverRunCallableDiesOnBreakingThread()
     QVERIFY(owner.finish());
 }
 
-void tst_Lifecycle::c12_waiterOfBrokenItemWakes()
+void TestLifecycle::c12_waiterOfBrokenItemWakes()
 {
     // A thread blocked on the future of a queued item is released when the owner ends.
     BlockedOwner owner(true);
@@ -988,8 +603,8 @@ void tst_Lifecycle::c12_waiterOfBrokenItemWakes()
     // Shared with the waiter, which outlives this test if the library leaves it hanging.
     struct Shared
     {
-        qdispatchtest::Semaphore waiting;
-        qdispatchtest::Semaphore returned;
+        Semaphore waiting;
+        Semaphore returned;
         std::atomic<int> outcome{-1}; // 0: waitForFinished() threw, 1: it returned
         std::exception_ptr error;
     };
@@ -1010,9 +625,9 @@ void tst_Lifecycle::c12_waiterOfBrokenItemWakes()
                 shared->returned.release();
             }));
     waiter->start();
-    QVERIFY(shared->waiting.tryAcquire(1, kTimeoutMs));
+    QVERIFY(shared->waiting.tryAcquire(1, kHandshakeMs));
     QVERIFY(owner.finish());
-    if (!shared->returned.tryAcquire(1, kTimeoutMs) || !waiter->wait(timeout())) {
+    if (!shared->returned.tryAcquire(1, kHandshakeMs) || !waiter->wait(joinDeadline())) {
         waiter.release(); // still blocked on the future: cannot be destroyed
         QFAIL("C12: a thread waiting on the future of a queued item still hangs");
     }
@@ -1029,17 +644,17 @@ void tst_Lifecycle::c12_waiterOfBrokenItemWakes()
 
 // ---------------------------------------------------------------------------------------- C13
 
-void tst_Lifecycle::c13_destroyOnOwnerWithItemsQueued_data()
+void TestLifecycle::c13_destroyOnOwnerWithItemsQueued_data()
 {
     QTest::addColumn<bool>("withOld");
     QTest::newRow("no old executor") << false;
     QTest::newRow("old executor on a QThread") << true;
 }
 
-void tst_Lifecycle::c13_destroyOnOwnerWithItemsQueued()
+void TestLifecycle::c13_destroyOnOwnerWithItemsQueued()
 {
     QFETCH(bool, withOld);
-    LoopThread oldThread;
+    LoopThread oldThread(WithExecutor{});
     CurrentThreadExecutor *old = nullptr;
     if (withOld) {
         oldThread.start();
@@ -1049,16 +664,15 @@ void tst_Lifecycle::c13_destroyOnOwnerWithItemsQueued()
     auto executor = std::make_unique<CurrentThreadExecutor>(old);
     auto journal = std::make_shared<Journal>();
     const Submitted submitted = submitProbesFromWorker(executor.get(), journal, { 0, 1, 2 });
-    QVERIFY(submitted.joined);
     QCOMPARE(submitted.futures.size(), 3);
 
-    MessageCatcher catcher;
+    MessageLog log;
     executor.reset();
-    const QStringList messages = catcher.messages();
+    const QStringList messages = log.texts();
     QVERIFY2(messages.isEmpty(), qPrintable(messages.join(QLatin1Char('\n'))));
 
     if (withOld) {
-        QVERIFY(journal->destroyed.tryAcquire(3, kTimeoutMs));
+        QVERIFY(journal->destroyed.tryAcquire(3, kHandshakeMs));
         QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2 }));
         for (int id = 0; id < 3; ++id) {
             QCOMPARE(journal->ranOn(id), &oldThread);
@@ -1066,10 +680,8 @@ void tst_Lifecycle::c13_destroyOnOwnerWithItemsQueued()
             QCOMPARE(submitted.futures.at(id).result(), id);
         }
     } else {
-        for (const auto &future : submitted.futures) {
-            const QString problem = brokenProblem(future);
-            QVERIFY2(problem.isEmpty(), qPrintable(problem));
-        }
+        const QString problem = brokenProblem(submitted.futures);
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
         QCOMPARE(journal->called.available(), 0);
         for (int id = 0; id < 3; ++id)
             QCOMPARE(journal->diedOn(id), QThread::currentThread());
@@ -1077,7 +689,7 @@ void tst_Lifecycle::c13_destroyOnOwnerWithItemsQueued()
     QCOMPARE(journal->alive.load(), 0);
 }
 
-void tst_Lifecycle::c13_destroyOnOwnerFromInsideItsOwnItem_data()
+void TestLifecycle::c13_destroyOnOwnerFromInsideItsOwnItem_data()
 {
     QTest::addColumn<RunMode>("mode");
     QTest::addColumn<bool>("withOld");
@@ -1086,13 +698,13 @@ void tst_Lifecycle::c13_destroyOnOwnerFromInsideItsOwnItem_data()
     QTest::newRow("AllEvents, old executor on a QThread") << RunMode::AllEvents << true;
 }
 
-void tst_Lifecycle::c13_destroyOnOwnerFromInsideItsOwnItem()
+void TestLifecycle::c13_destroyOnOwnerFromInsideItsOwnItem()
 {
     // An item destroys its own executor (on the owner thread, so allowed) while the owner waits
     // in runUntilFuture() on that very executor and three more items wait behind it.
     QFETCH(RunMode, mode);
     QFETCH(bool, withOld);
-    LoopThread oldThread;
+    LoopThread oldThread(WithExecutor{});
     CurrentThreadExecutor *old = nullptr;
     if (withOld) {
         oldThread.start();
@@ -1103,35 +715,33 @@ void tst_Lifecycle::c13_destroyOnOwnerFromInsideItsOwnItem()
     auto journal = std::make_shared<Journal>();
     QFuture<int> destroyer;
     Submitted behind;
-    QVERIFY(runOnWorker([&] {
+    onWorker([&] {
         destroyer = executor->submit([&executor] {
             delete std::exchange(executor, nullptr);
             return 1;
         });
         behind = submitProbes(executor, journal, { 0, 1, 2 });
-    }));
+    });
     QCOMPARE(behind.futures.size(), 3);
 
-    MessageCatcher catcher;
+    MessageLog log;
     CurrentThreadExecutor *raw = executor;
     raw->runUntilFuture(destroyer, mode);
     QCOMPARE(executor, nullptr);
     QCOMPARE(destroyer.result(), 1);
-    const QStringList messages = catcher.messages();
+    const QStringList messages = log.texts();
     QVERIFY2(messages.isEmpty(), qPrintable(messages.join(QLatin1Char('\n'))));
 
     if (withOld) {
-        QVERIFY(journal->destroyed.tryAcquire(3, kTimeoutMs));
+        QVERIFY(journal->destroyed.tryAcquire(3, kHandshakeMs));
         QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2 }));
         for (int id = 0; id < 3; ++id) {
             QCOMPARE(journal->ranOn(id), &oldThread);
             QCOMPARE(journal->diedOn(id), &oldThread);
         }
     } else {
-        for (const auto &future : behind.futures) {
-            const QString problem = brokenProblem(future);
-            QVERIFY2(problem.isEmpty(), qPrintable(problem));
-        }
+        const QString problem = brokenProblem(behind.futures);
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
         QCOMPARE(journal->called.available(), 0);
         for (int id = 0; id < 3; ++id)
             QCOMPARE(journal->diedOn(id), QThread::currentThread());
@@ -1139,7 +749,7 @@ void tst_Lifecycle::c13_destroyOnOwnerFromInsideItsOwnItem()
     QCOMPARE(journal->alive.load(), 0);
 }
 
-void tst_Lifecycle::c13_destroyAfterOwnerFinished_data()
+void TestLifecycle::c13_destroyAfterOwnerFinished_data()
 {
     QTest::addColumn<bool>("useQThread");
     QTest::addColumn<bool>("deleteQThreadFirst");
@@ -1148,7 +758,7 @@ void tst_Lifecycle::c13_destroyAfterOwnerFinished_data()
     QTest::newRow("QThread object deleted first") << true << true;
 }
 
-void tst_Lifecycle::c13_destroyAfterOwnerFinished()
+void TestLifecycle::c13_destroyAfterOwnerFinished()
 {
     QFETCH(bool, useQThread);
     QFETCH(bool, deleteQThreadFirst);
@@ -1162,18 +772,16 @@ void tst_Lifecycle::c13_destroyAfterOwnerFinished()
         owner.deleteQThreadObject();
 
     std::unique_ptr<CurrentThreadExecutor> executor = owner.takeExecutor();
-    MessageCatcher catcher;
+    MessageLog log;
     executor.reset(); // on this thread, after the owner finished: fine and silent
-    const QStringList messages = catcher.messages();
+    const QStringList messages = log.texts();
     QVERIFY2(messages.isEmpty(), qPrintable(messages.join(QLatin1Char('\n'))));
-    for (const auto &future : submitted.futures) {
-        const QString problem = brokenProblem(future);
-        QVERIFY2(problem.isEmpty(), qPrintable(problem));
-    }
+    const QString problem = brokenProblem(submitted.futures);
+    QVERIFY2(problem.isEmpty(), qPrintable(problem));
     QCOMPARE(journal->alive.load(), 0);
 }
 
-void tst_Lifecycle::c13_destroyFromAnotherThreadWhileOwnerBlocked_data()
+void TestLifecycle::c13_destroyFromAnotherThreadWhileOwnerBlocked_data()
 {
     QTest::addColumn<bool>("useQThread");
     QTest::addColumn<bool>("withOld");
@@ -1183,7 +791,7 @@ void tst_Lifecycle::c13_destroyFromAnotherThreadWhileOwnerBlocked_data()
     QTest::newRow("QThread, old executor here") << true << true;
 }
 
-void tst_Lifecycle::c13_destroyFromAnotherThreadWhileOwnerBlocked()
+void TestLifecycle::c13_destroyFromAnotherThreadWhileOwnerBlocked()
 {
     QFETCH(bool, useQThread);
     QFETCH(bool, withOld);
@@ -1194,24 +802,22 @@ void tst_Lifecycle::c13_destroyFromAnotherThreadWhileOwnerBlocked()
     const Submitted submitted = submitProbes(owner.executor(), journal, { 0, 1, 2 });
     QCOMPARE(submitted.futures.size(), 3);
 
-    MessageCatcher catcher;
+    MessageLog log;
     QTest::ignoreMessage(QtCriticalMsg, foreignDestructionMessage());
     owner.takeExecutor().reset(); // a programming error: reported, then handled as shutdown()
-    const QStringList messages = catcher.messages();
+    const QStringList messages = log.texts();
     QCOMPARE(messages.size(), 1);
 
     if (withOld) {
-        QVERIFY(old.runUntilFuture(submitted.futures.last(), timeout(), RunMode::ExecutorOnly));
+        QVERIFY(old.runUntilFuture(submitted.futures.last(), joinDeadline(), RunMode::ExecutorOnly));
         QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2 }));
         for (int id = 0; id < 3; ++id) {
             QCOMPARE(submitted.futures.at(id).result(), id);
             QCOMPARE(journal->ranOn(id), QThread::currentThread());
         }
     } else {
-        for (const auto &future : submitted.futures) {
-            const QString problem = brokenProblem(future);
-            QVERIFY2(problem.isEmpty(), qPrintable(problem));
-        }
+        const QString problem = brokenProblem(submitted.futures);
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
         QCOMPARE(journal->called.available(), 0);
     }
     for (int id = 0; id < 3; ++id)
@@ -1220,22 +826,22 @@ void tst_Lifecycle::c13_destroyFromAnotherThreadWhileOwnerBlocked()
     QVERIFY(owner.finish()); // the owner goes on and ends normally
 }
 
-void tst_Lifecycle::c13_destroyFromAnotherThreadWhileOwnerInEventLoop_data()
+void TestLifecycle::c13_destroyFromAnotherThreadWhileOwnerInEventLoop_data()
 {
     QTest::addColumn<bool>("withOld");
     QTest::newRow("no old executor") << false;
     QTest::newRow("old executor here") << true;
 }
 
-void tst_Lifecycle::c13_destroyFromAnotherThreadWhileOwnerInEventLoop()
+void TestLifecycle::c13_destroyFromAnotherThreadWhileOwnerInEventLoop()
 {
     QFETCH(bool, withOld);
     CurrentThreadExecutor old; // on this thread
-    qdispatchtest::Semaphore blockerStarted, releaseBlocker;
-    LoopThread owner(withOld ? &old : nullptr);
+    Semaphore blockerStarted, releaseBlocker;
+    LoopThread owner(WithExecutor{ withOld ? &old : nullptr });
     struct ReleaseOnExit // however this test ends, the owner's loop can then stop
     {
-        qdispatchtest::Semaphore &semaphore;
+        Semaphore &semaphore;
         ~ReleaseOnExit() { semaphore.release(); }
     } releaseOnExit{ releaseBlocker };
     owner.start();
@@ -1245,29 +851,27 @@ void tst_Lifecycle::c13_destroyFromAnotherThreadWhileOwnerInEventLoop()
     // The owner is busy in one item while three more wait behind it.
     QFuture<int> blocker = executor->submit([&] {
         blockerStarted.release();
-        return releaseBlocker.tryAcquire(1, kTimeoutMs) ? 1 : 0;
+        return releaseBlocker.tryAcquire(1, kHandshakeMs) ? 1 : 0;
     });
-    QVERIFY(blockerStarted.tryAcquire(1, kTimeoutMs));
+    QVERIFY(blockerStarted.tryAcquire(1, kHandshakeMs));
     auto journal = std::make_shared<Journal>();
     const Submitted submitted = submitProbes(executor, journal, { 0, 1, 2 });
     QCOMPARE(submitted.futures.size(), 3);
 
-    MessageCatcher catcher;
+    MessageLog log;
     QTest::ignoreMessage(QtCriticalMsg, foreignDestructionMessage());
     owner.takeExecutor().reset();
-    const QStringList messages = catcher.messages();
+    const QStringList messages = log.texts();
     QCOMPARE(messages.size(), 1);
 
     if (withOld) {
-        QVERIFY(old.runUntilFuture(submitted.futures.last(), timeout(), RunMode::ExecutorOnly));
+        QVERIFY(old.runUntilFuture(submitted.futures.last(), joinDeadline(), RunMode::ExecutorOnly));
         QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2 }));
         for (int id = 0; id < 3; ++id)
             QCOMPARE(journal->ranOn(id), QThread::currentThread());
     } else {
-        for (const auto &future : submitted.futures) {
-            const QString problem = brokenProblem(future);
-            QVERIFY2(problem.isEmpty(), qPrintable(problem));
-        }
+        const QString problem = brokenProblem(submitted.futures);
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
         QCOMPARE(journal->called.available(), 0);
     }
     for (int id = 0; id < 3; ++id)
@@ -1281,5 +885,5 @@ void tst_Lifecycle::c13_destroyFromAnotherThreadWhileOwnerInEventLoop()
     QCOMPARE(blocker.result(), 1);
 }
 
-QTEST_GUILESS_MAIN(tst_Lifecycle)
+QTEST_GUILESS_MAIN(TestLifecycle)
 #include "tst_lifecycle.moc"

@@ -122,7 +122,7 @@ struct Sequencer
 
 } // namespace
 
-class tst_Load : public QObject
+class TestLoad : public QObject
 {
     Q_OBJECT
 
@@ -132,7 +132,7 @@ private Q_SLOTS:
     void c10_c13_thousandExecutorLifecycles();
 };
 
-void tst_Load::initTestCase()
+void TestLoad::initTestCase()
 {
 #if defined(__GLIBC__) && !defined(QDISPATCH_TEST_SANITIZER_ALLOCATOR)
     // One malloc arena for the whole process, set before any thread exists. glibc gives each
@@ -228,7 +228,7 @@ LoadResult runLoad(int perProducer)
 // C3 + C4 (+ C8, X1) under load: 16 producers x QDISPATCH_LOAD_ITEMS items (default 1,000,000)
 // into one executor whose owner waits in runUntilFuture(): nothing lost, nothing run twice, each
 // producer's items in order, all on the owner thread. Then memory: see the file comment.
-void tst_Load::c3_c4_sixteenProducersAMillionItemsEach()
+void TestLoad::c3_c4_sixteenProducersAMillionItemsEach()
 {
     const int perProducer = envInt("QDISPATCH_LOAD_ITEMS", kDefaultItems);
     // A short warm-up first, so that Qt's and the threads' one-time allocations are in the
@@ -279,7 +279,7 @@ void tst_Load::c3_c4_sixteenProducersAMillionItemsEach()
 // queued when destroyed, chained on one thread and across threads, owner threads that end with
 // the executor alive, handles kept across cycles. Every future finishes (ran, or Broken), every
 // callable is destroyed, and memory comes back.
-void tst_Load::c10_c13_thousandExecutorLifecycles()
+void TestLoad::c10_c13_thousandExecutorLifecycles()
 {
     const int cycles = envInt("QDISPATCH_LOAD_CYCLES", 1000);
     const Memory before = memoryNow();
@@ -432,5 +432,5 @@ void tst_Load::c10_c13_thousandExecutorLifecycles()
                                 .arg(toleranceKb)));
 }
 
-QTEST_GUILESS_MAIN(tst_Load)
+QTEST_GUILESS_MAIN(TestLoad)
 #include "tst_load.moc"

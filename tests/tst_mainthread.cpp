@@ -37,32 +37,6 @@ int g_appArgc = 1;
 char g_appName[] = "tst_mainthread";
 char *g_appArgv[] = { g_appName, nullptr };
 
-// What a call threw: its code and message, or nothing.
-struct Thrown
-{
-    bool threw = false;
-    bool executorError = false;
-    ExecutorError::Code code = ExecutorError::Code::WrongThread;
-    std::string message;
-};
-
-template <typename F>
-Thrown thrownBy(F &&fn)
-{
-    Thrown t;
-    try {
-        fn();
-    } catch (const ExecutorError &e) {
-        t.threw = true;
-        t.executorError = true;
-        t.code = e.code();
-        t.message = e.what();
-    } catch (...) {
-        t.threw = true;
-    }
-    return t;
-}
-
 // Shared by the phases without an application: both free functions refuse with NoApplication,
 // name QCoreApplication in the message, and never call the callable.
 void checkNoApplicationErrors()
@@ -73,13 +47,13 @@ void checkNoApplicationErrors()
     const Thrown run = thrownBy([&] { (void)qdispatch::runOnMainThread([&] { called = true; }); });
     QVERIFY(run.executorError);
     QCOMPARE(run.code, ExecutorError::Code::NoApplication);
-    QVERIFY2(run.message.find("QCoreApplication") != std::string::npos, run.message.c_str());
+    QVERIFY2(run.message.contains(QLatin1String("QCoreApplication")), qPrintable(run.message));
 
     const Thrown invoke = thrownBy([&] { qdispatch::invokeOnMainThread([&] { called = true; }); });
     QVERIFY(invoke.executorError);
     QCOMPARE(invoke.code, ExecutorError::Code::NoApplication);
-    QVERIFY2(invoke.message.find("QCoreApplication") != std::string::npos,
-             invoke.message.c_str());
+    QVERIFY2(invoke.message.contains(QLatin1String("QCoreApplication")),
+             qPrintable(invoke.message));
 
     // From another thread the answer is the same.
     Thrown fromWorker;
@@ -168,7 +142,7 @@ void TestMainThreadWithApp::x5_runOnMainThreadFromWorkerRunsOnMainThread()
     });
     QVERIFY(submitted.tryAcquire(1, kHandshakeMs));
     QVERIFY(worker.join());
-    QVERIFY(!thrown.threw);
+    QVERIFY(!thrown.threw());
     QVERIFY(!future.isFinished()); // this thread has not processed events yet
 
     QVERIFY(ex->runUntilFuture(future, QDeadlineTimer(kJoinMs)));
@@ -194,7 +168,7 @@ void TestMainThreadWithApp::x5_invokeOnMainThreadFromWorkerReturnsValue()
     });
     QVERIFY(ex->runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
     QVERIFY(worker.join());
-    QVERIFY(!thrown.threw);
+    QVERIFY(!thrown.threw());
     QCOMPARE(value.load(), 42);
     QVERIFY(ranOnMain.load());
 }
@@ -318,7 +292,7 @@ void TestMainThreadAfterApp::x5_queuedItemFailsBrokenWhenApplicationIsDestroyed(
             });
         });
         queued.release();
-        if (submitError.threw)
+        if (submitError.threw())
             return;
         // A waiter blocked on the item while the application goes away must be released.
         try {
@@ -330,7 +304,7 @@ void TestMainThreadAfterApp::x5_queuedItemFailsBrokenWhenApplicationIsDestroyed(
         waitReturned = true;
     });
     QVERIFY(queued.tryAcquire(1, kHandshakeMs));
-    QVERIFY(!submitError.threw);
+    QVERIFY(!submitError.threw());
 
     app.reset(); // the main thread never processed events: the item is still queued
     QVERIFY(!QCoreApplication::instance());

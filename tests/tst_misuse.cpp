@@ -39,36 +39,14 @@ using qdispatch::ExecutorHandle;
 using qdispatch::RunMode;
 using qdispatchtest::kHandshakeMs;
 using qdispatchtest::kJoinMs;
+using qdispatchtest::onWorker;
 using qdispatchtest::Semaphore;
+using qdispatchtest::Thrown;
+using qdispatchtest::thrownBy;
 
 namespace {
 
 using Code = ExecutorError::Code;
-
-// What a call threw: its code and message, or that it threw nothing (or something else).
-struct Thrown
-{
-    bool executorError = false;
-    bool other = false;
-    Code code = Code::WrongThread;
-    QString message;
-};
-
-template <typename F>
-Thrown thrownBy(F &&fn)
-{
-    Thrown t;
-    try {
-        fn();
-    } catch (const ExecutorError &e) {
-        t.executorError = true;
-        t.code = e.code();
-        t.message = QString::fromUtf8(e.what());
-    } catch (...) {
-        t.other = true;
-    }
-    return t;
-}
 
 // Empty when `t` is ExecutorError{code} and its message contains every phrase, else why not.
 QString check(const Thrown &t, Code code, const QStringList &phrases)
@@ -130,24 +108,11 @@ struct Probe
     Tracked make() const { return Tracked(calls, alive); }
 };
 
-// Runs fn on a plain std::thread and joins it (works without a QCoreApplication).
-void onStdThread(const std::function<void()> &fn)
-{
-    Semaphore done;
-    std::thread t([&] {
-        fn();
-        done.release();
-    });
-    if (!done.tryAcquire(1, kJoinMs))
-        qFatal("tst_misuse: a helper thread did not finish within %d ms", kJoinMs);
-    t.join();
-}
-
 // Three items queued on `ex` from another thread: they must survive the misuse under test.
 std::vector<QFuture<int>> queueThree(CurrentThreadExecutor &ex)
 {
     std::vector<QFuture<int>> futures;
-    onStdThread([&] {
+    onWorker([&] {
         for (int i = 0; i < 3; ++i)
             futures.push_back(ex.submit([i] { return i; }));
     });
@@ -190,18 +155,18 @@ QString allBroken(const std::vector<QFuture<int>> &futures)
 
 // ----------------------------------------------------------------- without a QCoreApplication
 
-class tst_MisuseNoApp : public QObject
+class TestMisuseNoApp : public QObject
 {
     Q_OBJECT
 
 private Q_SLOTS:
     void initTestCase() { QVERIFY(!QCoreApplication::instance()); }
-    void noApplication_c9_eventLoopModes_data();
-    void noApplication_c9_eventLoopModes();
-    void noApplication_x5_mainThreadFunctions();
+    void c9_noApplication_eventLoopModes_data();
+    void c9_noApplication_eventLoopModes();
+    void x5_noApplication_mainThreadFunctions();
 };
 
-void tst_MisuseNoApp::noApplication_c9_eventLoopModes_data()
+void TestMisuseNoApp::c9_noApplication_eventLoopModes_data()
 {
     QTest::addColumn<RunMode>("mode");
     QTest::newRow("AllEvents") << RunMode::AllEvents;
@@ -210,7 +175,7 @@ void tst_MisuseNoApp::noApplication_c9_eventLoopModes_data()
 
 // C9: an event-loop wait mode without a QCoreApplication throws NoApplication, changes
 // nothing, and ExecutorOnly then runs what was queued.
-void tst_MisuseNoApp::noApplication_c9_eventLoopModes()
+void TestMisuseNoApp::c9_noApplication_eventLoopModes()
 {
     QFETCH(RunMode, mode);
     CurrentThreadExecutor ex;
@@ -232,7 +197,7 @@ void tst_MisuseNoApp::noApplication_c9_eventLoopModes()
 
 // X5: the main-thread functions without an application throw NoApplication; the callable is
 // never called and is destroyed.
-void tst_MisuseNoApp::noApplication_x5_mainThreadFunctions()
+void TestMisuseNoApp::x5_noApplication_mainThreadFunctions()
 {
     QVERIFY(qdispatch::mainThreadExecutor() == nullptr);
     Probe probe;
@@ -249,20 +214,20 @@ void tst_MisuseNoApp::noApplication_x5_mainThreadFunctions()
 
 // --------------------------------------------------------------------- with a QCoreApplication
 
-class tst_Misuse : public QObject
+class TestMisuse : public QObject
 {
     Q_OBJECT
 
 private Q_SLOTS:
-    void ownThread_c7_submitFromOwner();
-    void ownThread_c7_submitFromInsideItem();
-    void ownThread_c7_c11_chainLeadsBackToCaller();
-    void ownThread_x7_handleFromOwner();
-    void ownThread_x5_runOnMainThreadFromMain();
-    void wrongThread_c8_runUntilFutureFromAnotherThread();
-    void broken_c11_everyEntryPoint();
-    void broken_c12_queuedItemsFail();
-    void broken_x1_x2_queuedPostsAreReported();
+    void c7_ownThread_submitFromOwner();
+    void c7_ownThread_submitFromInsideItem();
+    void c7_c11_ownThread_chainLeadsBackToCaller();
+    void x7_ownThread_handleFromOwner();
+    void x5_ownThread_runOnMainThreadFromMain();
+    void c8_wrongThread_runUntilFutureFromAnotherThread();
+    void c11_broken_everyEntryPoint();
+    void c12_broken_queuedItemsFail();
+    void x1_x2_broken_queuedPostsAreReported();
     void c13_destroyedFromAnotherThreadWhileOwnerRuns_data();
     void c13_destroyedFromAnotherThreadWhileOwnerRuns();
     void x1_postThatThrowsIsReported();
@@ -270,7 +235,7 @@ private Q_SLOTS:
 
 // C7: submit() on the owner thread throws OwnThread, queues nothing, and never calls or keeps
 // the callable; the items already queued still run, in order.
-void tst_Misuse::ownThread_c7_submitFromOwner()
+void TestMisuse::c7_ownThread_submitFromOwner()
 {
     CurrentThreadExecutor ex;
     const auto queued = queueThree(ex);
@@ -286,13 +251,13 @@ void tst_Misuse::ownThread_c7_submitFromOwner()
 }
 
 // C7: the same from inside a running item; the item itself still completes normally.
-void tst_Misuse::ownThread_c7_submitFromInsideItem()
+void TestMisuse::c7_ownThread_submitFromInsideItem()
 {
     CurrentThreadExecutor ex;
     Probe probe;
     QString inner = QStringLiteral("the item did not run");
     QFuture<int> outer;
-    onStdThread([&] {
+    onWorker([&] {
         outer = ex.submit([&] {
             inner = check(thrownBy([&] { ex.submit(probe.make()); }), Code::OwnThread,
                           kOwnThreadPhrases);
@@ -311,7 +276,7 @@ void tst_Misuse::ownThread_c7_submitFromInsideItem()
 
 // C7 + C11: the target is broken and its chain leads to an executor of the calling thread: the
 // item would have to run here, so OwnThread, and nothing is queued there either.
-void tst_Misuse::ownThread_c7_c11_chainLeadsBackToCaller()
+void TestMisuse::c7_c11_ownThread_chainLeadsBackToCaller()
 {
     CurrentThreadExecutor here;
     std::unique_ptr<CurrentThreadExecutor> there;
@@ -336,7 +301,7 @@ void tst_Misuse::ownThread_c7_c11_chainLeadsBackToCaller()
 }
 
 // X7: a handle behaves exactly as its executor: OwnThread from the owner thread.
-void tst_Misuse::ownThread_x7_handleFromOwner()
+void TestMisuse::x7_ownThread_handleFromOwner()
 {
     CurrentThreadExecutor ex;
     const ExecutorHandle handle = ex.handle();
@@ -348,7 +313,7 @@ void tst_Misuse::ownThread_x7_handleFromOwner()
 }
 
 // X5: runOnMainThread() on the main thread is the main-thread executor's submit(): OwnThread.
-void tst_Misuse::ownThread_x5_runOnMainThreadFromMain()
+void TestMisuse::x5_ownThread_runOnMainThreadFromMain()
 {
     Probe probe;
     const QString problem = check(thrownBy([&] { qdispatch::runOnMainThread(probe.make()); }),
@@ -360,14 +325,14 @@ void tst_Misuse::ownThread_x5_runOnMainThreadFromMain()
 
 // C8: runUntilFuture() off the owner thread throws WrongThread (both overloads, every mode)
 // and does nothing: the queued items are neither run nor dropped there; the owner runs them.
-void tst_Misuse::wrongThread_c8_runUntilFutureFromAnotherThread()
+void TestMisuse::c8_wrongThread_runUntilFutureFromAnotherThread()
 {
     CurrentThreadExecutor ex;
     const auto queued = queueThree(ex);
     QStringList problems;
     std::atomic<QThread *> ranOn{nullptr};
     QFuture<void> marker;
-    onStdThread([&] {
+    onWorker([&] {
         marker = ex.submit([&] { ranOn = QThread::currentThread(); });
         for (RunMode mode : { RunMode::AllEvents, RunMode::ExcludeUserInput, RunMode::ExecutorOnly }) {
             problems << check(thrownBy([&] { ex.runUntilFuture(marker, mode); }),
@@ -387,7 +352,7 @@ void tst_Misuse::wrongThread_c8_runUntilFutureFromAnotherThread()
 
 // C11, X1, X2, X3, X7: every way to send work to a chain with no live executor throws Broken,
 // queues nothing, and destroys the callable without calling it.
-void tst_Misuse::broken_c11_everyEntryPoint()
+void TestMisuse::c11_broken_everyEntryPoint()
 {
     auto old = std::make_unique<CurrentThreadExecutor>();
     CurrentThreadExecutor ex(old.get());
@@ -396,7 +361,7 @@ void tst_Misuse::broken_c11_everyEntryPoint()
     ex.shutdown();
     Probe probe;
     QStringList problems;
-    onStdThread([&] {
+    onWorker([&] {
         problems << check(thrownBy([&] { ex.submit(probe.make()); }), Code::Broken,
                           kBrokenPhrases);
         problems << check(thrownBy([&] { handle.submit(probe.make()); }), Code::Broken,
@@ -421,7 +386,7 @@ void tst_Misuse::broken_c11_everyEntryPoint()
 
 // C12: items still queued when the executor breaks with no live chain fail with Broken (the
 // same clear message), on the thread that broke it; none is left unfinished.
-void tst_Misuse::broken_c12_queuedItemsFail()
+void TestMisuse::c12_broken_queuedItemsFail()
 {
     CurrentThreadExecutor ex;
     const auto queued = queueThree(ex);
@@ -432,7 +397,7 @@ void tst_Misuse::broken_c12_queuedItemsFail()
 
 // X1, X2: a posted item that can never run has no future to carry the error: it is reported
 // with qWarning, never dropped silently.
-void tst_Misuse::broken_x1_x2_queuedPostsAreReported()
+void TestMisuse::x1_x2_broken_queuedPostsAreReported()
 {
     CurrentThreadExecutor ex;
     Probe probe;
@@ -446,7 +411,7 @@ void tst_Misuse::broken_x1_x2_queuedPostsAreReported()
     QCOMPARE(probe.alive->load(), 0);
 }
 
-void tst_Misuse::c13_destroyedFromAnotherThreadWhileOwnerRuns_data()
+void TestMisuse::c13_destroyedFromAnotherThreadWhileOwnerRuns_data()
 {
     QTest::addColumn<bool>("withOld");
     QTest::newRow("no old executor: queued items fail Broken") << false;
@@ -456,7 +421,7 @@ void tst_Misuse::c13_destroyedFromAnotherThreadWhileOwnerRuns_data()
 // C13: destroying an executor on another thread while its owner still runs is a programming
 // error: reported once with qCritical saying what to do, then handled as shutdown(): the queued
 // items move down the chain or fail with Broken; nothing crashes, nothing is lost.
-void tst_Misuse::c13_destroyedFromAnotherThreadWhileOwnerRuns()
+void TestMisuse::c13_destroyedFromAnotherThreadWhileOwnerRuns()
 {
     QFETCH(bool, withOld);
     CurrentThreadExecutor old;
@@ -491,7 +456,7 @@ void tst_Misuse::c13_destroyedFromAnotherThreadWhileOwnerRuns()
 
 // X1: an exception escaping a posted item is reported with qCritical naming its what(), and the
 // executor goes on with the next item.
-void tst_Misuse::x1_postThatThrowsIsReported()
+void TestMisuse::x1_postThatThrowsIsReported()
 {
     CurrentThreadExecutor ex;
     ex.post([] { throw std::runtime_error("misuse-x1-what"); });
@@ -506,12 +471,12 @@ int main(int argc, char *argv[])
 {
     int status = 0;
     {
-        tst_MisuseNoApp noApp;
+        TestMisuseNoApp noApp;
         status |= QTest::qExec(&noApp, argc, argv);
     }
     {
         QCoreApplication app(argc, argv);
-        tst_Misuse withApp;
+        TestMisuse withApp;
         status |= QTest::qExec(&withApp, argc, argv);
     }
     return status;

@@ -28,8 +28,8 @@
 
 #include <qdispatch/currentthreadexecutor.h>
 
+#include "messages.h"
 #include "testsupport.h"
-#include "qtcompat.h"
 
 #include <QtCore/QByteArray>
 #include <QtCore/QCoreApplication>
@@ -66,6 +66,7 @@ using qdispatch::ExecutorHandle;
 using qdispatch::RunMode;
 using qdispatchtest::AnyThread;
 using qdispatchtest::kJoinMs;
+using qdispatchtest::MessageLog;
 using qdispatchtest::Semaphore;
 
 namespace {
@@ -260,33 +261,28 @@ struct World
     QStringList hangs; // guarded by recMutex
 };
 
-// Messages the library logs on purpose (X1, X2, C13) are counted, not printed.
+// Messages the library logs on purpose (X1, X2, C13), by the hundred: a MessageLog keeps them
+// (and does not print them) for the round to count.
 struct MessageCounts
 {
-    std::atomic<int> neverRun{0}, postThrew{0}, foreignDestroy{0}, other{0};
-    std::mutex mutex;
-    QStringList otherText;
+    int neverRun = 0, postThrew = 0, foreignDestroy = 0;
+    QStringList other;
 };
-MessageCounts g_messages;
-QtMessageHandler g_previousHandler = nullptr;
 
-void countMessages(QtMsgType type, const QMessageLogContext &context, const QString &text)
+MessageCounts countMessages(const QStringList &texts)
 {
-    if (context.category && qstrcmp(context.category, "qdispatch.executor") == 0) {
+    MessageCounts counts;
+    for (const QString &text : texts) {
         if (text.contains(QStringLiteral("will never run")))
-            g_messages.neverRun.fetch_add(1);
+            ++counts.neverRun;
         else if (text.contains(QStringLiteral("model post")))
-            g_messages.postThrew.fetch_add(1);
+            ++counts.postThrew;
         else if (text.contains(QStringLiteral("destroyed on another thread")))
-            g_messages.foreignDestroy.fetch_add(1);
-        else {
-            g_messages.other.fetch_add(1);
-            std::lock_guard lock(g_messages.mutex);
-            g_messages.otherText.append(text);
-        }
-        return;
+            ++counts.foreignDestroy;
+        else
+            counts.other.append(text);
     }
-    g_previousHandler(type, context, text);
+    return counts;
 }
 
 // ------------------------------------------------------------------------------------ registry
@@ -1021,7 +1017,7 @@ QString describe(const ItemRec &r)
             .arg(r.target);
 }
 
-QStringList verify(World &w, int neverRunBefore, int postThrewBefore)
+QStringList verify(World &w, const MessageCounts &messages)
 {
     QStringList problems;
     auto problem = [&](const QString &text) {
@@ -1159,12 +1155,12 @@ QStringList verify(World &w, int neverRunBefore, int postThrewBefore)
             }
         }
     }
-    const int warned = g_messages.neverRun.load() - neverRunBefore;
+    const int warned = messages.neverRun;
     if (warned != neverRunPosts)
         problem(QStringLiteral("X1: %1 posted items never ran but %2 were reported")
                         .arg(neverRunPosts)
                         .arg(warned));
-    const int criticals = g_messages.postThrew.load() - postThrewBefore;
+    const int criticals = messages.postThrew;
     if (criticals != threwPosts)
         problem(QStringLiteral("X1: %1 posted items threw but %2 were reported")
                         .arg(threwPosts)
@@ -1184,7 +1180,7 @@ std::uint64_t envNumber(const char *name, std::uint64_t fallback, bool *given = 
 
 } // namespace
 
-class tst_Model : public QObject
+class TestModel : public QObject
 {
     Q_OBJECT
 
@@ -1196,20 +1192,24 @@ private Q_SLOTS:
 private:
     // One round with its own seed; returns the problems found.
     QStringList runRound(std::uint64_t seed, Stats &total);
+
+    std::unique_ptr<MessageLog> m_executorMessages;
+    QStringList m_otherMessages;
 };
 
-void tst_Model::initTestCase()
+void TestModel::initTestCase()
 {
     g_since.start();
-    g_previousHandler = qInstallMessageHandler(countMessages);
+    m_executorMessages = std::make_unique<MessageLog>(MessageLog::category("qdispatch.executor"),
+                                                      MessageLog::category("qdispatch.executor"));
 }
 
-void tst_Model::cleanupTestCase()
+void TestModel::cleanupTestCase()
 {
-    qInstallMessageHandler(g_previousHandler);
+    m_executorMessages.reset();
 }
 
-QStringList tst_Model::runRound(std::uint64_t seed, Stats &total)
+QStringList TestModel::runRound(std::uint64_t seed, Stats &total)
 {
     auto w = std::make_shared<World>();
     w->seed = seed;
@@ -1217,8 +1217,7 @@ QStringList tst_Model::runRound(std::uint64_t seed, Stats &total)
     const int owners = 2 + below(rng, 2);
     const int producers = 2 + below(rng, 3);
     const int ops = 150 + below(rng, 450);
-    const int neverRunBefore = g_messages.neverRun.load();
-    const int postThrewBefore = g_messages.postThrew.load();
+    m_executorMessages->clear();
     const long long liveBefore = g_liveCallables.load();
 
     // The main thread is an owner too: one executor, chainable and served while it waits.
@@ -1337,7 +1336,9 @@ QStringList tst_Model::runRound(std::uint64_t seed, Stats &total)
 
     problems += w->hangs;
     problems += w->snapshotProblems;
-    problems += verify(*w, neverRunBefore, postThrewBefore);
+    const MessageCounts messages = countMessages(m_executorMessages->texts());
+    m_otherMessages += messages.other;
+    problems += verify(*w, messages);
     const long long live = g_liveCallables.load() - liveBefore;
     if (live != 0)
         problems.append(QStringLiteral("C12: %1 callables were never destroyed").arg(live));
@@ -1346,7 +1347,7 @@ QStringList tst_Model::runRound(std::uint64_t seed, Stats &total)
     return problems;
 }
 
-void tst_Model::c1_c4_c6_c11_c12_randomisedModel()
+void TestModel::c1_c4_c6_c11_c12_randomisedModel()
 {
     bool seedGiven = false;
     bool roundsGiven = false;
@@ -1420,11 +1421,10 @@ void tst_Model::c1_c4_c6_c11_c12_randomisedModel()
                                        "QDISPATCH_MODEL_SEED=%1 QDISPATCH_MODEL_REPEAT=1 "
                                        "QDISPATCH_MODEL_ROUNDS=200")
                                 .arg(failedSeeds.value(0))));
-    const int other = g_messages.other.load();
-    QVERIFY2(other == 0,
+    QVERIFY2(m_otherMessages.isEmpty(),
              qPrintable(QStringLiteral("unexpected library messages: ")
-                        + g_messages.otherText.join(QStringLiteral(" | "))));
+                        + m_otherMessages.join(QStringLiteral(" | "))));
 }
 
-QTEST_GUILESS_MAIN(tst_Model)
+QTEST_GUILESS_MAIN(TestModel)
 #include "tst_model.moc"

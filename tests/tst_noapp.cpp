@@ -31,51 +31,9 @@ using qdispatch::CurrentThreadExecutor;
 using qdispatch::ExecutorError;
 using qdispatch::RunMode;
 
-Q_DECLARE_METATYPE(qdispatch::RunMode)
+using namespace qdispatchtest;
 
-namespace {
-
-constexpr int kTimeoutMs = 20000;
-
-// A std::thread that signals the end of its body, so that it can be joined with a timeout. On a
-// timeout it is detached (std::thread cannot be abandoned otherwise) and join() reports false.
-class StdWorker
-{
-public:
-    template <typename Fn>
-    explicit StdWorker(Fn fn)
-        : m_thread([this, fn = std::move(fn)]() mutable {
-              fn();
-              m_done.release();
-          })
-    {
-    }
-    ~StdWorker() { (void)join(); }
-    StdWorker(const StdWorker &) = delete;
-    StdWorker &operator=(const StdWorker &) = delete;
-
-    [[nodiscard]] bool join()
-    {
-        if (!m_thread.joinable())
-            return !m_timedOut;
-        if (m_done.tryAcquire(1, kTimeoutMs)) {
-            m_thread.join();
-            return true;
-        }
-        m_timedOut = true;
-        m_thread.detach();
-        return false;
-    }
-
-private:
-    qdispatchtest::Semaphore m_done;
-    bool m_timedOut = false;
-    std::thread m_thread; // last: starts after m_done exists
-};
-
-} // namespace
-
-class tst_NoApp : public QObject
+class TestNoApp : public QObject
 {
     Q_OBJECT
 
@@ -89,14 +47,14 @@ private Q_SLOTS:
     void x9_executorOfThrowsNoApplication();
 };
 
-void tst_NoApp::initTestCase()
+void TestNoApp::initTestCase()
 {
     QVERIFY(QCoreApplication::instance() == nullptr);
 }
 
 // C9: ExecutorOnly needs no QCoreApplication. A std::thread producer submits 1,000 items and
 // waits for each one's result, then finishes the promise the owner waits for.
-void tst_NoApp::c9_executorOnlyWithStdThreadProducer()
+void TestNoApp::c9_executorOnlyWithStdThreadProducer()
 {
     CurrentThreadExecutor executor;
     QThread *const owner = QThread::currentThread();
@@ -110,7 +68,7 @@ void tst_NoApp::c9_executorOnlyWithStdThreadProducer()
     std::atomic<int> ran{0};
     std::atomic<bool> producerFailed{false};
 
-    StdWorker producer([&] {
+    AnyThread producer(false, [&] {
         qint64 sum = 0;
         try {
             std::vector<QFuture<int>> futures;
@@ -151,7 +109,7 @@ void tst_NoApp::c9_executorOnlyWithStdThreadProducer()
 // C9: without a QCoreApplication, AllEvents and ExcludeUserInput throw NoApplication (both
 // overloads, finished or not), say what to do, and change nothing: a queued item stays queued
 // until an ExecutorOnly wait runs it.
-void tst_NoApp::c9_eventLoopModesThrowNoApplication_data()
+void TestNoApp::c9_eventLoopModesThrowNoApplication_data()
 {
     QTest::addColumn<RunMode>("mode");
     QTest::addColumn<bool>("withDeadline");
@@ -168,7 +126,7 @@ void tst_NoApp::c9_eventLoopModesThrowNoApplication_data()
     }
 }
 
-void tst_NoApp::c9_eventLoopModesThrowNoApplication()
+void TestNoApp::c9_eventLoopModesThrowNoApplication()
 {
     QFETCH(RunMode, mode);
     QFETCH(bool, withDeadline);
@@ -177,7 +135,7 @@ void tst_NoApp::c9_eventLoopModesThrowNoApplication()
 
     std::atomic<int> ran{0};
     QFuture<void> item;
-    StdWorker producer([&] { item = executor.submit([&] { ++ran; }); });
+    AnyThread producer(false, [&] { item = executor.submit([&] { ++ran; }); });
     QVERIFY(producer.join());
 
     QPromise<void> promise;
@@ -212,7 +170,7 @@ void tst_NoApp::c9_eventLoopModesThrowNoApplication()
 
 // C9: the deadline overload in ExecutorOnly without an application: false when the deadline
 // passes first, true once the future finished.
-void tst_NoApp::c9_executorOnlyDeadlineWithoutApplication()
+void TestNoApp::c9_executorOnlyDeadlineWithoutApplication()
 {
     CurrentThreadExecutor executor;
     QPromise<int> promise;
@@ -226,17 +184,17 @@ void tst_NoApp::c9_executorOnlyDeadlineWithoutApplication()
     QVERIFY(clock.elapsed() >= 45);
     QVERIFY(!executor.runUntilFuture(awaited, QDeadlineTimer(0), RunMode::ExecutorOnly));
 
-    qdispatchtest::Semaphore ownerWaiting;
-    StdWorker producer([&] {
+    Semaphore ownerWaiting;
+    AnyThread producer(false, [&] {
         try {
             executor.submit([&] { ownerWaiting.release(); });
         } catch (...) {
         }
-        if (ownerWaiting.tryAcquire(1, kTimeoutMs))
+        if (ownerWaiting.tryAcquire(1, kHandshakeMs))
             promise.addResult(3);
         promise.finish();
     });
-    QVERIFY(executor.runUntilFuture(awaited, QDeadlineTimer(kTimeoutMs), RunMode::ExecutorOnly));
+    QVERIFY(executor.runUntilFuture(awaited, joinDeadline(), RunMode::ExecutorOnly));
     QVERIFY(producer.join());
     QCOMPARE(awaited.resultCount(), 1);
     QCOMPARE(awaited.result(), 3);
@@ -245,27 +203,27 @@ void tst_NoApp::c9_executorOnlyDeadlineWithoutApplication()
 
 // C8 without an application: an item nests an ExecutorOnly wait on the same executor for a
 // promise that only a later item finishes.
-void tst_NoApp::c8_nestedExecutorOnlyWithoutApplication()
+void TestNoApp::c8_nestedExecutorOnlyWithoutApplication()
 {
     CurrentThreadExecutor executor;
     QPromise<void> gate;
     gate.start();
     const QFuture<void> gateFuture = gate.future();
-    qdispatchtest::Semaphore firstStarted;
+    Semaphore firstStarted;
     std::atomic<bool> laterRanFirst{false};
     std::atomic<bool> laterRan{false};
     std::atomic<bool> failed{false};
 
     QPromise<void> allDone;
     allDone.start();
-    StdWorker producer([&] {
+    AnyThread producer(false, [&] {
         try {
             QFuture<void> first = executor.submit([&] {
                 firstStarted.release();
                 executor.runUntilFuture(gateFuture, RunMode::ExecutorOnly);
                 laterRanFirst = laterRan.load();
             });
-            if (firstStarted.tryAcquire(1, kTimeoutMs)) {
+            if (firstStarted.tryAcquire(1, kHandshakeMs)) {
                 executor.submit([&] {
                     laterRan = true;
                     gate.finish();
@@ -279,7 +237,7 @@ void tst_NoApp::c8_nestedExecutorOnlyWithoutApplication()
         }
         allDone.finish();
     });
-    QVERIFY(executor.runUntilFuture(allDone.future(), QDeadlineTimer(kTimeoutMs),
+    QVERIFY(executor.runUntilFuture(allDone.future(), joinDeadline(),
                                     RunMode::ExecutorOnly));
     QVERIFY(producer.join());
     QVERIFY(!failed.load());
@@ -289,9 +247,9 @@ void tst_NoApp::c8_nestedExecutorOnlyWithoutApplication()
 // X9 without a QCoreApplication: Qt delivers no events to an event loop then, so executorOf()
 // refuses with NoApplication (and says what to do) rather than hand out an executor whose items
 // might never run; a running QThread is not touched.
-void tst_NoApp::x9_executorOfThrowsNoApplication()
+void TestNoApp::x9_executorOfThrowsNoApplication()
 {
-    qdispatchtest::Semaphore stop;
+    Semaphore stop;
     std::unique_ptr<QThread> thread(QThread::create([&] { stop.acquire(); }));
     thread->start();
     int code = -1;
@@ -303,7 +261,7 @@ void tst_NoApp::x9_executorOfThrowsNoApplication()
         message = QString::fromUtf8(e.what());
     }
     stop.release();
-    QVERIFY(thread->wait(QDeadlineTimer(qdispatchtest::kJoinMs)));
+    QVERIFY(thread->wait(QDeadlineTimer(kJoinMs)));
     QCOMPARE(code, int(ExecutorError::Code::NoApplication));
     QVERIFY2(message.contains(QLatin1String("executorOf()")), qPrintable(message));
 }
@@ -311,7 +269,7 @@ void tst_NoApp::x9_executorOfThrowsNoApplication()
 int main(int argc, char **argv)
 {
     // No QCoreApplication, on purpose.
-    tst_NoApp tc;
+    TestNoApp tc;
     return QTest::qExec(&tc, argc, argv);
 }
 

@@ -19,58 +19,10 @@
 #include <QtCore/QThread>
 #include <QtTest/QTest>
 
-#include <memory>
-
 using qdispatch::CurrentThreadExecutor;
 using qdispatch::RunMode;
 
 using namespace qdispatchtest;
-
-namespace {
-
-// An executor on a thread of its own, serving items until stop(). The test thread gets the
-// executor only once it exists (a Semaphore hand-off).
-class ExecutorThread
-{
-public:
-    ExecutorThread()
-    {
-        m_stop.start();
-        m_worker = std::make_unique<Worker>([this] {
-            CurrentThreadExecutor executor;
-            m_executor = &executor;
-            m_ready.release();
-            executor.runUntilFuture(m_stop.future(), RunMode::ExecutorOnly);
-        });
-    }
-    ~ExecutorThread() { stop(); }
-
-    CurrentThreadExecutor *executor()
-    {
-        if (!m_haveExecutor)
-            m_haveExecutor = m_ready.tryAcquire(1, kHandshakeMs);
-        return m_haveExecutor ? m_executor : nullptr;
-    }
-    QThread *thread() const { return m_worker->thread(); }
-    void stop()
-    {
-        if (!m_stopped) {
-            m_stopped = true;
-            m_stop.finish();
-            m_worker->join();
-        }
-    }
-
-private:
-    QPromise<void> m_stop;
-    Semaphore m_ready;
-    CurrentThreadExecutor *m_executor = nullptr;
-    bool m_haveExecutor = false;
-    bool m_stopped = false;
-    std::unique_ptr<Worker> m_worker;
-};
-
-} // namespace
 
 class TestQCoro : public QObject
 {
@@ -87,8 +39,8 @@ void TestQCoro::x6_resumeOnInsideAQCoroTask()
 {
     // X6: resumeOn() asks nothing of the promise type; QCoro's Task is just another coroutine.
     CurrentThreadExecutor gui;
-    ExecutorThread worker;
-    CurrentThreadExecutor *const other = worker.executor();
+    LoopThread worker(WithExecutor{});
+    CurrentThreadExecutor *const other = worker.startAndWait();
     QVERIFY(other);
     QThread *const mainThread = QThread::currentThread();
 
@@ -105,7 +57,7 @@ void TestQCoro::x6_resumeOnInsideAQCoroTask()
     };
     QCoro::Task<void> running = task();
     gui.runUntilFuture(done.future());
-    QCOMPARE(wentTo, worker.thread());
+    QCOMPARE(wentTo, &worker);
     QCOMPARE(cameBackTo, mainThread);
 }
 
@@ -142,8 +94,8 @@ void TestQCoro::x6_qcoroAwaitAndResultOfInOneTask()
     // QCoro's `co_await future` (its QFutureWatcher, through QCoro::Task's await_transform) and
     // qdispatch::resultOf() on the same future and on a submitted item, in one coroutine.
     CurrentThreadExecutor gui;
-    ExecutorThread worker;
-    CurrentThreadExecutor *const other = worker.executor();
+    LoopThread worker(WithExecutor{});
+    CurrentThreadExecutor *const other = worker.startAndWait();
     QVERIFY(other);
     Semaphore go;
     QFuture<int> work = QtConcurrent::run([&] {
@@ -175,7 +127,7 @@ void TestQCoro::x6_qcoroAwaitAndResultOfInOneTask()
     QCOMPARE(byQCoro, 5);
     QCOMPARE(byQDispatch, 5);
     QCOMPARE(submitted, 14);
-    QCOMPARE(ranOn, worker.thread());
+    QCOMPARE(ranOn, &worker);
 }
 
 void TestQCoro::x6_qcoroAwaitsATaskThatUsesResultOf()
@@ -183,13 +135,13 @@ void TestQCoro::x6_qcoroAwaitsATaskThatUsesResultOf()
     // A QCoro::Task awaiting another QCoro::Task whose body uses resultOf() and resumeOn():
     // QCoro's own task chaining still works around our awaitables.
     CurrentThreadExecutor gui;
-    ExecutorThread worker;
-    CurrentThreadExecutor *const other = worker.executor();
+    LoopThread worker(WithExecutor{});
+    CurrentThreadExecutor *const other = worker.startAndWait();
     QVERIFY(other);
 
     auto inner = [&]() -> QCoro::Task<int> {
         co_await qdispatch::resumeOn(*other);
-        const bool onWorker = QThread::currentThread() == worker.thread();
+        const bool onWorker = QThread::currentThread() == &worker;
         co_await qdispatch::resumeOn(gui);
         const int n = co_await qdispatch::resultOf(QtConcurrent::run([] { return 20; }));
         co_return onWorker ? n + 1 : -1;

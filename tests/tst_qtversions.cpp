@@ -8,6 +8,7 @@
 
 #include <qdispatch/coro.h>
 
+#include "testcoro.h"
 #include "testsupport.h"
 
 #include <QtCore/QCoreApplication>
@@ -18,7 +19,6 @@
 #include <QtTest/QTest>
 
 #include <atomic>
-#include <coroutine>
 #include <memory>
 #include <string>
 
@@ -28,21 +28,7 @@ using qdispatch::RunMode;
 
 using namespace qdispatchtest;
 
-Q_DECLARE_METATYPE(qdispatch::RunMode)
-
 namespace {
-
-struct Detached
-{
-    struct promise_type
-    {
-        Detached get_return_object() noexcept { return {}; }
-        std::suspend_never initial_suspend() noexcept { return {}; }
-        std::suspend_never final_suspend() noexcept { return {}; }
-        void return_void() noexcept { }
-        void unhandled_exception() noexcept { std::terminate(); }
-    };
-};
 
 void addModes()
 {
@@ -50,9 +36,8 @@ void addModes()
     QTest::addColumn<bool>("dropOnWorker");
     for (const bool worker : { false, true }) {
         const char *where = worker ? "dropped on a worker" : "dropped by an item";
-        QTest::addRow("AllEvents, %s", where) << RunMode::AllEvents << worker;
-        QTest::addRow("ExcludeUserInput, %s", where) << RunMode::ExcludeUserInput << worker;
-        QTest::addRow("ExecutorOnly, %s", where) << RunMode::ExecutorOnly << worker;
+        for (RunMode mode : kModes)
+            QTest::addRow("%s, %s", modeName(mode), where) << mode << worker;
     }
 }
 

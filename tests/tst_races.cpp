@@ -11,6 +11,7 @@
 
 #include <qdispatch/currentthreadexecutor.h>
 
+#include "messages.h"
 #include "testsupport.h"
 
 #include <QtCore/QByteArray>
@@ -92,15 +93,9 @@ enum class Event { OwnerEnds, DestroyOnOwner, ShutdownElsewhere, DestroyElsewher
 // Posted items that can never run are reported with qWarning (X1); here that is expected by
 // the hundred, so they are counted instead of printed. Everything else goes to QTest (so that
 // QTest::ignoreMessage works for the C13 message).
-std::atomic<int> g_neverRunWarnings{0};
-QtMessageHandler g_previousHandler = nullptr;
-void countNeverRun(QtMsgType type, const QMessageLogContext &context, const QString &text)
+bool isNeverRunWarning(const qdispatchtest::LoggedMessage &m)
 {
-    if (type == QtWarningMsg && text.contains(QStringLiteral("will never run"))) {
-        g_neverRunWarnings.fetch_add(1);
-        return;
-    }
-    g_previousHandler(type, context, text);
+    return m.type == QtWarningMsg && m.text.contains(QStringLiteral("will never run"));
 }
 
 // One iteration: an owner thread makes an executor (chained to one on this thread when
@@ -109,6 +104,7 @@ void countNeverRun(QtMsgType type, const QMessageLogContext &context, const QStr
 QString raceOnce(Event event, bool withOld, bool ownerIsQThread, std::uint64_t seed,
                  std::atomic<int> &ranOnOld, std::atomic<int> &brokenFutures)
 {
+    qdispatchtest::MessageLog neverRun(isNeverRunWarning, isNeverRunWarning); // first: ends last
     std::mt19937_64 rng(seed);
     t_role = 0;
     CurrentThreadExecutor old;
@@ -119,7 +115,6 @@ QString raceOnce(Event event, bool withOld, bool ownerIsQThread, std::uint64_t s
     const int ownerServes = int(rng() % 4); // drains the owner does before the event
     const int ownerSpin = int(rng() % 3000);
     const int eventSpin = int(rng() % 3000);
-    const int neverRunBefore = g_neverRunWarnings.load();
 
     AnyThread owner(ownerIsQThread, [&] {
         t_role = 1;
@@ -260,16 +255,16 @@ QString raceOnce(Event event, bool withOld, bool ownerIsQThread, std::uint64_t s
                 ranOnOld.fetch_add(1);
         }
     }
-    if (problem.isEmpty() && g_neverRunWarnings.load() - neverRunBefore != neverRunPosts)
+    if (problem.isEmpty() && neverRun.count() != neverRunPosts)
         problem = QStringLiteral("X1: %1 posted items never ran, %2 were reported")
                           .arg(neverRunPosts)
-                          .arg(g_neverRunWarnings.load() - neverRunBefore);
+                          .arg(neverRun.count());
     return problem;
 }
 
 } // namespace
 
-class tst_Races : public QObject
+class TestRaces : public QObject
 {
     Q_OBJECT
 
@@ -290,14 +285,13 @@ private:
     void run(Event event);
 };
 
-void tst_Races::initTestCase()
+void TestRaces::initTestCase()
 {
-    g_previousHandler = qInstallMessageHandler(countNeverRun);
     qInfo("tst_races: seed %llu (replay with QDISPATCH_RACES_SEED=%llu)",
           (unsigned long long)baseSeed(), (unsigned long long)baseSeed());
 }
 
-static void addRows()
+static void addOwnerRows()
 {
     QTest::addColumn<bool>("withOld");
     QTest::addColumn<bool>("ownerIsQThread");
@@ -307,7 +301,7 @@ static void addRows()
     QTest::newRow("old executor here, std::thread owner") << true << false;
 }
 
-void tst_Races::run(Event event)
+void TestRaces::run(Event event)
 {
     QFETCH(bool, withOld);
     QFETCH(bool, ownerIsQThread);
@@ -323,52 +317,52 @@ void tst_Races::run(Event event)
           ranOnOld.load(), broken.load());
 }
 
-void tst_Races::c10_c12_ownerThreadEndsMidSubmit_data()
+void TestRaces::c10_c12_ownerThreadEndsMidSubmit_data()
 {
-    addRows();
+    addOwnerRows();
 }
 
 // C10/C12: the owner thread ends (its executor still exists) while producers submit.
-void tst_Races::c10_c12_ownerThreadEndsMidSubmit()
+void TestRaces::c10_c12_ownerThreadEndsMidSubmit()
 {
     run(Event::OwnerEnds);
 }
 
-void tst_Races::c13_c12_destroyedOnOwnerMidSubmit_data()
+void TestRaces::c13_c12_destroyedOnOwnerMidSubmit_data()
 {
-    addRows();
+    addOwnerRows();
 }
 
 // C13/C12: the owner destroys its executor while producers submit through handles (X7).
-void tst_Races::c13_c12_destroyedOnOwnerMidSubmit()
+void TestRaces::c13_c12_destroyedOnOwnerMidSubmit()
 {
     run(Event::DestroyOnOwner);
 }
 
-void tst_Races::c10_c12_shutdownElsewhereMidSubmit_data()
+void TestRaces::c10_c12_shutdownElsewhereMidSubmit_data()
 {
-    addRows();
+    addOwnerRows();
 }
 
 // C10/C12: shutdown() from another thread while the owner drains and producers submit.
-void tst_Races::c10_c12_shutdownElsewhereMidSubmit()
+void TestRaces::c10_c12_shutdownElsewhereMidSubmit()
 {
     run(Event::ShutdownElsewhere);
 }
 
-void tst_Races::c13_destroyedElsewhereWhileOwnerRunsMidSubmit_data()
+void TestRaces::c13_destroyedElsewhereWhileOwnerRunsMidSubmit_data()
 {
-    addRows();
+    addOwnerRows();
 }
 
 // C13: destroyed from another thread while its owner still runs and producers submit: the
 // programming error is reported once and handled as shutdown(), nothing is lost.
-void tst_Races::c13_destroyedElsewhereWhileOwnerRunsMidSubmit()
+void TestRaces::c13_destroyedElsewhereWhileOwnerRunsMidSubmit()
 {
     run(Event::DestroyElsewhere);
 }
 
-void tst_Races::c4_c12_handOffKeepsEachProducersOrder_data()
+void TestRaces::c4_c12_handOffKeepsEachProducersOrder_data()
 {
     QTest::addColumn<int>("how");
     QTest::newRow("destroyed on its owner") << 0;
@@ -381,7 +375,7 @@ void tst_Races::c4_c12_handOffKeepsEachProducersOrder_data()
 // items already route there. The old executor must run them all, in the order the producer
 // sent them (C4: "the items one thread submits run in the order that thread submitted them";
 // C12: the held items move "in order").
-void tst_Races::c4_c12_handOffKeepsEachProducersOrder()
+void TestRaces::c4_c12_handOffKeepsEachProducersOrder()
 {
     QFETCH(int, how);
     const int n = iterations(60) * 2;
@@ -441,5 +435,5 @@ void tst_Races::c4_c12_handOffKeepsEachProducersOrder()
                                 .arg(baseSeed())));
 }
 
-QTEST_GUILESS_MAIN(tst_Races)
+QTEST_GUILESS_MAIN(TestRaces)
 #include "tst_races.moc"

@@ -1,6 +1,8 @@
-// Tests for CurrentThreadExecutor::runUntilFuture: rules C8 (runUntilFuture) and C9 (wait
-// modes, deadline overload). Every test names the rule it guards. The "no QCoreApplication" half
-// of C9 lives in tst_noapp.cpp, because this binary has a QCoreApplication for its whole life.
+// Tests for CurrentThreadExecutor::runUntilFuture, rule C8: only on the owner thread; returns
+// when the future finished and every item accepted before has run; an already finished future;
+// the future's exception is not rethrown; nesting; any owner thread. The wait modes and the
+// deadline overload (C9) are in tst_waitmodes.cpp; waits without a QCoreApplication in
+// tst_noapp.cpp, because this binary has a QCoreApplication for its whole life.
 //
 // Threads are ordered with semaphores (tryAcquire with a timeout, checked), never with sleeps,
 // and every thread is joined with a timeout.
@@ -8,112 +10,27 @@
 #include <qdispatch/currentthreadexecutor.h>
 
 #include "testsupport.h"
-#include "qtcompat.h"
 
 #include <QtConcurrent/QtConcurrent>
-#include <QtCore/QCoreApplication>
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QFuture>
-#include <QtCore/QMetaObject>
-#include <QtCore/QObject>
 #include <QtCore/QPromise>
 #include <QtCore/QThread>
-#include <QtCore/QTimer>
 #include <QtTest/QTest>
 
-#include <sys/resource.h>
-
 #include <atomic>
-#include <chrono>
-#include <memory>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 using qdispatch::CurrentThreadExecutor;
 using qdispatch::ExecutorError;
 using qdispatch::RunMode;
-using qdispatchtest::modeName;
 
-Q_DECLARE_METATYPE(qdispatch::RunMode)
+using namespace qdispatchtest;
 
 namespace {
-
-constexpr int kTimeoutMs = 20000;
-constexpr RunMode kModes[] = {RunMode::AllEvents, RunMode::ExcludeUserInput, RunMode::ExecutorOnly};
-
-void addModeRows()
-{
-    QTest::addColumn<RunMode>("mode");
-    for (RunMode mode : kModes)
-        QTest::newRow(modeName(mode)) << mode;
-}
-
-// A QThread running `fn`, joined with a timeout. On a timeout the thread is leaked (deleting a
-// running QThread aborts) and join() reports false, so the test fails instead of hanging.
-class Worker
-{
-public:
-    template <typename Fn>
-    explicit Worker(Fn fn)
-        : m_thread(QThread::create(qdispatchtest::releasingOnReturn(m_returned, std::move(fn))))
-    {
-        m_thread->start();
-    }
-    ~Worker() { (void)join(); }
-    Worker(const Worker &) = delete;
-    Worker &operator=(const Worker &) = delete;
-
-    [[nodiscard]] bool join()
-    {
-        if (m_timedOut)
-            return false;
-        if (!m_thread)
-            return true;
-        // m_returned first: ThreadSanitizer sees that hand-off, not the one inside wait().
-        if (m_returned.tryAcquire(1, kTimeoutMs) && m_thread->wait(QDeadlineTimer(kTimeoutMs))) {
-            m_thread.reset();
-            return true;
-        }
-        m_timedOut = true;
-        (void)m_thread.release();
-        return false;
-    }
-
-private:
-    qdispatchtest::Semaphore m_returned;
-    std::unique_ptr<QThread> m_thread;
-    bool m_timedOut = false;
-};
-
-// If a test fails early, keeps the stack alive until a QtConcurrent job that uses it is done.
-template <typename T>
-class FinishGuard
-{
-public:
-    FinishGuard(CurrentThreadExecutor &executor, QFuture<T> future)
-        : m_executor(executor), m_future(std::move(future))
-    {
-    }
-    ~FinishGuard()
-    {
-        if (m_future.isFinished())
-            return;
-        try {
-            (void)m_executor.runUntilFuture(m_future, QDeadlineTimer(kTimeoutMs),
-                                            RunMode::ExecutorOnly);
-        } catch (...) {
-        }
-    }
-    FinishGuard(const FinishGuard &) = delete;
-    FinishGuard &operator=(const FinishGuard &) = delete;
-
-private:
-    CurrentThreadExecutor &m_executor;
-    QFuture<T> m_future;
-};
 
 std::exception_ptr makeError(const char *what)
 {
@@ -122,14 +39,11 @@ std::exception_ptr makeError(const char *what)
 
 } // namespace
 
-class tst_RunUntil : public QObject
+class TestRunUntil : public QObject
 {
     Q_OBJECT
 
 private Q_SLOTS:
-    void c9_executorOnlyIdleOwnerSleeps();
-    void c9_executorOnlyNoticesAForeignFuture_data();
-    void c9_executorOnlyNoticesAForeignFuture();
     void c8_classicDeadlock_data();
     void c8_classicDeadlock();
     void c8_wrongThreadThrowsAndChangesNothing_data();
@@ -147,29 +61,16 @@ private Q_SLOTS:
     void c8_manyTimesInARow();
     void c8_ownerIsNotTheMainThread_data();
     void c8_ownerIsNotTheMainThread();
-    void c9_basicWait_data();
-    void c9_basicWait();
-    void c9_eventLoopModesRunTimersPostedEventsAndOtherExecutors_data();
-    void c9_eventLoopModesRunTimersPostedEventsAndOtherExecutors();
-    void c9_executorOnlyRunsNothingButItsItems();
-    void c9_deadlinePassesFirstReturnsFalse_data();
-    void c9_deadlinePassesFirstReturnsFalse();
-    void c9_deadlineFutureFirstReturnsTrue_data();
-    void c9_deadlineFutureFirstReturnsTrue();
-    void c9_deadlineZeroOrExpired_data();
-    void c9_deadlineZeroOrExpired();
-    void c9_finalDrainOfABacklogLetsTimersRun_data();
-    void c9_finalDrainOfABacklogLetsTimersRun();
 };
 
 // C8: the owner waits on a job that submits to the owner and blocks on every item. Without
 // runUntilFuture running items while it waits, this is the classic deadlock.
-void tst_RunUntil::c8_classicDeadlock_data()
+void TestRunUntil::c8_classicDeadlock_data()
 {
     addModeRows();
 }
 
-void tst_RunUntil::c8_classicDeadlock()
+void TestRunUntil::c8_classicDeadlock()
 {
     QFETCH(RunMode, mode);
     CurrentThreadExecutor executor;
@@ -204,7 +105,7 @@ void tst_RunUntil::c8_classicDeadlock()
 // C8: from any thread but the owner, runUntilFuture throws WrongThread and does nothing: an
 // item that is queued stays queued (it neither runs on the wrong thread nor anywhere else),
 // and the owner runs it later.
-void tst_RunUntil::c8_wrongThreadThrowsAndChangesNothing_data()
+void TestRunUntil::c8_wrongThreadThrowsAndChangesNothing_data()
 {
     QTest::addColumn<RunMode>("mode");
     QTest::addColumn<bool>("withDeadline");
@@ -214,7 +115,7 @@ void tst_RunUntil::c8_wrongThreadThrowsAndChangesNothing_data()
     }
 }
 
-void tst_RunUntil::c8_wrongThreadThrowsAndChangesNothing()
+void TestRunUntil::c8_wrongThreadThrowsAndChangesNothing()
 {
     QFETCH(RunMode, mode);
     QFETCH(bool, withDeadline);
@@ -269,7 +170,7 @@ void tst_RunUntil::c8_wrongThreadThrowsAndChangesNothing()
 
 // C8: an already finished future (value, exception, cancelled, default-constructed): the call
 // runs what is queued and returns without blocking.
-void tst_RunUntil::c8_alreadyFinishedFutureRunsQueuedAndReturns_data()
+void TestRunUntil::c8_alreadyFinishedFutureRunsQueuedAndReturns_data()
 {
     QTest::addColumn<RunMode>("mode");
     QTest::addColumn<int>("kind");
@@ -283,7 +184,7 @@ void tst_RunUntil::c8_alreadyFinishedFutureRunsQueuedAndReturns_data()
     }
 }
 
-void tst_RunUntil::c8_alreadyFinishedFutureRunsQueuedAndReturns()
+void TestRunUntil::c8_alreadyFinishedFutureRunsQueuedAndReturns()
 {
     QFETCH(RunMode, mode);
     QFETCH(int, kind);
@@ -334,13 +235,13 @@ void tst_RunUntil::c8_alreadyFinishedFutureRunsQueuedAndReturns()
     clock.start();
     try {
         if (withDeadline)
-            QVERIFY(executor.runUntilFuture(done, QDeadlineTimer(kTimeoutMs), mode));
+            QVERIFY(executor.runUntilFuture(done, joinDeadline(), mode));
         else
             executor.runUntilFuture(done, mode);
     } catch (...) {
         QFAIL("runUntilFuture threw on an already finished future");
     }
-    QVERIFY2(clock.elapsed() < 5000, "runUntilFuture blocked on an already finished future");
+    QVERIFY2(clock.elapsed() < kPromptMs, "runUntilFuture blocked on an already finished future");
     QCOMPARE(ran.load(), kItems);
     QCOMPARE(offThread.load(), 0);
     for (const auto &f : items)
@@ -349,18 +250,18 @@ void tst_RunUntil::c8_alreadyFinishedFutureRunsQueuedAndReturns()
     // Nothing queued at all: still returns at once.
     clock.restart();
     executor.runUntilFuture(done, mode);
-    QVERIFY(clock.elapsed() < 5000);
+    QVERIFY(clock.elapsed() < kPromptMs);
 }
 
 // C8: "returns when the future is finished and every item this executor accepted before the
 // future finished has run". The worker makes sure the owner is already waiting, then submits
 // many items and finishes the awaited promise (with an exception) right after the last submit.
-void tst_RunUntil::c8_itemsAcceptedBeforeFinishHaveRun_data()
+void TestRunUntil::c8_itemsAcceptedBeforeFinishHaveRun_data()
 {
     addModeRows();
 }
 
-void tst_RunUntil::c8_itemsAcceptedBeforeFinishHaveRun()
+void TestRunUntil::c8_itemsAcceptedBeforeFinishHaveRun()
 {
     QFETCH(RunMode, mode);
     CurrentThreadExecutor executor;
@@ -423,23 +324,23 @@ void tst_RunUntil::c8_itemsAcceptedBeforeFinishHaveRun()
 
 // C8: the exception of a QDispatch future (an item that throws) and of a QtConcurrent job is
 // not rethrown by runUntilFuture; the future itself still carries it.
-void tst_RunUntil::c8_futureExceptionNotRethrown_data()
+void TestRunUntil::c8_futureExceptionNotRethrown_data()
 {
     addModeRows();
 }
 
-void tst_RunUntil::c8_futureExceptionNotRethrown()
+void TestRunUntil::c8_futureExceptionNotRethrown()
 {
     QFETCH(RunMode, mode);
     CurrentThreadExecutor executor;
 
     QFuture<int> throwingItem;
-    qdispatchtest::Semaphore submitted;
+    Semaphore submitted;
     Worker worker([&] {
         throwingItem = executor.submit([]() -> int { throw std::runtime_error("item failed"); });
         submitted.release();
     });
-    QVERIFY(submitted.tryAcquire(1, kTimeoutMs));
+    QVERIFY(submitted.tryAcquire(1, kHandshakeMs));
     QVERIFY(worker.join());
 
     // Made here and thrown as a copy: std::runtime_error's message is a reference-counted
@@ -455,7 +356,7 @@ void tst_RunUntil::c8_futureExceptionNotRethrown()
     try {
         executor.runUntilFuture(throwingItem, mode);
         executor.runUntilFuture(job, mode);
-        QVERIFY(executor.runUntilFuture(throwingItem, QDeadlineTimer(kTimeoutMs), mode));
+        QVERIFY(executor.runUntilFuture(throwingItem, joinDeadline(), mode));
     } catch (...) {
         QFAIL("C8: runUntilFuture rethrew the future's exception");
     }
@@ -479,12 +380,12 @@ void tst_RunUntil::c8_futureExceptionNotRethrown()
 }
 
 // C8: a cancelled future counts as finished: cancelling (and finishing) it ends the wait.
-void tst_RunUntil::c8_cancelledFutureEndsWait_data()
+void TestRunUntil::c8_cancelledFutureEndsWait_data()
 {
     addModeRows();
 }
 
-void tst_RunUntil::c8_cancelledFutureEndsWait()
+void TestRunUntil::c8_cancelledFutureEndsWait()
 {
     QFETCH(RunMode, mode);
     CurrentThreadExecutor executor;
@@ -501,7 +402,7 @@ void tst_RunUntil::c8_cancelledFutureEndsWait()
         copy.cancel();
         promise.finish();
     });
-    QVERIFY(executor.runUntilFuture(awaited, QDeadlineTimer(kTimeoutMs), mode));
+    QVERIFY(executor.runUntilFuture(awaited, joinDeadline(), mode));
     QVERIFY(worker.join());
     QVERIFY(awaited.isCanceled());
 }
@@ -511,7 +412,7 @@ void tst_RunUntil::c8_cancelledFutureEndsWait()
 // that only a later item finishes. That later item is either submitted after the first one
 // started ("submittedDuring"), or was already queued behind it before the owner started
 // ("queuedBefore": then nothing new arrives to wake the nested wait).
-void tst_RunUntil::c8_nested_data()
+void TestRunUntil::c8_nested_data()
 {
     QTest::addColumn<RunMode>("outerMode");
     QTest::addColumn<RunMode>("innerMode");
@@ -531,7 +432,7 @@ void tst_RunUntil::c8_nested_data()
     }
 }
 
-void tst_RunUntil::c8_nested()
+void TestRunUntil::c8_nested()
 {
     QFETCH(RunMode, outerMode);
     QFETCH(RunMode, innerMode);
@@ -546,7 +447,7 @@ void tst_RunUntil::c8_nested()
     QPromise<void> gate;
     gate.start();
     const QFuture<void> gateFuture = gate.future();
-    qdispatchtest::Semaphore firstStarted;
+    Semaphore firstStarted;
     std::atomic<bool> laterRan{false};
     std::atomic<bool> laterRanBeforeInnerReturned{false};
     std::atomic<int> offThread{0};
@@ -558,7 +459,7 @@ void tst_RunUntil::c8_nested()
             ++offThread;
         firstStarted.release();
         try {
-            if (!target.runUntilFuture(gateFuture, QDeadlineTimer(kTimeoutMs), innerMode))
+            if (!target.runUntilFuture(gateFuture, joinDeadline(), innerMode))
                 ++innerReturnedFalse;
         } catch (...) {
             ++innerThrew;
@@ -581,14 +482,14 @@ void tst_RunUntil::c8_nested()
             later = target.submit(laterFn);
         });
         QVERIFY(worker.join());
-        QVERIFY(executor.runUntilFuture(first, QDeadlineTimer(kTimeoutMs), outerMode));
+        QVERIFY(executor.runUntilFuture(first, joinDeadline(), outerMode));
         QVERIFY(first.isFinished());
         QCOMPARE(first.result(), 7);
         QVERIFY(later.isFinished());
     } else {
         QFuture<int> job = QtConcurrent::run([&]() -> int {
             QFuture<int> first = executor.submit(firstFn);
-            if (!firstStarted.tryAcquire(1, kTimeoutMs))
+            if (!firstStarted.tryAcquire(1, kHandshakeMs))
                 return -1;
             QFuture<void> later = target.submit(laterFn);
             try {
@@ -599,7 +500,7 @@ void tst_RunUntil::c8_nested()
             }
         });
         FinishGuard guard(executor, job);
-        QVERIFY(executor.runUntilFuture(job, QDeadlineTimer(kTimeoutMs), outerMode));
+        QVERIFY(executor.runUntilFuture(job, joinDeadline(), outerMode));
         QCOMPARE(job.result(), 7);
     }
     QCOMPARE(innerThrew.load(), 0);
@@ -611,7 +512,7 @@ void tst_RunUntil::c8_nested()
 }
 
 // C8: any number of calls in a row, each one a real wait, cycling modes and both overloads.
-void tst_RunUntil::c8_manyTimesInARow()
+void TestRunUntil::c8_manyTimesInARow()
 {
     CurrentThreadExecutor executor;
     QThread *const owner = executor.thread();
@@ -634,7 +535,7 @@ void tst_RunUntil::c8_manyTimesInARow()
         if (round % 2)
             executor.runUntilFuture(job, mode);
         else
-            QVERIFY(executor.runUntilFuture(job, QDeadlineTimer(kTimeoutMs), mode));
+            QVERIFY(executor.runUntilFuture(job, joinDeadline(), mode));
         QVERIFY(job.isFinished());
         QCOMPARE(job.result(), 3 * round + 3);
     }
@@ -649,20 +550,20 @@ void tst_RunUntil::c8_manyTimesInARow()
 
 // C8 with C1: the owner may be a QThread or a plain std::thread; every mode works there too
 // (the process has a QCoreApplication, so the event-loop modes are allowed on any thread).
-void tst_RunUntil::c8_ownerIsNotTheMainThread_data()
+void TestRunUntil::c8_ownerIsNotTheMainThread_data()
 {
     QTest::addColumn<bool>("stdThread");
     QTest::newRow("QThread") << false;
     QTest::newRow("std::thread") << true;
 }
 
-void tst_RunUntil::c8_ownerIsNotTheMainThread()
+void TestRunUntil::c8_ownerIsNotTheMainThread()
 {
     QFETCH(bool, stdThread);
     std::vector<qint64> sums;
     std::atomic<int> offThread{0};
     std::atomic<int> failures{0};
-    qdispatchtest::Semaphore done;
+    Semaphore done;
 
     auto body = [&] {
         try {
@@ -682,7 +583,7 @@ void tst_RunUntil::c8_ownerIsNotTheMainThread()
                     }
                     return sum;
                 });
-                if (!executor.runUntilFuture(job, QDeadlineTimer(kTimeoutMs), mode)) {
+                if (!executor.runUntilFuture(job, joinDeadline(), mode)) {
                     ++failures;
                     job.waitForFinished();
                 }
@@ -694,411 +595,13 @@ void tst_RunUntil::c8_ownerIsNotTheMainThread()
         done.release();
     };
 
-    if (stdThread) {
-        std::thread thread(body);
-        const bool finished = done.tryAcquire(1, kTimeoutMs);
-        if (finished)
-            thread.join();
-        else
-            thread.detach();
-        QVERIFY(finished);
-    } else {
-        Worker worker(body);
-        QVERIFY(done.tryAcquire(1, kTimeoutMs));
-        QVERIFY(worker.join());
-    }
+    AnyThread owner(!stdThread, body);
+    QVERIFY(done.tryAcquire(1, kJoinMs));
+    QVERIFY(owner.join());
     QCOMPARE(failures.load(), 0);
     QCOMPARE(offThread.load(), 0);
     QCOMPARE(sums, (std::vector<qint64>{5050, 5050, 5050}));
 }
 
-// C9: the basic wait in every mode: a promise that another thread finishes while the owner
-// waits (and no item is left to run) ends the wait with its value.
-void tst_RunUntil::c9_basicWait_data()
-{
-    addModeRows();
-}
-
-void tst_RunUntil::c9_basicWait()
-{
-    QFETCH(RunMode, mode);
-    CurrentThreadExecutor executor;
-    QPromise<QString> promise;
-    promise.start();
-    const QFuture<QString> awaited = promise.future();
-    qdispatchtest::Semaphore ownerWaiting;
-    std::atomic<bool> itemOnOwner{false};
-
-    Worker worker([&] {
-        executor.submit([&] {
-            itemOnOwner = QThread::currentThread() == executor.thread();
-            ownerWaiting.release();
-        });
-        // Finish only once the owner has run the item, i.e. is inside runUntilFuture.
-        if (ownerWaiting.tryAcquire(1, kTimeoutMs))
-            promise.addResult(QStringLiteral("done"));
-        promise.finish();
-    });
-    executor.runUntilFuture(awaited, mode);
-    QVERIFY(worker.join());
-    QVERIFY(itemOnOwner.load());
-    QVERIFY(awaited.isFinished());
-    QCOMPARE(awaited.resultCount(), 1);
-    QCOMPARE(awaited.result(), QStringLiteral("done"));
-}
-
-// C9: AllEvents and ExcludeUserInput spin an event loop: a QTimer of the owner thread, a posted
-// queued functor and another executor of the thread all run during the wait. Each one finishes
-// the promise that the wait is for, so the wait can only end (before its deadline) if it ran.
-// (Deferral of user input needs a window system; a QCoreApplication has none.)
-void tst_RunUntil::c9_eventLoopModesRunTimersPostedEventsAndOtherExecutors_data()
-{
-    QTest::addColumn<RunMode>("mode");
-    QTest::newRow("AllEvents") << RunMode::AllEvents;
-    QTest::newRow("ExcludeUserInput") << RunMode::ExcludeUserInput;
-}
-
-void tst_RunUntil::c9_eventLoopModesRunTimersPostedEventsAndOtherExecutors()
-{
-    QFETCH(RunMode, mode);
-    CurrentThreadExecutor executor;
-    CurrentThreadExecutor other;
-    QObject context;
-
-    QPromise<void> byTimer;
-    byTimer.start();
-    QTimer timer;
-    timer.setSingleShot(true);
-    connect(&timer, &QTimer::timeout, &context, [&] { byTimer.finish(); });
-    timer.start(5);
-    QVERIFY(executor.runUntilFuture(byTimer.future(), QDeadlineTimer(kTimeoutMs), mode));
-
-    int repeats = 0;
-    QPromise<void> byRepeatingTimer;
-    byRepeatingTimer.start();
-    QTimer repeating;
-    connect(&repeating, &QTimer::timeout, &context, [&] {
-        if (++repeats == 5)
-            byRepeatingTimer.finish();
-    });
-    repeating.start(1);
-    QVERIFY(executor.runUntilFuture(byRepeatingTimer.future(), QDeadlineTimer(kTimeoutMs), mode));
-    repeating.stop();
-    // It may fire once more between finishing the promise and the wait noticing it.
-    QVERIFY(repeats >= 5);
-
-    QPromise<void> byPosted;
-    byPosted.start();
-    QMetaObject::invokeMethod(&context, [&] { byPosted.finish(); }, Qt::QueuedConnection);
-    QVERIFY(executor.runUntilFuture(byPosted.future(), QDeadlineTimer(kTimeoutMs), mode));
-
-    QPromise<void> byOtherExecutor;
-    byOtherExecutor.start();
-    QFuture<void> otherItem;
-    Worker worker([&] { otherItem = other.submit([&] { byOtherExecutor.finish(); }); });
-    QVERIFY(worker.join());
-    QVERIFY(executor.runUntilFuture(byOtherExecutor.future(), QDeadlineTimer(kTimeoutMs), mode));
-    QVERIFY(otherItem.isFinished());
-}
-
-// C9: ExecutorOnly runs this executor's items and nothing else: no timer, no posted event, no
-// other executor of the thread. They are deferred, not lost: they run once events are processed.
-void tst_RunUntil::c9_executorOnlyRunsNothingButItsItems()
-{
-    CurrentThreadExecutor executor;
-    CurrentThreadExecutor other;
-    QThread *const owner = executor.thread();
-    QObject context;
-
-    std::atomic<bool> timerFired{false};
-    std::atomic<bool> postedRan{false};
-    std::atomic<bool> otherRan{false};
-    QTimer timer;
-    timer.setSingleShot(true);
-    connect(&timer, &QTimer::timeout, &context, [&] { timerFired = true; });
-    timer.start(0);
-    QMetaObject::invokeMethod(&context, [&] { postedRan = true; }, Qt::QueuedConnection);
-
-    std::atomic<int> ran{0};
-    std::atomic<int> sawForeignWork{0};
-    std::atomic<int> offThread{0};
-    QFuture<int> job = QtConcurrent::run([&]() -> int {
-        try {
-            QFuture<void> otherItem = other.submit([&] { otherRan = true; });
-            int sum = 0;
-            for (int i = 0; i < 200; ++i) {
-                sum += executor.submit([&, i] {
-                    if (QThread::currentThread() != owner)
-                        ++offThread;
-                    if (timerFired || postedRan || otherRan)
-                        ++sawForeignWork;
-                    ++ran;
-                    return i;
-                }).result();
-            }
-            return sum;
-        } catch (...) {
-            return -1;
-        }
-    });
-    FinishGuard guard(executor, job);
-
-    executor.runUntilFuture(job, RunMode::ExecutorOnly);
-    QCOMPARE(job.result(), 19900);
-    QCOMPARE(ran.load(), 200);
-    QCOMPARE(offThread.load(), 0);
-    QCOMPARE(sawForeignWork.load(), 0);
-    QVERIFY(!timerFired.load());
-    QVERIFY(!postedRan.load());
-    QVERIFY(!otherRan.load());
-
-    // Deferred, not lost.
-    QTRY_VERIFY_WITH_TIMEOUT(timerFired.load() && postedRan.load() && otherRan.load(), kTimeoutMs);
-}
-
-// C9 deadline overload: returns false when the deadline passes first (the future stays
-// unfinished); the executor still works afterwards and the same future can be waited for again.
-void tst_RunUntil::c9_deadlinePassesFirstReturnsFalse_data()
-{
-    addModeRows();
-}
-
-void tst_RunUntil::c9_deadlinePassesFirstReturnsFalse()
-{
-    QFETCH(RunMode, mode);
-    CurrentThreadExecutor executor;
-    QPromise<int> promise;
-    promise.start();
-    const QFuture<int> awaited = promise.future();
-
-    QElapsedTimer clock;
-    clock.start();
-    const bool finished =
-            executor.runUntilFuture(awaited, QDeadlineTimer(100, Qt::PreciseTimer), mode);
-    const qint64 elapsed = clock.elapsed();
-    QVERIFY(!finished);
-    QVERIFY(!awaited.isFinished());
-    QVERIFY2(elapsed >= 95, qPrintable(QStringLiteral("returned after %1 ms").arg(elapsed)));
-    QVERIFY2(elapsed < 10000, qPrintable(QStringLiteral("returned after %1 ms").arg(elapsed)));
-    QVERIFY(!executor.isBroken());
-
-    // Finished later by another thread (after the owner waits again): now true.
-    qdispatchtest::Semaphore ownerWaiting;
-    Worker worker([&] {
-        executor.submit([&] { ownerWaiting.release(); });
-        if (ownerWaiting.tryAcquire(1, kTimeoutMs))
-            promise.addResult(5);
-        promise.finish();
-    });
-    QVERIFY(executor.runUntilFuture(awaited, QDeadlineTimer(kTimeoutMs), mode));
-    QVERIFY(worker.join());
-    QCOMPARE(awaited.resultCount(), 1);
-    QCOMPARE(awaited.result(), 5);
-}
-
-// C9 deadline overload: true when the future finishes first, with a finite deadline and with
-// QDeadlineTimer::Forever; the items accepted before it finished have run (C8).
-void tst_RunUntil::c9_deadlineFutureFirstReturnsTrue_data()
-{
-    QTest::addColumn<RunMode>("mode");
-    QTest::addColumn<bool>("forever");
-    for (RunMode mode : kModes) {
-        QTest::addRow("%s-finite", modeName(mode)) << mode << false;
-        QTest::addRow("%s-forever", modeName(mode)) << mode << true;
-    }
-}
-
-void tst_RunUntil::c9_deadlineFutureFirstReturnsTrue()
-{
-    QFETCH(RunMode, mode);
-    QFETCH(bool, forever);
-    CurrentThreadExecutor executor;
-    std::atomic<int> ran{0};
-    QFuture<int> job = QtConcurrent::run([&] {
-        int sum = 0;
-        for (int i = 0; i < 50; ++i)
-            sum += executor.submit([&, i] {
-                ++ran;
-                return i;
-            }).result();
-        return sum;
-    });
-    FinishGuard guard(executor, job);
-    const QDeadlineTimer deadline =
-            forever ? QDeadlineTimer(QDeadlineTimer::Forever) : QDeadlineTimer(kTimeoutMs);
-    QVERIFY(executor.runUntilFuture(job, deadline, mode));
-    QVERIFY(job.isFinished());
-    QCOMPARE(job.result(), 1225);
-    QCOMPARE(ran.load(), 50);
-}
-
-// C9 deadline overload with a zero or already expired deadline: an unfinished future gives
-// false at once; a finished one gives true (the deadline does not matter then) and the
-// queued items run.
-void tst_RunUntil::c9_deadlineZeroOrExpired_data()
-{
-    QTest::addColumn<RunMode>("mode");
-    QTest::addColumn<bool>("zero");
-    for (RunMode mode : kModes) {
-        QTest::addRow("%s-zero", modeName(mode)) << mode << true;
-        QTest::addRow("%s-expired", modeName(mode)) << mode << false;
-    }
-}
-
-void tst_RunUntil::c9_deadlineZeroOrExpired()
-{
-    QFETCH(RunMode, mode);
-    QFETCH(bool, zero);
-    CurrentThreadExecutor executor;
-    const auto makeDeadline = [zero] {
-        return zero ? QDeadlineTimer(0)
-                    : QDeadlineTimer::addNSecs(QDeadlineTimer::current(), -1000 * 1000 * 1000);
-    };
-    QVERIFY(makeDeadline().hasExpired());
-
-    QPromise<void> promise;
-    promise.start();
-    QElapsedTimer clock;
-    clock.start();
-    QVERIFY(!executor.runUntilFuture(promise.future(), makeDeadline(), mode));
-    QVERIFY(clock.elapsed() < 5000);
-
-    std::atomic<int> ran{0};
-    std::vector<QFuture<void>> items;
-    Worker worker([&] {
-        for (int i = 0; i < 10; ++i)
-            items.push_back(executor.submit([&] { ++ran; }));
-    });
-    QVERIFY(worker.join());
-    promise.finish();
-
-    clock.restart();
-    QVERIFY(executor.runUntilFuture(promise.future(), makeDeadline(), mode));
-    QVERIFY(clock.elapsed() < 5000);
-    QCOMPARE(ran.load(), 10);
-    for (const auto &f : items)
-        QVERIFY(f.isFinished());
-}
-
-// C8 + C9: when the awaited future is already finished, runUntilFuture still runs the whole
-// backlog accepted before it; in the event-loop modes it must do so in slices, letting a due
-// timer fire in between, and in ExecutorOnly it must not.
-void tst_RunUntil::c9_finalDrainOfABacklogLetsTimersRun_data()
-{
-    QTest::addColumn<qdispatch::RunMode>("mode");
-    QTest::addColumn<bool>("timerFiresDuringDrain");
-    QTest::newRow("AllEvents") << qdispatch::RunMode::AllEvents << true;
-    QTest::newRow("ExcludeUserInput") << qdispatch::RunMode::ExcludeUserInput << true;
-    QTest::newRow("ExecutorOnly") << qdispatch::RunMode::ExecutorOnly << false;
-}
-
-void tst_RunUntil::c9_finalDrainOfABacklogLetsTimersRun()
-{
-    QFETCH(qdispatch::RunMode, mode);
-    QFETCH(bool, timerFiresDuringDrain);
-
-    constexpr int kItems = 200; // about 0.2 ms each: a 40 ms backlog, ten time slices
-    qdispatch::CurrentThreadExecutor executor;
-    int ran = 0;
-    int ranWhenTimerFired = -1;
-    std::thread producer([&] {
-        for (int i = 0; i < kItems; ++i) {
-            executor.post([&ran] {
-                const auto end = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
-                while (std::chrono::steady_clock::now() < end) { }
-                ++ran;
-            });
-        }
-    });
-    producer.join();
-
-    QTimer timer;
-    timer.setSingleShot(true);
-    QObject::connect(&timer, &QTimer::timeout, [&] { ranWhenTimerFired = ran; });
-    timer.start(0); // due at once: it can only wait for the thread to look at its events
-
-    executor.runUntilFuture(qdispatch_compat::readyFuture(), mode);
-    QCOMPARE(ran, kItems); // C8: the whole backlog ran before the wait returned
-    if (timerFiresDuringDrain) {
-        QVERIFY2(ranWhenTimerFired >= 0 && ranWhenTimerFired < kItems,
-                 qPrintable(QStringLiteral("timer fired after %1 items").arg(ranWhenTimerFired)));
-    } else {
-        QCOMPARE(ranWhenTimerFired, -1); // ExecutorOnly runs no timers
-        QTRY_COMPARE(ranWhenTimerFired, kItems);
-    }
-}
-
-
-namespace {
-// The calling thread's own CPU time and voluntary context switches (Linux: RUSAGE_THREAD).
-struct ThreadUsage
-{
-    std::chrono::microseconds cpu;
-    long wakeUps;
-    static ThreadUsage now()
-    {
-        rusage usage{};
-        getrusage(RUSAGE_THREAD, &usage);
-        const auto us = [](const timeval &t) {
-            return std::chrono::seconds(t.tv_sec) + std::chrono::microseconds(t.tv_usec);
-        };
-        return { us(usage.ru_utime) + us(usage.ru_stime), usage.ru_nvcsw };
-    }
-};
-} // namespace
-
-void tst_RunUntil::c9_executorOnlyIdleOwnerSleeps()
-{
-    // C9: an owner waiting in ExecutorOnly on a future QDispatch did not make, with
-    // nothing queued, sleeps: it does not wake up to look at the future itself (a poller thread
-    // does that for every such wait), so it uses no CPU. It used to re-check in timed naps of up
-    // to 2 ms: about 500 wake-ups in this second.
-    CurrentThreadExecutor executor;
-    QPromise<void> never;
-    never.start();
-    const ThreadUsage before = ThreadUsage::now();
-    QVERIFY(!executor.runUntilFuture(never.future(), QDeadlineTimer(1000), RunMode::ExecutorOnly));
-    const ThreadUsage after = ThreadUsage::now();
-    const long wakeUps = after.wakeUps - before.wakeUps;
-    const auto cpu = after.cpu - before.cpu;
-    QVERIFY2(wakeUps < 20, qPrintable(QStringLiteral("%1 wake-ups in one idle second").arg(wakeUps)));
-    QVERIFY2(cpu < std::chrono::milliseconds(5),
-             qPrintable(QStringLiteral("%1 µs of CPU in one idle second").arg(cpu.count())));
-}
-
-void tst_RunUntil::c9_executorOnlyNoticesAForeignFuture_data()
-{
-    QTest::addColumn<bool>("withDeadline");
-    QTest::newRow("forever") << false;
-    QTest::newRow("deadline") << true;
-}
-
-void tst_RunUntil::c9_executorOnlyNoticesAForeignFuture()
-{
-    // C8/C9: a future finished by another thread, with no QDispatch item involved, ends an
-    // ExecutorOnly wait (the poller notices it) long before the deadline.
-    QFETCH(bool, withDeadline);
-    CurrentThreadExecutor executor;
-    QPromise<int> promise;
-    promise.start();
-    Worker finisher([&] {
-        promise.addResult(7);
-        promise.finish();
-    });
-    QElapsedTimer clock;
-    clock.start();
-    if (withDeadline) {
-        QVERIFY(executor.runUntilFuture(promise.future(), QDeadlineTimer(30000),
-                                        RunMode::ExecutorOnly));
-    } else {
-        executor.runUntilFuture(promise.future(), RunMode::ExecutorOnly);
-    }
-    QVERIFY(promise.future().isFinished());
-    QVERIFY(clock.elapsed() < 10000);
-    QVERIFY(finisher.join());
-    QCOMPARE(promise.future().result(), 7);
-}
-
-QTEST_GUILESS_MAIN(tst_RunUntil)
-
+QTEST_GUILESS_MAIN(TestRunUntil)
 #include "tst_rununtil.moc"

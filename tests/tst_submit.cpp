@@ -34,57 +34,9 @@ using qdispatch::CurrentThreadExecutor;
 using qdispatch::ExecutorError;
 using qdispatch::RunMode;
 
+using namespace qdispatchtest;
+
 namespace {
-
-constexpr int kHandshakeMs = 10000;
-
-QDeadlineTimer waitLimit()
-{
-    return QDeadlineTimer(15000);
-}
-
-// A std::thread that is always joined, also when a QVERIFY returns early.
-class Worker
-{
-public:
-    template <typename F>
-    explicit Worker(F &&fn) : m_thread(std::forward<F>(fn))
-    {
-    }
-    ~Worker() { join(); }
-    Worker(const Worker &) = delete;
-    Worker &operator=(const Worker &) = delete;
-    void join()
-    {
-        if (m_thread.joinable())
-            m_thread.join();
-    }
-
-private:
-    std::thread m_thread;
-};
-
-// Runs fn on a fresh std::thread and returns its result; the calling (owner) thread is blocked
-// in join() meanwhile, so it processes no events. An exception is carried back.
-template <typename F>
-auto onWorker(F fn)
-{
-    using R = decltype(fn());
-    std::optional<R> out;
-    std::exception_ptr error;
-    {
-        Worker worker([&] {
-            try {
-                out.emplace(fn());
-            } catch (...) {
-                error = std::current_exception();
-            }
-        });
-    }
-    if (error)
-        std::rethrow_exception(error);
-    return std::move(*out);
-}
 
 struct CopyCounter
 {
@@ -175,8 +127,8 @@ private Q_SLOTS:
     void c2_moveOnlyResult();
     void c2_argumentsAreDecayCopied();
     void c2_callableAndArgsInvokedAsRvalues();
-    void c2c5_resultTypeMatrix_data();
-    void c2c5_resultTypeMatrix();
+    void c2_c5_resultTypeMatrix_data();
+    void c2_c5_resultTypeMatrix();
 
     void c3_ownerThreadExactlyOnceOneAtATime_data();
     void c3_ownerThreadExactlyOnceOneAtATime();
@@ -214,79 +166,37 @@ void TestSubmit::c1_guiThreadOwner()
         return std::make_pair(seen, ex.submit([] { return QThread::currentThread(); }));
     });
     QVERIFY(seenElsewhere == gui);
-    QVERIFY(ex.runUntilFuture(fut, waitLimit()));
+    QVERIFY(ex.runUntilFuture(fut, joinDeadline()));
     QVERIFY(fut.result() == gui);
     QVERIFY(ex.thread() == gui); // never changes
 }
 
-namespace {
-class OwnerQThread : public QThread
-{
-public:
-    qdispatchtest::Semaphore ready;
-    qdispatchtest::Semaphore stopping; // released before quit(): seen by ThreadSanitizer
-    std::atomic<CurrentThreadExecutor *> executor{nullptr};
-    QThread *reported = nullptr;
-
-    // Ends the event loop and joins. `returned` is the end of run() as ThreadSanitizer sees it
-    // (it cannot see the hand-off inside wait()): without it, the object's destruction after
-    // wait() races with run()'s last touches of `stopping` and `executor`.
-    bool stop()
-    {
-        stopping.release();
-        quit();
-        return returned.tryAcquire(1, kHandshakeMs) && wait(kHandshakeMs);
-    }
-
-protected:
-    void run() override
-    {
-        CurrentThreadExecutor local;
-        reported = local.thread();
-        executor = &local;
-        ready.release();
-        exec(); // C3: items run in QThread::exec() too
-        stopping.tryAcquire(1, kHandshakeMs);
-        executor = nullptr;
-        returned.release(); // the last touch of this object
-    }
-
-private:
-    qdispatchtest::Semaphore returned;
-};
-} // namespace
-
 void TestSubmit::c1_qthreadOwner()
 {
-    OwnerQThread owner;
-    owner.start();
-    auto stop = qScopeGuard([&] {
-        if (!owner.stop())
-            qFatal("tst_submit: the owner QThread did not end within %d ms", kHandshakeMs);
-    });
-    QVERIFY(owner.ready.tryAcquire(1, kHandshakeMs));
-    CurrentThreadExecutor *ex = owner.executor;
+    LoopThread owner(WithExecutor{}); // C3: its items run in QThread::exec()
+    CurrentThreadExecutor *ex = owner.startAndWait();
     QVERIFY(ex);
-    QVERIFY(owner.reported == static_cast<QThread *>(&owner));
     QVERIFY(ex->thread() == static_cast<QThread *>(&owner));
 
-    qdispatchtest::Semaphore ran;
+    Semaphore ran;
     std::atomic<QThread *> itemThread{nullptr};
+    std::atomic<QThread *> reported{nullptr}; // thread() seen on the owner thread itself
     QFuture<void> fut = ex->submit([&] {
         itemThread = QThread::currentThread();
+        reported = ex->thread();
         ran.release();
     });
     QVERIFY(ran.tryAcquire(1, kHandshakeMs));
     QVERIFY(itemThread.load() == static_cast<QThread *>(&owner));
+    QVERIFY(reported.load() == static_cast<QThread *>(&owner));
     QVERIFY(ex->thread() == static_cast<QThread *>(&owner)); // never changes
-    stop.dismiss();
     QVERIFY(owner.stop());
     QVERIFY(fut.isFinished());
 }
 
 void TestSubmit::c1_plainStdThreadOwner()
 {
-    qdispatchtest::Semaphore ready;
+    Semaphore ready;
     QPromise<void> stopPromise;
     stopPromise.start();
     const QFuture<void> stopFuture = stopPromise.future();
@@ -298,9 +208,9 @@ void TestSubmit::c1_plainStdThreadOwner()
     // Released just before stopPromise.finish(); the owner takes it before it destroys the
     // executor. The QPromise orders the same thing, but inside Qt where ThreadSanitizer cannot
     // see it, so this thread's last use of `ex` would look raced with the destruction.
-    qdispatchtest::Semaphore stopping;
+    Semaphore stopping;
 
-    Worker owner([&] {
+    AnyThread owner(false, [&] {
         CurrentThreadExecutor local;
         ownerThread = QThread::currentThread();
         reported = local.thread();
@@ -317,7 +227,7 @@ void TestSubmit::c1_plainStdThreadOwner()
     auto stop = qScopeGuard([&] {
         stopping.release();
         stopPromise.finish();
-        owner.join();
+        (void)owner.join();
     });
 
     QVERIFY(ready.tryAcquire(1, kHandshakeMs));
@@ -325,7 +235,7 @@ void TestSubmit::c1_plainStdThreadOwner()
     QVERIFY(reported == ownerThread);
     QVERIFY(ex->thread() == ownerThread);
 
-    qdispatchtest::Semaphore ran;
+    Semaphore ran;
     QThread *itemThread = nullptr;
     QFuture<int> fut = ex->submit([&] {
         itemThread = QThread::currentThread();
@@ -339,7 +249,7 @@ void TestSubmit::c1_plainStdThreadOwner()
     stop.dismiss();
     stopping.release();
     stopPromise.finish();
-    owner.join();
+    QVERIFY(owner.join());
     QVERIFY(!waitThrew);
     QVERIFY(waitOk);
     QVERIFY(fut.isFinished());
@@ -354,7 +264,7 @@ void TestSubmit::c2_submitReturnsAtOnce()
     std::atomic<bool> ran{false};
     std::atomic<bool> ranWhenReturned{true};
     std::atomic<bool> finishedWhenReturned{true};
-    qdispatchtest::Semaphore returned;
+    Semaphore returned;
     QFuture<void> fut;
 
     Worker producer([&] {
@@ -367,14 +277,14 @@ void TestSubmit::c2_submitReturnsAtOnce()
     const bool submitReturned = returned.tryAcquire(1, kHandshakeMs);
     if (!submitReturned)
         QCoreApplication::processEvents(); // let a submit that waits for its item return, to join
-    producer.join();
+    QVERIFY(producer.join());
     QVERIFY(submitReturned);
     QVERIFY(!ranWhenReturned);
     QVERIFY(!finishedWhenReturned);
     QVERIFY(!ran);
     QVERIFY(!fut.isFinished());
 
-    QVERIFY(ex.runUntilFuture(fut, waitLimit()));
+    QVERIFY(ex.runUntilFuture(fut, joinDeadline()));
     QVERIFY(ran);
     QVERIFY(fut.isFinished());
 }
@@ -404,7 +314,7 @@ void TestSubmit::c2_moveOnlyCallableAndArgs()
                 std::make_unique<std::shared_ptr<int>>(std::move(owned)));
         return std::make_tuple(a, b, c);
     });
-    QVERIFY(ex.runUntilFuture(c, waitLimit()));
+    QVERIFY(ex.runUntilFuture(c, joinDeadline()));
     QVERIFY(a.isFinished());
     QVERIFY(b.isFinished());
     QCOMPARE(a.result(), 123);
@@ -419,7 +329,7 @@ void TestSubmit::c2_moveOnlyResult()
         auto source = std::make_unique<int>(42);
         return ex.submit([](std::unique_ptr<int> p) { return p; }, std::move(source));
     });
-    QVERIFY(ex.runUntilFuture(fut, waitLimit()));
+    QVERIFY(ex.runUntilFuture(fut, joinDeadline()));
     QVERIFY(fut.isFinished());
     QVERIFY(fut.isValid());
     std::unique_ptr<int> out = fut.takeResult();
@@ -447,7 +357,7 @@ void TestSubmit::c2_argumentsAreDecayCopied()
     });
     QCOMPARE(copiesAfterLvalueSubmit, 1);
     QCOMPARE(copiesAfterRvalueSubmit, 1);
-    QVERIFY(ex.runUntilFuture(rv, waitLimit()));
+    QVERIFY(ex.runUntilFuture(rv, joinDeadline()));
     QCOMPARE(lv.result(), 5);
     QCOMPARE(rv.result(), 7);
     QCOMPARE(CopyCounter::copies.load(), 1); // invoking copies nothing either
@@ -469,7 +379,7 @@ void TestSubmit::c2_argumentsAreDecayCopied()
     });
     QCOMPARE(callableCopies, 1);
     QCOMPARE(rvalueCallableCopies, 0);
-    QVERIFY(ex.runUntilFuture(fromLvalueFn, waitLimit()));
+    QVERIFY(ex.runUntilFuture(fromLvalueFn, joinDeadline()));
     QCOMPARE(fromLvalueFn.result(), 12);
 
     // A reference argument decays to a value: the item sees its own copy, not the original.
@@ -482,7 +392,7 @@ void TestSubmit::c2_argumentsAreDecayCopied()
         original = 2;
         return std::make_pair(addr, seen);
     });
-    QVERIFY(ex.runUntilFuture(seen, waitLimit()));
+    QVERIFY(ex.runUntilFuture(seen, joinDeadline()));
     QVERIFY(addr.result() != originalAddress);
     QCOMPARE(seen.result(), 1);
 
@@ -491,7 +401,7 @@ void TestSubmit::c2_argumentsAreDecayCopied()
     QFuture<void> viaRef = onWorker([&] {
         return ex.submit([](int &r) { r = 33; }, std::ref(target));
     });
-    QVERIFY(ex.runUntilFuture(viaRef, waitLimit()));
+    QVERIFY(ex.runUntilFuture(viaRef, joinDeadline()));
     QCOMPARE(target, 33);
 }
 
@@ -514,7 +424,7 @@ void TestSubmit::c2_callableAndArgsInvokedAsRvalues()
                 text);
         return std::make_tuple(a, b, c, d);
     });
-    QVERIFY(ex.runUntilFuture(argIsRvalue, waitLimit()));
+    QVERIFY(ex.runUntilFuture(argIsRvalue, joinDeadline()));
     QCOMPARE(fromRvalue.result(), 3);
     QCOMPARE(fromLvalue.result(), 3);
     QCOMPARE(fromConst.result(), 3);
@@ -534,7 +444,7 @@ void TestSubmit::c2_callableAndArgsInvokedAsRvalues()
                 },
                 text);
     });
-    QVERIFY(ex.runUntilFuture(last, waitLimit()));
+    QVERIFY(ex.runUntilFuture(last, joinDeadline()));
     QCOMPARE(voidFnCategory.load(), 3);
     QCOMPARE(voidArgIsRvalue.load(), 1);
 }
@@ -570,7 +480,7 @@ void checkResultKind()
         return std::make_pair(good, bad);
     });
     QVERIFY(!good.isFinished());
-    QVERIFY(ex.runUntilFuture(bad, waitLimit()));
+    QVERIFY(ex.runUntilFuture(bad, joinDeadline()));
     QVERIFY(good.isFinished());
     QVERIFY(bad.isFinished());
     QCOMPARE(calls.load(), 1);
@@ -600,7 +510,7 @@ void checkResultKind()
 }
 } // namespace
 
-void TestSubmit::c2c5_resultTypeMatrix_data()
+void TestSubmit::c2_c5_resultTypeMatrix_data()
 {
     QTest::addColumn<int>("kind");
     QTest::newRow("void") << int(Kind::Void);
@@ -609,7 +519,7 @@ void TestSubmit::c2c5_resultTypeMatrix_data()
     QTest::newRow("moveOnly") << int(Kind::MoveOnly);
 }
 
-void TestSubmit::c2c5_resultTypeMatrix()
+void TestSubmit::c2_c5_resultTypeMatrix()
 {
     QFETCH(int, kind);
     switch (Kind(kind)) {
@@ -632,15 +542,12 @@ void TestSubmit::c2c5_resultTypeMatrix()
 
 void TestSubmit::c3_ownerThreadExactlyOnceOneAtATime_data()
 {
-    QTest::addColumn<int>("mode");
-    QTest::newRow("AllEvents") << int(RunMode::AllEvents);
-    QTest::newRow("ExcludeUserInput") << int(RunMode::ExcludeUserInput);
-    QTest::newRow("ExecutorOnly") << int(RunMode::ExecutorOnly);
+    addModeRows();
 }
 
 void TestSubmit::c3_ownerThreadExactlyOnceOneAtATime()
 {
-    QFETCH(int, mode);
+    QFETCH(RunMode, mode);
     constexpr int kProducers = 4;
     constexpr int kPerProducer = 1000;
     constexpr int kTotal = kProducers * kPerProducer;
@@ -677,14 +584,14 @@ void TestSubmit::c3_ownerThreadExactlyOnceOneAtATime()
             }
         }));
     }
-    const bool done = ex.runUntilFuture(allRan.future(), waitLimit(), RunMode(mode));
+    const bool done = ex.runUntilFuture(allRan.future(), joinDeadline(), mode);
     producers.clear(); // joins
     QVERIFY(done);
     QCOMPARE(ran.load(), kTotal);
 
     // A later drain must not run anything a second time.
     QFuture<void> marker = onWorker([&] { return ex.submit([] { }); });
-    QVERIFY(ex.runUntilFuture(marker, waitLimit(), RunMode(mode)));
+    QVERIFY(ex.runUntilFuture(marker, joinDeadline(), mode));
 
     QCOMPARE(wrongThread.load(), 0);
     QCOMPARE(maxInside.load(), 1);
@@ -730,7 +637,7 @@ void TestSubmit::c3_runsInPlainQEventLoop()
         }
     });
     loop.exec();
-    producer.join();
+    QVERIFY(producer.join());
     QVERIFY(!timedOut);
     QCOMPARE(ran, kItems);
     QCOMPARE(wrongThread, 0);
@@ -757,10 +664,10 @@ void TestSubmit::c3_runsInProcessEvents()
             }));
         }
     });
-    const QDeadlineTimer deadline = waitLimit();
+    const QDeadlineTimer deadline = joinDeadline();
     while (ran < kItems && !deadline.hasExpired())
         QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents);
-    producer.join();
+    QVERIFY(producer.join());
     QCOMPARE(ran.load(), kItems);
     QCOMPARE(wrongThread, 0);
     for (const auto &f : futures)
@@ -787,8 +694,8 @@ void TestSubmit::c4_singleProducerOrder()
             });
         }
     });
-    const bool done = ex.runUntilFuture(allRan.future(), waitLimit());
-    producer.join();
+    const bool done = ex.runUntilFuture(allRan.future(), joinDeadline());
+    QVERIFY(producer.join());
     QVERIFY(done);
     QCOMPARE(int(order.size()), kItems);
     for (int i = 0; i < kItems; ++i) {
@@ -807,7 +714,7 @@ void TestSubmit::c4_fourProducersEachInOrder()
     order.reserve(kTotal);
     QPromise<void> allRan;
     allRan.start();
-    qdispatchtest::Semaphore go;
+    Semaphore go;
     std::atomic<int> startFailures{0};
 
     std::vector<std::unique_ptr<Worker>> producers;
@@ -825,7 +732,7 @@ void TestSubmit::c4_fourProducersEachInOrder()
         }));
     }
     go.release(kProducers); // all start together
-    const bool done = ex.runUntilFuture(allRan.future(), waitLimit());
+    const bool done = ex.runUntilFuture(allRan.future(), joinDeadline());
     producers.clear(); // joins
     QVERIFY(done);
     QCOMPARE(startFailures.load(), 0);
@@ -858,7 +765,7 @@ void TestSubmit::c5_stdExceptionSameTypeAndMessage()
         QFuture<void> v = ex.submit([] { throw std::out_of_range("void boom"); });
         return std::make_tuple(p, d, v);
     });
-    QVERIFY(ex.runUntilFuture(viaVoid, waitLimit()));
+    QVERIFY(ex.runUntilFuture(viaVoid, joinDeadline()));
 
     // result() rethrows, same dynamic type (no slicing) and same what().
     auto inspect = [](auto &&call, const std::type_info &expected, const char *text) {
@@ -884,7 +791,7 @@ void TestSubmit::c5_nonStdExceptionTypes()
         QFuture<void> aStruct = ex.submit([] { throw NotAnException{7}; });
         return std::make_pair(anInt, aStruct);
     });
-    QVERIFY(ex.runUntilFuture(aStruct, waitLimit()));
+    QVERIFY(ex.runUntilFuture(aStruct, joinDeadline()));
     QVERIFY(anInt.isFinished());
 
     int thrownInt = 0;
@@ -929,7 +836,7 @@ void TestSubmit::c5_executorContinuesAfterException()
         });
         return std::make_tuple(a, b, c, d);
     });
-    QVERIFY(ex.runUntilFuture(fourth, waitLimit()));
+    QVERIFY(ex.runUntilFuture(fourth, joinDeadline()));
     QCOMPARE(ranOrder, (std::vector<int>{1, 2, 3, 4}));
     QVERIFY(first.isFinished());
     QVERIFY(third.isFinished());
@@ -971,7 +878,7 @@ void TestSubmit::c5_nothingEscapesIntoEventLoop()
     } catch (...) {
         escaped = true;
     }
-    producer.join();
+    QVERIFY(producer.join());
     QVERIFY(!escaped);
     QVERIFY(!timedOut);
     QCOMPARE(exitCode, 0);
@@ -1011,8 +918,8 @@ void TestSubmit::c6_cancelBeforeStartSkipsFn()
     QVERIFY(b.isCanceled());
     QVERIFY(d.isCanceled());
 
-    QVERIFY(ex.runUntilFuture(b, waitLimit()));
-    QVERIFY(ex.runUntilFuture(c, waitLimit()));
+    QVERIFY(ex.runUntilFuture(b, joinDeadline()));
+    QVERIFY(ex.runUntilFuture(c, joinDeadline()));
     QVERIFY(!calledB);
     QVERIFY(!calledD);
     QVERIFY(b.isFinished());
@@ -1029,9 +936,9 @@ void TestSubmit::c6_cancelBeforeStartSkipsFn()
 void TestSubmit::c6_cancelAfterStartDoesNotInterrupt()
 {
     CurrentThreadExecutor ex;
-    qdispatchtest::Semaphore submitted;
-    qdispatchtest::Semaphore started;
-    qdispatchtest::Semaphore proceed;
+    Semaphore submitted;
+    Semaphore started;
+    Semaphore proceed;
     std::atomic<bool> proceeded{false};
     std::atomic<bool> completed{false};
     std::atomic<bool> sawStart{false};
@@ -1053,8 +960,8 @@ void TestSubmit::c6_cancelAfterStartDoesNotInterrupt()
         proceed.release();
     });
     QVERIFY(submitted.tryAcquire(1, kHandshakeMs));
-    const bool finished = ex.runUntilFuture(fut, waitLimit());
-    canceller.join();
+    const bool finished = ex.runUntilFuture(fut, joinDeadline());
+    QVERIFY(canceller.join());
     QVERIFY(finished);
     QVERIFY(sawStart);
     QVERIFY(cancelled);
@@ -1099,7 +1006,7 @@ void TestSubmit::c7_submitFromOwnerThrows()
     // Nothing was queued: a drain up to a later item runs only that item.
     std::atomic<int> markerCalls{0};
     QFuture<void> marker = onWorker([&] { return ex.submit([&] { ++markerCalls; }); });
-    QVERIFY(ex.runUntilFuture(marker, waitLimit()));
+    QVERIFY(ex.runUntilFuture(marker, joinDeadline()));
     QCOMPARE(markerCalls.load(), 1);
     QCOMPARE(calls.load(), 0);
 }
@@ -1126,7 +1033,7 @@ void TestSubmit::c7_submitFromInsideRunningItemThrows()
             }
         });
     });
-    QVERIFY(ex.runUntilFuture(outer, waitLimit()));
+    QVERIFY(ex.runUntilFuture(outer, joinDeadline()));
     QVERIFY(outer.isFinished());
     QVERIFY(!otherException);
     QVERIFY(thrown);
@@ -1135,8 +1042,8 @@ void TestSubmit::c7_submitFromInsideRunningItemThrows()
 
     std::atomic<int> markerCalls{0};
     QFuture<void> marker = onWorker([&] { return ex.submit([&] { ++markerCalls; }); });
-    QVERIFY(ex.runUntilFuture(marker, waitLimit()));
-    QVERIFY(ex.runUntilFuture(marker, waitLimit(), RunMode::ExecutorOnly));
+    QVERIFY(ex.runUntilFuture(marker, joinDeadline()));
+    QVERIFY(ex.runUntilFuture(marker, joinDeadline(), RunMode::ExecutorOnly));
     QCOMPARE(markerCalls.load(), 1);
     QCOMPARE(innerCalls.load(), 0);
 }
@@ -1148,7 +1055,7 @@ void TestSubmit::c7_submitFromPlainThreadOwnerThrows()
     bool messageOk = false;
     int calls = 0;
     int drained = -1;
-    Worker owner([&] {
+    AnyThread owner(false, [&] {
         CurrentThreadExecutor local;
         try {
             QFuture<void> f = local.submit([&] { ++calls; });
@@ -1165,7 +1072,7 @@ void TestSubmit::c7_submitFromPlainThreadOwnerThrows()
         local.runUntilFuture(ready.future(), RunMode::ExecutorOnly);
         drained = calls;
     });
-    owner.join();
+    QVERIFY(owner.join());
     QVERIFY(thrown);
     QVERIFY(codeOk);
     QVERIFY(messageOk);

@@ -6,8 +6,7 @@
 #if __cplusplus >= 202002L
 #include <qdispatch/coro.h>
 
-#include <coroutine>
-#include <exception>
+#include "../support/testcoro.h"
 #endif
 
 #include <QtCore/QFuture>
@@ -42,17 +41,7 @@ int useEveryTemplate(qdispatch::CurrentThreadExecutor &executor, const QFuture<i
 }
 
 #if __cplusplus >= 202002L
-struct Detached
-{
-    struct promise_type
-    {
-        Detached get_return_object() noexcept { return {}; }
-        std::suspend_never initial_suspend() noexcept { return {}; }
-        std::suspend_never final_suspend() noexcept { return {}; }
-        void return_void() noexcept { }
-        void unhandled_exception() noexcept { std::terminate(); }
-    };
-};
+using qdispatchtest::Detached;
 
 Detached useEveryAwaitable(qdispatch::CurrentThreadExecutor &executor, QFuture<int> number,
                            QFuture<void> done, QFuture<std::unique_ptr<int>> moveOnly)

@@ -4,6 +4,8 @@
 #include <qdispatch/currentthreadexecutor.h>
 #if __cplusplus >= 202002L
 #include <qdispatch/coro.h>
+
+#include "../support/testcoro.h"
 #endif
 
 #include <QtCore/QPromise>
@@ -14,17 +16,7 @@
 
 #if __cplusplus >= 202002L
 namespace {
-struct Detached
-{
-    struct promise_type
-    {
-        Detached get_return_object() noexcept { return {}; }
-        std::suspend_never initial_suspend() noexcept { return {}; }
-        std::suspend_never final_suspend() noexcept { return {}; }
-        void return_void() noexcept { }
-        void unhandled_exception() noexcept { std::terminate(); }
-    };
-};
+using qdispatchtest::Detached;
 
 // Hops from a worker to the executor's thread and reports where it arrived.
 Detached hop(qdispatch::CurrentThreadExecutor &executor, QPromise<bool> &arrived)
