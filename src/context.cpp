@@ -1,6 +1,6 @@
 // Context objects (X8): an item that belongs to a QObject is skipped when that object is gone by
 // the time the item would start, as Qt skips a queued call whose context object was destroyed.
-// Built on the queue (queue.cpp): a context item wraps the work item the templates made.
+// Built on the work items (workitem.cpp): a context item wraps the one the templates made.
 #include "executorstate_p.h"
 
 #include <QtCore/QFuture>

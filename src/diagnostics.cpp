@@ -1,7 +1,8 @@
-// X10, seeing inside: pendingCount(), runPending() and stats(); slow-item reports (after
-// Android's Looper: an item's run time and its delivery lateness against thresholds); the
-// environment variables that switch them on. Hang reports are hangreports.cpp's. Everything here is off by
-// default and costs no clock reading until a threshold is set.
+// X10, seeing inside: the API of pendingCount(), runPending() and stats(); slow-item reports
+// (after Android's Looper: an item's run time and its delivery lateness against thresholds); the
+// names of threads and items in reports; the environment variables that switch them on. An
+// executor's books are executorbooks.cpp's, hang reports hangreports.cpp's. Everything here is
+// off by default and costs no clock reading until a threshold is set.
 #include "diagnostics_p.h"
 
 #include "errors_p.h"
@@ -16,15 +17,11 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <utility>
 
 #if __has_include(<cxxabi.h>)
 #include <cxxabi.h>
 #define QDISPATCH_HAVE_CXXABI 1
-#endif
-#if defined(Q_OS_LINUX)
-#include <time.h>
 #endif
 
 namespace qdispatch {
@@ -42,40 +39,11 @@ using std::chrono::nanoseconds;
 // The largest threshold the environment may set: one day. Anything longer is a typo.
 constexpr qint64 kMaxThresholdMs = 24 * 60 * 60 * 1000;
 
-[[maybe_unused]] std::int64_t nsSinceEpoch(DiagClock::time_point t)
-{
-    return std::chrono::duration_cast<nanoseconds>(t.time_since_epoch()).count();
-}
-
-// When an item is accepted. On Linux the coarse monotonic clock: a few nanoseconds to read, where
-// the precise one costs tens, on every submit (P7); it is the precise clock as of the last tick
-// (1 to 4 ms ago), so a delivery time reads at most one tick long. Same epoch as DiagClock.
-[[maybe_unused]] std::int64_t stampClockNs() noexcept
-{
-#if defined(Q_OS_LINUX) && defined(CLOCK_MONOTONIC_COARSE)
-    timespec now;
-    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &now) == 0)
-        return std::int64_t(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
-#endif
-    return nsSinceEpoch(DiagClock::now());
-}
-
 // --- Names of threads -------------------------------------------------------------------------
 
 QString idText(Qt::HANDLE id)
 {
     return QStringLiteral("0x") + QString::number(quintptr(id), 16);
-}
-
-// `thread "name"`, or `thread 0x7f..` when it has no objectName(); " (main)" for the thread of
-// the QCoreApplication, which is seldom named and is the one a GUI developer looks for.
-QString threadLabel(const QString &name, Qt::HANDLE id, bool isMain)
-{
-    QString label = name.isEmpty() ? QStringLiteral("thread ") + idText(id)
-                                   : QStringLiteral("thread \"%1\"").arg(name);
-    if (isMain)
-        label += QStringLiteral(" (main)");
-    return label;
 }
 
 bool isMainThread(const QThread *thread)
@@ -86,10 +54,23 @@ bool isMainThread(const QThread *thread)
 
 } // namespace
 
+ThreadName ThreadName::of(const QThread *thread)
+{
+    return { thread->objectName(), isMainThread(thread) };
+}
+
+QString ThreadName::label(Qt::HANDLE id) const
+{
+    QString label = name.isEmpty() ? QStringLiteral("thread ") + idText(id)
+                                   : QStringLiteral("thread \"%1\"").arg(name);
+    if (isMain)
+        label += QStringLiteral(" (main)");
+    return label;
+}
+
 QString currentThreadLabel()
 {
-    QThread *const self = QThread::currentThread();
-    return threadLabel(self->objectName(), QThread::currentThreadId(), isMainThread(self));
+    return ThreadName::of(QThread::currentThread()).label(QThread::currentThreadId());
 }
 
 namespace {
@@ -101,9 +82,8 @@ namespace {
 constexpr std::size_t kEndedKept = 256;
 
 struct Submitter {
-    QString name;
+    ThreadName thread;
     Qt::HANDLE id = nullptr;
-    bool isMain = false;
     bool ended = false;
 };
 
@@ -142,29 +122,28 @@ struct SubmitterEntry {
     }
 };
 
+// Ends the thread's entry with the thread. The serial the stamps read is t_submitterSerial
+// (diagnostics_p.h), trivially destructible, so reading it needs no thread-local guard (P7).
 thread_local SubmitterEntry t_submitter;
-// The fast path: trivially destructible, so reading it needs no thread-local guard (P7).
-thread_local std::uint64_t t_serial = 0;
 
-[[maybe_unused]] Q_NEVER_INLINE std::uint64_t enterSubmitter()
+} // namespace
+
+std::uint64_t enterSubmitter()
 {
     SubmitterEntry &entry = t_submitter;
     QThread *const self = QThread::currentThread();
-    Submitter submitter { self->objectName(), QThread::currentThreadId(), isMainThread(self),
-                          false };
+    Submitter submitter;
+    submitter.thread = ThreadName::of(self);
+    submitter.id = QThread::currentThreadId();
     auto &registry = submitters();
     std::lock_guard locker(registry.mutex);
     entry.serial = ++registry.lastSerial;
     registry.bySerial.emplace(entry.serial, std::move(submitter));
-    t_serial = entry.serial;
+    t_submitterSerial = entry.serial;
     return entry.serial;
 }
 
-[[maybe_unused]] inline std::uint64_t submitterSerial()
-{
-    const std::uint64_t serial = t_serial;
-    return Q_LIKELY(serial != 0) ? serial : enterSubmitter();
-}
+namespace {
 
 [[maybe_unused]] QString submitterLabel(std::uint64_t serial)
 {
@@ -179,7 +158,7 @@ thread_local std::uint64_t t_serial = 0;
             return QStringLiteral("a thread that has ended");
         submitter = it->second;
     }
-    QString label = threadLabel(submitter.name, submitter.id, submitter.isMain);
+    QString label = submitter.thread.label(submitter.id);
     if (submitter.ended)
         label += QStringLiteral(" (ended since)");
     return label;
@@ -199,6 +178,8 @@ QString typeFromSignature(const char *signature)
     }
     return text;
 }
+
+} // namespace
 
 QString itemName(CallableName name)
 {
@@ -224,8 +205,6 @@ QString itemName(CallableName name)
         return QString::fromUtf8(name.type->name());
     return QStringLiteral("(an item without a name)");
 }
-
-} // namespace
 
 QString msText(std::int64_t ns)
 {
@@ -299,146 +278,6 @@ void applySlowItemEnvironment(ExecutorState &state)
     state.setSlowItemThresholds(milliseconds(*run), milliseconds(*delivery));
 }
 
-// --- The executor's books ---------------------------------------------------------------------
-
-quint64 ExecutorState::pendingCount() const
-{
-    std::lock_guard locker(m_mutex);
-    const std::uint64_t pending = inboxCountLocked() + unclaimedLocked();
-#if QDISPATCH_DIAGNOSTICS
-    m_peakPending = std::max(m_peakPending, pending);
-#endif
-    return pending;
-}
-
-ExecutorStats ExecutorState::stats() const
-{
-    ExecutorStats stats;
-    const Record::Value run = m_longestRun.get();
-    const Record::Value delivery = m_longestDelivery.get();
-    {
-        std::lock_guard locker(m_mutex);
-        // Under m_mutex only producers (pushing onto the inbox, which is read once, as one
-        // moment) and the owner thread (claiming) change the queue. The claims and the skips are
-        // read together with the owner's claim window closed, so that an item taken and not yet
-        // started or skipped is never seen, and nothing is counted twice or not at all.
-        std::uint64_t claimed;
-        std::uint64_t skipped;
-        for (;;) {
-            const std::uint64_t version = m_claimWindow.version.load(std::memory_order_acquire);
-            if (version & 1) {
-                std::this_thread::yield(); // a few instructions, unless the owner was preempted
-                continue;
-            }
-            claimed = m_claimed.load(std::memory_order_acquire);
-            skipped = m_claimWindow.skipped.load(std::memory_order_acquire);
-            if (m_claimWindow.version.load(std::memory_order_relaxed) == version)
-                break;
-        }
-        const std::uint64_t before = m_claimedBefore.load(std::memory_order_relaxed);
-        const bool stolen = claimed == kStolen;
-        const std::uint64_t started = stolen ? before : before + claimed;
-        const std::uint64_t pending = inboxCountLocked() + (stolen ? 0 : m_batch.size() - claimed);
-        stats.accepted = pending + started + m_replaced + m_handedOff + m_failed;
-        stats.cancelled = skipped + m_replaced;
-        stats.handedOff = m_handedOff;
-        stats.failed = m_failed;
-        stats.run = started - skipped;
-#if QDISPATCH_DIAGNOSTICS
-        // Producers keep no count: the owner notes the length when it takes the inbox, and
-        // every look from here or pendingCount() counts too.
-        m_peakPending = std::max(m_peakPending, pending);
-#endif
-        stats.peakPending = m_peakPending;
-    }
-    stats.longestRun = nanoseconds(run.ns);
-    stats.longestDelivery = nanoseconds(delivery.ns);
-    if (run.ns != 0)
-        stats.longestRunItem = itemName(run.name);
-    if (delivery.ns != 0)
-        stats.longestDeliveryItem = itemName(delivery.name);
-    return stats;
-}
-
-void ExecutorState::setSlowItemThresholds(nanoseconds run, nanoseconds delivery)
-{
-    const std::int64_t runNs = std::max<std::int64_t>(0, run.count());
-    const std::int64_t deliveryNs = std::max<std::int64_t>(0, delivery.count());
-    // Under the lock, so that two threads setting thresholds at once cannot leave m_stamping
-    // disagreeing with the thresholds that stay.
-    std::lock_guard locker(m_mutex);
-    m_runThresholdNs.store(runNs, std::memory_order_relaxed);
-    m_deliveryThresholdNs.store(deliveryNs, std::memory_order_relaxed);
-    m_stamping.store(runNs != 0 || deliveryNs != 0, std::memory_order_relaxed);
-}
-
-nanoseconds ExecutorState::slowRunThreshold() const
-{
-    return nanoseconds(m_runThresholdNs.load(std::memory_order_relaxed));
-}
-
-nanoseconds ExecutorState::slowDeliveryThreshold() const
-{
-    return nanoseconds(m_deliveryThresholdNs.load(std::memory_order_relaxed));
-}
-
-void ExecutorState::stamp(WorkItem *item) const noexcept
-{
-#if QDISPATCH_DIAGNOSTICS
-    // The clock only for a delivery threshold: it is most of what stamping costs (P7).
-    if (m_deliveryThresholdNs.load(std::memory_order_relaxed) != 0)
-        item->m_acceptedAt = stampClockNs();
-    item->m_submitter = submitterSerial();
-#else
-    Q_UNUSED(item);
-#endif
-}
-
-QString ExecutorState::ownerLabel() const
-{
-    QString name;
-    bool isMain = false;
-    {
-        // The QThread may be deleted once its thread has finished, which breaks this executor
-        // first (or, for a destroyed executor, may have happened unnoticed): ask only before.
-        std::lock_guard locker(m_mutex);
-        if (!m_ownerFinished && !broken.load(std::memory_order_relaxed)) {
-            name = thread->objectName();
-            isMain = isMainThread(thread);
-        }
-    }
-    return threadLabel(name, threadId, isMain);
-}
-
-void ExecutorState::Record::set(std::int64_t ns, CallableName name) noexcept
-{
-    const std::uint64_t version = m_version.load(std::memory_order_relaxed);
-    m_version.store(version + 1, std::memory_order_relaxed);
-    // Release: a reader that sees any of these values also sees the odd version before them,
-    // and so retries when it reads the version again.
-    m_ns.store(ns, std::memory_order_release);
-    m_type.store(name.type, std::memory_order_release);
-    m_signature.store(name.signature, std::memory_order_release);
-    m_version.store(version + 2, std::memory_order_release);
-}
-
-ExecutorState::Record::Value ExecutorState::Record::get() const noexcept
-{
-    for (;;) {
-        const std::uint64_t version = m_version.load(std::memory_order_acquire);
-        if (version & 1) {
-            std::this_thread::yield(); // the owner thread is in the middle of set()
-            continue;
-        }
-        Value value;
-        value.ns = m_ns.load(std::memory_order_acquire);
-        value.name.type = m_type.load(std::memory_order_acquire);
-        value.name.signature = m_signature.load(std::memory_order_acquire);
-        if (m_version.load(std::memory_order_relaxed) == version)
-            return value;
-    }
-}
-
 void ItemBooks::updateAlerts() noexcept
 {
 #if QDISPATCH_DIAGNOSTICS
@@ -446,18 +285,18 @@ void ItemBooks::updateAlerts() noexcept
     const auto alert = [](std::int64_t record, std::int64_t threshold) {
         return threshold == 0 ? record : std::min(record, threshold);
     };
-    m_runAlertNs = alert(m_state.m_longestRun.ns(), m_runNs);
-    m_deliveryAlertNs = alert(m_state.m_longestDelivery.ns(), m_deliveryNs);
+    m_runAlertNs = alert(m_books.m_longestRun.ns(), m_runNs);
+    m_deliveryAlertNs = alert(m_books.m_longestDelivery.ns(), m_deliveryNs);
 #endif
 }
 
 void ItemBooks::afterTimedRun(WorkItem *item, std::int64_t runNs, std::int64_t deliveryNs) noexcept
 {
 #if QDISPATCH_DIAGNOSTICS
-    if (runNs > m_state.m_longestRun.ns())
-        m_state.m_longestRun.set(runNs, item->callableName());
-    if (deliveryNs > m_state.m_longestDelivery.ns())
-        m_state.m_longestDelivery.set(deliveryNs, item->callableName());
+    if (runNs > m_books.m_longestRun.ns())
+        m_books.m_longestRun.set(runNs, item->callableName());
+    if (deliveryNs > m_books.m_longestDelivery.ns())
+        m_books.m_longestDelivery.set(deliveryNs, item->callableName());
     updateAlerts();
 
     const bool slow = m_runNs != 0 && runNs > m_runNs;
@@ -466,8 +305,8 @@ void ItemBooks::afterTimedRun(WorkItem *item, std::int64_t runNs, std::int64_t d
         // As Android's Looper does: after one late delivery is reported, the items queued
         // behind it are late too; say nothing more until one starts on time (the backlog is gone).
         if (deliveryNs <= m_deliveryNs)
-            m_state.m_lateReported = false;
-        else if (!std::exchange(m_state.m_lateReported, true))
+            m_books.m_lateReported = false;
+        else if (!std::exchange(m_books.m_lateReported, true))
             late = true;
     }
     if (!slow && !late)

@@ -38,9 +38,23 @@ void reportBlockedInvoke(const ExecutorState *target, std::chrono::nanoseconds w
 // Reads QDISPATCH_SLOW_ITEM_MS for an executor being constructed; one warning per malformed value.
 void applySlowItemEnvironment(ExecutorState &state);
 
+// How a report names a thread: `thread "name"`, or `thread 0x7f..` when it has no objectName(),
+// and " (main)" for the thread of the QCoreApplication, which is seldom named and is the one a
+// GUI developer looks for. Taken while the QThread exists; the label may be made after it is gone.
+struct ThreadName
+{
+    QString name;
+    bool isMain = false;
+
+    static ThreadName of(const QThread *thread);
+    QString label(Qt::HANDLE id) const;
+};
+
 // Shared by the slow-item reports (diagnostics.cpp) and the hang reports (hangreports.cpp).
 // The calling thread as a report names it: its objectName() if set, else its id.
 QString currentThreadLabel();
+// An item as reports and stats() name it: the type of its callable, demangled.
+QString itemName(CallableName name);
 // "12.3 ms"; a threshold as "50 ms" or "off".
 QString msText(std::int64_t ns);
 QString thresholdText(std::int64_t ns);
@@ -52,6 +66,17 @@ void warnMalformed(const QLoggingCategory &category, const char *variable, const
 // A threshold in nanoseconds; zero or less is off (0).
 std::int64_t clampedNs(std::chrono::milliseconds ms);
 
+// X10: the calling thread's serial among the threads that submitted stamped items (0: not yet
+// one of them). Read by every stamped submit, so inline, from a thread-local without a destructor,
+// which needs no guard (P7); enterSubmitter() makes the thread one of them (diagnostics.cpp).
+inline thread_local std::uint64_t t_submitterSerial = 0;
+std::uint64_t enterSubmitter();
+inline std::uint64_t submitterSerial()
+{
+    const std::uint64_t serial = t_submitterSerial;
+    return Q_LIKELY(serial != 0) ? serial : enterSubmitter();
+}
+
 // The clock of run and delivery times: the same as std::chrono::steady_clock, which the drains
 // read anyway to cut their time slices. Its ticks are nanoseconds (ItemBooks counts on it).
 using DiagClock = std::chrono::steady_clock;
@@ -61,11 +86,12 @@ static_assert(std::is_same_v<DiagClock::duration, std::chrono::nanoseconds>);
 // running an item costs no clock reading (the counts are the claim window's, ClaimWindow).
 class ItemBooks {
 public:
-    explicit ItemBooks(ExecutorState &state) noexcept : m_state(state)
+    explicit ItemBooks(ExecutorState &state) noexcept
+        : m_queue(state.m_queue), m_books(state.m_books)
     {
 #if QDISPATCH_DIAGNOSTICS
-        m_runNs = state.m_runThresholdNs.load(std::memory_order_relaxed);
-        m_deliveryNs = state.m_deliveryThresholdNs.load(std::memory_order_relaxed);
+        m_runNs = m_books.runThresholdNs();
+        m_deliveryNs = m_books.deliveryThresholdNs();
         m_timed = m_runNs != 0 || m_deliveryNs != 0;
         if (m_timed) {
             m_last = DiagClock::now();
@@ -78,10 +104,7 @@ public:
     void run(WorkItem *item) noexcept
     {
         item->run();
-        // Every item closes its claim when it starts or skips (WorkItem::begin()); one that
-        // did not must not leave stats() and a breaking thread waiting for ever.
-        if (Q_UNLIKELY(m_state.m_claimWindow.isOpen()))
-            m_state.m_claimWindow.close(false);
+        m_queue.closeClaimLeftOpen();
 #if QDISPATCH_DIAGNOSTICS
         if (m_timed) {
             // Per item, while timing: one clock reading, two subtractions and three tests; the
@@ -96,11 +119,11 @@ public:
                 ? -1
                 : std::max<std::int64_t>(0, start.time_since_epoch().count() - item->m_acceptedAt);
             if (Q_UNLIKELY(runNs > m_runAlertNs || deliveryNs > m_deliveryAlertNs
-                           || (m_state.m_lateReported && deliveryNs >= 0)))
+                           || (m_books.m_lateReported && deliveryNs >= 0)))
                 afterTimedRun(item, runNs, deliveryNs);
         }
 #else
-        (void)m_state;
+        (void)m_books;
 #endif
         delete item;
     }
@@ -125,7 +148,8 @@ private:
     // Owner thread: the times above which an item needs afterTimedRun(): a record or a threshold.
     void updateAlerts() noexcept;
 
-    ExecutorState &m_state;
+    ItemQueue &m_queue;
+    ExecutorBooks &m_books;
     bool m_timed = false;
 #if QDISPATCH_DIAGNOSTICS
     std::int64_t m_runNs = 0;
@@ -140,9 +164,12 @@ private:
 // longer than the hang threshold. Does nothing (no clock, no timer) when the threshold is off.
 class HangWatch {
 public:
+    // Whose wait it is, for the report.
+    enum class Wait { RunUntilFuture, Invoke };
+
     // `target`: the executor whose items the wait depends on, alive for the watch's lifetime
-    // (nullptr: no report); `invoke`: the wait is invoke()'s.
-    HangWatch(const ExecutorState *target, bool invoke, RunMode mode);
+    // (nullptr: no report).
+    HangWatch(const ExecutorState *target, Wait wait, RunMode mode);
     ~HangWatch();
     HangWatch(const HangWatch &) = delete;
     HangWatch &operator=(const HangWatch &) = delete;
@@ -170,7 +197,7 @@ private:
     void report();
 
     const ExecutorState *m_target;
-    const bool m_invoke;
+    const Wait m_wait;
     const RunMode m_mode;
     std::int64_t m_thresholdNs;
     bool m_reported = false;

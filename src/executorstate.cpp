@@ -1,37 +1,38 @@
-// What remains of an executor's state once its parts have their own files: construction, whose
-// thread owns it (C1, X9), routing an item along the chain (C7, C11, X3) and the exported
-// functions the public templates call.
-#include "diagnostics_p.h"
-#include "errors_p.h"
+// An executor's state as a whole: construction, whose thread owns it (C1, X9), routing along the
+// chain (C7, C11, X3), the wake-up of the owner after a push, the owner's drains (C3, C8, C9), the
+// break and the in-order hand-off down the chain (C4, C10, C12), X10's looks at it, and the
+// exported functions the public templates call. The parts do the work (executorstate_p.h).
 #include "executorstate_p.h"
 
+#include "diagnostics_p.h"
+#include "errors_p.h"
+#include "timeslice_p.h"
+#include "waitdeadlinescope_p.h"
+
+#include <QtCore/QCoreApplication>
 #include <QtCore/QThread>
 
+#include <limits>
+
 namespace qdispatch::detail {
+
+// --- Construction and the owner ---------------------------------------------------------------
 
 ExecutorState::ExecutorState(CurrentThreadExecutor *owner, std::shared_ptr<ExecutorState> oldState)
     : thread(QThread::currentThread()),
       threadId(QThread::currentThreadId()),
       executor(owner),
-      m_old(std::move(oldState)),
-      m_givenOld(m_old)
+      m_chain(std::move(oldState))
 {
     applySlowItemEnvironment(*this); // X10
 }
 
-ExecutorState::~ExecutorState()
+ExecutorState::ExecutorState(QThread *target)
+    : thread(target), threadId(nullptr), executor(nullptr), m_chain(nullptr)
 {
-    // Every path that drops the last reference has broken the executor first, so nothing is
-    // queued here; this is a guard against a future change forgetting that.
-    Q_ASSERT(m_inbox.load(std::memory_order_relaxed) == nullptr
-             || m_inbox.load(std::memory_order_relaxed) == closedInbox());
-    releaseLink(std::move(m_old));
 }
 
-ExecutorState::ExecutorState(QThread *target)
-    : thread(target), threadId(nullptr), executor(nullptr)
-{
-}
+ExecutorState::~ExecutorState() = default;
 
 bool ExecutorState::isOwnedByLearnt(Qt::HANDLE self) const noexcept
 {
@@ -46,6 +47,38 @@ bool ExecutorState::isOwnedByLearnt(Qt::HANDLE self) const noexcept
     m_learntThreadId.store(self, std::memory_order_relaxed);
     return true;
 }
+
+void ExecutorState::markOwnerFinished()
+{
+    {
+        StateLock lock(m_mutex);
+        m_ownerFinished = true;
+    }
+    breakAndHandOff();
+}
+
+bool ExecutorState::ownerFinished() const
+{
+    StateLock lock(m_mutex);
+    return m_ownerFinished;
+}
+
+Receiver *ExecutorState::parkReceiver(Receiver *receiver)
+{
+    StateLock lock(m_mutex);
+    if (m_ownerFinished)
+        return receiver;
+    m_receivers.park(lock, receiver);
+    return nullptr;
+}
+
+Receiver *ExecutorState::takeParkedReceiver()
+{
+    StateLock lock(m_mutex);
+    return m_receivers.takeParked(lock);
+}
+
+// --- Producers --------------------------------------------------------------------------------
 
 void ExecutorState::route(std::unique_ptr<WorkItem> item, OnOwnThread onOwnThread)
 {
@@ -64,7 +97,7 @@ void ExecutorState::route(std::unique_ptr<WorkItem> item, OnOwnThread onOwnThrea
                 throwError(ExecutorError::Code::OwnThread);
             // X3: invoke() would wait for itself; it runs here instead. A push that failed on
             // the way left its link set: cleared, as the item holds no claim (begin()).
-            item->m_next = nullptr;
+            ItemQueue::unlink(item.get());
             runItem(item.release());
             return;
         }
@@ -83,11 +116,416 @@ void ExecutorState::route(std::unique_ptr<WorkItem> item, OnOwnThread onOwnThrea
     throwError(ExecutorError::Code::Broken);
 }
 
+bool ExecutorState::pushOntoEmptyOrClosed(WorkItem *item, std::shared_ptr<ExecutorState> *next)
+{
+    // Once the item is in, the owner may run it at once, and that item may drop the last
+    // reference to this state (it destroys the executor, or the handle the caller routed
+    // through). A push that will have to wake the owner afterwards holds a reference until it is
+    // done; taken only when the inbox looks empty, so once per burst.
+    std::shared_ptr<ExecutorState> keepAlive;
+    for (;;) {
+        switch (m_queue.pushOntoItems(item)) {
+        case ItemQueue::Found::Items:
+            return true;
+        case ItemQueue::Found::Closed: {
+            // Broken. The breaking thread holds the state lock until the queue has arrived down
+            // the chain: going on only after taking it queues this producer's item behind its
+            // earlier ones that are being moved (C4, C12).
+            StateLock lock(m_mutex);
+            *next = m_chain.next(lock);
+            return false;
+        }
+        case ItemQueue::Found::Empty:
+            break;
+        }
+        if (!keepAlive)
+            keepAlive = shared_from_this();
+        if (m_queue.pushOntoEmpty(item)) {
+            wake(wakeAfterEmptyPush());
+            return true;
+        }
+    }
+}
+
+bool ExecutorState::pushLatest(const void *key, std::unique_ptr<WorkItem> &payload,
+                               LatestItem *fresh, std::shared_ptr<ExecutorState> *next)
+{
+    Wake needed;
+    std::shared_ptr<ExecutorState> keepAlive;
+    {
+        StateLock lock(m_mutex);
+        if (broken.load(std::memory_order_relaxed)) {
+            *next = m_chain.next(lock);
+            return false;
+        }
+        if (m_latest.put(lock, key, payload, fresh) == LatestMap::Put::Replaced) {
+            // X10: the replaced callable was accepted, and is cancelled.
+            m_books.countReplaced(lock);
+            return true;
+        }
+        if (m_queue.pushList(lock, fresh, fresh) == ItemQueue::Found::Empty) {
+            needed = wakeAfterEmptyPush(lock);
+            keepAlive = shared_from_this();
+        }
+    }
+    wake(std::move(needed));
+    return true;
+}
+
+bool ExecutorState::pushHandOff(WorkItem *first, const std::vector<LatestItem *> &latest,
+                                std::shared_ptr<ExecutorState> *next,
+                                std::shared_ptr<ExecutorState> *relay)
+{
+    Wake needed;
+    std::shared_ptr<ExecutorState> keepAlive;
+    {
+        StateLock lock(m_mutex);
+        if (broken.load(std::memory_order_relaxed)) {
+            *next = m_chain.next(lock);
+            return false;
+        }
+        if (!latest.empty())
+            m_latest.adopt(lock, latest, shared_from_this()); // X2
+        // The inbox holds the newest item first: the list goes in the other way round, behind
+        // everything queued here so far (`first`, its oldest, ends up last).
+        if (m_queue.pushList(lock, ItemQueue::reversed(first), first) == ItemQueue::Found::Empty) {
+            needed = wakeAfterEmptyPush(lock);
+            keepAlive = shared_from_this();
+        }
+    }
+    // The breaking thread still holds its own state lock, and the relay may be that very
+    // executor (or any other): it pokes the relay once it has let go (locks nest only down the
+    // chain).
+    *relay = std::move(needed.relay);
+    wake(std::move(needed));
+    return true;
+}
+
+// --- Waking the owner -------------------------------------------------------------------------
+
+// One wake-up per burst. An event when none is on its way: drainTimeSliced() clears the flag
+// before it takes the inbox, so a push that finds the flag set is taken by that drain. A signal
+// when the owner may be asleep in an ExecutorOnly wait: it sleeps only after it saw the inbox
+// empty under the state lock, after counting itself in the sleep; this push made the inbox
+// non-empty before reading that count. Both sides are sequentially consistent read-modify-writes
+// and loads, so one of them sees the other.
+ExecutorState::Wake ExecutorState::wakeAfterEmptyPush()
+{
+    Wake wake;
+    wake.event = m_queue.needsWakeUp();
+    if (m_sleep.mayBeAsleep()) {
+        wake.sleeper = true;
+        // Taking the lock also waits until a sleeper that saw the inbox empty is asleep.
+        StateLock lock(m_mutex);
+        wake.relay = m_sleep.relay(lock);
+    }
+    return wake;
+}
+
+ExecutorState::Wake ExecutorState::wakeAfterEmptyPush(const StateLock &lock)
+{
+    Wake wake;
+    wake.event = m_queue.needsWakeUp();
+    if (m_sleep.mayBeAsleep()) {
+        wake.sleeper = true;
+        wake.relay = m_sleep.relay(lock);
+    }
+    return wake;
+}
+
+void ExecutorState::wake(Wake wake)
+{
+    // Outside the state lock: either one wakes the owner at once, and it must not then block on
+    // the lock that this thread still holds.
+    if (wake.sleeper)
+        m_sleep.signal();
+    if (wake.relay)
+        wake.relay->poke();
+    if (wake.event)
+        m_receivers.postWakeUp();
+}
+
+void ExecutorState::kick()
+{
+    // Owner thread: a wake-up for what is left of the batch or waits in the inbox.
+    if (m_queue.hasWorkForOwner() && m_queue.needsWakeUp()) {
+        Wake event;
+        event.event = true;
+        wake(std::move(event));
+    }
+}
+
+void ExecutorState::poke()
+{
+    StateLock lock(m_mutex);
+    m_sleep.poke(lock);
+}
+
+// --- The owner thread -------------------------------------------------------------------------
+
 void ExecutorState::runItem(WorkItem *item) noexcept
 {
     item->run();
     delete item; // C12: the callable is destroyed on the thread that ran it
 }
+
+void ExecutorState::drainTimeSliced()
+{
+    // From here on, new submissions post a fresh wake-up; cleared before the inbox is taken
+    // (wakeAfterEmptyPush()).
+    m_queue.wakeUpArrived();
+    ++drainDepth;
+    ItemBooks books(*this); // X10
+    TimeSlice slice(books);
+    // C9: in the event loop of a wait with a deadline, no item starts once it has passed; the
+    // rest waits for the next wake-up, after the wait has returned.
+    const QDeadlineTimer *const deadline = WaitDeadlineScope::innermost();
+    for (;;) {
+        if (deadline && deadline->hasExpired()) {
+            kick();
+            break;
+        }
+        Walk walk;
+        WorkItem *const item = takeNext(&walk);
+        if (item)
+            books.run(item);
+        else if (walk == Walk::Done)
+            break;
+        if (slice.usedUp(item ? ClockRead::ByStride : ClockRead::Now)) {
+            kick(); // yield: paint and timers run before the next slice
+            break;
+        }
+    }
+    --drainDepth;
+}
+
+void ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFlags> events)
+{
+    ++drainDepth;
+    ItemBooks books(*this); // X10
+    TimeSlice slice(books);
+    // Everything accepted so far goes behind the batch: the inbox taken after this call began
+    // (a walk already under way holds older items only), put in order a step at a time when
+    // events are to be processed meanwhile. Nested waits and a break may claim or take some of
+    // it, so the end is counted in items claimed.
+    const std::size_t steps =
+            events ? ItemQueue::kWalkStep : std::numeric_limits<std::size_t>::max();
+    std::uint64_t target;
+    for (bool cut = false;;) {
+        ItemQueue::Refill refill;
+        {
+            StateLock lock(m_mutex);
+            cut = cut || !m_queue.walkInProgress();
+            refill = m_queue.refill(lock, steps);
+            if (refill == ItemQueue::Refill::Nothing
+                || (refill == ItemQueue::Refill::Ready && cut)) {
+                target = m_queue.claimedTotal() + m_queue.unclaimed(lock);
+                break;
+            }
+        }
+        if (refill == ItemQueue::Refill::Walking && slice.usedUp(ClockRead::Now)) {
+            QCoreApplication::processEvents(*events);
+            books.restart();
+            slice.restart();
+        }
+    }
+    while (m_queue.claimedTotal() < target) {
+        Walk walk;
+        WorkItem *const item = takeNext(&walk);
+        if (!item) {
+            if (walk == Walk::InProgress)
+                continue; // a nested wait left a walk behind: what is ours comes after it
+            break;
+        }
+        books.run(item);
+        if (events && slice.usedUp()) {
+            QCoreApplication::processEvents(*events);
+            books.restart();
+            slice.restart();
+        }
+    }
+    --drainDepth;
+}
+
+// --- The ExecutorOnly sleep -------------------------------------------------------------------
+
+std::shared_ptr<ExecutorState> ExecutorState::enterExclusiveWait(
+        std::shared_ptr<ExecutorState> relay, ExclusiveRole role)
+{
+    StateLock lock(m_mutex);
+    return m_sleep.enter(lock, std::move(relay), role);
+}
+
+void ExecutorState::leaveExclusiveWait(std::shared_ptr<ExecutorState> previousRelay,
+                                       ExclusiveRole role)
+{
+    std::shared_ptr<ExecutorState> released;
+    {
+        StateLock lock(m_mutex);
+        released = m_sleep.leave(lock, std::move(previousRelay), role);
+    }
+    // The relay this wait had set is released unlocked.
+}
+
+void ExecutorState::sleepUntilWork(QDeadlineTimer deadline)
+{
+    QDISPATCH_TEST_POINT(TestPoint::OwnerSleeps);
+    StateLock lock(m_mutex);
+    if (m_queue.hasWorkForOwner())
+        m_sleep.forgetPoke(lock);
+    else
+        m_sleep.sleep(lock, deadline);
+}
+
+// --- Breaking ---------------------------------------------------------------------------------
+
+void ExecutorState::breakAndHandOff()
+{
+    WorkItem *first;
+    std::uint64_t count = 0;
+    std::shared_ptr<ExecutorState> hold; // the link being followed
+    std::shared_ptr<ExecutorState> relay; // to poke once unlocked (X3)
+    {
+        // Held until the queue has arrived down the chain. A producer that meets this executor
+        // broken goes on down the chain only after taking this lock (push() fails here), so its
+        // later items queue behind its earlier ones that are being moved (C4, C12). Locks are
+        // only ever nested down the chain, which has no cycles.
+        StateLock lock(m_mutex);
+        if (broken.load(std::memory_order_relaxed))
+            return;
+        broken.store(true, std::memory_order_release);
+        first = m_queue.takeAll(lock, &count);
+        // X2: the latest-items still queued stay replaceable where they go.
+        const std::vector<LatestItem *> latest = m_latest.takeQueued(lock, first);
+        m_sleep.signal();
+        // C12: the queue moves, in order and in one piece, to the nearest live executor down
+        // the chain; only when there is none does each item fail.
+        std::shared_ptr<ExecutorState> next = first ? m_chain.next(lock) : nullptr;
+        while (next) {
+            hold = std::move(next);
+            if (hold->pushHandOff(first, latest, &next, &relay)) {
+                first = nullptr;
+                m_books.countHandedOff(lock, count); // X10
+                break;
+            }
+        }
+        if (first)
+            m_books.countFailed(lock, count); // X10
+    }
+    if (relay)
+        relay->poke();
+    skipDeadLinks(); // C11: this executor is dead now; whatever links to it passes through
+    // No live executor was left: each item fails, outside the lock (fail() finishes futures
+    // and may resume coroutines).
+    if (first)
+        ItemQueue::failAll(first, brokenError());
+}
+
+std::optional<std::shared_ptr<ExecutorState>> ExecutorState::nextIfDead() const
+{
+    StateLock lock(m_mutex);
+    if (!broken.load(std::memory_order_relaxed))
+        return std::nullopt;
+    return m_chain.next(lock);
+}
+
+void ExecutorState::skipDeadLinks()
+{
+    std::shared_ptr<ExecutorState> start;
+    {
+        StateLock lock(m_mutex);
+        start = m_chain.next(lock);
+    }
+    std::shared_ptr<ExecutorState> live = start;
+    while (live) {
+        std::optional<std::shared_ptr<ExecutorState>> older = live->nextIfDead();
+        if (!older)
+            break;
+        live = std::move(*older);
+    }
+    if (live == start)
+        return;
+    std::shared_ptr<ExecutorState> dropped;
+    {
+        StateLock lock(m_mutex);
+        dropped = m_chain.moveOn(lock, start, std::move(live));
+    }
+    start.reset();
+    ChainLink::release(std::move(dropped)); // unlocked: it may free a long dead stretch
+}
+
+CurrentThreadExecutor *ExecutorState::givenOldExecutor() const
+{
+    const std::shared_ptr<ExecutorState> given = m_chain.given();
+    return given ? given->executor.load(std::memory_order_acquire) : nullptr;
+}
+
+// --- X10: seeing inside -----------------------------------------------------------------------
+
+quint64 ExecutorState::pendingCount() const
+{
+    StateLock lock(m_mutex);
+    return m_queue.pending(lock);
+}
+
+ExecutorStats ExecutorState::stats() const
+{
+    // The records first: every item they name was claimed before the counts are read.
+    const ExecutorBooks::Record::Value run = m_books.longestRun();
+    const ExecutorBooks::Record::Value delivery = m_books.longestDelivery();
+    ExecutorStats stats;
+    {
+        StateLock lock(m_mutex);
+        const ItemQueue::Counts queue = m_queue.counts(lock);
+        const ExecutorBooks::Counts books = m_books.counts(lock);
+        stats.accepted =
+                queue.pending + queue.started + books.replaced + books.handedOff + books.failed;
+        stats.cancelled = queue.skipped + books.replaced;
+        stats.handedOff = books.handedOff;
+        stats.failed = books.failed;
+        stats.run = queue.started - queue.skipped;
+        stats.peakPending = queue.peakPending;
+    }
+    stats.longestRun = std::chrono::nanoseconds(run.ns);
+    stats.longestDelivery = std::chrono::nanoseconds(delivery.ns);
+    if (run.ns != 0)
+        stats.longestRunItem = itemName(run.name);
+    if (delivery.ns != 0)
+        stats.longestDeliveryItem = itemName(delivery.name);
+    return stats;
+}
+
+void ExecutorState::setSlowItemThresholds(std::chrono::nanoseconds run,
+                                          std::chrono::nanoseconds delivery)
+{
+    StateLock lock(m_mutex);
+    m_books.setSlowItemThresholds(lock, run, delivery);
+}
+
+std::chrono::nanoseconds ExecutorState::slowRunThreshold() const
+{
+    return std::chrono::nanoseconds(m_books.runThresholdNs());
+}
+
+std::chrono::nanoseconds ExecutorState::slowDeliveryThreshold() const
+{
+    return std::chrono::nanoseconds(m_books.deliveryThresholdNs());
+}
+
+QString ExecutorState::ownerLabel() const
+{
+    ThreadName name;
+    {
+        // The QThread may be deleted once its thread has finished, which breaks this executor
+        // first (or, for a destroyed executor, may have happened unnoticed): ask only before.
+        StateLock lock(m_mutex);
+        if (!m_ownerFinished && !broken.load(std::memory_order_relaxed))
+            name = ThreadName::of(thread);
+    }
+    return name.label(threadId);
+}
+
+// --- What the public templates call -----------------------------------------------------------
 
 void routeItem(ExecutorState *state, std::unique_ptr<WorkItem> item, OnOwnThread onOwnThread)
 {

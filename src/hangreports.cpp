@@ -39,8 +39,8 @@ std::atomic<std::int64_t> &hangThresholdStore()
 
 // --- Hangs ------------------------------------------------------------------------------------
 
-HangWatch::HangWatch(const ExecutorState *target, bool invoke, RunMode mode)
-    : m_target(target), m_invoke(invoke), m_mode(mode),
+HangWatch::HangWatch(const ExecutorState *target, Wait wait, RunMode mode)
+    : m_target(target), m_wait(wait), m_mode(mode),
       m_thresholdNs(target ? hangThresholdNs() : 0)
 {
     if (m_thresholdNs != 0)
@@ -100,7 +100,7 @@ void writeHangReport(const ExecutorState *target, const QString &what, std::int6
 void HangWatch::report()
 {
     m_reported = true;
-    const QString what = m_invoke
+    const QString what = m_wait == Wait::Invoke
         ? QStringLiteral("invoke() (running its own executor's items meanwhile)")
         : QStringLiteral("runUntilFuture() in %1 mode").arg(QLatin1String(modeName(m_mode)));
     writeHangReport(m_target, what, m_clock.nsecsElapsed(), m_thresholdNs);

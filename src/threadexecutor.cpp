@@ -1,5 +1,6 @@
 // The executor of any QThread (X9): made from outside on first use, one per thread, broken when
-// the thread finishes. Built on the queue (queue.cpp); the main thread's is mainthread.cpp's.
+// the thread finishes. Built on the executor's state (executorstate.cpp); the main thread's is
+// mainthread.cpp's.
 #include "errors_p.h"
 #include "executorstate_p.h"
 #include "threadregistry_p.h"

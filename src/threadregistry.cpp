@@ -1,6 +1,6 @@
 // Which executors each thread has: current() (X4), and breaking a thread's executors when the
 // thread ends (C10), newest first so that their items hand down the chain in one pass (C12).
-// Built on the queue (queue.cpp).
+// Built on the executor's state (executorstate.cpp).
 #include "threadregistry_p.h"
 
 #include <atomic>

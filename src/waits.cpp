@@ -1,6 +1,7 @@
 // How the owner thread waits (C8, C9): runUntilFuture() in a local QEventLoop (AllEvents,
 // ExcludeUserInput) or running nothing but the executor's items (ExecutorOnly), and the wait of
-// invoke() on a thread with an executor of its own (X3). Built on the queue (queue.cpp).
+// invoke() on a thread with an executor of its own (X3). Built on the executor's state and its
+// ExecutorOnly sleep (executorstate.cpp, ownersleep.cpp).
 #include "diagnostics_p.h"
 #include "errors_p.h"
 #include "executorstate_p.h"
@@ -36,6 +37,12 @@ namespace {
 constexpr auto kFirstRecheck = std::chrono::microseconds(50);
 constexpr auto kLongestRecheck = std::chrono::milliseconds(2);
 
+// Which executors an ExecutorOnly wait serves.
+enum class Serve {
+    OneExecutor, // runUntilFuture(): the executor it was called on
+    WholeThread // invoke(): every live executor of the calling thread (X3)
+};
+
 // The events a wait mode lets the thread process; none for ExecutorOnly.
 std::optional<QEventLoop::ProcessEventsFlags> eventFlags(RunMode mode)
 {
@@ -64,7 +71,7 @@ struct ExclusiveWaiters
         ExecutorState *state; // the executor the wait sleeps on
         std::optional<QFuture<void>> future; // none: an invoke() signal, which pokes by itself
         const QThread *thread; // the waiting thread
-        bool wholeThread; // it serves every executor of its thread (invoke(), X3)
+        Serve serve; // Serve::WholeThread: woken when an executor is made for its thread
     };
     std::atomic<int> count{0};
     std::mutex mutex;
@@ -137,13 +144,13 @@ private:
 class ExclusiveWaitScope
 {
 public:
-    ExclusiveWaitScope(ExecutorState *state, const Awaited &awaited, bool wholeThread)
+    ExclusiveWaitScope(ExecutorState *state, const Awaited &awaited, Serve serve)
         : m_state(state)
     {
         auto &w = exclusiveWaiters();
         {
             std::lock_guard locker(w.mutex);
-            w.entries.push_back({ state, awaited.future(), QThread::currentThread(), wholeThread });
+            w.entries.push_back({ state, awaited.future(), QThread::currentThread(), serve });
             if (!std::exchange(w.pollerStarted, true))
                 std::thread(pollWaitedFutures).detach();
         }
@@ -182,8 +189,8 @@ constexpr int kItemsPerTurn = 64;
 class ServedExecutors
 {
 public:
-    ServedExecutors(std::shared_ptr<ExecutorState> primary, bool wholeThread)
-        : m_primary(std::move(primary)), m_wholeThread(wholeThread)
+    ServedExecutors(std::shared_ptr<ExecutorState> primary, Serve serve)
+        : m_primary(std::move(primary)), m_serve(serve)
     {
         add(m_primary);
         refresh();
@@ -191,14 +198,14 @@ public:
     ~ServedExecutors()
     {
         for (size_t i = m_states.size(); i-- > 0;)
-            m_states[i]->leaveExclusiveWait(std::move(m_previousRelays[i]), i != 0);
+            m_states[i]->leaveExclusiveWait(std::move(m_previousRelays[i]), roleOf(m_states[i]));
     }
     ServedExecutors(const ServedExecutors &) = delete;
     ServedExecutors &operator=(const ServedExecutors &) = delete;
 
     void refresh()
     {
-        if (!m_wholeThread)
+        if (m_serve != Serve::WholeThread)
             return;
         const std::uint64_t generation = executorsGeneration();
         if (generation == m_generation)
@@ -213,33 +220,40 @@ public:
     ExecutorState &primary() const { return *m_primary; }
 
 private:
+    ExclusiveRole roleOf(const std::shared_ptr<ExecutorState> &state) const
+    {
+        return state == m_primary ? ExclusiveRole::Primary : ExclusiveRole::Relay;
+    }
     void add(const std::shared_ptr<ExecutorState> &state)
     {
-        const bool relayed = state != m_primary;
-        m_previousRelays.push_back(state->enterExclusiveWait(relayed ? m_primary : nullptr,
-                                                             relayed));
+        const ExclusiveRole role = roleOf(state);
+        m_previousRelays.push_back(state->enterExclusiveWait(
+                role == ExclusiveRole::Relay ? m_primary : nullptr, role));
         m_states.push_back(state);
     }
 
     std::shared_ptr<ExecutorState> m_primary;
-    bool m_wholeThread;
+    Serve m_serve;
     std::uint64_t m_generation = ~std::uint64_t(0);
     std::vector<std::shared_ptr<ExecutorState>> m_states;
     std::vector<std::shared_ptr<ExecutorState>> m_previousRelays;
 };
 
 // Runs nothing but the served executors' items until `future` is finished or `deadline` passed.
-// `invokeTarget`: for invoke()'s wait (wholeThread), the executor the item was sent to, for the
-// hang report (X10; nullptr: none).
-bool waitExclusive(const std::shared_ptr<ExecutorState> &primary, bool wholeThread,
+// `invokeTarget`: for invoke()'s wait (Serve::WholeThread), the executor the item was sent to,
+// for the hang report (X10; nullptr: none).
+bool waitExclusive(const std::shared_ptr<ExecutorState> &primary, Serve serve,
                    const Awaited &future, QDeadlineTimer deadline,
                    const ExecutorState *invokeTarget = nullptr)
 {
-    HangWatch hang(wholeThread ? invokeTarget : primary.get(), wholeThread, RunMode::ExecutorOnly);
+    const bool invoke = serve == Serve::WholeThread;
+    HangWatch hang(invoke ? invokeTarget : primary.get(),
+                   invoke ? HangWatch::Wait::Invoke : HangWatch::Wait::RunUntilFuture,
+                   RunMode::ExecutorOnly);
     // Registered before the executors are looked up: an executor that executorOf() makes for
     // this thread from now on either is found by the look-up or wakes this wait (X3).
-    ExclusiveWaitScope scope(primary.get(), future, wholeThread);
-    ServedExecutors served(primary, wholeThread);
+    ExclusiveWaitScope scope(primary.get(), future, serve);
+    ServedExecutors served(primary, serve);
     const bool finite = !deadline.isForever();
     const WaitDeadlineScope deadlineScope(finite ? &deadline : nullptr);
 
@@ -260,11 +274,11 @@ bool waitExclusive(const std::shared_ptr<ExecutorState> &primary, bool wholeThre
                     // C9: no item starts once the deadline has passed, however fast they come.
                     if (finite && deadline.hasExpired())
                         return false;
-                    bool walking;
-                    WorkItem *const item = state->takeNext(&walking);
+                    ExecutorState::Walk walk;
+                    WorkItem *const item = state->takeNext(&walk);
                     if (item)
                         books.run(item);
-                    else if (!walking)
+                    else if (walk == ExecutorState::Walk::Done)
                         break;
                     ranAny = true;
                 }
@@ -306,7 +320,7 @@ bool waitInEventLoop(ExecutorState &state, const QFuture<void> &future, QDeadlin
     QObject::connect(&watcher, &QFutureWatcherBase::finished, &loop, wakeUp);
     QObject::connect(&timer, &QTimer::timeout, &loop, wakeUp);
     watcher.setFuture(future);
-    HangWatch hang(&state, false, mode); // X10
+    HangWatch hang(&state, HangWatch::Wait::RunUntilFuture, mode); // X10
     hang.startTimer();
     // C9: the drains that run in this loop start no item once the deadline has passed.
     const WaitDeadlineScope deadlineScope(deadline.isForever() ? nullptr : &deadline);
@@ -362,8 +376,8 @@ void waitForInvoke(const QFuture<void> &future, const ExecutorState *target)
     }
     // X3: every live executor of this thread is served, not only the newest: work sent back to
     // this thread through an older one must run too, or the two threads deadlock.
-    (void)waitExclusive(primary, true, Awaited(future), QDeadlineTimer(QDeadlineTimer::Forever),
-                        target);
+    (void)waitExclusive(primary, Serve::WholeThread, Awaited(future),
+                        QDeadlineTimer(QDeadlineTimer::Forever), target);
     primary->drainAcceptedSoFar(std::nullopt);
 }
 
@@ -466,8 +480,8 @@ void InvokeSignal::wait(const ExecutorState *target) noexcept
             continue; // broken again already
         const std::shared_ptr<ExecutorState> serving = s.serving;
         lock.unlock();
-        (void)waitExclusive(serving, true, Awaited(s), QDeadlineTimer(QDeadlineTimer::Forever),
-                            target);
+        (void)waitExclusive(serving, Serve::WholeThread, Awaited(s),
+                            QDeadlineTimer(QDeadlineTimer::Forever), target);
         lock.lock();
     }
     lock.unlock();
@@ -505,7 +519,7 @@ void wakeWholeThreadWaits(const QThread *thread)
         return;
     std::lock_guard locker(w.mutex);
     for (const auto &entry : w.entries) {
-        if (entry.wholeThread && entry.thread == thread)
+        if (entry.serve == Serve::WholeThread && entry.thread == thread)
             entry.state->poke();
     }
 }
@@ -536,7 +550,8 @@ bool CurrentThreadExecutor::runUntil(const QFuture<void> &future, QDeadlineTimer
     const std::shared_ptr<ExecutorState> state = d;
     if (!future.isFinished()) {
         const bool finished = mode == RunMode::ExecutorOnly
-                ? detail::waitExclusive(state, false, detail::Awaited(future), deadline)
+                ? detail::waitExclusive(state, detail::Serve::OneExecutor, detail::Awaited(future),
+                                        deadline)
                 : detail::waitInEventLoop(*state, future, deadline, mode);
         if (!finished)
             return false;

@@ -120,12 +120,13 @@ protected:
     }
 
 private:
-    friend class ExecutorState;
+    friend class ItemQueue;
+    friend class ExecutorBooks;
     friend class ItemBooks;
     // One pointer, two uses in turn. Whoever runs or fails an item that the owner thread did
     // not take off a queue clears it first: begin() closes whatever it holds.
     union {
-        WorkItem *m_next = nullptr; // while queued: the intrusive link of the inbox (src/queue.cpp)
+        WorkItem *m_next = nullptr; // while queued: the inbox's link (src/itemqueue.cpp)
         ClaimWindow *m_window; // once the owner thread took it: its open claim, until begin()
     };
 #if QDISPATCH_DIAGNOSTICS

@@ -1,0 +1,88 @@
+// X10, an executor's books: the slow-item thresholds and the stamp a submit takes while one is
+// set, the records (longest run and delivery) and the counts the queue does not keep.
+#include "executorbooks_p.h"
+
+#include "diagnostics_p.h"
+
+#include <algorithm>
+#include <thread>
+
+#if defined(Q_OS_LINUX)
+#include <time.h>
+#endif
+
+namespace qdispatch::detail {
+
+namespace {
+
+// When an item is accepted. On Linux the coarse monotonic clock: a few nanoseconds to read, where
+// the precise one costs tens, on every submit (P7); it is the precise clock as of the last tick
+// (1 to 4 ms ago), so a delivery time reads at most one tick long. Same epoch as DiagClock.
+[[maybe_unused]] std::int64_t stampClockNs() noexcept
+{
+#if defined(Q_OS_LINUX) && defined(CLOCK_MONOTONIC_COARSE)
+    timespec now;
+    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &now) == 0)
+        return std::int64_t(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+#endif
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   DiagClock::now().time_since_epoch())
+            .count();
+}
+
+} // namespace
+
+void ExecutorBooks::setSlowItemThresholds(const StateLock &, std::chrono::nanoseconds run,
+                                          std::chrono::nanoseconds delivery)
+{
+    // Under the state lock, so that two threads setting thresholds at once cannot leave
+    // m_stamping disagreeing with the thresholds that stay.
+    const std::int64_t runNs = std::max<std::int64_t>(0, run.count());
+    const std::int64_t deliveryNs = std::max<std::int64_t>(0, delivery.count());
+    m_runThresholdNs.store(runNs, std::memory_order_relaxed);
+    m_deliveryThresholdNs.store(deliveryNs, std::memory_order_relaxed);
+    m_stamping.store(runNs != 0 || deliveryNs != 0, std::memory_order_relaxed);
+}
+
+void ExecutorBooks::stamp(WorkItem *item) const noexcept
+{
+#if QDISPATCH_DIAGNOSTICS
+    // The clock only for a delivery threshold: it is most of what stamping costs (P7).
+    if (m_deliveryThresholdNs.load(std::memory_order_relaxed) != 0)
+        item->m_acceptedAt = stampClockNs();
+    item->m_submitter = submitterSerial();
+#else
+    Q_UNUSED(item);
+#endif
+}
+
+void ExecutorBooks::Record::set(std::int64_t ns, CallableName name) noexcept
+{
+    const std::uint64_t version = m_version.load(std::memory_order_relaxed);
+    m_version.store(version + 1, std::memory_order_relaxed);
+    // Release: a reader that sees any of these values also sees the odd version before them,
+    // and so retries when it reads the version again.
+    m_ns.store(ns, std::memory_order_release);
+    m_type.store(name.type, std::memory_order_release);
+    m_signature.store(name.signature, std::memory_order_release);
+    m_version.store(version + 2, std::memory_order_release);
+}
+
+ExecutorBooks::Record::Value ExecutorBooks::Record::get() const noexcept
+{
+    for (;;) {
+        const std::uint64_t version = m_version.load(std::memory_order_acquire);
+        if (version & 1) {
+            std::this_thread::yield(); // the owner thread is in the middle of set()
+            continue;
+        }
+        Value value;
+        value.ns = m_ns.load(std::memory_order_acquire);
+        value.name.type = m_type.load(std::memory_order_acquire);
+        value.name.signature = m_signature.load(std::memory_order_acquire);
+        if (m_version.load(std::memory_order_relaxed) == version)
+            return value;
+    }
+}
+
+} // namespace qdispatch::detail
