@@ -1,6 +1,7 @@
-// Tests for X10, seeing inside: pendingCount(), runPending(), stats(), slow-item reports
-// ("qdispatch.slow"), hang reports ("qdispatch.hang") and the environment variables that switch
-// them on. Every test names X10. Threads are ordered with Semaphore hand-offs; the only waits
+// Tests for X10, seeing inside: slow-item reports ("qdispatch.slow") and the records stats()
+// keeps of them, hang reports ("qdispatch.hang"), and the environment variables that switch them
+// on. The counts (stats(), pendingCount(), runPending()) are in tst_stats.cpp. Every test names
+// X10. Threads are ordered with Semaphore hand-offs; the only waits
 // that take time are an item that deliberately runs long (the thing measured) and the hang
 // threshold itself, which a wait must outlast before anything lets it end.
 
@@ -89,13 +90,7 @@ private Q_SLOTS:
     void cleanup();
 
     void x10_offByDefault();
-    void x10_countsSubmittedCancelledAndRun();
-    void x10_countsHandOffOnBreak();
-    void x10_handleSeesTheExecutorsBooks();
     void x10_contextItemsCountedAndNamed();
-    void x10_countsFailedWithNoLiveExecutor();
-    void x10_runPendingFromWrongThreadThrows();
-    void x10_runPendingInsideItemRunsOnlyEarlierItems();
     void x10_slowItemReportedOnceWithItsName();
     void x10_slowPostLatestItemNamedByItsCallable();
     void x10_lateDeliveryReportedOncePerBacklog();
@@ -163,133 +158,6 @@ void TestDiagnostics::x10_offByDefault()
     QVERIFY(reportsIn("qdispatch.slow").isEmpty());
 }
 
-// X10 with C6: N submitted, K of them cancelled before they start; pendingCount() and the
-// peak follow the queue.
-void TestDiagnostics::x10_countsSubmittedCancelledAndRun()
-{
-    constexpr int kItems = 10;
-    CurrentThreadExecutor ex;
-    std::vector<QFuture<int>> futures;
-    int ran = 0;
-    Worker worker([&] {
-        for (int i = 0; i < kItems; ++i)
-            futures.push_back(ex.submit([&ran, i] {
-                ++ran;
-                return i;
-            }));
-    });
-    QVERIFY(worker.join());
-    QCOMPARE(ex.pendingCount(), quint64(kItems));
-    for (int i : { 1, 4, 7 })
-        futures[size_t(i)].cancel();
-
-    ex.runPending();
-    QCOMPARE(ran, kItems - 3);
-    QCOMPARE(ex.pendingCount(), quint64(0));
-    const ExecutorStats s = ex.stats();
-    QCOMPARE(s.accepted, quint64(kItems));
-    QCOMPARE(s.run, quint64(kItems - 3));
-    QCOMPARE(s.cancelled, quint64(3));
-    QCOMPARE(s.handedOff, quint64(0));
-    QCOMPARE(s.failed, quint64(0));
-    QCOMPARE(s.peakPending, quint64(kItems));
-
-    // A second burst: the peak stays the highest ever, the counts add up.
-    Worker more([&] {
-        ex.post([] {});
-        ex.post([] {});
-    });
-    QVERIFY(more.join());
-    QCOMPARE(ex.pendingCount(), quint64(2));
-    ex.runPending();
-    const ExecutorStats t = ex.stats();
-    QCOMPARE(t.accepted, quint64(kItems + 2));
-    QCOMPARE(t.run, quint64(kItems - 3 + 2));
-    QCOMPARE(t.peakPending, quint64(kItems));
-    QCOMPARE(t.accepted, t.run + t.cancelled + t.handedOff + t.failed + ex.pendingCount());
-}
-
-// X10 with C12: a break hands the queue down the chain; the breaking executor counts it as
-// handed off, the receiving one as accepted, and runs it.
-void TestDiagnostics::x10_countsHandOffOnBreak()
-{
-    CurrentThreadExecutor outer;
-    CurrentThreadExecutor inner(&outer);
-    Worker worker([&] {
-        for (int i = 0; i < 4; ++i)
-            inner.post([] {});
-        (void)inner.submit([] { return 1; });
-    });
-    QVERIFY(worker.join());
-    QCOMPARE(inner.pendingCount(), quint64(5));
-    inner.shutdown();
-
-    const ExecutorStats in = inner.stats();
-    QCOMPARE(in.accepted, quint64(5));
-    QCOMPARE(in.handedOff, quint64(5));
-    QCOMPARE(in.run, quint64(0));
-    QCOMPARE(in.failed, quint64(0));
-    QCOMPARE(inner.pendingCount(), quint64(0));
-    QCOMPARE(outer.pendingCount(), quint64(5));
-    outer.runPending();
-    const ExecutorStats out = outer.stats();
-    QCOMPARE(out.accepted, quint64(5));
-    QCOMPARE(out.run, quint64(5));
-    QCOMPARE(out.handedOff, quint64(0));
-    QCOMPARE(out.peakPending, quint64(5));
-}
-
-// X10 with X7: a handle reads the same books from any thread, counting both the items the owner
-// has taken but not reached yet and those that arrived since; once the executor is gone, its
-// books stay readable. A default handle has none.
-void TestDiagnostics::x10_handleSeesTheExecutorsBooks()
-{
-    QCOMPARE(ExecutorHandle().pendingCount(), quint64(0));
-    QCOMPARE(ExecutorHandle().stats().accepted, quint64(0));
-
-    ExecutorHandle handle;
-    {
-        CurrentThreadExecutor ex;
-        handle = ex.handle();
-        quint64 seenInside = 0;
-        Worker first([&] {
-            ex.post([&] {
-                // Running the first of 5: 4 taken and waiting, then 2 more arrive.
-                Worker more([&] {
-                    ex.post([] {});
-                    ex.post([] {});
-                    seenInside = handle.pendingCount();
-                });
-                QVERIFY(more.join());
-            });
-            for (int i = 0; i < 4; ++i)
-                ex.post([] {});
-        });
-        QVERIFY(first.join());
-        quint64 seenBefore = 0;
-        Worker reader([&] { seenBefore = handle.pendingCount(); });
-        QVERIFY(reader.join());
-        QCOMPARE(seenBefore, quint64(5));
-
-        ex.runPending(); // the 5 queued at the call; the 2 that came later stay queued (C8)
-        QCOMPARE(seenInside, quint64(6));
-        QCOMPARE(handle.pendingCount(), quint64(2));
-        ex.runPending();
-        QCOMPARE(handle.pendingCount(), quint64(0));
-        const ExecutorStats viaHandle = handle.stats();
-        const ExecutorStats own = ex.stats();
-        QCOMPARE(viaHandle.accepted, quint64(7));
-        QCOMPARE(viaHandle.run, quint64(7));
-        QCOMPARE(viaHandle.peakPending, quint64(6));
-        QCOMPARE(viaHandle.accepted, own.accepted);
-        QCOMPARE(viaHandle.run, own.run);
-        QCOMPARE(viaHandle.peakPending, own.peakPending);
-    }
-    QVERIFY(handle.isBroken());
-    QCOMPARE(handle.pendingCount(), quint64(0));
-    QCOMPARE(handle.stats().run, quint64(7));
-}
-
 // X10 with X8: an item skipped because its context object is gone counts as cancelled, like C6;
 // a context item is named by its callable in a report.
 void TestDiagnostics::x10_contextItemsCountedAndNamed()
@@ -318,85 +186,6 @@ void TestDiagnostics::x10_contextItemsCountedAndNamed()
     QCOMPARE(reports.size(), 1);
     QVERIFY2(namesLambda<decltype(slow)>(reports.first(), line),
              qPrintable(reports.first()));
-}
-
-// X10 with C12: with no live executor down the chain, every queued item fails with Broken and
-// is counted as failed.
-void TestDiagnostics::x10_countsFailedWithNoLiveExecutor()
-{
-    auto ex = std::make_unique<CurrentThreadExecutor>();
-    QFuture<int> a;
-    QFuture<int> b;
-    Worker worker([&] {
-        a = ex->submit([] { return 1; });
-        b = ex->submit([] { return 2; });
-        ex->post([] {});
-    });
-    QVERIFY(worker.join());
-    QTest::ignoreMessage(QtWarningMsg, QRegularExpression(QStringLiteral("will never run")));
-    ex->shutdown();
-    const ExecutorStats s = ex->stats();
-    QCOMPARE(s.accepted, quint64(3));
-    QCOMPARE(s.failed, quint64(3));
-    QCOMPARE(s.run, quint64(0));
-    QCOMPARE(s.handedOff, quint64(0));
-    QCOMPARE(ex->pendingCount(), quint64(0));
-    QCOMPARE(errorCodeOf(a), kBroken);
-    QVERIFY(b.isFinished());
-}
-
-// X10 with C8: runPending() belongs to the owner thread; elsewhere WrongThread, nothing run.
-void TestDiagnostics::x10_runPendingFromWrongThreadThrows()
-{
-    CurrentThreadExecutor ex;
-    ex.post([] {});
-    int code = kNothingThrown;
-    Worker worker([&] { code = errorCodeOf([&] { ex.runPending(); }); });
-    QVERIFY(worker.join());
-    QCOMPARE(code, kWrongThread);
-    QCOMPARE(ex.pendingCount(), quint64(1));
-    ex.runPending();
-    QCOMPARE(ex.pendingCount(), quint64(0));
-}
-
-// X10 with C8: from inside item A, runPending() runs B and C, queued before the call, and not
-// D, queued while it runs; the outer drain stops there too.
-void TestDiagnostics::x10_runPendingInsideItemRunsOnlyEarlierItems()
-{
-    CurrentThreadExecutor ex;
-    QStringList order;
-    Semaphore queued;
-    Semaphore bRunning;
-    Semaphore dQueued;
-    bool dWasPending = false;
-    Worker worker([&] {
-        ex.post([&] {
-            order << QStringLiteral("A");
-            ex.runPending();
-            dWasPending = ex.pendingCount() == 1;
-            order << QStringLiteral("A end");
-        });
-        ex.post([&] {
-            order << QStringLiteral("B");
-            bRunning.release();
-            QVERIFY(dQueued.tryAcquire(1, kHandshakeMs));
-        });
-        ex.post([&] { order << QStringLiteral("C"); });
-        queued.release();
-        QVERIFY(bRunning.tryAcquire(1, kHandshakeMs));
-        ex.post([&] { order << QStringLiteral("D"); });
-        dQueued.release();
-    });
-    QVERIFY(queued.tryAcquire(1, kHandshakeMs));
-    ex.runPending();
-    QVERIFY(worker.join());
-    QCOMPARE(order,
-             QStringList({ QStringLiteral("A"), QStringLiteral("B"), QStringLiteral("C"),
-                           QStringLiteral("A end") }));
-    QVERIFY(dWasPending);
-    QCOMPARE(ex.pendingCount(), quint64(1));
-    ex.runPending();
-    QCOMPARE(order.last(), QStringLiteral("D"));
 }
 
 // X10: an item that runs longer than the run threshold gives exactly one report, naming the

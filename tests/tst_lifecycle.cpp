@@ -1,6 +1,9 @@
-// C10..C13: when an executor breaks, where the work it still holds goes, and how and where
-// it may be destroyed. Threads are ordered with semaphores (never sleeps) and joined with a
-// timeout; every callable is a Probe that records where it ran and where it was destroyed.
+// C10, C11: when an executor becomes broken (shutdown(), destruction, the end of its owner
+// thread), that it stays broken, and where work sent to it goes then: down the chain of old
+// executors, or nowhere (Broken). What happens to the work it still holds, and where it may be
+// destroyed (C12, C13), is in tst_shutdown.cpp. Threads are ordered with semaphores (never
+// sleeps) and joined with a timeout; every callable is a Probe (tests/support/lifecycle.h) that
+// records where it ran and where it was destroyed.
 #include <qdispatch/currentthreadexecutor.h>
 
 #include "lifecycle.h"
@@ -8,18 +11,14 @@
 #include "testsupport.h"
 
 #include <QtCore/QDeadlineTimer>
-#include <QtCore/QHash>
 #include <QtCore/QList>
-#include <QtCore/QMutex>
 #include <QtCore/QPromise>
-#include <QtCore/QRegularExpression>
 #include <QtCore/QStringList>
 #include <QtCore/QThread>
 #include <QtTest/QTest>
 
 #include <atomic>
 #include <exception>
-#include <functional>
 #include <memory>
 #include <thread>
 #include <utility>
@@ -47,27 +46,7 @@ private Q_SLOTS:
     void c11_chainOfThree();
     void c11_oldDestroyedFirstIsSkipped();
     void c11_noneLeftThrowsBroken();
-
-    void c12_ownerEndsItemsFail_data();
-    void c12_ownerEndsItemsFail();
-    void c12_ownerEndsItemsRunOnOldExecutor_data();
-    void c12_ownerEndsItemsRunOnOldExecutor();
-    void c12_neverRunCallableDiesOnBreakingThread();
-    void c12_waiterOfBrokenItemWakes();
-
-    void c13_destroyOnOwnerWithItemsQueued_data();
-    void c13_destroyOnOwnerWithItemsQueued();
-    void c13_destroyOnOwnerFromInsideItsOwnItem_data();
-    void c13_destroyOnOwnerFromInsideItsOwnItem();
-    void c13_destroyAfterOwnerFinished_data();
-    void c13_destroyAfterOwnerFinished();
-    void c13_destroyFromAnotherThreadWhileOwnerBlocked_data();
-    void c13_destroyFromAnotherThreadWhileOwnerBlocked();
-    void c13_destroyFromAnotherThreadWhileOwnerInEventLoop_data();
-    void c13_destroyFromAnotherThreadWhileOwnerInEventLoop();
 };
-
-// ---------------------------------------------------------------------------------------- C10
 
 void TestLifecycle::c10_brokenAfterShutdown()
 {
@@ -323,8 +302,6 @@ void TestLifecycle::c10_waitingNeverBreaks()
     QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2, 3 }));
 }
 
-// ---------------------------------------------------------------------------------------- C11
-
 void TestLifecycle::c11_chainOfThree()
 {
     // E1 on a QThread running an event loop; E2 (old = E1) and E3 (old = E2) on this thread.
@@ -500,389 +477,6 @@ void TestLifecycle::c11_noneLeftThrowsBroken()
     QCOMPARE(journal->called.available(), 0);
     QCOMPARE(journal->alive.load(), 0);
     QCOMPARE(journal->destroyed.available(), 4);
-}
-
-// ---------------------------------------------------------------------------------------- C12
-
-void TestLifecycle::c12_ownerEndsItemsFail_data()
-{
-    addThreadKindRows();
-}
-
-void TestLifecycle::c12_ownerEndsItemsFail()
-{
-    QFETCH(bool, useQThread);
-    BlockedOwner owner(useQThread);
-    QVERIFY(owner.waitReady());
-    auto journal = std::make_shared<Journal>();
-    const Submitted submitted = submitProbes(owner.executor(), journal, { 0, 1, 2 });
-    QCOMPARE(submitted.futures.size(), 3);
-
-    QVERIFY(owner.finish());
-    const QString problem = brokenProblem(submitted.futures);
-    QVERIFY2(problem.isEmpty(), qPrintable(problem));
-    QCOMPARE(journal->called.available(), 0);
-    QCOMPARE(journal->alive.load(), 0);
-    // Never ran, so destroyed on the thread that broke the executor: the ending owner.
-    for (int id = 0; id < 3; ++id) {
-        QVERIFY(journal->diedOnId(id) == owner.id());
-        QCOMPARE(journal->diedOn(id), owner.qthread());
-    }
-}
-
-void TestLifecycle::c12_ownerEndsItemsRunOnOldExecutor_data()
-{
-    addThreadKindRows();
-}
-
-void TestLifecycle::c12_ownerEndsItemsRunOnOldExecutor()
-{
-    QFETCH(bool, useQThread);
-    CurrentThreadExecutor old; // on this thread
-    BlockedOwner owner(useQThread, &old);
-    QVERIFY(owner.waitReady());
-    auto journal = std::make_shared<Journal>();
-    const Submitted submitted = submitProbes(owner.executor(), journal, { 0, 1, 2 });
-    QCOMPARE(submitted.futures.size(), 3);
-
-    QVERIFY(owner.finish());
-    QVERIFY(owner.executor()->isBroken());
-    // Moved, not failed: they wait for this thread to run them.
-    for (const auto &future : submitted.futures)
-        QVERIFY(!future.isFinished());
-    QCOMPARE(journal->destroyed.available(), 0);
-
-    QVERIFY(old.runUntilFuture(submitted.futures.last(), joinDeadline(), RunMode::ExecutorOnly));
-    QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2 }));
-    for (int id = 0; id < 3; ++id) {
-        QCOMPARE(submitted.futures.at(id).result(), id);
-        QCOMPARE(journal->ranOn(id), old.thread());
-        QCOMPARE(journal->diedOn(id), old.thread());
-    }
-    QCOMPARE(journal->alive.load(), 0);
-}
-
-void TestLifecycle::c12_neverRunCallableDiesOnBreakingThread()
-{
-    // Submitted from this thread, owned by a blocked thread, broken by a third one: the
-    // callables that never ran die on the third.
-    BlockedOwner owner(false);
-    QVERIFY(owner.waitReady());
-    auto journal = std::make_shared<Journal>();
-    const Submitted submitted = submitProbes(owner.executor(), journal, { 0, 1 });
-    QCOMPARE(submitted.futures.size(), 2);
-
-    std::thread::id breakerId;
-    Semaphore returned; // see releasingOnReturn()
-    std::unique_ptr<QThread> breaker(QThread::create(qdispatchtest::releasingOnReturn(returned, [&] {
-        breakerId = std::this_thread::get_id();
-        owner.executor()->shutdown();
-    })));
-    breaker->start();
-    QVERIFY(returned.tryAcquire(1, kHandshakeMs));
-    QVERIFY(breaker->wait(joinDeadline()));
-    const QString problem = brokenProblem(submitted.futures);
-    QVERIFY2(problem.isEmpty(), qPrintable(problem));
-    QCOMPARE(journal->alive.load(), 0);
-    for (int id = 0; id < 2; ++id) {
-        QCOMPARE(journal->diedOn(id), breaker.get());
-        QVERIFY(journal->diedOnId(id) == breakerId);
-    }
-    QVERIFY(owner.finish());
-}
-
-void TestLifecycle::c12_waiterOfBrokenItemWakes()
-{
-    // A thread blocked on the future of a queued item is released when the owner ends.
-    BlockedOwner owner(true);
-    QVERIFY(owner.waitReady());
-    auto journal = std::make_shared<Journal>();
-    const Submitted submitted = submitProbes(owner.executor(), journal, { 0 });
-    QCOMPARE(submitted.futures.size(), 1);
-
-    // Shared with the waiter, which outlives this test if the library leaves it hanging.
-    struct Shared
-    {
-        Semaphore waiting;
-        Semaphore returned;
-        std::atomic<int> outcome{-1}; // 0: waitForFinished() threw, 1: it returned
-        std::exception_ptr error;
-    };
-    auto shared = std::make_shared<Shared>();
-    std::unique_ptr<QThread> waiter(
-            QThread::create([shared, future = submitted.futures.first()]() mutable {
-                shared->waiting.release();
-                try {
-                    future.waitForFinished();
-                    shared->outcome = 1;
-                } catch (...) {
-                    // Kept, not read here: the owner made the exception while it ended, and
-                    // only this test thread is ordered after that for ThreadSanitizer
-                    // (BlockedOwner::finish()); QFuture's own hand-off is invisible to it.
-                    shared->error = std::current_exception();
-                    shared->outcome = 0;
-                }
-                shared->returned.release();
-            }));
-    waiter->start();
-    QVERIFY(shared->waiting.tryAcquire(1, kHandshakeMs));
-    QVERIFY(owner.finish());
-    if (!shared->returned.tryAcquire(1, kHandshakeMs) || !waiter->wait(joinDeadline())) {
-        waiter.release(); // still blocked on the future: cannot be destroyed
-        QFAIL("C12: a thread waiting on the future of a queued item still hangs");
-    }
-    QCOMPARE(shared->outcome.load(), 0);
-    bool broken = false;
-    try {
-        std::rethrow_exception(shared->error);
-    } catch (const ExecutorError &error) {
-        broken = error.code() == ExecutorError::Code::Broken;
-    } catch (...) {
-    }
-    QVERIFY2(broken, "C12: the waiter was released without ExecutorError{Broken}");
-}
-
-// ---------------------------------------------------------------------------------------- C13
-
-void TestLifecycle::c13_destroyOnOwnerWithItemsQueued_data()
-{
-    QTest::addColumn<bool>("withOld");
-    QTest::newRow("no old executor") << false;
-    QTest::newRow("old executor on a QThread") << true;
-}
-
-void TestLifecycle::c13_destroyOnOwnerWithItemsQueued()
-{
-    QFETCH(bool, withOld);
-    LoopThread oldThread(WithExecutor{});
-    CurrentThreadExecutor *old = nullptr;
-    if (withOld) {
-        oldThread.start();
-        QVERIFY(oldThread.waitReady());
-        old = oldThread.executor();
-    }
-    auto executor = std::make_unique<CurrentThreadExecutor>(old);
-    auto journal = std::make_shared<Journal>();
-    const Submitted submitted = submitProbesFromWorker(executor.get(), journal, { 0, 1, 2 });
-    QCOMPARE(submitted.futures.size(), 3);
-
-    MessageLog log;
-    executor.reset();
-    const QStringList messages = log.texts();
-    QVERIFY2(messages.isEmpty(), qPrintable(messages.join(QLatin1Char('\n'))));
-
-    if (withOld) {
-        QVERIFY(journal->destroyed.tryAcquire(3, kHandshakeMs));
-        QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2 }));
-        for (int id = 0; id < 3; ++id) {
-            QCOMPARE(journal->ranOn(id), &oldThread);
-            QCOMPARE(journal->diedOn(id), &oldThread);
-            QCOMPARE(submitted.futures.at(id).result(), id);
-        }
-    } else {
-        const QString problem = brokenProblem(submitted.futures);
-        QVERIFY2(problem.isEmpty(), qPrintable(problem));
-        QCOMPARE(journal->called.available(), 0);
-        for (int id = 0; id < 3; ++id)
-            QCOMPARE(journal->diedOn(id), QThread::currentThread());
-    }
-    QCOMPARE(journal->alive.load(), 0);
-}
-
-void TestLifecycle::c13_destroyOnOwnerFromInsideItsOwnItem_data()
-{
-    QTest::addColumn<RunMode>("mode");
-    QTest::addColumn<bool>("withOld");
-    QTest::newRow("ExecutorOnly") << RunMode::ExecutorOnly << false;
-    QTest::newRow("AllEvents") << RunMode::AllEvents << false;
-    QTest::newRow("AllEvents, old executor on a QThread") << RunMode::AllEvents << true;
-}
-
-void TestLifecycle::c13_destroyOnOwnerFromInsideItsOwnItem()
-{
-    // An item destroys its own executor (on the owner thread, so allowed) while the owner waits
-    // in runUntilFuture() on that very executor and three more items wait behind it.
-    QFETCH(RunMode, mode);
-    QFETCH(bool, withOld);
-    LoopThread oldThread(WithExecutor{});
-    CurrentThreadExecutor *old = nullptr;
-    if (withOld) {
-        oldThread.start();
-        QVERIFY(oldThread.waitReady());
-        old = oldThread.executor();
-    }
-    CurrentThreadExecutor *executor = new CurrentThreadExecutor(old);
-    auto journal = std::make_shared<Journal>();
-    QFuture<int> destroyer;
-    Submitted behind;
-    onWorker([&] {
-        destroyer = executor->submit([&executor] {
-            delete std::exchange(executor, nullptr);
-            return 1;
-        });
-        behind = submitProbes(executor, journal, { 0, 1, 2 });
-    });
-    QCOMPARE(behind.futures.size(), 3);
-
-    MessageLog log;
-    CurrentThreadExecutor *raw = executor;
-    raw->runUntilFuture(destroyer, mode);
-    QCOMPARE(executor, nullptr);
-    QCOMPARE(destroyer.result(), 1);
-    const QStringList messages = log.texts();
-    QVERIFY2(messages.isEmpty(), qPrintable(messages.join(QLatin1Char('\n'))));
-
-    if (withOld) {
-        QVERIFY(journal->destroyed.tryAcquire(3, kHandshakeMs));
-        QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2 }));
-        for (int id = 0; id < 3; ++id) {
-            QCOMPARE(journal->ranOn(id), &oldThread);
-            QCOMPARE(journal->diedOn(id), &oldThread);
-        }
-    } else {
-        const QString problem = brokenProblem(behind.futures);
-        QVERIFY2(problem.isEmpty(), qPrintable(problem));
-        QCOMPARE(journal->called.available(), 0);
-        for (int id = 0; id < 3; ++id)
-            QCOMPARE(journal->diedOn(id), QThread::currentThread());
-    }
-    QCOMPARE(journal->alive.load(), 0);
-}
-
-void TestLifecycle::c13_destroyAfterOwnerFinished_data()
-{
-    QTest::addColumn<bool>("useQThread");
-    QTest::addColumn<bool>("deleteQThreadFirst");
-    QTest::newRow("std::thread joined") << false << false;
-    QTest::newRow("QThread after wait()") << true << false;
-    QTest::newRow("QThread object deleted first") << true << true;
-}
-
-void TestLifecycle::c13_destroyAfterOwnerFinished()
-{
-    QFETCH(bool, useQThread);
-    QFETCH(bool, deleteQThreadFirst);
-    BlockedOwner owner(useQThread);
-    QVERIFY(owner.waitReady());
-    auto journal = std::make_shared<Journal>();
-    const Submitted submitted = submitProbes(owner.executor(), journal, { 0, 1 });
-    QCOMPARE(submitted.futures.size(), 2);
-    QVERIFY(owner.finish());
-    if (deleteQThreadFirst)
-        owner.deleteQThreadObject();
-
-    std::unique_ptr<CurrentThreadExecutor> executor = owner.takeExecutor();
-    MessageLog log;
-    executor.reset(); // on this thread, after the owner finished: fine and silent
-    const QStringList messages = log.texts();
-    QVERIFY2(messages.isEmpty(), qPrintable(messages.join(QLatin1Char('\n'))));
-    const QString problem = brokenProblem(submitted.futures);
-    QVERIFY2(problem.isEmpty(), qPrintable(problem));
-    QCOMPARE(journal->alive.load(), 0);
-}
-
-void TestLifecycle::c13_destroyFromAnotherThreadWhileOwnerBlocked_data()
-{
-    QTest::addColumn<bool>("useQThread");
-    QTest::addColumn<bool>("withOld");
-    QTest::newRow("std::thread") << false << false;
-    QTest::newRow("QThread") << true << false;
-    QTest::newRow("std::thread, old executor here") << false << true;
-    QTest::newRow("QThread, old executor here") << true << true;
-}
-
-void TestLifecycle::c13_destroyFromAnotherThreadWhileOwnerBlocked()
-{
-    QFETCH(bool, useQThread);
-    QFETCH(bool, withOld);
-    CurrentThreadExecutor old; // on this thread
-    BlockedOwner owner(useQThread, withOld ? &old : nullptr);
-    QVERIFY(owner.waitReady());
-    auto journal = std::make_shared<Journal>();
-    const Submitted submitted = submitProbes(owner.executor(), journal, { 0, 1, 2 });
-    QCOMPARE(submitted.futures.size(), 3);
-
-    MessageLog log;
-    QTest::ignoreMessage(QtCriticalMsg, foreignDestructionMessage());
-    owner.takeExecutor().reset(); // a programming error: reported, then handled as shutdown()
-    const QStringList messages = log.texts();
-    QCOMPARE(messages.size(), 1);
-
-    if (withOld) {
-        QVERIFY(old.runUntilFuture(submitted.futures.last(), joinDeadline(), RunMode::ExecutorOnly));
-        QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2 }));
-        for (int id = 0; id < 3; ++id) {
-            QCOMPARE(submitted.futures.at(id).result(), id);
-            QCOMPARE(journal->ranOn(id), QThread::currentThread());
-        }
-    } else {
-        const QString problem = brokenProblem(submitted.futures);
-        QVERIFY2(problem.isEmpty(), qPrintable(problem));
-        QCOMPARE(journal->called.available(), 0);
-    }
-    for (int id = 0; id < 3; ++id)
-        QCOMPARE(journal->diedOn(id), QThread::currentThread());
-    QCOMPARE(journal->alive.load(), 0);
-    QVERIFY(owner.finish()); // the owner goes on and ends normally
-}
-
-void TestLifecycle::c13_destroyFromAnotherThreadWhileOwnerInEventLoop_data()
-{
-    QTest::addColumn<bool>("withOld");
-    QTest::newRow("no old executor") << false;
-    QTest::newRow("old executor here") << true;
-}
-
-void TestLifecycle::c13_destroyFromAnotherThreadWhileOwnerInEventLoop()
-{
-    QFETCH(bool, withOld);
-    CurrentThreadExecutor old; // on this thread
-    Semaphore blockerStarted, releaseBlocker;
-    LoopThread owner(WithExecutor{ withOld ? &old : nullptr });
-    struct ReleaseOnExit // however this test ends, the owner's loop can then stop
-    {
-        Semaphore &semaphore;
-        ~ReleaseOnExit() { semaphore.release(); }
-    } releaseOnExit{ releaseBlocker };
-    owner.start();
-    QVERIFY(owner.waitReady());
-    CurrentThreadExecutor *executor = owner.executor();
-
-    // The owner is busy in one item while three more wait behind it.
-    QFuture<int> blocker = executor->submit([&] {
-        blockerStarted.release();
-        return releaseBlocker.tryAcquire(1, kHandshakeMs) ? 1 : 0;
-    });
-    QVERIFY(blockerStarted.tryAcquire(1, kHandshakeMs));
-    auto journal = std::make_shared<Journal>();
-    const Submitted submitted = submitProbes(executor, journal, { 0, 1, 2 });
-    QCOMPARE(submitted.futures.size(), 3);
-
-    MessageLog log;
-    QTest::ignoreMessage(QtCriticalMsg, foreignDestructionMessage());
-    owner.takeExecutor().reset();
-    const QStringList messages = log.texts();
-    QCOMPARE(messages.size(), 1);
-
-    if (withOld) {
-        QVERIFY(old.runUntilFuture(submitted.futures.last(), joinDeadline(), RunMode::ExecutorOnly));
-        QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2 }));
-        for (int id = 0; id < 3; ++id)
-            QCOMPARE(journal->ranOn(id), QThread::currentThread());
-    } else {
-        const QString problem = brokenProblem(submitted.futures);
-        QVERIFY2(problem.isEmpty(), qPrintable(problem));
-        QCOMPARE(journal->called.available(), 0);
-    }
-    for (int id = 0; id < 3; ++id)
-        QCOMPARE(journal->diedOn(id), QThread::currentThread());
-    QCOMPARE(journal->alive.load(), 0);
-
-    // The item that was running finishes normally on the owner, which goes on and ends.
-    releaseBlocker.release();
-    QVERIFY(owner.stop());
-    QVERIFY(blocker.isFinished());
-    QCOMPARE(blocker.result(), 1);
 }
 
 QTEST_GUILESS_MAIN(TestLifecycle)
