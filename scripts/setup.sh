@@ -2,7 +2,7 @@
 # Installs what QDispatch needs on Debian 12 (run as root). Skips apt when all is present.
 set -euo pipefail
 
-packages=(cmake ninja-build g++ clang libclang-rt-14-dev git python3 qt6-base-dev libgl-dev qcoro-qt6-dev python3-asgiref xvfb xauth)
+packages=(cmake ninja-build g++ clang libclang-rt-14-dev clang-format git python3 qt6-base-dev libgl-dev qcoro-qt6-dev python3-asgiref xvfb xauth)
 
 missing=()
 for p in "${packages[@]}"; do
