@@ -1,4 +1,4 @@
-// Tests of the queue's own machinery (src/queue.cpp, docs/architecture.md "The queue"): a flood
+// Tests of the queue's own machinery (src/itemqueue.cpp, docs/architecture.md "The queue"): a flood
 // that producers queued while the owner was busy is put in order a step at a time, and what is
 // left of it moves down the chain in order when the executor breaks in the middle of that. The
 // rules guarded are named per test. Threads are ordered by joins (never sleeps).
