@@ -29,13 +29,8 @@
 #include <malloc.h>
 #endif
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::ExecutorError;
-using qdispatch::ExecutorHandle;
-using qdispatch::RunMode;
-using qdispatchtest::AnyThread;
-using qdispatchtest::kJoinMs;
-using qdispatchtest::Semaphore;
+using namespace qdispatch;
+using namespace qdispatchtest;
 
 namespace {
 
@@ -193,10 +188,7 @@ void TestChains::c11_millionReplacementsOnASmallStack()
 // after the teardown the heap is back where it started.
 void TestChains::c11_millionLongLiveChain_data()
 {
-    QTest::addColumn<int>("order");
-    QTest::newRow("newestFirst") << 0;
-    QTest::newRow("oldestFirst") << 1;
-    QTest::newRow("random") << 2;
+    addRows<int>("order", { { "newestFirst", 0 }, { "oldestFirst", 1 }, { "random", 2 } });
 }
 
 void TestChains::c11_millionLongLiveChain()

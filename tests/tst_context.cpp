@@ -20,9 +20,7 @@
 #include <utility>
 #include <vector>
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::ExecutorHandle;
-
+using namespace qdispatch;
 using namespace qdispatchtest;
 
 namespace {
@@ -100,27 +98,19 @@ class TestContext : public QObject {
     Q_OBJECT
 
 private Q_SLOTS:
+    // Every test runs on the executor and through a handle to it (X7).
+    void initTestCase_data();
     void init();
 
-    void x8_destroyedBeforeStartSkipsSubmit_data();
     void x8_destroyedBeforeStartSkipsSubmit();
-    void x8_destroyedBeforeStartSkipsPostsSilently_data();
     void x8_destroyedBeforeStartSkipsPostsSilently();
-    void x8_destroyedByEarlierItemInSameDrain_data();
     void x8_destroyedByEarlierItemInSameDrain();
-    void x8_aliveContextRunsNormally_data();
     void x8_aliveContextRunsNormally();
-    void x8_nullContextIsAContextThatIsGone_data();
     void x8_nullContextIsAContextThatIsGone();
-    void x8_c6_cancelBeforeStartStillSkips_data();
     void x8_c6_cancelBeforeStartStillSkips();
-    void x8_c12_itemHandedDownChainKeepsItsContext_data();
     void x8_c12_itemHandedDownChainKeepsItsContext();
-    void x8_c12_brokenChainWithContextGoneIsSilent_data();
     void x8_c12_brokenChainWithContextGoneIsSilent();
-    void x8_contextInAnotherThread_data();
     void x8_contextInAnotherThread();
-    void x8_overloads_postWithQObjectIsContextPostLatestWithTwoArgsIsKey_data();
     void x8_overloads_postWithQObjectIsContextPostLatestWithTwoArgsIsKey();
     void x8_overloads_submitWithObjectArgumentIsPlain();
 };
@@ -131,21 +121,16 @@ void TestContext::init()
     QTest::failOnWarning(QRegularExpression(QStringLiteral(".*")));
 }
 
-static void addTargetRows()
+void TestContext::initTestCase_data()
 {
     addRows<bool>("viaHandle", { { "executor", false }, { "handle", true } });
-}
-
-void TestContext::x8_destroyedBeforeStartSkipsSubmit_data()
-{
-    addTargetRows();
 }
 
 // X8: the context is destroyed (on its own thread, the owner) after the item was accepted and
 // before it starts: fn never runs and the future finishes as cancelled.
 void TestContext::x8_destroyedBeforeStartSkipsSubmit()
 {
-    QFETCH(bool, viaHandle);
+    QFETCH_GLOBAL(bool, viaHandle);
     CurrentThreadExecutor ex;
     const Target target { ex, viaHandle };
     auto *context = new Widget;
@@ -168,15 +153,10 @@ void TestContext::x8_destroyedBeforeStartSkipsSubmit()
     QVERIFY(skippedVoid.isCanceled());
 }
 
-void TestContext::x8_destroyedBeforeStartSkipsPostsSilently_data()
-{
-    addTargetRows();
-}
-
 // X8: for post and postLatest, nothing runs and nothing is logged (init() fails on any warning).
 void TestContext::x8_destroyedBeforeStartSkipsPostsSilently()
 {
-    QFETCH(bool, viaHandle);
+    QFETCH_GLOBAL(bool, viaHandle);
     CurrentThreadExecutor ex;
     const Target target { ex, viaHandle };
     auto *context = new Widget;
@@ -194,16 +174,11 @@ void TestContext::x8_destroyedBeforeStartSkipsPostsSilently()
     QCOMPARE(calls, 0);
 }
 
-void TestContext::x8_destroyedByEarlierItemInSameDrain_data()
-{
-    addTargetRows();
-}
-
 // X8: an earlier item of the same drain destroys the context; the later items of that context
 // are skipped, the items of another context still run, in order (C4).
 void TestContext::x8_destroyedByEarlierItemInSameDrain()
 {
-    QFETCH(bool, viaHandle);
+    QFETCH_GLOBAL(bool, viaHandle);
     CurrentThreadExecutor ex;
     const Target target { ex, viaHandle };
     QPointer<Widget> doomed = new Widget;
@@ -235,24 +210,18 @@ void TestContext::x8_destroyedByEarlierItemInSameDrain()
     QVERIFY(worker.join());
     drain(ex);
     QVERIFY(doomed.isNull());
-    const std::vector<int> expected { 1, 2, 5 };
-    QCOMPARE(order, expected);
+    QCOMPARE(order, (std::vector<int>{ 1, 2, 5 }));
     QCOMPARE(before.result(), 1);
     QVERIFY(after.isFinished());
     QVERIFY(after.isCanceled());
     QCOMPARE(other.result(), 5);
 }
 
-void TestContext::x8_aliveContextRunsNormally_data()
-{
-    addTargetRows();
-}
-
 // X8 with a live context: the item is an ordinary item (C2..C5): runs on the owner thread with
 // its arguments, delivers its result and its exception; postLatest still replaces by key (X2).
 void TestContext::x8_aliveContextRunsNormally()
 {
-    QFETCH(bool, viaHandle);
+    QFETCH_GLOBAL(bool, viaHandle);
     CurrentThreadExecutor ex;
     const Target target { ex, viaHandle };
     Widget context;
@@ -285,19 +254,13 @@ void TestContext::x8_aliveContextRunsNormally()
     QVERIFY_THROWS_EXCEPTION(std::runtime_error, throws.waitForFinished());
     QCOMPARE(*moveOnly.takeResult(), 7);
     QCOMPARE(postedOn, ex.thread());
-    const std::vector<int> expected { 99 };
-    QCOMPARE(latest, expected);
-}
-
-void TestContext::x8_nullContextIsAContextThatIsGone_data()
-{
-    addTargetRows();
+    QCOMPARE(latest, (std::vector<int>{ 99 }));
 }
 
 // X8: a null context (say, a QPointer whose object is already gone) skips like a destroyed one.
 void TestContext::x8_nullContextIsAContextThatIsGone()
 {
-    QFETCH(bool, viaHandle);
+    QFETCH_GLOBAL(bool, viaHandle);
     CurrentThreadExecutor ex;
     const Target target { ex, viaHandle };
     QPointer<Widget> gone;
@@ -311,16 +274,11 @@ void TestContext::x8_nullContextIsAContextThatIsGone()
     QVERIFY(future.isCanceled());
 }
 
-void TestContext::x8_c6_cancelBeforeStartStillSkips_data()
-{
-    addTargetRows();
-}
-
 // C6 holds for the context form: cancelled before it starts, with its context alive, fn is
 // never called.
 void TestContext::x8_c6_cancelBeforeStartStillSkips()
 {
-    QFETCH(bool, viaHandle);
+    QFETCH_GLOBAL(bool, viaHandle);
     CurrentThreadExecutor ex;
     const Target target { ex, viaHandle };
     Widget context;
@@ -340,17 +298,12 @@ void TestContext::x8_c6_cancelBeforeStartStillSkips()
     QCOMPARE(kept.result(), 10);
 }
 
-void TestContext::x8_c12_itemHandedDownChainKeepsItsContext_data()
-{
-    addTargetRows();
-}
-
 // X8 with C12: items queued on an executor that breaks move down the chain with their context;
 // the one whose context dies before it runs there is skipped, the other runs on the old
 // executor's thread.
 void TestContext::x8_c12_itemHandedDownChainKeepsItsContext()
 {
-    QFETCH(bool, viaHandle);
+    QFETCH_GLOBAL(bool, viaHandle);
     std::atomic<CurrentThreadExecutor *> published { nullptr };
     Semaphore ready;
     Semaphore queued;
@@ -392,17 +345,12 @@ void TestContext::x8_c12_itemHandedDownChainKeepsItsContext()
     QCOMPARE(ran.result(), outer.thread());
 }
 
-void TestContext::x8_c12_brokenChainWithContextGoneIsSilent_data()
-{
-    addTargetRows();
-}
-
 // X8 with C12: when no executor is left to run them, an item whose context is alive fails with
 // Broken as ever (a post with a warning); one whose context is gone is skipped as it would have
 // been at its turn: cancelled, and silent for a post.
 void TestContext::x8_c12_brokenChainWithContextGoneIsSilent()
 {
-    QFETCH(bool, viaHandle);
+    QFETCH_GLOBAL(bool, viaHandle);
     auto ex = std::make_unique<CurrentThreadExecutor>();
     const Target target { *ex, viaHandle };
     auto *doomed = new Widget;
@@ -424,18 +372,13 @@ void TestContext::x8_c12_brokenChainWithContextGoneIsSilent()
     QCOMPARE(errorCodeOf(failed), kBroken);
 }
 
-void TestContext::x8_contextInAnotherThread_data()
-{
-    addTargetRows();
-}
-
 // X8, what holds for a context that lives in another thread than the one that runs the item:
 // destroyed there before the item starts, the item is skipped (the check on the running thread
 // sees it gone); alive when the item starts, the item runs. (Destroyed while fn runs is not
 // prevented: the documentation says so; no test can make that safe.)
 void TestContext::x8_contextInAnotherThread()
 {
-    QFETCH(bool, viaHandle);
+    QFETCH_GLOBAL(bool, viaHandle);
     CurrentThreadExecutor ex;
     const Target target { ex, viaHandle };
     std::atomic<int> skippedCalls { 0 };
@@ -469,17 +412,12 @@ void TestContext::x8_contextInAnotherThread()
     QCOMPARE(ran.result(), 2);
 }
 
-void TestContext::x8_overloads_postWithQObjectIsContextPostLatestWithTwoArgsIsKey_data()
-{
-    addTargetRows();
-}
-
 // X8 against X2: post(&widget, fn) is the context form (skipped once the widget is gone);
 // postLatest(&bar, fn), a QObject * and a callable, stays the key form: it replaces by key and
 // runs although `bar` is destroyed before it runs, because a key is only a key.
 void TestContext::x8_overloads_postWithQObjectIsContextPostLatestWithTwoArgsIsKey()
 {
-    QFETCH(bool, viaHandle);
+    QFETCH_GLOBAL(bool, viaHandle);
     CurrentThreadExecutor ex;
     const Target target { ex, viaHandle };
     auto *widget = new Widget;
@@ -500,8 +438,7 @@ void TestContext::x8_overloads_postWithQObjectIsContextPostLatestWithTwoArgsIsKe
     target.postLatest(bar2, [&ran] { ran.push_back(5); });
     delete bar2;
     drain(ex);
-    const std::vector<int> expected { 5 };
-    QCOMPARE(ran, expected); // the key form: no context, so it runs
+    QCOMPARE(ran, (std::vector<int>{ 5 })); // the key form: no context, so it runs
 }
 
 // X8: submit(fn, object) is the plain form with an argument, never a context: it runs with the

@@ -23,13 +23,7 @@
 #include <stdexcept>
 #include <string>
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::ExecutorError;
-using qdispatch::FutureCanceled;
-using qdispatch::RunMode;
-using qdispatch::resultOf;
-using qdispatch::resumeOn;
-
+using namespace qdispatch;
 using namespace qdispatchtest;
 
 // X6: the header must not add a global operator co_await (it would clash with QCoro's).

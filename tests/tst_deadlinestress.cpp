@@ -25,18 +25,10 @@
 #include <memory>
 #include <thread>
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::RunMode;
-
+using namespace qdispatch;
 using namespace qdispatchtest;
 
 namespace {
-
-// Runs every item the executor accepted so far, and nothing else.
-void drainAll(CurrentThreadExecutor &executor)
-{
-    drain(executor, RunMode::ExecutorOnly);
-}
 
 // ------------------------------------------------------------------------------- the floods
 
@@ -50,22 +42,7 @@ enum class FloodDeadline {
     Forever, // the overload without a deadline; the future finishes while the flood goes on
 };
 
-const char *floodDeadlineName(FloodDeadline d)
-{
-    switch (d) {
-    case FloodDeadline::Zero:
-        return "zero";
-    case FloodDeadline::Past:
-        return "past";
-    case FloodDeadline::Short:
-        return "short";
-    case FloodDeadline::Long:
-        return "long";
-    case FloodDeadline::Forever:
-        return "forever";
-    }
-    return "?";
-}
+const char *const kFloodDeadlineNames[] = { "zero", "past", "short", "long", "forever" };
 
 // An item that posts itself again until told to stop: items keep arriving for as long as the
 // owner runs them.
@@ -197,8 +174,8 @@ void waitUnderFlood(RunMode mode, FloodKind flood, FloodDeadline kind, FloodOutc
     (void)finisher.join();
     out.watchdogFired = fired.load();
     // The flood has stopped: run what is left (a re-posting item posts no more).
-    drainAll(executor);
-    drainAll(executor);
+    drain(executor, RunMode::ExecutorOnly);
+    drain(executor, RunMode::ExecutorOnly);
 }
 
 // --------------------------------------------------------------------------- far deadlines
@@ -271,10 +248,7 @@ private Q_SLOTS:
 // in a plain loop and after a quit request.
 void TestDeadlineStress::c9_deadlineHoldsUnderFlood_data()
 {
-    QTest::addColumn<RunMode>("mode");
-    QTest::addColumn<int>("flood");
-    QTest::addColumn<int>("deadline");
-    QTest::addColumn<bool>("quit");
+    addColumns<RunMode, int, int, bool>({ "mode", "flood", "deadline", "quit" });
     for (bool quit : { false, true }) {
         for (RunMode mode : kModes) {
             for (FloodKind flood : { FloodKind::SelfRepost, FloodKind::Producer }) {
@@ -283,7 +257,7 @@ void TestDeadlineStress::c9_deadlineHoldsUnderFlood_data()
                                          FloodDeadline::Forever }) {
                     QTest::addRow("%s-%s-%s-%s", quit ? "afterQuit" : "plain", modeName(mode),
                                   flood == FloodKind::SelfRepost ? "selfRepost" : "producer",
-                                  floodDeadlineName(d))
+                                  kFloodDeadlineNames[int(d)])
                             << mode << int(flood) << int(d) << quit;
                 }
             }
@@ -342,8 +316,7 @@ void TestDeadlineStress::c9_deadlineHoldsUnderFlood()
 // the smallest values) return false at once; Qt prints no warning either way.
 void TestDeadlineStress::c9_anyDeadlineWorksWithoutWarnings_data()
 {
-    QTest::addColumn<RunMode>("mode");
-    QTest::addColumn<int>("which");
+    addColumns<RunMode, int>({ "mode", "which" });
     for (RunMode mode : kModes)
         for (int which = 0; which < kFarDeadlines; ++which)
             QTest::addRow("%s-%s", modeName(mode), kFarDeadlineNames[which]) << mode << which;

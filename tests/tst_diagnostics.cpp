@@ -30,11 +30,7 @@
 #include <cxxabi.h>
 #endif
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::ExecutorHandle;
-using qdispatch::ExecutorStats;
-using qdispatch::RunMode;
-
+using namespace qdispatch;
 using namespace qdispatchtest;
 using namespace std::chrono_literals;
 
@@ -113,6 +109,13 @@ private Q_SLOTS:
 private:
     // The reports of `category` ("qdispatch.slow", "qdispatch.hang") logged in this test so far.
     QStringList reportsIn(const char *category) const { return m_reports->texts(category); }
+    // The one slow-item report logged so far names the lambda of type T written at `line`.
+    template<typename T> void checkOnlySlowReportNames(int line) const
+    {
+        const QStringList reports = reportsIn("qdispatch.slow");
+        QCOMPARE(reports.size(), 1);
+        QVERIFY2(namesLambda<T>(reports.first(), line), qPrintable(reports.first()));
+    }
     // Released for every hang report from now on.
     void releaseOnHangReport(Semaphore *semaphore)
     {
@@ -182,10 +185,7 @@ void TestDiagnostics::x10_contextItemsCountedAndNamed()
     QCOMPARE(s.accepted, quint64(3));
     QCOMPARE(s.cancelled, quint64(2));
     QCOMPARE(s.run, quint64(1));
-    const QStringList reports = reportsIn("qdispatch.slow");
-    QCOMPARE(reports.size(), 1);
-    QVERIFY2(namesLambda<decltype(slow)>(reports.first(), line),
-             qPrintable(reports.first()));
+    checkOnlySlowReportNames<decltype(slow)>(line);
 }
 
 // X10: an item that runs longer than the run threshold gives exactly one report, naming the
@@ -239,10 +239,7 @@ void TestDiagnostics::x10_slowPostLatestItemNamedByItsCallable()
     });
     QVERIFY(worker.join());
     ex.runPending();
-    const QStringList reports = reportsIn("qdispatch.slow");
-    QCOMPARE(reports.size(), 1);
-    QVERIFY2(namesLambda<decltype(slow)>(reports.first(), line),
-             qPrintable(reports.first()));
+    checkOnlySlowReportNames<decltype(slow)>(line);
 }
 
 // X10: items that start later than the delivery threshold give one report per backlog, as
@@ -566,16 +563,14 @@ void TestDiagnostics::x10_slowThresholdsFromEnvironment()
 
 void TestDiagnostics::x10_malformedSlowEnvironmentWarnsOnce_data()
 {
-    QTest::addColumn<QByteArray>("value");
-    QTest::newRow("letters") << QByteArray("abc");
-    QTest::newRow("negative") << QByteArray("-5");
-    QTest::newRow("huge") << QByteArray("99999999999999999999");
-    QTest::newRow("over a day") << QByteArray("86400001");
-    QTest::newRow("bad delivery") << QByteArray("5,x");
-    QTest::newRow("empty") << QByteArray("");
-    QTest::newRow("empty delivery") << QByteArray("5,");
-    QTest::newRow("three values") << QByteArray("1,2,3");
-    QTest::newRow("fraction") << QByteArray("2.5");
+    addRows<QByteArray>("value",
+                        { { "letters", QByteArray("abc") }, { "negative", QByteArray("-5") },
+                          { "huge", QByteArray("99999999999999999999") },
+                          { "over a day", QByteArray("86400001") },
+                          { "bad delivery", QByteArray("5,x") }, { "empty", QByteArray("") },
+                          { "empty delivery", QByteArray("5,") },
+                          { "three values", QByteArray("1,2,3") },
+                          { "fraction", QByteArray("2.5") } });
 }
 
 // X10: a malformed QDISPATCH_SLOW_ITEM_MS gives one clear warning, however many executors read
@@ -601,9 +596,7 @@ void TestDiagnostics::x10_malformedSlowEnvironmentWarnsOnce()
 
 void TestDiagnostics::x10_hangThresholdFromEnvironment_data()
 {
-    QTest::addColumn<QByteArray>("value");
-    QTest::addColumn<int>("expectedMs");
-    QTest::addColumn<int>("warnings");
+    addColumns<QByteArray, int, int>({ "value", "expectedMs", "warnings" });
     QTest::newRow("1234") << QByteArray("1234") << 1234 << 0;
     QTest::newRow("0") << QByteArray("0") << 0 << 0;
     QTest::newRow("letters") << QByteArray("abc") << 0 << 1;

@@ -20,10 +20,7 @@
 #include <thread>
 #include <vector>
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::ExecutorHandle;
-using qdispatch::executorOf;
-
+using namespace qdispatch;
 using namespace qdispatchtest;
 
 namespace {
@@ -117,8 +114,7 @@ void TestExecutorOf::x9_c3_threadNotStartedYetQueuesUntilItsLoopRuns()
     thread.start();
     QVERIFY(ran.tryAcquire(4, kJoinMs));
     QVERIFY(thread.stop());
-    const std::vector<int> expectedOrder { 0, 1, 2 };
-    QCOMPARE(order, expectedOrder);
+    QCOMPARE(order, (std::vector<int>{ 0, 1, 2 }));
     const std::vector<QThread *> expectedWhere(3, &thread);
     QCOMPARE(where, expectedWhere);
     QCOMPARE(postedOn, &thread);
@@ -177,8 +173,7 @@ void TestExecutorOf::x9_c3_runningThreadServesItemsAndInvoke()
     QVERIFY(last.tryAcquire(1, kJoinMs));
     QVERIFY(thread.stop());
     QCOMPARE(submitted.result(), &thread);
-    const std::vector<int> expected { 9 };
-    QCOMPARE(latest, expected);
+    QCOMPARE(latest, (std::vector<int>{ 9 }));
 }
 
 // X9, C7: before the thread has run anything of the executor's (its id not yet learnt there),
@@ -317,8 +312,7 @@ void TestExecutorOf::x9_x5_mainThreadHasTheMainThreadExecutor()
         sameFromWorker = h == main->handle();
         where = h.submit([] { return QThread::currentThread(); });
     });
-    QVERIFY(main->runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
-    QVERIFY(worker.join());
+    QVERIFY(worker.serveAndJoin(*main));
     QVERIFY(sameFromWorker);
     QVERIFY(main->runUntilFuture(where, QDeadlineTimer(kJoinMs)));
     QCOMPARE(where.result(), QCoreApplication::instance()->thread());

@@ -13,11 +13,7 @@
 
 #include <optional>
 
-using qdispatch::ExecutorError;
-using qdispatch::ExecutorHandle;
-using qdispatch::executorOf;
-using qdispatch::resumeOn;
-
+using namespace qdispatch;
 using namespace qdispatchtest;
 
 namespace {

@@ -21,16 +21,13 @@
 #include <utility>
 #include <vector>
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::ExecutorHandle;
-using qdispatch::RunMode;
+using namespace qdispatch;
+using namespace qdispatchtest;
 
 static_assert(std::is_default_constructible_v<ExecutorHandle>);
 static_assert(std::is_copy_constructible_v<ExecutorHandle>);
 static_assert(std::is_copy_assignable_v<ExecutorHandle>);
 static_assert(std::is_nothrow_move_constructible_v<ExecutorHandle>);
-
-using namespace qdispatchtest;
 
 class TestHandle : public QObject
 {
@@ -66,8 +63,7 @@ void TestHandle::x7_copiesReferToTheSameExecutor()
     assigned.post([&] { log.push_back(2); });
     moved.post([&] { log.push_back(3); });
     drain(ex);
-    const std::vector<int> expected{ 1, 2, 3 };
-    QCOMPARE(log, expected);
+    QCOMPARE(log, (std::vector<int>{ 1, 2, 3 }));
 
     ex.shutdown();
     QVERIFY(h.isBroken());
@@ -84,8 +80,7 @@ void TestHandle::x7_submitFromWorkerRunsOnOwner()
     Worker worker([&, h] {
         error = errorCodeOf([&] { future = h.submit([] { return QThread::currentThread(); }); });
     });
-    QVERIFY(ex.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
-    QVERIFY(worker.join());
+    QVERIFY(worker.serveAndJoin(ex));
     QCOMPARE(error.load(), kNothingThrown);
     QVERIFY(ex.runUntilFuture(future, QDeadlineTimer(kJoinMs)));
     QCOMPARE(future.result(), ex.thread());
@@ -148,12 +143,9 @@ void TestHandle::x7_submitAndPostKeepOrderWithExecutor()
             }
         }
     });
-    QVERIFY(ex.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
-    QVERIFY(worker.join());
+    QVERIFY(worker.serveAndJoin(ex));
     drain(ex);
-    QCOMPARE(int(order.size()), kItems);
-    for (int i = 0; i < kItems; ++i)
-        QCOMPARE(order[size_t(i)], i);
+    VERIFY_NO_PROBLEM(sequenceProblem(order, kItems));
 }
 
 void TestHandle::x7_copiesUsedFromManyThreads()
@@ -257,8 +249,7 @@ void TestHandle::x7_lateWorkRunsOnOuterAfterInnerDestroyed()
 
     inner.reset(); // the frame that made `inner` is gone; the worker still holds its handle
     innerGone.release();
-    QVERIFY(outer.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
-    QVERIFY(worker.join());
+    QVERIFY(worker.serveAndJoin(outer));
 
     QVERIFY(brokenSeen.load());
     QCOMPARE(submitError.load(), kNothingThrown);
@@ -327,8 +318,7 @@ void TestHandle::x7_handleOfFinishedThreadRoutesToOldExecutorOnOtherThread()
     Worker late([&, h] {
         error = errorCodeOf([&] { future = h.submit([] { return QThread::currentThread(); }); });
     });
-    QVERIFY(outer.runUntilFuture(late.finished(), QDeadlineTimer(kJoinMs)));
-    QVERIFY(late.join());
+    QVERIFY(late.serveAndJoin(outer));
     QCOMPARE(error.load(), kNothingThrown);
     QVERIFY(outer.runUntilFuture(future, QDeadlineTimer(kJoinMs)));
     QCOMPARE(future.result(), outer.thread());

@@ -24,20 +24,8 @@
 #include <memory>
 #include <vector>
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::RunMode;
-
+using namespace qdispatch;
 using namespace qdispatchtest;
-
-namespace {
-
-// Runs every item the executor accepted so far, and nothing else.
-void drainAll(CurrentThreadExecutor &executor)
-{
-    drain(executor, RunMode::ExecutorOnly);
-}
-
-} // namespace
 
 class TestHandOffs : public QObject
 {
@@ -148,7 +136,7 @@ void TestHandOffs::x2_postLatestReplacesAfterHandOff()
     }
     // Every replaced callable is gone already (destroyed by the replacing call); one is queued.
     QCOMPARE(alive.load(), 1);
-    drainAll(outer);
+    drain(outer, RunMode::ExecutorOnly);
     QCOMPARE(ran, std::vector<int>{ value - 1 });
     QCOMPARE(alive.load(), 0);
     chain.clear();
@@ -158,9 +146,7 @@ void TestHandOffs::x2_postLatestReplacesAfterHandOff()
 // thread; postLatest sent from a third thread to the broken one routes to outer and replaces.
 void TestHandOffs::x2_postLatestHandOffToAnotherThread_data()
 {
-    QTest::addColumn<bool>("destroy");
-    QTest::newRow("shutdown") << false;
-    QTest::newRow("destroyed") << true;
+    addRows<bool>("destroy", { { "shutdown", false }, { "destroyed", true } });
 }
 
 void TestHandOffs::x2_postLatestHandOffToAnotherThread()
@@ -176,7 +162,7 @@ void TestHandOffs::x2_postLatestHandOffToAnotherThread()
         outerReady.release();
         if (!sent.tryAcquire(1, kHandshakeMs))
             return;
-        drainAll(outer);
+        drain(outer, RunMode::ExecutorOnly);
         drained.release();
     });
     QVERIFY(outerReady.tryAcquire(1, kHandshakeMs));
@@ -211,7 +197,7 @@ void TestHandOffs::x2_postLatestHandOffMeetsAQueuedKey()
     inner->postLatest(&key, [&ran] { ran.push_back(1); });
     inner.reset();
     outer.postLatest(&key, [&ran] { ran.push_back(2); });
-    drainAll(outer);
+    drain(outer, RunMode::ExecutorOnly);
     QVERIFY(!ran.empty());
     QCOMPARE(ran.back(), 2);
     QVERIFY(std::find(ran.begin(), ran.end(), 1) == ran.end());
@@ -224,10 +210,7 @@ void TestHandOffs::x2_postLatestHandOffMeetsAQueuedKey()
 // and waits for it (with a time limit); it must run.
 void TestHandOffs::x3_invokeServesEveryLiveExecutor_data()
 {
-    QTest::addColumn<int>("count");
-    QTest::addColumn<int>("via");
-    QTest::addColumn<bool>("chained");
-    QTest::addColumn<RunMode>("ownerMode");
+    addColumns<int, int, bool, RunMode>({ "count", "via", "chained", "ownerMode" });
     for (int count : { 2, 3 })
         for (int via = 0; via < count; ++via)
             for (bool chained : { true, false })
@@ -269,7 +252,7 @@ void TestHandOffs::x3_invokeServesEveryLiveExecutor()
         }
         // Whatever did not run inside the wait runs now, before the executors go.
         for (auto &ex : mine)
-            drainAll(*ex);
+            drain(*ex, RunMode::ExecutorOnly);
         while (!mine.empty())
             mine.pop_back();
         workerDone.finish();
@@ -312,9 +295,9 @@ void TestHandOffs::x3_invokeServesAnExecutorCreatedDuringTheWait()
             result = -2;
         }
         if (created)
-            drainAll(*created);
+            drain(*created, RunMode::ExecutorOnly);
         created.reset();
-        drainAll(*inner);
+        drain(*inner, RunMode::ExecutorOnly);
         inner.reset();
         outer.reset();
         workerDone.finish();

@@ -152,9 +152,8 @@ void TestInterleavings::c4_handOffWaitsForTheItemTheOwnerTook()
 
 void TestInterleavings::x3_invokeServesAnExecutorMadeForItsThreadDuringTheWait_data()
 {
-    QTest::addColumn<bool>("qHasAnExecutor");
-    QTest::newRow("Q has an executor of its own") << true;
-    QTest::newRow("Q has none") << false;
+    addRows<bool>("qHasAnExecutor",
+                  { { "Q has an executor of its own", true }, { "Q has none", false } });
 }
 
 // X3 with X9: thread Q waits in invoke() for an item on this thread, with or without an executor

@@ -20,10 +20,7 @@
 #include <utility>
 #include <vector>
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::ExecutorError;
-using qdispatch::RunMode;
-
+using namespace qdispatch;
 using namespace qdispatchtest;
 
 namespace {
@@ -140,8 +137,7 @@ void TestInvoke::x3_inlineOnOwnerThreadOvertakesQueuedItems()
     QVERIFY_THROWS_NO_EXCEPTION(ex.invoke([&] { log.push_back(2); }));
     QCOMPARE(log, std::vector<int>{ 2 }); // inline, not behind the queued item
     drain(ex);
-    const std::vector<int> expected{ 2, 1 };
-    QCOMPARE(log, expected);
+    QCOMPARE(log, (std::vector<int>{ 2, 1 }));
 }
 
 void TestInvoke::x3_inlineOnOwnerThreadRethrows()
@@ -162,11 +158,10 @@ void TestInvoke::x3_inlineOnOwnerThreadRethrows()
 
 void TestInvoke::x3_inlineWhereBrokenChainLeadsToCallingThread_data()
 {
-    QTest::addColumn<bool>("brokenOnAnotherThread");
-    QTest::addColumn<bool>("throughHandle");
-    QTest::newRow("own broken executor") << false << false;
-    QTest::newRow("own broken executor, handle") << false << true;
-    QTest::newRow("another thread's executor, destroyed") << true << true;
+    addRows<bool, bool>("brokenOnAnotherThread", "throughHandle",
+                        { { "own broken executor", false, false },
+                          { "own broken executor, handle", false, true },
+                          { "another thread's executor, destroyed", true, true } });
 }
 
 // X3: the item would run on this thread (the broken executor's chain leads to a live executor
@@ -225,8 +220,7 @@ void TestInvoke::x3_fromWorkerReturnsResult()
             out.caughtOther = true;
         }
     });
-    QVERIFY(ex.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
-    QVERIFY(worker.join());
+    QVERIFY(worker.serveAndJoin(ex));
     QVERIFY(out.returned.load());
     QCOMPARE(out.value.load(), 42);
     QCOMPARE(ranOn.load(), ex.thread());
@@ -251,8 +245,7 @@ void TestInvoke::x3_fromWorkerWithArguments()
             out.caughtOther = true;
         }
     });
-    QVERIFY(ex.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
-    QVERIFY(worker.join());
+    QVERIFY(worker.serveAndJoin(ex));
     QVERIFY(out.returned.load());
     QCOMPARE(out.value.load(), 42);
 }
@@ -277,8 +270,7 @@ void TestInvoke::x3_fromWorkerRethrowsItemException()
             out.caughtOther = true;
         }
     });
-    QVERIFY(ex.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
-    QVERIFY(worker.join());
+    QVERIFY(worker.serveAndJoin(ex));
     QVERIFY(!out.returned.load());
     QVERIFY2(!out.caughtOther.load(), "invoke() rethrew an exception of another type");
     QVERIFY(out.caughtMyError.load());
@@ -292,8 +284,7 @@ void TestInvoke::x3_fromWorkerRethrowsItemException()
         next.value = ex.invoke([] { return 5; });
         next.returned = true;
     });
-    QVERIFY(ex.runUntilFuture(again.finished(), QDeadlineTimer(kJoinMs)));
-    QVERIFY(again.join());
+    QVERIFY(again.serveAndJoin(ex));
     QVERIFY(next.returned.load());
     QCOMPARE(next.value.load(), 5);
 }
@@ -307,8 +298,7 @@ void TestInvoke::x3_fromWorkerMoveOnlyResult()
         got = ex.invoke([] { return std::make_unique<std::string>("move-only"); });
         returned = true;
     });
-    QVERIFY(ex.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
-    QVERIFY(worker.join());
+    QVERIFY(worker.serveAndJoin(ex));
     QVERIFY(returned.load());
     QVERIFY(got);
     QCOMPARE(*got, std::string("move-only"));
@@ -323,8 +313,7 @@ void TestInvoke::x3_fromWorkerVoidResult()
         ex.invoke([&] { ++runs; });
         returned = true; // invoke() returned only after the item ran
     });
-    QVERIFY(ex.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
-    QVERIFY(worker.join());
+    QVERIFY(worker.serveAndJoin(ex));
     QVERIFY(returned.load());
     QCOMPARE(runs, 1);
 }
@@ -377,8 +366,7 @@ void TestInvoke::x3_workerWaitRunsItsOwnExecutor()
         }
     });
     QVERIFY(ready.tryAcquire(1, kHandshakeMs));
-    QVERIFY(gui.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
-    QVERIFY(worker.join());
+    QVERIFY(worker.serveAndJoin(gui));
     QVERIFY(out.returned.load());
     QCOMPARE(out.value.load(), 42);
     QCOMPARE(backOn.load(), worker.thread());

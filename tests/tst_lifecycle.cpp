@@ -23,10 +23,7 @@
 #include <thread>
 #include <utility>
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::ExecutorError;
-using qdispatch::RunMode;
-
+using namespace qdispatch;
 using namespace qdispatchtest;
 
 class TestLifecycle : public QObject
@@ -148,8 +145,7 @@ void TestLifecycle::c10_brokenDuringDestruction()
     QVERIFY(ownerSawBroken);
     QVERIFY(observerSawBroken.load());
     QCOMPARE(observerSubmit.load(), 0);
-    const QString problem = brokenProblem(queued);
-    QVERIFY2(problem.isEmpty(), qPrintable(problem));
+    VERIFY_NO_PROBLEM(brokenProblem(queued));
 }
 
 void TestLifecycle::c10_brokenAfterOwnerFinished_data()
@@ -450,8 +446,7 @@ void TestLifecycle::c11_noneLeftThrowsBroken()
     const Submitted queued = submitProbesFromWorker(&e2, journal, { 0, 1 });
     QCOMPARE(queued.futures.size(), 2);
     e2.shutdown(); // the chain has only the destroyed E1: the queued items fail (C12)
-    const QString problem = brokenProblem(queued.futures);
-    QVERIFY2(problem.isEmpty(), qPrintable(problem));
+    VERIFY_NO_PROBLEM(brokenProblem(queued.futures));
 
     // A submit now throws Broken and queues nothing: neither the callable nor a move-only
     // argument is called or kept.

@@ -17,6 +17,7 @@
 
 #include <qdispatch/currentthreadexecutor.h>
 
+#include "lifecycle.h"
 #include "testsupport.h"
 
 #include <QtCore/QByteArray>
@@ -41,14 +42,8 @@
 #include <malloc.h>
 #endif
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::ExecutorError;
-using qdispatch::ExecutorHandle;
-using qdispatch::RunMode;
-using qdispatchtest::kHandshakeMs;
-using qdispatchtest::kJoinMs;
-using qdispatchtest::Semaphore;
-using qdispatchtest::Worker;
+using namespace qdispatch;
+using namespace qdispatchtest;
 
 namespace {
 
@@ -210,7 +205,7 @@ LoadResult runLoad(int perProducer)
     r.finished = ex->runUntilFuture(allSent.future(), QDeadlineTimer(20 * 60 * 1000));
     for (auto &w : producers)
         r.finished = w->join() && r.finished;
-    qdispatchtest::drain(*ex);
+    drain(*ex);
     r.ms = clock.elapsed();
     producers.clear();
     ex.reset();
@@ -357,26 +352,19 @@ void TestLoad::c10_c13_thousandExecutorLifecycles()
             inner.reset();
             const auto late = sendFromWorker(handles.back(), count);
             futures.insert(futures.end(), late.begin(), late.end());
-            qdispatchtest::drain(outer);
+            drain(outer);
             QVERIFY(settle(futures));
         } else if (shape == 2) {
             // Across threads: the inner executor lives on a worker thread that ends with it
             // still alive (C10), holding items; they move to the outer one here.
             CurrentThreadExecutor outer;
-            std::unique_ptr<CurrentThreadExecutor> inner;
-            Semaphore made, end;
-            Worker owner([&] {
-                inner = std::make_unique<CurrentThreadExecutor>(&outer);
-                made.release();
-                end.tryAcquire(1, kJoinMs);
-            });
-            QVERIFY(made.tryAcquire(1, kHandshakeMs));
-            handles.push_back(inner->handle());
+            BlockedOwner owner(true, &outer);
+            QVERIFY(owner.waitReady());
+            handles.push_back(owner.executor()->handle());
             const auto futures = sendFromWorker(handles.back(), count);
-            end.release();
-            QVERIFY(owner.join());
-            inner.reset(); // after its thread ended: allowed (C13)
-            qdispatchtest::drain(outer);
+            QVERIFY(owner.finish());
+            owner.takeExecutor().reset(); // after its thread ended: allowed (C13)
+            drain(outer);
             QVERIFY(settle(futures));
         } else {
             // The executor's owner runs it in runUntilFuture() on its own thread and destroys it
@@ -387,7 +375,7 @@ void TestLoad::c10_c13_thousandExecutorLifecycles()
                 ex = std::make_unique<CurrentThreadExecutor>();
                 made.release();
                 sent.tryAcquire(1, kJoinMs);
-                qdispatchtest::drain(*ex);
+                drain(*ex);
                 ex.reset();
             });
             QVERIFY(made.tryAcquire(1, kHandshakeMs));

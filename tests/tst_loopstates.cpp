@@ -27,18 +27,10 @@
 #include <atomic>
 #include <ctime>
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::RunMode;
-
+using namespace qdispatch;
 using namespace qdispatchtest;
 
 namespace {
-
-// Runs every item the executor accepted so far, and nothing else.
-void drainAll(CurrentThreadExecutor &executor)
-{
-    drain(executor, RunMode::ExecutorOnly);
-}
 
 // CPU time this thread has used: a wait that spins shows as CPU time close to its wall time.
 qint64 threadCpuMs()
@@ -61,28 +53,9 @@ enum class LoopState {
     AboutToQuit, // inside a slot connected to QCoreApplication::aboutToQuit
 };
 
-const char *stateName(LoopState state)
-{
-    switch (state) {
-    case LoopState::Plain:
-        return "plain";
-    case LoopState::ThreadQuit:
-        return "threadQuit";
-    case LoopState::ThreadExit3:
-        return "threadExit3";
-    case LoopState::NestedLoopQuit:
-        return "nestedLoopQuit";
-    case LoopState::NestedThreadQuit:
-        return "nestedThreadQuit";
-    case LoopState::AppQuit:
-        return "appQuit";
-    case LoopState::AppExit3:
-        return "appExit3";
-    case LoopState::AboutToQuit:
-        return "aboutToQuit";
-    }
-    return "?";
-}
+// The states' names, in the enum's order, for data rows.
+const char *const kStateNames[] = { "plain", "threadQuit", "threadExit3", "nestedLoopQuit",
+                                    "nestedThreadQuit", "appQuit", "appExit3", "aboutToQuit" };
 
 enum class DeadlineKind {
     None, // the overload without a deadline
@@ -91,20 +64,7 @@ enum class DeadlineKind {
     Short, // kShortMs on a future that never finishes: the deadline ends the wait
 };
 
-const char *deadlineName(DeadlineKind kind)
-{
-    switch (kind) {
-    case DeadlineKind::None:
-        return "noDeadline";
-    case DeadlineKind::Forever:
-        return "forever";
-    case DeadlineKind::Long:
-        return "long";
-    case DeadlineKind::Short:
-        return "short";
-    }
-    return "?";
-}
+const char *const kDeadlineNames[] = { "noDeadline", "forever", "long", "short" };
 
 // What one wait did, seen from the owner thread.
 struct WaitOutcome
@@ -288,16 +248,15 @@ private Q_SLOTS:
 // afterwards the loops around it end as they were asked to (the request is not lost).
 void TestLoopStates::c8_c9_waitInEveryLoopState_data()
 {
-    QTest::addColumn<int>("state");
-    QTest::addColumn<RunMode>("mode");
-    QTest::addColumn<int>("deadline");
+    addColumns<int, RunMode, int>({ "state", "mode", "deadline" });
     for (LoopState state : { LoopState::Plain, LoopState::ThreadQuit, LoopState::ThreadExit3,
                              LoopState::NestedLoopQuit, LoopState::NestedThreadQuit,
                              LoopState::AppQuit, LoopState::AppExit3, LoopState::AboutToQuit }) {
         for (RunMode mode : kModes) {
             for (DeadlineKind kind : { DeadlineKind::None, DeadlineKind::Forever,
                                        DeadlineKind::Long, DeadlineKind::Short }) {
-                QTest::addRow("%s-%s-%s", stateName(state), modeName(mode), deadlineName(kind))
+                QTest::addRow("%s-%s-%s", kStateNames[int(state)], modeName(mode),
+                              kDeadlineNames[int(kind)])
                         << int(state) << mode << int(kind);
             }
         }
@@ -351,12 +310,7 @@ void TestLoopStates::c8_c9_waitInEveryLoopState()
 // nor makes it spin, and is still honoured by the outer exec() afterwards.
 void TestLoopStates::c9_quitRequestedDuringTheWait_data()
 {
-    QTest::addColumn<RunMode>("mode");
-    QTest::addColumn<bool>("byApplication");
-    for (RunMode mode : kModes) {
-        QTest::addRow("%s-thread", modeName(mode)) << mode << false;
-        QTest::addRow("%s-application", modeName(mode)) << mode << true;
-    }
+    addModeFlagRows("byApplication", "thread", "application");
 }
 
 void TestLoopStates::c9_quitRequestedDuringTheWait()
@@ -428,8 +382,7 @@ void TestLoopStates::c9_quitRequestedDuringTheWait()
 // deletes wait for control to return to the loop that posted them).
 void TestLoopStates::c9_timersPostedEventsAndDeferredDeletesAfterQuit_data()
 {
-    QTest::addColumn<RunMode>("mode");
-    QTest::addColumn<bool>("quit");
+    addColumns<RunMode, bool>({ "mode", "quit" });
     for (RunMode mode : { RunMode::AllEvents, RunMode::ExcludeUserInput }) {
         QTest::addRow("%s-plain", modeName(mode)) << mode << false;
         QTest::addRow("%s-afterQuit", modeName(mode)) << mode << true;
@@ -505,9 +458,7 @@ void TestLoopStates::c9_timersPostedEventsAndDeferredDeletesAfterQuit()
 // or another executor of the thread, in every mode; both waits work.
 void TestLoopStates::c8_c9_nestedWaitsAfterQuit_data()
 {
-    QTest::addColumn<RunMode>("outer");
-    QTest::addColumn<RunMode>("inner");
-    QTest::addColumn<bool>("otherExecutor");
+    addColumns<RunMode, RunMode, bool>({ "outer", "inner", "otherExecutor" });
     for (RunMode outer : kModes)
         for (RunMode inner : kModes)
             for (bool otherExecutor : { false, true })
@@ -547,8 +498,8 @@ void TestLoopStates::c8_c9_nestedWaitsAfterQuit()
         });
         outerOk = executor.runUntilFuture(gate.future(), QDeadlineTimer(2 * kServeMs), outer);
         (void)worker.join();
-        drainAll(executor);
-        drainAll(other);
+        drain(executor, RunMode::ExecutorOnly);
+        drain(other, RunMode::ExecutorOnly);
     });
     thread.start();
     QVERIFY(thread.joined());

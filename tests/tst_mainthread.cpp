@@ -25,9 +25,7 @@
 #include <utility>
 #include <vector>
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::ExecutorError;
-
+using namespace qdispatch;
 using namespace qdispatchtest;
 
 namespace {
@@ -69,6 +67,13 @@ void checkNoApplicationErrors()
     QVERIFY(!called);
 }
 
+// Shared by the phases without an application: there is no main-thread executor.
+void checkNoMainThreadExecutor()
+{
+    QVERIFY(!QCoreApplication::instance());
+    QCOMPARE(qdispatch::mainThreadExecutor(), nullptr);
+}
+
 } // namespace
 
 // ------------------------------------------------------------------- before the application
@@ -84,8 +89,7 @@ private Q_SLOTS:
 
 void TestMainThreadBeforeApp::x5_nullBeforeApplicationExists()
 {
-    QVERIFY(!QCoreApplication::instance());
-    QCOMPARE(qdispatch::mainThreadExecutor(), nullptr);
+    checkNoMainThreadExecutor();
 }
 
 void TestMainThreadBeforeApp::x5_throwsNoApplicationBeforeApplicationExists()
@@ -166,8 +170,7 @@ void TestMainThreadWithApp::x5_invokeOnMainThreadFromWorkerReturnsValue()
             });
         });
     });
-    QVERIFY(ex->runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
-    QVERIFY(worker.join());
+    QVERIFY(worker.serveAndJoin(*ex));
     QVERIFY(!thrown.threw());
     QCOMPARE(value.load(), 42);
     QVERIFY(ranOnMain.load());
@@ -188,8 +191,7 @@ void TestMainThreadWithApp::x5_invokeOnMainThreadFromWorkerRethrows()
         } catch (...) {
         }
     });
-    QVERIFY(ex->runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
-    QVERIFY(worker.join());
+    QVERIFY(worker.serveAndJoin(*ex));
     QVERIFY(caught);
     QCOMPARE(message, std::string("x5 failure"));
 }
@@ -234,17 +236,6 @@ private Q_SLOTS:
     void x5_runOnMainThreadRacingApplicationDestruction();
 };
 
-void TestMainThreadAfterApp::x5_nullAfterApplicationIsDestroyed()
-{
-    QVERIFY(!QCoreApplication::instance());
-    QCOMPARE(qdispatch::mainThreadExecutor(), nullptr);
-}
-
-void TestMainThreadAfterApp::x5_throwsNoApplicationAfterApplicationIsDestroyed()
-{
-    checkNoApplicationErrors();
-}
-
 void TestMainThreadAfterApp::x5_followsEachApplicationLifetime()
 {
     QVERIFY(!QCoreApplication::instance());
@@ -260,8 +251,7 @@ void TestMainThreadAfterApp::x5_followsEachApplicationLifetime()
             // Usable right away.
             std::atomic<int> value{0};
             Worker worker([&] { value = qdispatch::invokeOnMainThread([] { return 3; }); });
-            QVERIFY(ex->runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
-            QVERIFY(worker.join());
+            QVERIFY(worker.serveAndJoin(*ex));
             QCOMPARE(value.load(), 3);
         }
         QCOMPARE(qdispatch::mainThreadExecutor(), nullptr);
@@ -361,36 +351,22 @@ void TestMainThreadAfterApp::x5_runOnMainThreadRacingApplicationDestruction()
     }
 }
 
+void TestMainThreadAfterApp::x5_nullAfterApplicationIsDestroyed()
+{
+    checkNoMainThreadExecutor();
+}
+
+void TestMainThreadAfterApp::x5_throwsNoApplicationAfterApplicationIsDestroyed()
+{
+    checkNoApplicationErrors();
+}
+
 int main(int argc, char **argv)
 {
-    // Qt 6.4's crash handler loops forever on a crash in the second or a later qExec() of one
-    // process (a fatal signal then hangs until the CTest timeout instead of failing), so every
-    // phase runs without it: a crash is a plain abort and fails the test at once.
-    // And since a crash then skips the flush, write the log line by line so it shows how far
-    // the test got.
-    std::setvbuf(stdout, nullptr, _IOLBF, BUFSIZ);
-    std::vector<char *> args(argv, argv + argc);
-    char noCrashHandler[] = "-nocrashhandler";
-    args.push_back(noCrashHandler);
-    const int testArgc = int(args.size());
-    args.push_back(nullptr);
-    char **testArgv = args.data();
-
-    int status = 0;
-    {
-        TestMainThreadBeforeApp before;
-        status |= QTest::qExec(&before, testArgc, testArgv);
-    }
-    {
-        QCoreApplication app(argc, argv);
-        TestMainThreadWithApp during;
-        status |= QTest::qExec(&during, testArgc, testArgv);
-    }
-    {
-        TestMainThreadAfterApp after;
-        status |= QTest::qExec(&after, testArgc, testArgv);
-    }
-    return status;
+    TestMainThreadBeforeApp before;
+    TestMainThreadWithApp during;
+    TestMainThreadAfterApp after;
+    return execAroundApplication(argc, argv, before, during, &after);
 }
 
 #include "tst_mainthread.moc"

@@ -14,6 +14,7 @@
 
 #include <qdispatch/currentthreadexecutor.h>
 
+#include "lifecycle.h"
 #include "testsupport.h"
 
 #include <QtCore/QCoreApplication>
@@ -33,16 +34,8 @@
 #include <thread>
 #include <vector>
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::ExecutorError;
-using qdispatch::ExecutorHandle;
-using qdispatch::RunMode;
-using qdispatchtest::kHandshakeMs;
-using qdispatchtest::kJoinMs;
-using qdispatchtest::onWorker;
-using qdispatchtest::Semaphore;
-using qdispatchtest::Thrown;
-using qdispatchtest::thrownBy;
+using namespace qdispatch;
+using namespace qdispatchtest;
 
 namespace {
 
@@ -101,7 +94,7 @@ struct Tracked
     }
 };
 
-struct Probe
+struct CallableProbe
 {
     std::shared_ptr<std::atomic<int>> calls = std::make_shared<std::atomic<int>>(0);
     std::shared_ptr<std::atomic<int>> alive = std::make_shared<std::atomic<int>>(0);
@@ -168,9 +161,7 @@ private Q_SLOTS:
 
 void TestMisuseNoApp::c9_noApplication_eventLoopModes_data()
 {
-    QTest::addColumn<RunMode>("mode");
-    QTest::newRow("AllEvents") << RunMode::AllEvents;
-    QTest::newRow("ExcludeUserInput") << RunMode::ExcludeUserInput;
+    addEventLoopModeRows();
 }
 
 // C9: an event-loop wait mode without a QCoreApplication throws NoApplication, changes
@@ -182,17 +173,13 @@ void TestMisuseNoApp::c9_noApplication_eventLoopModes()
     const auto queued = queueThree(ex);
     QPromise<void> never;
     never.start();
-    const QString a = check(thrownBy([&] { ex.runUntilFuture(never.future(), mode); }),
-                            Code::NoApplication, kNoApplicationPhrases);
-    QVERIFY2(a.isEmpty(), qPrintable(a));
-    const QString b = check(
-            thrownBy([&] { ex.runUntilFuture(never.future(), QDeadlineTimer(0), mode); }),
-            Code::NoApplication, kNoApplicationPhrases);
-    QVERIFY2(b.isEmpty(), qPrintable(b));
+    VERIFY_NO_PROBLEM(check(thrownBy([&] { ex.runUntilFuture(never.future(), mode); }),
+                            Code::NoApplication, kNoApplicationPhrases));
+    const auto withDeadline = [&] { ex.runUntilFuture(never.future(), QDeadlineTimer(0), mode); };
+    VERIFY_NO_PROBLEM(check(thrownBy(withDeadline), Code::NoApplication, kNoApplicationPhrases));
     QVERIFY(!queued.back().isFinished()); // nothing ran
     QVERIFY(ex.runUntilFuture(queued.back(), QDeadlineTimer(kJoinMs), RunMode::ExecutorOnly));
-    const QString lost = ranInOrder(queued);
-    QVERIFY2(lost.isEmpty(), qPrintable(lost));
+    VERIFY_NO_PROBLEM(ranInOrder(queued));
 }
 
 // X5: the main-thread functions without an application throw NoApplication; the callable is
@@ -200,14 +187,13 @@ void TestMisuseNoApp::c9_noApplication_eventLoopModes()
 void TestMisuseNoApp::x5_noApplication_mainThreadFunctions()
 {
     QVERIFY(qdispatch::mainThreadExecutor() == nullptr);
-    Probe probe;
-    const QString a = check(thrownBy([&] { qdispatch::runOnMainThread(probe.make()); }),
-                            Code::NoApplication, { QStringLiteral("no QCoreApplication"),
-                                                   QStringLiteral("create one first") });
-    QVERIFY2(a.isEmpty(), qPrintable(a));
-    const QString b = check(thrownBy([&] { qdispatch::invokeOnMainThread(probe.make()); }),
-                            Code::NoApplication, { QStringLiteral("no QCoreApplication") });
-    QVERIFY2(b.isEmpty(), qPrintable(b));
+    CallableProbe probe;
+    VERIFY_NO_PROBLEM(check(thrownBy([&] { qdispatch::runOnMainThread(probe.make()); }),
+                            Code::NoApplication,
+                            { QStringLiteral("no QCoreApplication"),
+                              QStringLiteral("create one first") }));
+    VERIFY_NO_PROBLEM(check(thrownBy([&] { qdispatch::invokeOnMainThread(probe.make()); }),
+                            Code::NoApplication, { QStringLiteral("no QCoreApplication") }));
     QCOMPARE(probe.calls->load(), 0);
     QCOMPARE(probe.alive->load(), 0);
 }
@@ -239,14 +225,12 @@ void TestMisuse::c7_ownThread_submitFromOwner()
 {
     CurrentThreadExecutor ex;
     const auto queued = queueThree(ex);
-    Probe probe;
-    const QString problem = check(thrownBy([&] { ex.submit(probe.make()); }), Code::OwnThread,
-                                  kOwnThreadPhrases);
-    QVERIFY2(problem.isEmpty(), qPrintable(problem));
+    CallableProbe probe;
+    VERIFY_NO_PROBLEM(check(thrownBy([&] { ex.submit(probe.make()); }),
+                            Code::OwnThread, kOwnThreadPhrases));
     QCOMPARE(probe.alive->load(), 0);
-    qdispatchtest::drain(ex);
-    const QString lost = ranInOrder(queued);
-    QVERIFY2(lost.isEmpty(), qPrintable(lost));
+    drain(ex);
+    VERIFY_NO_PROBLEM(ranInOrder(queued));
     QCOMPARE(probe.calls->load(), 0);
 }
 
@@ -254,7 +238,7 @@ void TestMisuse::c7_ownThread_submitFromOwner()
 void TestMisuse::c7_ownThread_submitFromInsideItem()
 {
     CurrentThreadExecutor ex;
-    Probe probe;
+    CallableProbe probe;
     QString inner = QStringLiteral("the item did not run");
     QFuture<int> outer;
     onWorker([&] {
@@ -265,11 +249,10 @@ void TestMisuse::c7_ownThread_submitFromInsideItem()
         });
     });
     const auto queued = queueThree(ex);
-    qdispatchtest::drain(ex);
+    drain(ex);
     QVERIFY2(inner.isEmpty(), qPrintable(inner));
     QCOMPARE(outer.result(), 1);
-    const QString lost = ranInOrder(queued);
-    QVERIFY2(lost.isEmpty(), qPrintable(lost));
+    VERIFY_NO_PROBLEM(ranInOrder(queued));
     QCOMPARE(probe.calls->load(), 0);
     QCOMPARE(probe.alive->load(), 0);
 }
@@ -279,24 +262,17 @@ void TestMisuse::c7_ownThread_submitFromInsideItem()
 void TestMisuse::c7_c11_ownThread_chainLeadsBackToCaller()
 {
     CurrentThreadExecutor here;
-    std::unique_ptr<CurrentThreadExecutor> there;
-    Semaphore made, release;
-    qdispatchtest::Worker owner([&] {
-        there = std::make_unique<CurrentThreadExecutor>(&here);
-        made.release();
-        release.tryAcquire(1, kJoinMs);
-    });
-    QVERIFY(made.tryAcquire(1, kHandshakeMs));
+    BlockedOwner owner(true, &here);
+    QVERIFY(owner.waitReady());
+    CurrentThreadExecutor *const there = owner.executor();
     there->shutdown();
-    Probe probe;
-    const QString problem = check(thrownBy([&] { there->submit(probe.make()); }), Code::OwnThread,
-                                  kOwnThreadPhrases);
-    QVERIFY2(problem.isEmpty(), qPrintable(problem));
+    CallableProbe probe;
+    VERIFY_NO_PROBLEM(check(thrownBy([&] { there->submit(probe.make()); }),
+                            Code::OwnThread, kOwnThreadPhrases));
     QCOMPARE(probe.alive->load(), 0);
-    release.release();
-    QVERIFY(owner.join());
-    there.reset(); // its thread has finished: allowed (C13)
-    qdispatchtest::drain(here);
+    QVERIFY(owner.finish());
+    owner.takeExecutor().reset(); // its thread has finished: allowed (C13)
+    drain(here);
     QCOMPARE(probe.calls->load(), 0);
 }
 
@@ -305,20 +281,18 @@ void TestMisuse::x7_ownThread_handleFromOwner()
 {
     CurrentThreadExecutor ex;
     const ExecutorHandle handle = ex.handle();
-    Probe probe;
-    const QString problem = check(thrownBy([&] { handle.submit(probe.make()); }),
-                                  Code::OwnThread, kOwnThreadPhrases);
-    QVERIFY2(problem.isEmpty(), qPrintable(problem));
+    CallableProbe probe;
+    VERIFY_NO_PROBLEM(check(thrownBy([&] { handle.submit(probe.make()); }),
+                            Code::OwnThread, kOwnThreadPhrases));
     QCOMPARE(probe.alive->load(), 0);
 }
 
 // X5: runOnMainThread() on the main thread is the main-thread executor's submit(): OwnThread.
 void TestMisuse::x5_ownThread_runOnMainThreadFromMain()
 {
-    Probe probe;
-    const QString problem = check(thrownBy([&] { qdispatch::runOnMainThread(probe.make()); }),
-                                  Code::OwnThread, kOwnThreadPhrases);
-    QVERIFY2(problem.isEmpty(), qPrintable(problem));
+    CallableProbe probe;
+    VERIFY_NO_PROBLEM(check(thrownBy([&] { qdispatch::runOnMainThread(probe.make()); }),
+                            Code::OwnThread, kOwnThreadPhrases));
     QCOMPARE(probe.alive->load(), 0);
     QCOMPARE(probe.calls->load(), 0);
 }
@@ -346,8 +320,7 @@ void TestMisuse::c8_wrongThread_runUntilFutureFromAnotherThread()
     QVERIFY(!marker.isFinished()); // it did nothing
     QVERIFY(ex.runUntilFuture(marker, QDeadlineTimer(kJoinMs)));
     QCOMPARE(ranOn.load(), QThread::currentThread());
-    const QString lost = ranInOrder(queued);
-    QVERIFY2(lost.isEmpty(), qPrintable(lost));
+    VERIFY_NO_PROBLEM(ranInOrder(queued));
 }
 
 // C11, X1, X2, X3, X7: every way to send work to a chain with no live executor throws Broken,
@@ -359,7 +332,7 @@ void TestMisuse::c11_broken_everyEntryPoint()
     const ExecutorHandle handle = ex.handle();
     old.reset(); // destroyed first: skipped (C11)
     ex.shutdown();
-    Probe probe;
+    CallableProbe probe;
     QStringList problems;
     onWorker([&] {
         problems << check(thrownBy([&] { ex.submit(probe.make()); }), Code::Broken,
@@ -391,8 +364,7 @@ void TestMisuse::c12_broken_queuedItemsFail()
     CurrentThreadExecutor ex;
     const auto queued = queueThree(ex);
     ex.shutdown();
-    const QString problem = allBroken(queued);
-    QVERIFY2(problem.isEmpty(), qPrintable(problem));
+    VERIFY_NO_PROBLEM(allBroken(queued));
 }
 
 // X1, X2: a posted item that can never run has no future to carry the error: it is reported
@@ -400,7 +372,7 @@ void TestMisuse::c12_broken_queuedItemsFail()
 void TestMisuse::x1_x2_broken_queuedPostsAreReported()
 {
     CurrentThreadExecutor ex;
-    Probe probe;
+    CallableProbe probe;
     static const char key = 0;
     ex.post(probe.make());
     ex.postLatest(&key, probe.make());
@@ -413,9 +385,9 @@ void TestMisuse::x1_x2_broken_queuedPostsAreReported()
 
 void TestMisuse::c13_destroyedFromAnotherThreadWhileOwnerRuns_data()
 {
-    QTest::addColumn<bool>("withOld");
-    QTest::newRow("no old executor: queued items fail Broken") << false;
-    QTest::newRow("old executor here: queued items move to it") << true;
+    addRows<bool>("withOld",
+                  { { "no old executor: queued items fail Broken", false },
+                    { "old executor here: queued items move to it", true } });
 }
 
 // C13: destroying an executor on another thread while its owner still runs is a programming
@@ -425,33 +397,24 @@ void TestMisuse::c13_destroyedFromAnotherThreadWhileOwnerRuns()
 {
     QFETCH(bool, withOld);
     CurrentThreadExecutor old;
-    std::unique_ptr<CurrentThreadExecutor> ex;
-    Semaphore made, release;
-    qdispatchtest::Worker owner([&] {
-        ex = std::make_unique<CurrentThreadExecutor>(withOld ? &old : nullptr);
-        made.release();
-        release.tryAcquire(1, kJoinMs); // alive, running no events
-    });
-    QVERIFY(made.tryAcquire(1, kHandshakeMs));
+    BlockedOwner owner(true, withOld ? &old : nullptr); // alive, running no events
+    QVERIFY(owner.waitReady());
     std::vector<QFuture<int>> queued;
     for (int i = 0; i < 3; ++i)
-        queued.push_back(ex->submit([i] { return i; }));
+        queued.push_back(owner.executor()->submit([i] { return i; }));
     QTest::ignoreMessage(
             QtCriticalMsg,
             QRegularExpression(QStringLiteral("destroyed on another thread while its owner "
                                               "thread still runs.*Destroy it on its own thread.*"
                                               "shut down instead")));
-    ex.reset();
+    owner.takeExecutor().reset();
     if (withOld) {
         QVERIFY(old.runUntilFuture(queued.back(), QDeadlineTimer(kJoinMs)));
-        const QString lost = ranInOrder(queued);
-        QVERIFY2(lost.isEmpty(), qPrintable(lost));
+        VERIFY_NO_PROBLEM(ranInOrder(queued));
     } else {
-        const QString problem = allBroken(queued);
-        QVERIFY2(problem.isEmpty(), qPrintable(problem));
+        VERIFY_NO_PROBLEM(allBroken(queued));
     }
-    release.release();
-    QVERIFY(owner.join()); // the owner goes on and ends normally
+    QVERIFY(owner.finish()); // the owner goes on and ends normally
 }
 
 // X1: an exception escaping a posted item is reported with qCritical naming its what(), and the
@@ -462,24 +425,15 @@ void TestMisuse::x1_postThatThrowsIsReported()
     ex.post([] { throw std::runtime_error("misuse-x1-what"); });
     const auto queued = queueThree(ex);
     QTest::ignoreMessage(QtCriticalMsg, QRegularExpression(QStringLiteral("misuse-x1-what")));
-    qdispatchtest::drain(ex);
-    const QString lost = ranInOrder(queued);
-    QVERIFY2(lost.isEmpty(), qPrintable(lost));
+    drain(ex);
+    VERIFY_NO_PROBLEM(ranInOrder(queued));
 }
 
-int main(int argc, char *argv[])
+int main(int argc, char **argv)
 {
-    int status = 0;
-    {
-        TestMisuseNoApp noApp;
-        status |= QTest::qExec(&noApp, argc, argv);
-    }
-    {
-        QCoreApplication app(argc, argv);
-        TestMisuse withApp;
-        status |= QTest::qExec(&withApp, argc, argv);
-    }
-    return status;
+    TestMisuseNoApp noApp;
+    TestMisuse withApp;
+    return execAroundApplication(argc, argv, noApp, withApp);
 }
 
 #include "tst_misuse.moc"

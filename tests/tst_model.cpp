@@ -111,7 +111,7 @@ QStringList TestModel::runRound(std::uint64_t seed, Stats &total)
     for (int i = 0; i < 2; ++i) {
         LoopThreadRec loop;
         loop.index = 50 + i;
-        loop.thread = std::make_unique<qdispatchtest::LoopThread>();
+        loop.thread = std::make_unique<LoopThread>();
         loop.thread->start();
         w->loops.push_back(std::move(loop));
     }
@@ -207,7 +207,7 @@ QStringList TestModel::runRound(std::uint64_t seed, Stats &total)
         rest.clear();
     }
     if (below(rng, 2) == 0)
-        qdispatchtest::drain(*mainEx2);
+        drain(*mainEx2);
     mainOwner.own.clear();
     t_owner = nullptr;
 

@@ -27,10 +27,7 @@
 #include <utility>
 #include <vector>
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::ExecutorError;
-using qdispatch::RunMode;
-
+using namespace qdispatch;
 using namespace qdispatchtest;
 
 class TestNoApp : public QObject
@@ -111,9 +108,7 @@ void TestNoApp::c9_executorOnlyWithStdThreadProducer()
 // until an ExecutorOnly wait runs it.
 void TestNoApp::c9_eventLoopModesThrowNoApplication_data()
 {
-    QTest::addColumn<RunMode>("mode");
-    QTest::addColumn<bool>("withDeadline");
-    QTest::addColumn<bool>("finished");
+    addColumns<RunMode, bool, bool>({ "mode", "withDeadline", "finished" });
     for (const auto &[mode, name] : {std::pair{RunMode::AllEvents, "AllEvents"},
                                      std::pair{RunMode::ExcludeUserInput, "ExcludeUserInput"}}) {
         for (bool withDeadline : {false, true}) {

@@ -20,9 +20,7 @@
 #include <utility>
 #include <vector>
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::RunMode;
-
+using namespace qdispatch;
 using namespace qdispatchtest;
 
 namespace {
@@ -162,8 +160,7 @@ void TestPost::x1_postFromInsideRunningItemIsQueued()
     });
     drain(ex);
     drain(ex); // the inner item was accepted after the first drain had counted its work
-    const std::vector<std::string> expected{ "outer begin", "outer end", "inner" };
-    QCOMPARE(log, expected);
+    QCOMPARE(log, (std::vector<std::string>{ "outer begin", "outer end", "inner" }));
 }
 
 void TestPost::x1_keepsOrderWithSubmitItems()
@@ -187,13 +184,10 @@ void TestPost::x1_keepsOrderWithSubmitItems()
                 (void)ex.submit(record);
         }
     });
-    QVERIFY(ex.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
-    QVERIFY(worker.join());
+    QVERIFY(worker.serveAndJoin(ex));
     drain(ex);
 
-    QCOMPARE(int(order.size()), kItems);
-    for (int i = 0; i < kItems; ++i)
-        QCOMPARE(order[size_t(i)], i);
+    VERIFY_NO_PROBLEM(sequenceProblem(order, kItems));
     QCOMPARE(wrongThread.load(), 0);
 }
 
@@ -216,8 +210,7 @@ void TestPost::x1_exceptionIsReportedWithWhatAndExecutorGoesOn()
         ex.post([] { throw std::logic_error("boom-x1-worker"); });
         next = ex.submit([&] { return ++afterSubmit; });
     });
-    QVERIFY(ex.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
-    QVERIFY(worker.join());
+    QVERIFY(worker.serveAndJoin(ex));
     QVERIFY(ex.runUntilFuture(next, QDeadlineTimer(kJoinMs)));
     QCOMPARE(next.result(), 1);
 }
@@ -292,8 +285,7 @@ void TestPost::x1_queuedItemMovesDownChainWhenExecutorBreaks()
     inner.reset(); // no warning: the items have a live executor to go to
     QVERIFY(order.empty());
     drain(outer);
-    const std::vector<int> expected{ 1, 2 };
-    QCOMPARE(order, expected);
+    QCOMPARE(order, (std::vector<int>{ 1, 2 }));
 }
 
 void TestPost::x1_queuedItemWithNoLiveChainWarnsOnShutdown()
@@ -377,8 +369,7 @@ void TestPost::x2_latestValueWinsWhileOwnerDrains()
             });
         }
     });
-    QVERIFY(ex.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
-    QVERIFY(worker.join());
+    QVERIFY(worker.serveAndJoin(ex));
     drain(ex);
 
     QCOMPARE(last, kUpdates - 1);
@@ -402,8 +393,7 @@ void TestPost::x2_differentKeysDoNotReplaceEachOther()
     QVERIFY(log.empty());
     drain(ex);
 
-    const std::vector<std::string> expected{ "a2", "plain", "b1" };
-    QCOMPARE(log, expected);
+    QCOMPARE(log, (std::vector<std::string>{ "a2", "plain", "b1" }));
 }
 
 void TestPost::x2_differentKeysFromWorkerKeepTheirOwnLatest()
@@ -493,14 +483,12 @@ void TestPost::x2_runningKeyIsFollowedByNewItemFromWorker()
         ex.postLatest(&key, [&] { log.push_back(2); });
         proceed.release();
     });
-    QVERIFY(ex.runUntilFuture(worker.finished(), QDeadlineTimer(kJoinMs)));
-    QVERIFY(worker.join());
+    QVERIFY(worker.serveAndJoin(ex));
     drain(ex);
 
     QVERIFY(workerSawStart.load());
     QVERIFY(proceeded);
-    const std::vector<int> expected{ 1, 2 };
-    QCOMPARE(log, expected);
+    QCOMPARE(log, (std::vector<int>{ 1, 2 }));
 }
 
 void TestPost::x2_runningKeyIsFollowedByNewItemFromOwner()
@@ -514,8 +502,7 @@ void TestPost::x2_runningKeyIsFollowedByNewItemFromOwner()
     });
     drain(ex);
     drain(ex);
-    const std::vector<int> expected{ 1, 2 };
-    QCOMPARE(log, expected);
+    QCOMPARE(log, (std::vector<int>{ 1, 2 }));
 }
 
 void TestPost::x2_postLatestToBrokenChainThrowsBroken()

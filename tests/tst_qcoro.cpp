@@ -19,9 +19,7 @@
 #include <QtCore/QThread>
 #include <QtTest/QTest>
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::RunMode;
-
+using namespace qdispatch;
 using namespace qdispatchtest;
 
 class TestQCoro : public QObject

@@ -22,18 +22,14 @@
 #include <memory>
 #include <string>
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::FutureCanceled;
-using qdispatch::RunMode;
-
+using namespace qdispatch;
 using namespace qdispatchtest;
 
 namespace {
 
 void addModes()
 {
-    QTest::addColumn<RunMode>("mode");
-    QTest::addColumn<bool>("dropOnWorker");
+    addColumns<RunMode, bool>({ "mode", "dropOnWorker" });
     for (const bool worker : { false, true }) {
         const char *where = worker ? "dropped on a worker" : "dropped by an item";
         for (RunMode mode : kModes)

@@ -14,9 +14,7 @@
 
 #include <vector>
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::ExecutorStats;
-
+using namespace qdispatch;
 using namespace qdispatchtest;
 
 namespace {

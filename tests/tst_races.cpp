@@ -7,7 +7,7 @@
 // with a different, seeded amount of work before the event (the seed is printed; set
 // QDISPATCH_RACES_SEED to replay, QDISPATCH_RACES_ITERATIONS to run longer).
 //
-// Threads are ordered with qdispatchtest::Semaphore and joined with a timeout; no sleeps.
+// Threads are ordered with Semaphore and joined with a timeout; no sleeps.
 
 #include <qdispatch/currentthreadexecutor.h>
 
@@ -35,14 +35,8 @@
 #include <thread>
 #include <vector>
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::ExecutorError;
-using qdispatch::ExecutorHandle;
-using qdispatch::RunMode;
-using qdispatchtest::kHandshakeMs;
-using qdispatchtest::AnyThread;
-using qdispatchtest::kJoinMs;
-using qdispatchtest::Semaphore;
+using namespace qdispatch;
+using namespace qdispatchtest;
 
 namespace {
 
@@ -93,7 +87,7 @@ enum class Event { OwnerEnds, DestroyOnOwner, ShutdownElsewhere, DestroyElsewher
 // Posted items that can never run are reported with qWarning (X1); here that is expected by
 // the hundred, so they are counted instead of printed. Everything else goes to QTest (so that
 // QTest::ignoreMessage works for the C13 message).
-bool isNeverRunWarning(const qdispatchtest::LoggedMessage &m)
+bool isNeverRunWarning(const LoggedMessage &m)
 {
     return m.type == QtWarningMsg && m.text.contains(QStringLiteral("will never run"));
 }
@@ -104,7 +98,7 @@ bool isNeverRunWarning(const qdispatchtest::LoggedMessage &m)
 QString raceOnce(Event event, bool withOld, bool ownerIsQThread, std::uint64_t seed,
                  std::atomic<int> &ranOnOld, std::atomic<int> &brokenFutures)
 {
-    qdispatchtest::MessageLog neverRun(isNeverRunWarning, isNeverRunWarning); // first: ends last
+    MessageLog neverRun(isNeverRunWarning, isNeverRunWarning); // first: ends last
     std::mt19937_64 rng(seed);
     t_role = 0;
     CurrentThreadExecutor old;
@@ -125,7 +119,7 @@ QString raceOnce(Event event, bool withOld, bool ownerIsQThread, std::uint64_t s
         if (!producersRunning.tryAcquire(kProducers, kHandshakeMs))
             return;
         for (int i = 0; i < ownerServes; ++i)
-            qdispatchtest::drain(*ex); // some items run here, on the owner (C3)
+            drain(*ex); // some items run here, on the owner (C3)
         for (volatile int i = 0; i < ownerSpin; i = i + 1) { }
         switch (event) {
         case Event::OwnerEnds: // C10: the thread ends, the executor still exists
@@ -138,7 +132,7 @@ QString raceOnce(Event event, bool withOld, bool ownerIsQThread, std::uint64_t s
             // Keep running items until the test's thread has shut it down.
             eventMayHappen.release();
             while (!ownerMayEnd.tryAcquire())
-                qdispatchtest::drain(*ex);
+                drain(*ex);
             return; // destroyed here, broken already
         case Event::DestroyElsewhere:
             // Give it up; the owner stays alive (blocked) while another thread destroys it.
@@ -207,7 +201,7 @@ QString raceOnce(Event event, bool withOld, bool ownerIsQThread, std::uint64_t s
     if (event == Event::OwnerEnds && !kept->isBroken())
         return QStringLiteral("C10: the owner thread has ended but its executor is not broken");
     kept.reset(); // OwnerEnds: destroyed after its thread ended, which is allowed (C13)
-    qdispatchtest::drain(old); // what was handed down the chain runs here (C11, C12)
+    drain(old); // what was handed down the chain runs here (C11, C12)
 
     QString problem;
     int neverRunPosts = 0;
@@ -293,12 +287,11 @@ void TestRaces::initTestCase()
 
 static void addOwnerRows()
 {
-    QTest::addColumn<bool>("withOld");
-    QTest::addColumn<bool>("ownerIsQThread");
-    QTest::newRow("no chain, QThread owner") << false << true;
-    QTest::newRow("no chain, std::thread owner") << false << false;
-    QTest::newRow("old executor here, QThread owner") << true << true;
-    QTest::newRow("old executor here, std::thread owner") << true << false;
+    addRows<bool, bool>("withOld", "ownerIsQThread",
+                        { { "no chain, QThread owner", false, true },
+                          { "no chain, std::thread owner", false, false },
+                          { "old executor here, QThread owner", true, true },
+                          { "old executor here, std::thread owner", true, false } });
 }
 
 void TestRaces::run(Event event)
@@ -364,10 +357,9 @@ void TestRaces::c13_destroyedElsewhereWhileOwnerRunsMidSubmit()
 
 void TestRaces::c4_c12_handOffKeepsEachProducersOrder_data()
 {
-    QTest::addColumn<int>("how");
-    QTest::newRow("destroyed on its owner") << 0;
-    QTest::newRow("owner thread ends") << 1;
-    QTest::newRow("shutdown from this thread") << 2;
+    addRows<int>("how",
+                 { { "destroyed on its owner", 0 }, { "owner thread ends", 1 },
+                   { "shutdown from this thread", 2 } });
 }
 
 // C4 + C12, pinned down: one producer streams items to an executor whose owner runs no events;
@@ -417,7 +409,7 @@ void TestRaces::c4_c12_handOffKeepsEachProducersOrder()
         QVERIFY(producer.join());
         QVERIFY(owner.join());
         kept.reset();
-        qdispatchtest::drain(old);
+        drain(old);
         QCOMPARE(int(ranOrder.size()), kItems); // C12: nothing lost, the old executor was alive
         if (std::is_sorted_until(ranOrder.begin(), ranOrder.end()) != ranOrder.end()) {
             ++overtaken;

@@ -23,11 +23,23 @@
 #include <thread>
 #include <utility>
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::ExecutorError;
-using qdispatch::RunMode;
-
+using namespace qdispatch;
 using namespace qdispatchtest;
+
+namespace {
+
+// C13's programming error handled as shutdown(): the probes the destroyed executor held moved to
+// `old` on this thread (withOld), which runs them now, or failed Broken here.
+void checkHandedHere(CurrentThreadExecutor &old, const Journal &journal,
+                     const Submitted &submitted, bool withOld)
+{
+    if (withOld)
+        QVERIFY(old.runUntilFuture(submitted.futures.last(), joinDeadline(), RunMode::ExecutorOnly));
+    QThread *const here = QThread::currentThread();
+    VERIFY_NO_PROBLEM(whereTheyWent(journal, submitted, withOld ? here : nullptr, here));
+}
+
+} // namespace
 
 class TestShutdown : public QObject
 {
@@ -68,15 +80,10 @@ void TestShutdown::c12_ownerEndsItemsFail()
     QCOMPARE(submitted.futures.size(), 3);
 
     QVERIFY(owner.finish());
-    const QString problem = brokenProblem(submitted.futures);
-    QVERIFY2(problem.isEmpty(), qPrintable(problem));
-    QCOMPARE(journal->called.available(), 0);
-    QCOMPARE(journal->alive.load(), 0);
     // Never ran, so destroyed on the thread that broke the executor: the ending owner.
-    for (int id = 0; id < 3; ++id) {
+    VERIFY_NO_PROBLEM(whereTheyWent(*journal, submitted, nullptr, owner.qthread()));
+    for (int id = 0; id < 3; ++id)
         QVERIFY(journal->diedOnId(id) == owner.id());
-        QCOMPARE(journal->diedOn(id), owner.qthread());
-    }
 }
 
 void TestShutdown::c12_ownerEndsItemsRunOnOldExecutor_data()
@@ -102,13 +109,7 @@ void TestShutdown::c12_ownerEndsItemsRunOnOldExecutor()
     QCOMPARE(journal->destroyed.available(), 0);
 
     QVERIFY(old.runUntilFuture(submitted.futures.last(), joinDeadline(), RunMode::ExecutorOnly));
-    QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2 }));
-    for (int id = 0; id < 3; ++id) {
-        QCOMPARE(submitted.futures.at(id).result(), id);
-        QCOMPARE(journal->ranOn(id), old.thread());
-        QCOMPARE(journal->diedOn(id), old.thread());
-    }
-    QCOMPARE(journal->alive.load(), 0);
+    VERIFY_NO_PROBLEM(whereTheyWent(*journal, submitted, old.thread(), nullptr));
 }
 
 void TestShutdown::c12_neverRunCallableDiesOnBreakingThread()
@@ -123,20 +124,16 @@ void TestShutdown::c12_neverRunCallableDiesOnBreakingThread()
 
     std::thread::id breakerId;
     Semaphore returned; // see releasingOnReturn()
-    std::unique_ptr<QThread> breaker(QThread::create(qdispatchtest::releasingOnReturn(returned, [&] {
+    std::unique_ptr<QThread> breaker(QThread::create(releasingOnReturn(returned, [&] {
         breakerId = std::this_thread::get_id();
         owner.executor()->shutdown();
     })));
     breaker->start();
     QVERIFY(returned.tryAcquire(1, kHandshakeMs));
     QVERIFY(breaker->wait(joinDeadline()));
-    const QString problem = brokenProblem(submitted.futures);
-    QVERIFY2(problem.isEmpty(), qPrintable(problem));
-    QCOMPARE(journal->alive.load(), 0);
-    for (int id = 0; id < 2; ++id) {
-        QCOMPARE(journal->diedOn(id), breaker.get());
+    VERIFY_NO_PROBLEM(whereTheyWent(*journal, submitted, nullptr, breaker.get()));
+    for (int id = 0; id < 2; ++id)
         QVERIFY(journal->diedOnId(id) == breakerId);
-    }
     QVERIFY(owner.finish());
 }
 
@@ -193,21 +190,16 @@ void TestShutdown::c12_waiterOfBrokenItemWakes()
 
 void TestShutdown::c13_destroyOnOwnerWithItemsQueued_data()
 {
-    QTest::addColumn<bool>("withOld");
-    QTest::newRow("no old executor") << false;
-    QTest::newRow("old executor on a QThread") << true;
+    addRows<bool>("withOld",
+                  { { "no old executor", false }, { "old executor on a QThread", true } });
 }
 
 void TestShutdown::c13_destroyOnOwnerWithItemsQueued()
 {
     QFETCH(bool, withOld);
     LoopThread oldThread(WithExecutor{});
-    CurrentThreadExecutor *old = nullptr;
-    if (withOld) {
-        oldThread.start();
-        QVERIFY(oldThread.waitReady());
-        old = oldThread.executor();
-    }
+    CurrentThreadExecutor *old = withOld ? oldThread.startAndWait() : nullptr;
+    QVERIFY(old || !withOld);
     auto executor = std::make_unique<CurrentThreadExecutor>(old);
     auto journal = std::make_shared<Journal>();
     const Submitted submitted = submitProbesFromWorker(executor.get(), journal, { 0, 1, 2 });
@@ -215,34 +207,19 @@ void TestShutdown::c13_destroyOnOwnerWithItemsQueued()
 
     MessageLog log;
     executor.reset();
-    const QStringList messages = log.texts();
-    QVERIFY2(messages.isEmpty(), qPrintable(messages.join(QLatin1Char('\n'))));
+    QVERIFY2(log.count() == 0, qPrintable(log.joined()));
 
-    if (withOld) {
-        QVERIFY(journal->destroyed.tryAcquire(3, kHandshakeMs));
-        QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2 }));
-        for (int id = 0; id < 3; ++id) {
-            QCOMPARE(journal->ranOn(id), &oldThread);
-            QCOMPARE(journal->diedOn(id), &oldThread);
-            QCOMPARE(submitted.futures.at(id).result(), id);
-        }
-    } else {
-        const QString problem = brokenProblem(submitted.futures);
-        QVERIFY2(problem.isEmpty(), qPrintable(problem));
-        QCOMPARE(journal->called.available(), 0);
-        for (int id = 0; id < 3; ++id)
-            QCOMPARE(journal->diedOn(id), QThread::currentThread());
-    }
-    QCOMPARE(journal->alive.load(), 0);
+    QVERIFY(!withOld || journal->destroyed.tryAcquire(3, kHandshakeMs));
+    VERIFY_NO_PROBLEM(whereTheyWent(*journal, submitted, withOld ? &oldThread : nullptr, QThread::currentThread()));
 }
 
 void TestShutdown::c13_destroyOnOwnerFromInsideItsOwnItem_data()
 {
-    QTest::addColumn<RunMode>("mode");
-    QTest::addColumn<bool>("withOld");
-    QTest::newRow("ExecutorOnly") << RunMode::ExecutorOnly << false;
-    QTest::newRow("AllEvents") << RunMode::AllEvents << false;
-    QTest::newRow("AllEvents, old executor on a QThread") << RunMode::AllEvents << true;
+    addRows<RunMode, bool>(
+            "mode", "withOld",
+            { { "ExecutorOnly", RunMode::ExecutorOnly, false },
+              { "AllEvents", RunMode::AllEvents, false },
+              { "AllEvents, old executor on a QThread", RunMode::AllEvents, true } });
 }
 
 void TestShutdown::c13_destroyOnOwnerFromInsideItsOwnItem()
@@ -252,12 +229,8 @@ void TestShutdown::c13_destroyOnOwnerFromInsideItsOwnItem()
     QFETCH(RunMode, mode);
     QFETCH(bool, withOld);
     LoopThread oldThread(WithExecutor{});
-    CurrentThreadExecutor *old = nullptr;
-    if (withOld) {
-        oldThread.start();
-        QVERIFY(oldThread.waitReady());
-        old = oldThread.executor();
-    }
+    CurrentThreadExecutor *old = withOld ? oldThread.startAndWait() : nullptr;
+    QVERIFY(old || !withOld);
     CurrentThreadExecutor *executor = new CurrentThreadExecutor(old);
     auto journal = std::make_shared<Journal>();
     QFuture<int> destroyer;
@@ -276,33 +249,18 @@ void TestShutdown::c13_destroyOnOwnerFromInsideItsOwnItem()
     raw->runUntilFuture(destroyer, mode);
     QCOMPARE(executor, nullptr);
     QCOMPARE(destroyer.result(), 1);
-    const QStringList messages = log.texts();
-    QVERIFY2(messages.isEmpty(), qPrintable(messages.join(QLatin1Char('\n'))));
+    QVERIFY2(log.count() == 0, qPrintable(log.joined()));
 
-    if (withOld) {
-        QVERIFY(journal->destroyed.tryAcquire(3, kHandshakeMs));
-        QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2 }));
-        for (int id = 0; id < 3; ++id) {
-            QCOMPARE(journal->ranOn(id), &oldThread);
-            QCOMPARE(journal->diedOn(id), &oldThread);
-        }
-    } else {
-        const QString problem = brokenProblem(behind.futures);
-        QVERIFY2(problem.isEmpty(), qPrintable(problem));
-        QCOMPARE(journal->called.available(), 0);
-        for (int id = 0; id < 3; ++id)
-            QCOMPARE(journal->diedOn(id), QThread::currentThread());
-    }
-    QCOMPARE(journal->alive.load(), 0);
+    QVERIFY(!withOld || journal->destroyed.tryAcquire(3, kHandshakeMs));
+    VERIFY_NO_PROBLEM(whereTheyWent(*journal, behind, withOld ? &oldThread : nullptr, QThread::currentThread()));
 }
 
 void TestShutdown::c13_destroyAfterOwnerFinished_data()
 {
-    QTest::addColumn<bool>("useQThread");
-    QTest::addColumn<bool>("deleteQThreadFirst");
-    QTest::newRow("std::thread joined") << false << false;
-    QTest::newRow("QThread after wait()") << true << false;
-    QTest::newRow("QThread object deleted first") << true << true;
+    addRows<bool, bool>("useQThread", "deleteQThreadFirst",
+                        { { "std::thread joined", false, false },
+                          { "QThread after wait()", true, false },
+                          { "QThread object deleted first", true, true } });
 }
 
 void TestShutdown::c13_destroyAfterOwnerFinished()
@@ -321,21 +279,17 @@ void TestShutdown::c13_destroyAfterOwnerFinished()
     std::unique_ptr<CurrentThreadExecutor> executor = owner.takeExecutor();
     MessageLog log;
     executor.reset(); // on this thread, after the owner finished: fine and silent
-    const QStringList messages = log.texts();
-    QVERIFY2(messages.isEmpty(), qPrintable(messages.join(QLatin1Char('\n'))));
-    const QString problem = brokenProblem(submitted.futures);
-    QVERIFY2(problem.isEmpty(), qPrintable(problem));
+    QVERIFY2(log.count() == 0, qPrintable(log.joined()));
+    VERIFY_NO_PROBLEM(brokenProblem(submitted.futures));
     QCOMPARE(journal->alive.load(), 0);
 }
 
 void TestShutdown::c13_destroyFromAnotherThreadWhileOwnerBlocked_data()
 {
-    QTest::addColumn<bool>("useQThread");
-    QTest::addColumn<bool>("withOld");
-    QTest::newRow("std::thread") << false << false;
-    QTest::newRow("QThread") << true << false;
-    QTest::newRow("std::thread, old executor here") << false << true;
-    QTest::newRow("QThread, old executor here") << true << true;
+    addRows<bool, bool>("useQThread", "withOld",
+                        { { "std::thread", false, false }, { "QThread", true, false },
+                          { "std::thread, old executor here", false, true },
+                          { "QThread, old executor here", true, true } });
 }
 
 void TestShutdown::c13_destroyFromAnotherThreadWhileOwnerBlocked()
@@ -352,32 +306,14 @@ void TestShutdown::c13_destroyFromAnotherThreadWhileOwnerBlocked()
     MessageLog log;
     QTest::ignoreMessage(QtCriticalMsg, foreignDestructionMessage());
     owner.takeExecutor().reset(); // a programming error: reported, then handled as shutdown()
-    const QStringList messages = log.texts();
-    QCOMPARE(messages.size(), 1);
-
-    if (withOld) {
-        QVERIFY(old.runUntilFuture(submitted.futures.last(), joinDeadline(), RunMode::ExecutorOnly));
-        QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2 }));
-        for (int id = 0; id < 3; ++id) {
-            QCOMPARE(submitted.futures.at(id).result(), id);
-            QCOMPARE(journal->ranOn(id), QThread::currentThread());
-        }
-    } else {
-        const QString problem = brokenProblem(submitted.futures);
-        QVERIFY2(problem.isEmpty(), qPrintable(problem));
-        QCOMPARE(journal->called.available(), 0);
-    }
-    for (int id = 0; id < 3; ++id)
-        QCOMPARE(journal->diedOn(id), QThread::currentThread());
-    QCOMPARE(journal->alive.load(), 0);
+    QCOMPARE(log.count(), 1);
+    checkHandedHere(old, *journal, submitted, withOld);
     QVERIFY(owner.finish()); // the owner goes on and ends normally
 }
 
 void TestShutdown::c13_destroyFromAnotherThreadWhileOwnerInEventLoop_data()
 {
-    QTest::addColumn<bool>("withOld");
-    QTest::newRow("no old executor") << false;
-    QTest::newRow("old executor here") << true;
+    addRows<bool>("withOld", { { "no old executor", false }, { "old executor here", true } });
 }
 
 void TestShutdown::c13_destroyFromAnotherThreadWhileOwnerInEventLoop()
@@ -386,14 +322,9 @@ void TestShutdown::c13_destroyFromAnotherThreadWhileOwnerInEventLoop()
     CurrentThreadExecutor old; // on this thread
     Semaphore blockerStarted, releaseBlocker;
     LoopThread owner(WithExecutor{ withOld ? &old : nullptr });
-    struct ReleaseOnExit // however this test ends, the owner's loop can then stop
-    {
-        Semaphore &semaphore;
-        ~ReleaseOnExit() { semaphore.release(); }
-    } releaseOnExit{ releaseBlocker };
-    owner.start();
-    QVERIFY(owner.waitReady());
-    CurrentThreadExecutor *executor = owner.executor();
+    const ReleaseOnExit releaseOnExit{ releaseBlocker }; // the owner's loop can then stop
+    CurrentThreadExecutor *executor = owner.startAndWait();
+    QVERIFY(executor);
 
     // The owner is busy in one item while three more wait behind it.
     QFuture<int> blocker = executor->submit([&] {
@@ -408,22 +339,8 @@ void TestShutdown::c13_destroyFromAnotherThreadWhileOwnerInEventLoop()
     MessageLog log;
     QTest::ignoreMessage(QtCriticalMsg, foreignDestructionMessage());
     owner.takeExecutor().reset();
-    const QStringList messages = log.texts();
-    QCOMPARE(messages.size(), 1);
-
-    if (withOld) {
-        QVERIFY(old.runUntilFuture(submitted.futures.last(), joinDeadline(), RunMode::ExecutorOnly));
-        QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2 }));
-        for (int id = 0; id < 3; ++id)
-            QCOMPARE(journal->ranOn(id), QThread::currentThread());
-    } else {
-        const QString problem = brokenProblem(submitted.futures);
-        QVERIFY2(problem.isEmpty(), qPrintable(problem));
-        QCOMPARE(journal->called.available(), 0);
-    }
-    for (int id = 0; id < 3; ++id)
-        QCOMPARE(journal->diedOn(id), QThread::currentThread());
-    QCOMPARE(journal->alive.load(), 0);
+    QCOMPARE(log.count(), 1);
+    checkHandedHere(old, *journal, submitted, withOld);
 
     // The item that was running finishes normally on the owner, which goes on and ends.
     releaseBlocker.release();

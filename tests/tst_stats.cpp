@@ -33,6 +33,13 @@ void checkIdle(const CurrentThreadExecutor &ex, quint64 accepted)
     QCOMPARE(s.accepted, done(s) + pending);
 }
 
+// A stats() read's totals and peak, in one list to compare: accepted, run, cancelled, handed off,
+// failed, peakPending.
+QList<quint64> books(const ExecutorStats &s)
+{
+    return { s.accepted, s.run, s.cancelled, s.handedOff, s.failed, s.peakPending };
+}
+
 } // namespace
 
 class TestStats : public QObject
@@ -98,9 +105,7 @@ void TestStats::x10_x2_replacedPostLatestCountsAsCancelled()
 
 void TestStats::x10_peakPendingSeesBacklogTakenAtBreak_data()
 {
-    QTest::addColumn<bool>("withChain");
-    QTest::newRow("failed") << false;
-    QTest::newRow("handed off") << true;
+    addRows<bool>("withChain", { { "failed", false }, { "handed off", true } });
 }
 
 // Items queued and never looked at, then taken by shutdown(): peakPending counts them.
@@ -225,13 +230,7 @@ void TestStats::x10_countsSubmittedCancelledAndRun()
     ex.runPending();
     QCOMPARE(ran, kItems - 3);
     QCOMPARE(ex.pendingCount(), quint64(0));
-    const ExecutorStats s = ex.stats();
-    QCOMPARE(s.accepted, quint64(kItems));
-    QCOMPARE(s.run, quint64(kItems - 3));
-    QCOMPARE(s.cancelled, quint64(3));
-    QCOMPARE(s.handedOff, quint64(0));
-    QCOMPARE(s.failed, quint64(0));
-    QCOMPARE(s.peakPending, quint64(kItems));
+    QCOMPARE(books(ex.stats()), (QList<quint64>{ kItems, kItems - 3, 3, 0, 0, kItems }));
 
     // A second burst: the peak stays the highest ever, the counts add up.
     Worker more([&] {
@@ -263,19 +262,11 @@ void TestStats::x10_countsHandOffOnBreak()
     QCOMPARE(inner.pendingCount(), quint64(5));
     inner.shutdown();
 
-    const ExecutorStats in = inner.stats();
-    QCOMPARE(in.accepted, quint64(5));
-    QCOMPARE(in.handedOff, quint64(5));
-    QCOMPARE(in.run, quint64(0));
-    QCOMPARE(in.failed, quint64(0));
+    QCOMPARE(books(inner.stats()), (QList<quint64>{ 5, 0, 0, 5, 0, 5 }));
     QCOMPARE(inner.pendingCount(), quint64(0));
     QCOMPARE(outer.pendingCount(), quint64(5));
     outer.runPending();
-    const ExecutorStats out = outer.stats();
-    QCOMPARE(out.accepted, quint64(5));
-    QCOMPARE(out.run, quint64(5));
-    QCOMPARE(out.handedOff, quint64(0));
-    QCOMPARE(out.peakPending, quint64(5));
+    QCOMPARE(books(outer.stats()), (QList<quint64>{ 5, 5, 0, 0, 0, 5 }));
 }
 
 // X10 with X7: a handle reads the same books from any thread, counting both the items the owner

@@ -19,15 +19,53 @@
 #include <QtTest/QTest>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <utility>
 #include <vector>
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::ExecutorError;
-using qdispatch::RunMode;
-
+using namespace qdispatch;
 using namespace qdispatchtest;
+
+namespace {
+
+// What the items of one producer saw: how many ran, and how many of them ran on another thread
+// than their executor's.
+struct Tally
+{
+    std::atomic<int> ran{ 0 };
+    std::atomic<int> wrongThread{ 0 };
+    std::vector<QFuture<void>> futures; // the producer's, read once it was joined
+};
+
+// A worker that submits n items to `ex`, each recording itself in `tally`; the last one to run
+// calls `last`.
+std::unique_ptr<Worker> produce(CurrentThreadExecutor &ex, int n, Tally &tally,
+                                std::function<void()> last = {})
+{
+    return std::make_unique<Worker>([&ex, n, &tally, last] {
+        for (int i = 0; i < n; ++i) {
+            tally.futures.push_back(ex.submit([&ex, n, &tally, last] {
+                if (QThread::currentThread() != ex.thread())
+                    ++tally.wrongThread;
+                if (++tally.ran == n && last)
+                    last();
+            }));
+        }
+    });
+}
+
+// All n items ran, once each, on their executor's thread, and their futures finished.
+void checkTally(const Tally &tally, int n)
+{
+    QCOMPARE(tally.ran.load(), n);
+    QCOMPARE(tally.wrongThread.load(), 0);
+    QCOMPARE(int(tally.futures.size()), n);
+    for (const auto &f : tally.futures)
+        QVERIFY(f.isFinished());
+}
+
+} // namespace
 
 class TestSubmit : public QObject
 {
@@ -157,9 +195,7 @@ void TestSubmit::c3_ownerThreadExactlyOnceOneAtATime_data()
 void TestSubmit::c3_ownerThreadExactlyOnceOneAtATime()
 {
     QFETCH(RunMode, mode);
-    constexpr int kProducers = 4;
-    constexpr int kPerProducer = 1000;
-    constexpr int kTotal = kProducers * kPerProducer;
+    constexpr int kProducers = 4, kPerProducer = 1000, kTotal = kProducers * kPerProducer;
 
     CurrentThreadExecutor ex;
     auto runs = std::make_unique<std::atomic<int>[]>(kTotal);
@@ -222,65 +258,28 @@ void TestSubmit::c3_runsInPlainQEventLoop()
 {
     constexpr int kItems = 500;
     CurrentThreadExecutor ex;
-    QEventLoop loop;
-    bool timedOut = false;
-    QTimer safety;
-    safety.setSingleShot(true);
-    QObject::connect(&safety, &QTimer::timeout, &loop, [&] {
-        timedOut = true;
-        loop.quit();
-    });
-    safety.start(30000);
-
-    int ran = 0;
-    int wrongThread = 0;
-    std::vector<QFuture<void>> futures;
-    Worker producer([&] {
-        for (int i = 0; i < kItems; ++i) {
-            futures.push_back(ex.submit([&] {
-                if (QThread::currentThread() != ex.thread())
-                    ++wrongThread;
-                if (++ran == kItems)
-                    loop.quit();
-            }));
-        }
-    });
+    SafeEventLoop loop;
+    Tally tally;
+    const auto producer = produce(ex, kItems, tally, [&loop] { loop.quit(); });
     loop.exec();
-    QVERIFY(producer.join());
-    QVERIFY(!timedOut);
-    QCOMPARE(ran, kItems);
-    QCOMPARE(wrongThread, 0);
-    QCOMPARE(int(futures.size()), kItems);
-    for (const auto &f : futures)
-        QVERIFY(f.isFinished());
+    QVERIFY(producer->join());
+    QVERIFY(!loop.timedOut());
+    checkTally(tally, kItems);
 }
 
 void TestSubmit::c3_runsInProcessEvents()
 {
     constexpr int kItems = 500;
     CurrentThreadExecutor ex;
-    std::atomic<int> ran{0};
-    int wrongThread = 0;
     QTimer tick; // wakes processEvents(WaitForMoreEvents) so the deadline is looked at
     tick.start(50);
-    std::vector<QFuture<void>> futures;
-    Worker producer([&] {
-        for (int i = 0; i < kItems; ++i) {
-            futures.push_back(ex.submit([&] {
-                if (QThread::currentThread() != ex.thread())
-                    ++wrongThread;
-                ++ran;
-            }));
-        }
-    });
+    Tally tally;
+    const auto producer = produce(ex, kItems, tally);
     const QDeadlineTimer deadline = joinDeadline();
-    while (ran < kItems && !deadline.hasExpired())
+    while (tally.ran < kItems && !deadline.hasExpired())
         QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents);
-    QVERIFY(producer.join());
-    QCOMPARE(ran.load(), kItems);
-    QCOMPARE(wrongThread, 0);
-    for (const auto &f : futures)
-        QVERIFY(f.isFinished());
+    QVERIFY(producer->join());
+    checkTally(tally, kItems);
 }
 
 void TestSubmit::c4_singleProducerOrder()
@@ -304,18 +303,12 @@ void TestSubmit::c4_singleProducerOrder()
     const bool done = ex.runUntilFuture(allRan.future(), joinDeadline());
     QVERIFY(producer.join());
     QVERIFY(done);
-    QCOMPARE(int(order.size()), kItems);
-    for (int i = 0; i < kItems; ++i) {
-        if (order[i] != i)
-            QFAIL(qPrintable(QStringLiteral("position %1 holds item %2").arg(i).arg(order[i])));
-    }
+    VERIFY_NO_PROBLEM(sequenceProblem(order, kItems));
 }
 
 void TestSubmit::c4_fourProducersEachInOrder()
 {
-    constexpr int kProducers = 4;
-    constexpr int kPerProducer = 2500;
-    constexpr int kTotal = kProducers * kPerProducer;
+    constexpr int kProducers = 4, kPerProducer = 2500, kTotal = kProducers * kPerProducer;
     CurrentThreadExecutor ex;
     std::vector<std::pair<int, int>> order; // owner thread only
     order.reserve(kTotal);

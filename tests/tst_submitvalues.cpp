@@ -22,10 +22,7 @@
 #include <type_traits>
 #include <utility>
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::ExecutorError;
-using qdispatch::RunMode;
-
+using namespace qdispatch;
 using namespace qdispatchtest;
 
 namespace {
@@ -91,8 +88,6 @@ struct RefQualifiedVoid
     void operator()() const && { *out = 4; }
 };
 
-enum class Kind { Void, Int, CopyOnly, MoveOnly };
-
 
 template <typename T>
 T makeResult(std::atomic<int> &calls, int v)
@@ -108,6 +103,9 @@ T makeResult(std::atomic<int> &calls, int v)
         return MoveOnly{std::make_unique<int>(v)};
     }
 }
+
+// One result type's check, for the rows of c2_c5_resultTypeMatrix.
+using ResultCheck = void (*)();
 
 template <typename T>
 void checkResultKind()
@@ -362,30 +360,17 @@ void TestSubmitValues::c2_callableAndArgsInvokedAsRvalues()
 
 void TestSubmitValues::c2_c5_resultTypeMatrix_data()
 {
-    QTest::addColumn<int>("kind");
-    QTest::newRow("void") << int(Kind::Void);
-    QTest::newRow("int") << int(Kind::Int);
-    QTest::newRow("copyOnly") << int(Kind::CopyOnly);
-    QTest::newRow("moveOnly") << int(Kind::MoveOnly);
+    QTest::addColumn<ResultCheck>("check");
+    QTest::newRow("void") << &checkResultKind<void>;
+    QTest::newRow("int") << &checkResultKind<int>;
+    QTest::newRow("copyOnly") << &checkResultKind<CopyOnly>;
+    QTest::newRow("moveOnly") << &checkResultKind<MoveOnly>;
 }
 
 void TestSubmitValues::c2_c5_resultTypeMatrix()
 {
-    QFETCH(int, kind);
-    switch (Kind(kind)) {
-    case Kind::Void:
-        checkResultKind<void>();
-        break;
-    case Kind::Int:
-        checkResultKind<int>();
-        break;
-    case Kind::CopyOnly:
-        checkResultKind<CopyOnly>();
-        break;
-    case Kind::MoveOnly:
-        checkResultKind<MoveOnly>();
-        break;
-    }
+    QFETCH(ResultCheck, check);
+    check();
 }
 
 QTEST_GUILESS_MAIN(TestSubmitValues)

@@ -29,9 +29,7 @@
 #include <thread>
 #include <vector>
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::RunMode;
-
+using namespace qdispatch;
 using namespace qdispatchtest;
 
 namespace {
@@ -98,9 +96,7 @@ void TestWaitModes::c9_executorOnlyIdleOwnerSleeps()
 
 void TestWaitModes::c9_executorOnlyNoticesAForeignFuture_data()
 {
-    QTest::addColumn<bool>("withDeadline");
-    QTest::newRow("forever") << false;
-    QTest::newRow("deadline") << true;
+    addRows<bool>("withDeadline", { { "forever", false }, { "deadline", true } });
 }
 
 void TestWaitModes::c9_executorOnlyNoticesAForeignFuture()
@@ -170,9 +166,7 @@ void TestWaitModes::c9_basicWait()
 // (Deferral of user input needs a window system; a QCoreApplication has none.)
 void TestWaitModes::c9_eventLoopModesRunTimersPostedEventsAndOtherExecutors_data()
 {
-    QTest::addColumn<RunMode>("mode");
-    QTest::newRow("AllEvents") << RunMode::AllEvents;
-    QTest::newRow("ExcludeUserInput") << RunMode::ExcludeUserInput;
+    addEventLoopModeRows();
 }
 
 void TestWaitModes::c9_eventLoopModesRunTimersPostedEventsAndOtherExecutors()
@@ -317,12 +311,7 @@ void TestWaitModes::c9_deadlinePassesFirstReturnsFalse()
 // QDeadlineTimer::Forever; the items accepted before it finished have run (C8).
 void TestWaitModes::c9_deadlineFutureFirstReturnsTrue_data()
 {
-    QTest::addColumn<RunMode>("mode");
-    QTest::addColumn<bool>("forever");
-    for (RunMode mode : kModes) {
-        QTest::addRow("%s-finite", modeName(mode)) << mode << false;
-        QTest::addRow("%s-forever", modeName(mode)) << mode << true;
-    }
+    addModeFlagRows("forever", "finite", "forever");
 }
 
 void TestWaitModes::c9_deadlineFutureFirstReturnsTrue()
@@ -354,12 +343,7 @@ void TestWaitModes::c9_deadlineFutureFirstReturnsTrue()
 // queued items run.
 void TestWaitModes::c9_deadlineZeroOrExpired_data()
 {
-    QTest::addColumn<RunMode>("mode");
-    QTest::addColumn<bool>("zero");
-    for (RunMode mode : kModes) {
-        QTest::addRow("%s-zero", modeName(mode)) << mode << true;
-        QTest::addRow("%s-expired", modeName(mode)) << mode << false;
-    }
+    addModeFlagRows("zero", "expired", "zero");
 }
 
 void TestWaitModes::c9_deadlineZeroOrExpired()
@@ -402,11 +386,10 @@ void TestWaitModes::c9_deadlineZeroOrExpired()
 // timer fire in between, and in ExecutorOnly it must not.
 void TestWaitModes::c9_finalDrainOfABacklogLetsTimersRun_data()
 {
-    QTest::addColumn<RunMode>("mode");
-    QTest::addColumn<bool>("timerFiresDuringDrain");
-    QTest::newRow("AllEvents") << RunMode::AllEvents << true;
-    QTest::newRow("ExcludeUserInput") << RunMode::ExcludeUserInput << true;
-    QTest::newRow("ExecutorOnly") << RunMode::ExecutorOnly << false;
+    addRows<RunMode, bool>("mode", "timerFiresDuringDrain",
+                           { { "AllEvents", RunMode::AllEvents, true },
+                             { "ExcludeUserInput", RunMode::ExcludeUserInput, true },
+                             { "ExecutorOnly", RunMode::ExecutorOnly, false } });
 }
 
 void TestWaitModes::c9_finalDrainOfABacklogLetsTimersRun()

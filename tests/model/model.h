@@ -27,14 +27,8 @@
 
 namespace model {
 
-using qdispatch::CurrentThreadExecutor;
-using qdispatch::ExecutorError;
-using qdispatch::ExecutorHandle;
-using qdispatch::RunMode;
-using qdispatchtest::AnyThread;
-using qdispatchtest::kJoinMs;
-using qdispatchtest::MessageLog;
-using qdispatchtest::Semaphore;
+using namespace qdispatch;
+using namespace qdispatchtest;
 
 using Rng = std::mt19937_64;
 

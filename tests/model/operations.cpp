@@ -83,7 +83,7 @@ int loopExecutor(World &w, int i)
 void restartLoop(World &w, Rng &rng)
 {
     std::lock_guard restart(w.loopMutex);
-    qdispatchtest::LoopThread *thread;
+    LoopThread *thread;
     {
         std::lock_guard lock(w.mutex);
         thread = w.loops[size_t(below(rng, int(w.loops.size())))].thread.get();

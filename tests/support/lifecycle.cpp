@@ -104,6 +104,39 @@ Submitted submitProbesFromWorker(CurrentThreadExecutor *executor,
     return onWorker([&] { return submitProbes(executor, journal, ids); });
 }
 
+QString whereTheyWent(const Journal &journal, const Submitted &submitted, QThread *ranOn,
+                      QThread *failedOn)
+{
+    const int n = int(submitted.futures.size());
+    if (ranOn) {
+        QList<int> inOrder;
+        for (int id = 0; id < n; ++id)
+            inOrder.append(id);
+        if (journal.callOrder() != inOrder)
+            return QStringLiteral("the probes did not all run, in their order");
+        for (int id = 0; id < n; ++id) {
+            if (journal.ranOn(id) != ranOn || journal.diedOn(id) != ranOn)
+                return QStringLiteral("probe %1 ran or died on another thread").arg(id);
+            const QFuture<int> &future = submitted.futures.at(id);
+            if (errorCodeOf(future) != kNothingThrown || future.result() != id)
+                return QStringLiteral("probe %1 has no result, or the wrong one").arg(id);
+        }
+    } else {
+        const QString problem = brokenProblem(submitted.futures);
+        if (!problem.isEmpty())
+            return problem;
+        if (journal.called.available() != 0)
+            return QStringLiteral("a probe ran");
+        for (int id = 0; id < n; ++id) {
+            if (journal.diedOn(id) != failedOn)
+                return QStringLiteral("probe %1 died on another thread").arg(id);
+        }
+    }
+    if (journal.alive.load() != 0)
+        return QStringLiteral("%1 probes are still alive").arg(journal.alive.load());
+    return {};
+}
+
 BlockedOwner::BlockedOwner(bool useQThread, CurrentThreadExecutor *old)
     : m_thread(useQThread, [this, old] {
           m_executor = std::make_unique<CurrentThreadExecutor>(old);

@@ -73,6 +73,13 @@ Submitted submitProbes(qdispatch::CurrentThreadExecutor *executor,
 Submitted submitProbesFromWorker(qdispatch::CurrentThreadExecutor *executor,
                                  const std::shared_ptr<Journal> &journal, const QList<int> &ids);
 
+// Where the probes 0..n-1 went that an executor still held when it broke (C12), once they had the
+// chance to: with `ranOn`, they ran there in their order, gave their ids as results and were
+// destroyed there; with ranOn null, none ran, their futures hold Broken, and each was destroyed
+// on `failedOn`. Either way none is left alive. Empty, or what is wrong.
+QString whereTheyWent(const Journal &journal, const Submitted &submitted, QThread *ranOn,
+                      QThread *failedOn);
+
 // An owner thread that constructs an executor (chained to `old`), announces it, and then blocks,
 // running no events at all, until finish(): items submitted meanwhile stay queued.
 class BlockedOwner

@@ -54,6 +54,8 @@ public:
     // How many messages kept contain `part`.
     int count(const QString &part) const;
     QString last() const;
+    // The texts of the messages kept, one a line: for a failure message.
+    QString joined() const { return texts().join(QLatin1Char('\n')); }
     // Takes the messages kept so far: the log starts again, empty.
     QList<LoggedMessage> take();
     void clear() { (void)take(); }

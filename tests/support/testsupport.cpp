@@ -1,9 +1,9 @@
 #include "testsupport.h"
 
 #include <QtCore/QObject>
-#include <QtCore/QTimer>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 
 namespace qdispatchtest {
@@ -26,6 +26,34 @@ void addModeRows()
     QTest::addColumn<qdispatch::RunMode>("mode");
     for (qdispatch::RunMode mode : kModes)
         QTest::newRow(modeName(mode)) << mode;
+}
+
+void addEventLoopModeRows()
+{
+    QTest::addColumn<qdispatch::RunMode>("mode");
+    using qdispatch::RunMode;
+    for (RunMode mode : { RunMode::AllEvents, RunMode::ExcludeUserInput })
+        QTest::newRow(modeName(mode)) << mode;
+}
+
+void addModeFlagRows(const char *flag, const char *falseName, const char *trueName)
+{
+    addColumns<qdispatch::RunMode, bool>({ "mode", flag });
+    for (qdispatch::RunMode mode : kModes) {
+        QTest::addRow("%s-%s", modeName(mode), falseName) << mode << false;
+        QTest::addRow("%s-%s", modeName(mode), trueName) << mode << true;
+    }
+}
+
+QString sequenceProblem(const std::vector<int> &ran, int n)
+{
+    if (int(ran.size()) != n)
+        return QStringLiteral("%1 items ran, not %2").arg(ran.size()).arg(n);
+    for (int i = 0; i < n; ++i) {
+        if (ran[size_t(i)] != i)
+            return QStringLiteral("position %1 holds item %2").arg(i).arg(ran[size_t(i)]);
+    }
+    return {};
 }
 
 void addThreadKindRows()
@@ -199,6 +227,34 @@ void ExecThread::run()
         m_result = exec();
     }
     m_returned.release();
+}
+
+SafeEventLoop::SafeEventLoop()
+{
+    m_safety.setSingleShot(true);
+    QObject::connect(&m_safety, &QTimer::timeout, this, [this] {
+        m_timedOut = true;
+        quit();
+    });
+    m_safety.start(kJoinMs);
+}
+
+int execAroundApplication(int argc, char **argv, QObject &before, QObject &during, QObject *after)
+{
+    std::setvbuf(stdout, nullptr, _IOLBF, BUFSIZ);
+    std::vector<char *> args(argv, argv + argc);
+    char noCrashHandler[] = "-nocrashhandler";
+    args.push_back(noCrashHandler);
+    const int testArgc = int(args.size());
+    args.push_back(nullptr);
+    int status = QTest::qExec(&before, testArgc, args.data());
+    {
+        QCoreApplication app(argc, argv);
+        status |= QTest::qExec(&during, testArgc, args.data());
+    }
+    if (after)
+        status |= QTest::qExec(after, testArgc, args.data());
+    return status;
 }
 
 void drain(qdispatch::CurrentThreadExecutor &ex, qdispatch::RunMode mode)

@@ -10,12 +10,15 @@
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QDeadlineTimer>
+#include <QtCore/QEventLoop>
 #include <QtCore/QFuture>
 #include <QtCore/QPromise>
 #include <QtCore/QString>
 #include <QtCore/QThread>
+#include <QtCore/QTimer>
 #include <QtTest/QTest>
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <exception>
@@ -25,8 +28,10 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 // AddressSanitizer and ThreadSanitizer replace malloc with allocators that keep freed memory
 // resident on purpose (quarantine, shadow), so RSS and mallinfo2 say nothing about leaks there.
@@ -37,6 +42,14 @@
 #define QDISPATCH_TEST_SANITIZER_ALLOCATOR 1
 #endif
 #endif
+
+// Fails the test, saying what is wrong, unless `problem` (a QString: empty, or what is wrong)
+// is empty.
+#define VERIFY_NO_PROBLEM(problem)                                                             \
+    do {                                                                                       \
+        const QString problem_ = (problem);                                                    \
+        QVERIFY2(problem_.isEmpty(), qPrintable(problem_));                                    \
+    } while (false)
 
 namespace qdispatchtest {
 
@@ -75,6 +88,8 @@ const char *modeName(qdispatch::RunMode mode);
 
 // The column "mode" with one row per wait mode, named after it.
 void addModeRows();
+// The same for the two modes that run an event loop (AllEvents, ExcludeUserInput).
+void addEventLoopModeRows();
 
 // The column `column` of type T, with one named row per value.
 template <typename T>
@@ -85,8 +100,34 @@ void addRows(const char *column, std::initializer_list<std::pair<const char *, T
         QTest::newRow(row.first) << row.second;
 }
 
+// The columns `a` and `b`, with one named row per pair of values.
+template <typename A, typename B>
+void addRows(const char *a, const char *b,
+             std::initializer_list<std::tuple<const char *, A, B>> rows)
+{
+    QTest::addColumn<A>(a);
+    QTest::addColumn<B>(b);
+    for (const auto &row : rows)
+        QTest::newRow(std::get<0>(row)) << std::get<1>(row) << std::get<2>(row);
+}
+
+// One column of type T for each name, for rows added by the caller.
+template <typename... T>
+void addColumns(const std::array<const char *, sizeof...(T)> &names)
+{
+    std::size_t i = 0;
+    (QTest::addColumn<T>(names[i++]), ...);
+}
+
+// The columns "mode" and `flag`: every wait mode with the flag false, then true, in rows named
+// "<mode>-<falseName>" and "<mode>-<trueName>".
+void addModeFlagRows(const char *flag, const char *falseName, const char *trueName);
+
 // The column "useQThread": the same test with a QThread and with a plain std::thread.
 void addThreadKindRows();
+
+// Empty when `ran` is 0, 1, ..., n - 1, else where it is not.
+QString sequenceProblem(const std::vector<int> &ran, int n);
 
 // ------------------------------------------------------------------------------ semaphores
 
@@ -179,6 +220,12 @@ public:
     // to the caller, also to ThreadSanitizer: the hand-off goes through a Semaphore, because
     // QThread::wait() and the finished() future synchronise inside Qt, where TSan cannot see.
     [[nodiscard]] bool join();
+    // The owner's side: runs `ex`'s items until fn has returned, then joins.
+    [[nodiscard]] bool serveAndJoin(qdispatch::CurrentThreadExecutor &ex,
+                                    qdispatch::RunMode mode = qdispatch::RunMode::AllEvents)
+    {
+        return ex.runUntilFuture(m_future, joinDeadline(), mode) && join();
+    }
 
 private:
     QPromise<void> m_promise;
@@ -315,6 +362,28 @@ private:
     int m_result = -100;
     bool m_joined = false;
 };
+
+// A QEventLoop that quits itself if nothing else has quit it within kJoinMs; timedOut() then
+// says so.
+class SafeEventLoop : public QEventLoop
+{
+public:
+    SafeEventLoop();
+    bool timedOut() const { return m_timedOut; }
+
+private:
+    QTimer m_safety;
+    bool m_timedOut = false;
+};
+
+// For a test program with its own main(): runs the tests of `before` while no QCoreApplication
+// exists, those of `during` while one lives, and those of `after` (if any) once it is gone, and
+// returns their combined status. Qt 6.4's crash handler loops forever on a crash in the second or
+// a later qExec() of one process (a fatal signal then hangs until the CTest timeout instead of
+// failing), so every phase runs without it, and the log is written line by line, so that it
+// shows how far the test got.
+int execAroundApplication(int argc, char **argv, QObject &before, QObject &during,
+                          QObject *after = nullptr);
 
 // ------------------------------------------------------------------------------ executors
 
