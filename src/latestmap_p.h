@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 namespace qdispatch::detail {
