@@ -176,8 +176,7 @@ void TestLifecycle::c10_brokenIsFinal()
     executor.shutdown();
 
     // Waiting on it does not revive it.
-    QPromise<void> done;
-    done.start();
+    StartedPromise<void> done;
     done.finish();
     executor.runUntilFuture(done.future(), RunMode::ExecutorOnly);
     QVERIFY(executor.isBroken());
@@ -280,13 +279,11 @@ void TestLifecycle::c10_waitingNeverBreaks()
     }
 
     // An already finished future, and a deadline that passes first, do not break it either.
-    QPromise<void> done;
-    done.start();
+    StartedPromise<void> done;
     done.finish();
     executor.runUntilFuture(done.future(), mode);
     QVERIFY(!executor.isBroken());
-    QPromise<void> never;
-    never.start();
+    StartedPromise<void> never;
     QVERIFY(!executor.runUntilFuture(never.future(), QDeadlineTimer(1), mode));
     QVERIFY(!executor.isBroken());
     never.finish();
@@ -367,8 +364,7 @@ void TestLifecycle::c11_chainOfThree()
 void TestLifecycle::c11_oldDestroyedFirstIsSkipped()
 {
     // E1 lives on a thread that waits in RunMode::ExecutorOnly until `stop` finishes.
-    QPromise<void> stop;
-    stop.start();
+    StartedPromise<void> stop;
     const QFuture<void> stopped = stop.future();
     Semaphore ready;
     CurrentThreadExecutor *e1 = nullptr;

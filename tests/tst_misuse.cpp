@@ -171,8 +171,7 @@ void TestMisuseNoApp::c9_noApplication_eventLoopModes()
     QFETCH(RunMode, mode);
     CurrentThreadExecutor ex;
     const auto queued = queueThree(ex);
-    QPromise<void> never;
-    never.start();
+    StartedPromise<void> never;
     VERIFY_NO_PROBLEM(check(thrownBy([&] { ex.runUntilFuture(never.future(), mode); }),
                             Code::NoApplication, kNoApplicationPhrases));
     const auto withDeadline = [&] { ex.runUntilFuture(never.future(), QDeadlineTimer(0), mode); };

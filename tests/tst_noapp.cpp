@@ -58,8 +58,7 @@ void TestNoApp::c9_executorOnlyWithStdThreadProducer()
     const std::thread::id ownerId = std::this_thread::get_id();
     QCOMPARE(executor.thread(), owner);
 
-    QPromise<qint64> promise;
-    promise.start();
+    StartedPromise<qint64> promise;
     const QFuture<qint64> awaited = promise.future();
     std::atomic<int> offThread{0};
     std::atomic<int> ran{0};
@@ -133,8 +132,7 @@ void TestNoApp::c9_eventLoopModesThrowNoApplication()
     AnyThread producer(false, [&] { item = executor.submit([&] { ++ran; }); });
     QVERIFY(producer.join());
 
-    QPromise<void> promise;
-    promise.start();
+    StartedPromise<void> promise;
     if (finished)
         promise.finish();
 
@@ -168,8 +166,7 @@ void TestNoApp::c9_eventLoopModesThrowNoApplication()
 void TestNoApp::c9_executorOnlyDeadlineWithoutApplication()
 {
     CurrentThreadExecutor executor;
-    QPromise<int> promise;
-    promise.start();
+    StartedPromise<int> promise;
     const QFuture<int> awaited = promise.future();
 
     QElapsedTimer clock;
@@ -201,16 +198,14 @@ void TestNoApp::c9_executorOnlyDeadlineWithoutApplication()
 void TestNoApp::c8_nestedExecutorOnlyWithoutApplication()
 {
     CurrentThreadExecutor executor;
-    QPromise<void> gate;
-    gate.start();
+    StartedPromise<void> gate;
     const QFuture<void> gateFuture = gate.future();
     Semaphore firstStarted;
     std::atomic<bool> laterRanFirst{false};
     std::atomic<bool> laterRan{false};
     std::atomic<bool> failed{false};
 
-    QPromise<void> allDone;
-    allDone.start();
+    StartedPromise<void> allDone;
     AnyThread producer(false, [&] {
         try {
             QFuture<void> first = executor.submit([&] {

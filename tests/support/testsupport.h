@@ -163,6 +163,14 @@ struct ReleaseOnExit
     ~ReleaseOnExit() { semaphore.release(); }
 };
 
+// A QPromise that has started: its future stays unfinished until the test finishes it.
+template <typename T>
+class StartedPromise : public QPromise<T>
+{
+public:
+    StartedPromise() { this->start(); }
+};
+
 // Finishes a promise when it goes out of scope unless it has finished already: a wait for its
 // future ends however the test ends.
 struct FinishOnExit
@@ -418,6 +426,12 @@ private:
     qdispatch::CurrentThreadExecutor &m_executor;
     QFuture<T> m_future;
 };
+
+// runUntilFuture() through the overload without a deadline when `deadline` is empty, else through
+// the one that takes it: that one's result (true for the other), or nothing when the call threw.
+std::optional<bool> waitFor(qdispatch::CurrentThreadExecutor &ex, const QFuture<void> &future,
+                            const std::optional<QDeadlineTimer> &deadline,
+                            qdispatch::RunMode mode);
 
 // ExecutorError codes as ints, the way errorCodeOf() reports them.
 constexpr int kNothingThrown = -1;
