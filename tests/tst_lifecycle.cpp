@@ -299,9 +299,8 @@ void TestLifecycle::c11_chainOfThree()
 {
     // E1 on a QThread running an event loop; E2 (old = E1) and E3 (old = E2) on this thread.
     LoopThread t1(WithExecutor{});
-    t1.start();
-    QVERIFY(t1.waitReady());
-    CurrentThreadExecutor *e1 = t1.executor();
+    CurrentThreadExecutor *e1 = t1.startAndWait();
+    QVERIFY(e1);
     QCOMPARE(e1->thread(), &t1);
     auto e2 = std::make_unique<CurrentThreadExecutor>(e1);
     CurrentThreadExecutor e3(e2.get());
@@ -376,15 +375,7 @@ void TestLifecycle::c11_oldDestroyedFirstIsSkipped()
     }));
     t1->start();
     // Lets t1 end however this test ends (~QThread of QThread::create waits for it).
-    struct StopOnExit
-    {
-        QPromise<void> &stop;
-        ~StopOnExit()
-        {
-            if (!stop.future().isFinished())
-                stop.finish();
-        }
-    } stopOnExit{ stop };
+    const FinishOnExit stopOnExit{ stop };
     QVERIFY(ready.tryAcquire(1, kHandshakeMs));
 
     auto e2 = std::make_unique<CurrentThreadExecutor>(e1);

@@ -1,7 +1,9 @@
 // Helpers shared by the QDispatch tests, each written once (tests/support, built as the static
 // library qdispatch_test_support that every test links): the time limits, a semaphore that
 // ThreadSanitizer sees, threads that are joined with a time limit, data rows for the wait modes
-// and small checks of what a call threw.
+// and small checks of what a call threw. Next to it: messages.h (MessageLog, the capture of
+// logged messages), lifecycle.h (probes and blocked owners for C10..C13) and testcoro.h (the
+// coroutine type of the C++20 tests).
 #pragma once
 
 #include <qdispatch/currentthreadexecutor.h>
