@@ -1,7 +1,8 @@
 // C9 without a QCoreApplication: RunMode::ExecutorOnly works, the two event-loop modes
 // throw ExecutorError{NoApplication} with a message that says what to do, and a plain
 // std::thread producer can keep the owner busy. This binary deliberately never creates a
-// QCoreApplication (custom main() below); tst_rununtil covers the rest of C8/C9.
+// QCoreApplication (custom main() below); tst_rununtil and tst_waitmodes cover the rest of C8
+// and C9.
 //
 // Threads are ordered with semaphores (tryAcquire with a timeout, checked), never with sleeps,
 // and every thread is joined with a timeout.
