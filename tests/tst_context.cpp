@@ -121,6 +121,13 @@ void TestContext::init()
     QTest::failOnWarning(QRegularExpression(QStringLiteral(".*")));
 }
 
+// The global row: through a handle, or on the executor itself.
+static bool viaHandleRow()
+{
+    QFETCH_GLOBAL(bool, viaHandle);
+    return viaHandle;
+}
+
 void TestContext::initTestCase_data()
 {
     addRows<bool>("viaHandle", { { "executor", false }, { "handle", true } });
@@ -130,9 +137,8 @@ void TestContext::initTestCase_data()
 // before it starts: fn never runs and the future finishes as cancelled.
 void TestContext::x8_destroyedBeforeStartSkipsSubmit()
 {
-    QFETCH_GLOBAL(bool, viaHandle);
     CurrentThreadExecutor ex;
-    const Target target { ex, viaHandle };
+    const Target target { ex, viaHandleRow() };
     auto *context = new Widget;
     std::atomic<int> calls { 0 };
     QFuture<int> skipped;
@@ -156,9 +162,8 @@ void TestContext::x8_destroyedBeforeStartSkipsSubmit()
 // X8: for post and postLatest, nothing runs and nothing is logged (init() fails on any warning).
 void TestContext::x8_destroyedBeforeStartSkipsPostsSilently()
 {
-    QFETCH_GLOBAL(bool, viaHandle);
     CurrentThreadExecutor ex;
-    const Target target { ex, viaHandle };
+    const Target target { ex, viaHandleRow() };
     auto *context = new Widget;
     int calls = 0;
     int key = 0;
@@ -178,9 +183,8 @@ void TestContext::x8_destroyedBeforeStartSkipsPostsSilently()
 // are skipped, the items of another context still run, in order (C4).
 void TestContext::x8_destroyedByEarlierItemInSameDrain()
 {
-    QFETCH_GLOBAL(bool, viaHandle);
     CurrentThreadExecutor ex;
-    const Target target { ex, viaHandle };
+    const Target target { ex, viaHandleRow() };
     QPointer<Widget> doomed = new Widget;
     Widget survivor;
     std::vector<int> order; // items only, on the owner thread
@@ -221,9 +225,8 @@ void TestContext::x8_destroyedByEarlierItemInSameDrain()
 // its arguments, delivers its result and its exception; postLatest still replaces by key (X2).
 void TestContext::x8_aliveContextRunsNormally()
 {
-    QFETCH_GLOBAL(bool, viaHandle);
     CurrentThreadExecutor ex;
-    const Target target { ex, viaHandle };
+    const Target target { ex, viaHandleRow() };
     Widget context;
     QPointer<Widget> guard(&context);
     QFuture<QThread *> where;
@@ -260,9 +263,8 @@ void TestContext::x8_aliveContextRunsNormally()
 // X8: a null context (say, a QPointer whose object is already gone) skips like a destroyed one.
 void TestContext::x8_nullContextIsAContextThatIsGone()
 {
-    QFETCH_GLOBAL(bool, viaHandle);
     CurrentThreadExecutor ex;
-    const Target target { ex, viaHandle };
+    const Target target { ex, viaHandleRow() };
     QPointer<Widget> gone;
     int calls = 0;
     QFuture<int> future;
@@ -278,9 +280,8 @@ void TestContext::x8_nullContextIsAContextThatIsGone()
 // never called.
 void TestContext::x8_c6_cancelBeforeStartStillSkips()
 {
-    QFETCH_GLOBAL(bool, viaHandle);
     CurrentThreadExecutor ex;
-    const Target target { ex, viaHandle };
+    const Target target { ex, viaHandleRow() };
     Widget context;
     int calls = 0;
     QFuture<int> cancelled;
@@ -303,7 +304,6 @@ void TestContext::x8_c6_cancelBeforeStartStillSkips()
 // executor's thread.
 void TestContext::x8_c12_itemHandedDownChainKeepsItsContext()
 {
-    QFETCH_GLOBAL(bool, viaHandle);
     std::atomic<CurrentThreadExecutor *> published { nullptr };
     Semaphore ready;
     Semaphore queued;
@@ -326,7 +326,7 @@ void TestContext::x8_c12_itemHandedDownChainKeepsItsContext()
     });
     QVERIFY(ready.tryAcquire(1, kHandshakeMs));
     CurrentThreadExecutor &inner = *published.load();
-    const Target target { inner, viaHandle };
+    const Target target { inner, viaHandleRow() };
     Worker producer([&] {
         skipped = target.submit(doomed, [&calls] { return ++calls; });
         target.post(doomed, [&calls] { ++calls; });
@@ -350,9 +350,8 @@ void TestContext::x8_c12_itemHandedDownChainKeepsItsContext()
 // been at its turn: cancelled, and silent for a post.
 void TestContext::x8_c12_brokenChainWithContextGoneIsSilent()
 {
-    QFETCH_GLOBAL(bool, viaHandle);
     auto ex = std::make_unique<CurrentThreadExecutor>();
-    const Target target { *ex, viaHandle };
+    const Target target { *ex, viaHandleRow() };
     auto *doomed = new Widget;
     Widget alive;
     QFuture<int> gone;
@@ -378,9 +377,8 @@ void TestContext::x8_c12_brokenChainWithContextGoneIsSilent()
 // prevented: the documentation says so; no test can make that safe.)
 void TestContext::x8_contextInAnotherThread()
 {
-    QFETCH_GLOBAL(bool, viaHandle);
     CurrentThreadExecutor ex;
-    const Target target { ex, viaHandle };
+    const Target target { ex, viaHandleRow() };
     std::atomic<int> skippedCalls { 0 };
     QFuture<int> skipped;
     QFuture<int> ran;
@@ -417,9 +415,8 @@ void TestContext::x8_contextInAnotherThread()
 // runs although `bar` is destroyed before it runs, because a key is only a key.
 void TestContext::x8_overloads_postWithQObjectIsContextPostLatestWithTwoArgsIsKey()
 {
-    QFETCH_GLOBAL(bool, viaHandle);
     CurrentThreadExecutor ex;
-    const Target target { ex, viaHandle };
+    const Target target { ex, viaHandleRow() };
     auto *widget = new Widget;
     auto *bar = new Widget;
     std::vector<int> ran;

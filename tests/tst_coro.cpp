@@ -217,8 +217,7 @@ void TestCoro::x6_pingPongBetweenTwoThreads()
     QThread *const mainThread = QThread::currentThread();
     std::atomic<int> misplaced{0};
     std::atomic<int> hops{0};
-    QPromise<void> finish;
-    finish.start();
+    StartedPromise<void> finish;
 
     auto pingPong = [&](CurrentThreadExecutor &mine) -> Detached {
         QThread *const workerThread = QThread::currentThread();
@@ -254,8 +253,7 @@ void TestCoro::x6_resultOfResumesOnTheAwaitingThreadsExecutor()
     // worker that finished the future.
     QFETCH(RunMode, mode);
     CurrentThreadExecutor executor;
-    QPromise<int> promise;
-    promise.start();
+    StartedPromise<int> promise;
     Outcome out;
     record(out, resultOf(promise.future()));
     QVERIFY(!out.done().isFinished());
@@ -274,8 +272,7 @@ void TestCoro::x6_resultOfWithoutExecutorResumesOnTheFinishingThread()
 {
     // The awaiting worker has no executor: it is not blocked (it ends while the coroutine is
     // suspended), and the coroutine continues on the thread that finishes the future.
-    QPromise<int> promise;
-    promise.start();
+    StartedPromise<int> promise;
     Outcome out;
     Worker awaiting([&] { record(out, resultOf(promise.future())); });
     QVERIFY(awaiting.join());
@@ -300,8 +297,7 @@ void TestCoro::x6_resultOfAFinishedFutureDoesNotSuspend()
 
 void TestCoro::x6_resultOfRethrowsTheFuturesException()
 {
-    QPromise<int> promise;
-    promise.start();
+    StartedPromise<int> promise;
     Outcome out;
     record(out, resultOf(promise.future()));
     promise.setException(std::make_exception_ptr(std::invalid_argument("no such tile")));
@@ -334,8 +330,7 @@ void TestCoro::x6_resultOfASubmittedItemsException()
 
 void TestCoro::x6_resultOfACancelledFutureThrowsFutureCanceled()
 {
-    QPromise<int> valuePromise;
-    valuePromise.start();
+    StartedPromise<int> valuePromise;
     Outcome value;
     record(value, resultOf(valuePromise.future()));
     valuePromise.future().cancel();
@@ -348,8 +343,7 @@ void TestCoro::x6_resultOfACancelledFutureThrowsFutureCanceled()
     // A future whose promise is destroyed unfinished is cancelled by Qt: no hang either.
     Outcome dropped;
     {
-        QPromise<void> voidPromise;
-        voidPromise.start();
+        StartedPromise<void> voidPromise;
         record(dropped, resultOf(voidPromise.future()));
         QVERIFY(!dropped.done().isFinished());
     }
@@ -389,8 +383,7 @@ void TestCoro::x6_resultOfAMoveOnlyResult()
 {
     CurrentThreadExecutor executor;
     std::unique_ptr<int> got;
-    QPromise<void> finished;
-    finished.start();
+    StartedPromise<void> finished;
     Semaphore seen;
     auto consume = [&](QFuture<std::unique_ptr<int>> future) -> Detached {
         got = co_await resultOf(std::move(future));
@@ -443,8 +436,7 @@ void TestCoro::x6_resultOfSurvivesALaterThen()
     // and asan builds.
     QSKIP("ThreadSanitizer cannot see QFutureInterfaceBase's reference count: see docs/sanitizers.md");
 #endif
-    QPromise<int> promise;
-    promise.start();
+    StartedPromise<int> promise;
     QFuture<int> future = promise.future();
     Outcome out;
     Worker awaiting([&] { record(out, resultOf(future)); });
@@ -467,8 +459,7 @@ void TestCoro::x6_resultOfWithTheAwaitingExecutorGoneThrowsBroken()
     // The awaiting thread's executor is destroyed while the coroutine waits, and nothing is
     // down its chain: when the future finishes, the coroutine resumes with Broken on the
     // finishing thread instead of hanging.
-    QPromise<int> promise;
-    promise.start();
+    StartedPromise<int> promise;
     Outcome out;
     Worker owner([&] {
         CurrentThreadExecutor executor;
@@ -494,8 +485,7 @@ void TestCoro::x6_resultOfLeavesAnEarlierThenInPlace()
     // continuation prints a warning: any warning fails the test.)
     QTest::failOnWarning(QRegularExpression(QStringLiteral(".*")));
     CurrentThreadExecutor executor;
-    QPromise<int> promise;
-    promise.start();
+    StartedPromise<int> promise;
     QFuture<int> future = promise.future();
     int userSaw = 0;
     QFuture<void> userChain = future.then(QtFuture::Launch::Sync, [&](int v) { userSaw = v; });

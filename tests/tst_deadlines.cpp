@@ -69,8 +69,7 @@ void TestDeadlines::c9_noItemStartsAfterTheDeadline()
     QVERIFY(queued.tryAcquire(1, kHandshakeMs));
     QVERIFY(producer.join());
 
-    QPromise<void> never;
-    never.start();
+    StartedPromise<void> never;
     clock.start();
     const bool finished = ex.runUntilFuture(never.future(), QDeadlineTimer(kDeadlineMs), mode);
     const qint64 returned = clock.elapsed();
@@ -110,8 +109,7 @@ void TestDeadlines::c9_expiredDeadlineStartsNothing()
     });
     QVERIFY(producer.join());
 
-    QPromise<void> never;
-    never.start();
+    StartedPromise<void> never;
     QDeadlineTimer expired(0);
     QVERIFY(expired.hasExpired());
     QVERIFY(!ex.runUntilFuture(never.future(), expired, mode));

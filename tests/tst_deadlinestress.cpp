@@ -79,10 +79,8 @@ void waitUnderFlood(RunMode mode, FloodKind flood, FloodDeadline kind, FloodOutc
     Semaphore thousand;
     Semaphore floodGoing;
     Semaphore testOver;
-    QPromise<void> finishedLater;
-    finishedLater.start();
-    QPromise<void> never;
-    never.start();
+    StartedPromise<void> finishedLater;
+    StartedPromise<void> never;
 
     // A wait that ignores its deadline would run for as long as the flood lasts: the watchdog
     // ends the flood after a while, so such a wait shows as late, not as a hang.
@@ -152,16 +150,11 @@ void waitUnderFlood(RunMode mode, FloodKind flood, FloodDeadline kind, FloodOutc
     const long long ranBefore = ran.load();
     QElapsedTimer clock;
     clock.start();
-    try {
-        if (kind == FloodDeadline::Forever) {
-            executor.runUntilFuture(awaited, mode);
-            out.returned = true;
-        } else {
-            out.returned = executor.runUntilFuture(awaited, deadline, mode);
-        }
-    } catch (...) {
-        out.threw = true;
-    }
+    const std::optional<QDeadlineTimer> given =
+            kind == FloodDeadline::Forever ? std::nullopt : std::optional(deadline);
+    const auto result = waitFor(executor, awaited, given, mode);
+    out.threw = !result;
+    out.returned = result.value_or(false);
     out.elapsedMs = clock.elapsed();
     out.ranDuringWait = ran.load() - ranBefore;
 
@@ -330,8 +323,7 @@ void TestDeadlineStress::c9_anyDeadlineWorksWithoutWarnings()
     const bool expired = deadline.hasExpired();
 
     CurrentThreadExecutor executor;
-    QPromise<void> promise;
-    promise.start();
+    StartedPromise<void> promise;
     Semaphore ownerWaiting;
     std::unique_ptr<AnyThread> worker;
     if (!expired) {

@@ -411,8 +411,7 @@ void TestDiagnostics::x10_hangReportedForLongWait()
     releaseOnHangReport(&hangSeen);
     qdispatch::setHangThreshold(30ms);
     QThread::currentThread()->setObjectName(QStringLiteral("x10 waiter"));
-    QPromise<void> promise;
-    promise.start();
+    StartedPromise<void> promise;
     Worker worker([&] {
         // Let it hang until the report is out, then end the wait.
         QVERIFY(hangSeen.tryAcquire(1, kHandshakeMs));
@@ -440,8 +439,7 @@ void TestDiagnostics::x10_noHangReportUnderThreshold()
     CurrentThreadExecutor ex;
     qdispatch::setHangThreshold(10s);
     QCOMPARE(qdispatch::hangThreshold(), 10s);
-    QPromise<void> promise;
-    promise.start();
+    StartedPromise<void> promise;
     Worker worker([&] { promise.finish(); });
     ex.runUntilFuture(promise.future());
     ex.runUntilFuture(worker.finished(), RunMode::ExecutorOnly);

@@ -66,8 +66,7 @@ void TestExecutorOf::x9_x3_invokeFromTheThreadServesItsExecutorOf()
     LoopThread thread;
     thread.start();
     const ExecutorHandle h = executorOf(&thread);
-    QPromise<int> outcome;
-    outcome.start();
+    StartedPromise<int> outcome;
     QThread *calledBackOn = nullptr;
     h.post([&] {
         const int value = toMain.invoke([&] {

@@ -229,8 +229,7 @@ void TestHandOffs::x3_invokeServesEveryLiveExecutor()
     CurrentThreadExecutor gui;
     std::atomic<int> result{-1};
     std::atomic<bool> ranOnWorker{false};
-    QPromise<void> workerDone;
-    workerDone.start();
+    StartedPromise<void> workerDone;
     AnyThread worker(true, [&] {
         std::vector<std::unique_ptr<CurrentThreadExecutor>> mine;
         for (int i = 0; i < count; ++i)
@@ -271,8 +270,7 @@ void TestHandOffs::x3_invokeServesAnExecutorCreatedDuringTheWait()
 {
     CurrentThreadExecutor gui;
     std::atomic<int> result{-1};
-    QPromise<void> workerDone;
-    workerDone.start();
+    StartedPromise<void> workerDone;
     std::unique_ptr<CurrentThreadExecutor> created; // made on the worker, inside its wait
     Semaphore createdReady;
     AnyThread worker(true, [&] {

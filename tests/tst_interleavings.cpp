@@ -101,8 +101,7 @@ void TestInterleavings::c4_handOffWaitsForTheItemTheOwnerTook()
 
     Semaphore innerReady;
     CurrentThreadExecutor *inner = nullptr;
-    QPromise<void> stop;
-    stop.start();
+    StartedPromise<void> stop;
     const QFuture<void> stopped = stop.future();
     Worker owner([&] {
         CurrentThreadExecutor executor(&outer);

@@ -65,7 +65,29 @@ struct Outcome
     std::atomic<bool> caughtOther{false};
     std::string message; // published by the worker's end (Worker::join / finished)
     int tag = 0;
+    QThread *worker = nullptr; // the thread that called invoke(), the same way
 };
+
+// Calls ex.invoke(args...) on a worker while this thread, ex's owner, serves ex, and records in
+// `out` what invoke() gave back: its result, or what it threw.
+template <typename... A>
+void invokeFromWorker(CurrentThreadExecutor &ex, Outcome &out, A &&...args)
+{
+    Worker worker([&] {
+        out.worker = QThread::currentThread();
+        try {
+            out.value = ex.invoke(std::forward<A>(args)...);
+            out.returned = true;
+        } catch (const MyError &e) {
+            out.caughtMyError = true;
+            out.message = e.what();
+            out.tag = e.tag;
+        } catch (...) {
+            out.caughtOther = true;
+        }
+    });
+    QVERIFY(worker.serveAndJoin(ex));
+}
 
 } // namespace
 
@@ -209,43 +231,24 @@ void TestInvoke::x3_fromWorkerReturnsResult()
     CurrentThreadExecutor ex;
     std::atomic<QThread *> ranOn{nullptr};
     Outcome out;
-    Worker worker([&] {
-        try {
-            out.value = ex.invoke([&] {
-                ranOn = QThread::currentThread();
-                return 42;
-            });
-            out.returned = true;
-        } catch (...) {
-            out.caughtOther = true;
-        }
+    invokeFromWorker(ex, out, [&] {
+        ranOn = QThread::currentThread();
+        return 42;
     });
-    QVERIFY(worker.serveAndJoin(ex));
     QVERIFY(out.returned.load());
     QCOMPARE(out.value.load(), 42);
     QCOMPARE(ranOn.load(), ex.thread());
-    QVERIFY(ranOn.load() != worker.thread());
+    QVERIFY(ranOn.load() != out.worker);
 }
 
 void TestInvoke::x3_fromWorkerWithArguments()
 {
     CurrentThreadExecutor ex;
     Outcome out;
-    Worker worker([&] {
-        try {
-            out.value = ex.invoke(
-                    [](int a, std::unique_ptr<int> b) {
-                        return QThread::currentThread() == QCoreApplication::instance()->thread()
-                                ? a + *b
-                                : -1;
-                    },
-                    40, std::make_unique<int>(2));
-            out.returned = true;
-        } catch (...) {
-            out.caughtOther = true;
-        }
-    });
-    QVERIFY(worker.serveAndJoin(ex));
+    const auto fn = [](int a, std::unique_ptr<int> b) {
+        return QThread::currentThread() == QCoreApplication::instance()->thread() ? a + *b : -1;
+    };
+    invokeFromWorker(ex, out, fn, 40, std::make_unique<int>(2));
     QVERIFY(out.returned.load());
     QCOMPARE(out.value.load(), 42);
 }
@@ -255,22 +258,10 @@ void TestInvoke::x3_fromWorkerRethrowsItemException()
     CurrentThreadExecutor ex;
     std::atomic<QThread *> ranOn{nullptr};
     Outcome out;
-    Worker worker([&] {
-        try {
-            ex.invoke([&]() -> int {
-                ranOn = QThread::currentThread();
-                throw MyError("item failed on purpose", 17);
-            });
-            out.returned = true;
-        } catch (const MyError &e) {
-            out.caughtMyError = true;
-            out.message = e.what();
-            out.tag = e.tag;
-        } catch (...) {
-            out.caughtOther = true;
-        }
+    invokeFromWorker(ex, out, [&]() -> int {
+        ranOn = QThread::currentThread();
+        throw MyError("item failed on purpose", 17);
     });
-    QVERIFY(worker.serveAndJoin(ex));
     QVERIFY(!out.returned.load());
     QVERIFY2(!out.caughtOther.load(), "invoke() rethrew an exception of another type");
     QVERIFY(out.caughtMyError.load());
@@ -280,13 +271,9 @@ void TestInvoke::x3_fromWorkerRethrowsItemException()
 
     // The executor goes on.
     Outcome next;
-    Worker again([&] {
-        next.value = ex.invoke([] { return 5; });
-        next.returned = true;
-    });
-    QVERIFY(again.serveAndJoin(ex));
-    QVERIFY(next.returned.load());
+    invokeFromWorker(ex, next, [] { return 5; });
     QCOMPARE(next.value.load(), 5);
+    QVERIFY(next.returned.load());
 }
 
 void TestInvoke::x3_fromWorkerMoveOnlyResult()
@@ -341,13 +328,11 @@ void TestInvoke::x3_workerWaitRunsItsOwnExecutor()
 {
     Watchdog watchdog("x3_workerWaitRunsItsOwnExecutor");
     CurrentThreadExecutor gui;
-    std::atomic<CurrentThreadExecutor *> published{nullptr};
     std::atomic<QThread *> backOn{nullptr};
     Semaphore ready;
     Outcome out;
     Worker worker([&] {
         CurrentThreadExecutor w;
-        published = &w;
         ready.release();
         try {
             out.value = gui.invoke([&] {

@@ -176,8 +176,7 @@ void TestLifecycle::c10_brokenIsFinal()
     executor.shutdown();
 
     // Waiting on it does not revive it.
-    QPromise<void> done;
-    done.start();
+    StartedPromise<void> done;
     done.finish();
     executor.runUntilFuture(done.future(), RunMode::ExecutorOnly);
     QVERIFY(executor.isBroken());
@@ -280,13 +279,11 @@ void TestLifecycle::c10_waitingNeverBreaks()
     }
 
     // An already finished future, and a deadline that passes first, do not break it either.
-    QPromise<void> done;
-    done.start();
+    StartedPromise<void> done;
     done.finish();
     executor.runUntilFuture(done.future(), mode);
     QVERIFY(!executor.isBroken());
-    QPromise<void> never;
-    never.start();
+    StartedPromise<void> never;
     QVERIFY(!executor.runUntilFuture(never.future(), QDeadlineTimer(1), mode));
     QVERIFY(!executor.isBroken());
     never.finish();
@@ -302,9 +299,8 @@ void TestLifecycle::c11_chainOfThree()
 {
     // E1 on a QThread running an event loop; E2 (old = E1) and E3 (old = E2) on this thread.
     LoopThread t1(WithExecutor{});
-    t1.start();
-    QVERIFY(t1.waitReady());
-    CurrentThreadExecutor *e1 = t1.executor();
+    CurrentThreadExecutor *e1 = t1.startAndWait();
+    QVERIFY(e1);
     QCOMPARE(e1->thread(), &t1);
     auto e2 = std::make_unique<CurrentThreadExecutor>(e1);
     CurrentThreadExecutor e3(e2.get());
@@ -367,8 +363,7 @@ void TestLifecycle::c11_chainOfThree()
 void TestLifecycle::c11_oldDestroyedFirstIsSkipped()
 {
     // E1 lives on a thread that waits in RunMode::ExecutorOnly until `stop` finishes.
-    QPromise<void> stop;
-    stop.start();
+    StartedPromise<void> stop;
     const QFuture<void> stopped = stop.future();
     Semaphore ready;
     CurrentThreadExecutor *e1 = nullptr;
@@ -380,15 +375,7 @@ void TestLifecycle::c11_oldDestroyedFirstIsSkipped()
     }));
     t1->start();
     // Lets t1 end however this test ends (~QThread of QThread::create waits for it).
-    struct StopOnExit
-    {
-        QPromise<void> &stop;
-        ~StopOnExit()
-        {
-            if (!stop.future().isFinished())
-                stop.finish();
-        }
-    } stopOnExit{ stop };
+    const FinishOnExit stopOnExit{ stop };
     QVERIFY(ready.tryAcquire(1, kHandshakeMs));
 
     auto e2 = std::make_unique<CurrentThreadExecutor>(e1);

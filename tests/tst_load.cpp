@@ -94,6 +94,14 @@ Memory memoryNow()
     return m;
 }
 
+// Leaks: what malloc has handed out and not had back, over all arenas, is back where it was (to
+// 1 MB: Qt's and the test's own bookkeeping). Empty, or how much it grew.
+QString heapGrowth(const Memory &before, const Memory &after)
+{
+    const qint64 grown = after.heapInUseKb - before.heapInUseKb;
+    return grown <= 1024 ? QString() : QStringLiteral("heap in use grew by %1 kB").arg(grown);
+}
+
 // What the owner thread saw: the next sequence number it expects from each producer. Touched
 // only on the owner thread (items run one at a time there, C3).
 struct Sequencer
@@ -167,8 +175,7 @@ LoadResult runLoad(int perProducer)
     seen.owner = QThread::currentThread();
     std::atomic<int> producersLeft{ kProducers };
     std::atomic<long long> badCheckpoints{ 0 };
-    QPromise<void> allSent;
-    allSent.start();
+    StartedPromise<void> allSent;
     std::vector<std::unique_ptr<Worker>> producers;
     for (int p = 0; p < kProducers; ++p) {
         producers.push_back(std::make_unique<Worker>([&, p] {
@@ -251,11 +258,7 @@ void TestLoad::c3_c4_sixteenProducersAMillionItemsEach()
     if (kSanitizerAllocator || before.rssKb < 0)
         QSKIP("memory checks skipped: a sanitizer's allocator keeps freed memory resident (under "
               "ASan, LeakSanitizer checks leaks at exit instead), or /proc is not available");
-    // Leaks: what malloc has handed out and not had back, over all arenas, is where it was
-    // (1 MB: Qt's and the test's own bookkeeping).
-    QVERIFY2(after.heapInUseKb - before.heapInUseKb <= 1024,
-             qPrintable(QStringLiteral("heap in use grew by %1 kB after the load")
-                                .arg(after.heapInUseKb - before.heapInUseKb)));
+    VERIFY_NO_PROBLEM(heapGrowth(before, after));
     // RSS: given back after the load. The leak check is the heap count above (to 1 MB); what
     // RSS may keep beyond it is free memory the allocator cannot return because live blocks
     // (Qt's and the test's bookkeeping) pin its pages, which depends on how the threads
@@ -409,9 +412,7 @@ void TestLoad::c10_c13_thousandExecutorLifecycles()
     if (kSanitizerAllocator || before.rssKb < 0)
         QSKIP("memory checks skipped under a sanitizer's allocator (under ASan, LeakSanitizer "
               "checks leaks at exit)");
-    QVERIFY2(after.heapInUseKb - before.heapInUseKb <= 1024,
-             qPrintable(QStringLiteral("heap in use grew by %1 kB over the cycles")
-                                .arg(after.heapInUseKb - before.heapInUseKb)));
+    VERIFY_NO_PROBLEM(heapGrowth(before, after));
     // 1,000 QThreads and executors come and go: allow 8 MB for what the allocator keeps.
     const qint64 toleranceKb = 8 * 1024;
     QVERIFY2(after.rssKb - before.rssKb <= toleranceKb,

@@ -87,10 +87,8 @@ void waitForWorker(RunMode mode, DeadlineKind kind, WaitOutcome &out)
 {
     out.entered = true;
     CurrentThreadExecutor executor;
-    QPromise<void> workerDone;
-    workerDone.start();
-    QPromise<void> never;
-    never.start();
+    StartedPromise<void> workerDone;
+    StartedPromise<void> never;
     bool insideWait = false; // owner thread only
     std::atomic<bool> firstInside{false};
     std::atomic<bool> secondInside{false};
@@ -115,7 +113,8 @@ void waitForWorker(RunMode mode, DeadlineKind kind, WaitOutcome &out)
     if (!submitted.tryAcquire(1, kHandshakeMs))
         return;
 
-    const QFuture<void> awaited = kind == DeadlineKind::Short ? never.future() : workerDone.future();
+    const QFuture<void> awaited =
+            kind == DeadlineKind::Short ? never.future() : workerDone.future();
     QDeadlineTimer deadline(QDeadlineTimer::Forever);
     if (kind == DeadlineKind::Long)
         deadline = QDeadlineTimer(60000);
@@ -126,16 +125,11 @@ void waitForWorker(RunMode mode, DeadlineKind kind, WaitOutcome &out)
     clock.start();
     const qint64 cpuBefore = threadCpuMs();
     insideWait = true;
-    try {
-        if (kind == DeadlineKind::None) {
-            executor.runUntilFuture(awaited, mode);
-            out.returned = true;
-        } else {
-            out.returned = executor.runUntilFuture(awaited, deadline, mode);
-        }
-    } catch (...) {
-        out.threw = true;
-    }
+    const auto result = waitFor(executor, awaited,
+                                kind == DeadlineKind::None ? std::nullopt : std::optional(deadline),
+                                mode);
+    out.threw = !result;
+    out.returned = result.value_or(false);
     insideWait = false;
     out.cpuMs = threadCpuMs() - cpuBefore;
     out.elapsedMs = clock.elapsed();
@@ -323,10 +317,8 @@ void TestLoopStates::c9_quitRequestedDuringTheWait()
     bool laterRan = false;
     const auto body = [&] {
         CurrentThreadExecutor executor;
-        QPromise<void> never;
-        never.start();
-        QPromise<void> done;
-        done.start();
+        StartedPromise<void> never;
+        StartedPromise<void> done;
         Semaphore quitRequested;
         Semaphore laterItemRan;
         AnyThread worker(false, [&] {
@@ -480,8 +472,7 @@ void TestLoopStates::c8_c9_nestedWaitsAfterQuit()
         CurrentThreadExecutor executor;
         CurrentThreadExecutor other;
         CurrentThreadExecutor &target = otherExecutor ? other : executor;
-        QPromise<void> gate;
-        gate.start();
+        StartedPromise<void> gate;
         Semaphore firstStarted;
         AnyThread worker(false, [&] {
             QFuture<void> first = executor.submit([&] {

@@ -2,9 +2,9 @@
 // and every programming error the contract names (C7, C8, C9, C11, C12, C13, X1, X5, X7). Each
 // test shows the error's code(), that what() says what went wrong and what to do instead, and
 // that nothing was lost: the items already queued still run (or fail with Broken), and no future
-// is left unfinished. Other files test some of these paths in more depth (tst_submit C7,
-// tst_rununtil C8, tst_noapp C9, tst_lifecycle C11-C13, tst_post X1/X2, tst_mainthread X5,
-// tst_handle X7); this file is the list docs/reliability.md points at.
+// is left unfinished. Other files test some of these paths in more depth (tst_submiterrors C7,
+// tst_rununtil C8, tst_noapp C9, tst_lifecycle C11, tst_shutdown C12-C13, tst_post X1/X2,
+// tst_mainthread X5, tst_handle X7); this file is the list docs/reliability.md points at.
 //
 // Two misuses are refused at compile time and so cannot be run here: a callable that returns a
 // reference (static_assert in submitTo: "a QFuture cannot hold one") and post()/postLatest()
@@ -171,8 +171,7 @@ void TestMisuseNoApp::c9_noApplication_eventLoopModes()
     QFETCH(RunMode, mode);
     CurrentThreadExecutor ex;
     const auto queued = queueThree(ex);
-    QPromise<void> never;
-    never.start();
+    StartedPromise<void> never;
     VERIFY_NO_PROBLEM(check(thrownBy([&] { ex.runUntilFuture(never.future(), mode); }),
                             Code::NoApplication, kNoApplicationPhrases));
     const auto withDeadline = [&] { ex.runUntilFuture(never.future(), QDeadlineTimer(0), mode); };

@@ -1,7 +1,8 @@
 // C9 without a QCoreApplication: RunMode::ExecutorOnly works, the two event-loop modes
 // throw ExecutorError{NoApplication} with a message that says what to do, and a plain
 // std::thread producer can keep the owner busy. This binary deliberately never creates a
-// QCoreApplication (custom main() below); tst_rununtil covers the rest of C8/C9.
+// QCoreApplication (custom main() below); tst_rununtil and tst_waitmodes cover the rest of C8
+// and C9.
 //
 // Threads are ordered with semaphores (tryAcquire with a timeout, checked), never with sleeps,
 // and every thread is joined with a timeout.
@@ -58,8 +59,7 @@ void TestNoApp::c9_executorOnlyWithStdThreadProducer()
     const std::thread::id ownerId = std::this_thread::get_id();
     QCOMPARE(executor.thread(), owner);
 
-    QPromise<qint64> promise;
-    promise.start();
+    StartedPromise<qint64> promise;
     const QFuture<qint64> awaited = promise.future();
     std::atomic<int> offThread{0};
     std::atomic<int> ran{0};
@@ -133,8 +133,7 @@ void TestNoApp::c9_eventLoopModesThrowNoApplication()
     AnyThread producer(false, [&] { item = executor.submit([&] { ++ran; }); });
     QVERIFY(producer.join());
 
-    QPromise<void> promise;
-    promise.start();
+    StartedPromise<void> promise;
     if (finished)
         promise.finish();
 
@@ -168,8 +167,7 @@ void TestNoApp::c9_eventLoopModesThrowNoApplication()
 void TestNoApp::c9_executorOnlyDeadlineWithoutApplication()
 {
     CurrentThreadExecutor executor;
-    QPromise<int> promise;
-    promise.start();
+    StartedPromise<int> promise;
     const QFuture<int> awaited = promise.future();
 
     QElapsedTimer clock;
@@ -201,16 +199,14 @@ void TestNoApp::c9_executorOnlyDeadlineWithoutApplication()
 void TestNoApp::c8_nestedExecutorOnlyWithoutApplication()
 {
     CurrentThreadExecutor executor;
-    QPromise<void> gate;
-    gate.start();
+    StartedPromise<void> gate;
     const QFuture<void> gateFuture = gate.future();
     Semaphore firstStarted;
     std::atomic<bool> laterRanFirst{false};
     std::atomic<bool> laterRan{false};
     std::atomic<bool> failed{false};
 
-    QPromise<void> allDone;
-    allDone.start();
+    StartedPromise<void> allDone;
     AnyThread producer(false, [&] {
         try {
             QFuture<void> first = executor.submit([&] {

@@ -103,34 +103,19 @@ void TestPost::x1_runsOnOwnerThreadWhenPostedFromWorker()
 
 void TestPost::x1_runsOnOwnerThreadOfWorkerExecutor()
 {
-    QPromise<void> stop;
-    stop.start();
-    const QFuture<void> stopped = stop.future();
-
-    std::atomic<CurrentThreadExecutor *> published{nullptr};
-    std::atomic<QThread *> executorThread{nullptr};
+    LoopThread owner(WithExecutor{});
+    CurrentThreadExecutor *const ex = owner.startAndWait();
+    QVERIFY(ex);
     std::atomic<QThread *> ranOn{nullptr};
-    Semaphore ready;
     Semaphore ran;
-    Worker owner([&] {
-        CurrentThreadExecutor ex;
-        executorThread = ex.thread();
-        published = &ex;
-        ready.release();
-        ex.runUntilFuture(stopped, QDeadlineTimer(kJoinMs));
-    });
-    QVERIFY(ready.tryAcquire(1, kHandshakeMs));
-
-    published.load()->post([&] {
+    ex->post([&] {
         ranOn = QThread::currentThread();
         ran.release();
     });
     QVERIFY(ran.tryAcquire(1, kHandshakeMs));
-    stop.finish();
-    QVERIFY(owner.join());
-
-    QCOMPARE(executorThread.load(), owner.thread());
-    QCOMPARE(ranOn.load(), owner.thread());
+    QCOMPARE(ex->thread(), static_cast<QThread *>(&owner));
+    QVERIFY(owner.stop());
+    QCOMPARE(ranOn.load(), static_cast<QThread *>(&owner));
 }
 
 void TestPost::x1_postFromOwnerThreadIsQueuedNotInline()

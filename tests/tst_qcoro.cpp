@@ -42,8 +42,7 @@ void TestQCoro::x6_resumeOnInsideAQCoroTask()
     QVERIFY(other);
     QThread *const mainThread = QThread::currentThread();
 
-    QPromise<void> done;
-    done.start();
+    StartedPromise<void> done;
     QThread *wentTo = nullptr;
     QThread *cameBackTo = nullptr;
     auto task = [&]() -> QCoro::Task<void> {
@@ -70,8 +69,7 @@ void TestQCoro::x6_resultOfInsideAQCoroTask()
         return 6 * 7;
     });
 
-    QPromise<void> done;
-    done.start();
+    StartedPromise<void> done;
     int value = 0;
     QThread *resumedOn = nullptr;
     auto task = [&]() -> QCoro::Task<void> {
@@ -101,8 +99,7 @@ void TestQCoro::x6_qcoroAwaitAndResultOfInOneTask()
         return 5;
     });
 
-    QPromise<void> done;
-    done.start();
+    StartedPromise<void> done;
     int byQCoro = 0;
     int byQDispatch = 0;
     int submitted = 0;
@@ -144,8 +141,7 @@ void TestQCoro::x6_qcoroAwaitsATaskThatUsesResultOf()
         const int n = co_await qdispatch::resultOf(QtConcurrent::run([] { return 20; }));
         co_return onWorker ? n + 1 : -1;
     };
-    QPromise<void> done;
-    done.start();
+    StartedPromise<void> done;
     int got = 0;
     auto outer = [&]() -> QCoro::Task<void> {
         got = co_await inner();

@@ -109,8 +109,7 @@ void TestQtVersions::x6_resultOfFinishesOnADroppedPromise()
     CurrentThreadExecutor executor;
     auto promise = std::make_unique<QPromise<int>>();
     promise->start();
-    QPromise<void> done;
-    done.start();
+    StartedPromise<void> done;
     std::string error;
     QThread *resumedOn = nullptr;
     auto await = [&](QFuture<int> future) -> Detached {

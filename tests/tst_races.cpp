@@ -256,6 +256,15 @@ QString raceOnce(Event event, bool withOld, bool ownerIsQThread, std::uint64_t s
     return problem;
 }
 
+void addOwnerRows()
+{
+    addRows<bool, bool>("withOld", "ownerIsQThread",
+                        { { "no chain, QThread owner", false, true },
+                          { "no chain, std::thread owner", false, false },
+                          { "old executor here, QThread owner", true, true },
+                          { "old executor here, std::thread owner", true, false } });
+}
+
 } // namespace
 
 class TestRaces : public QObject
@@ -264,14 +273,19 @@ class TestRaces : public QObject
 
 private Q_SLOTS:
     void initTestCase();
-    void c10_c12_ownerThreadEndsMidSubmit_data();
-    void c10_c12_ownerThreadEndsMidSubmit();
-    void c13_c12_destroyedOnOwnerMidSubmit_data();
-    void c13_c12_destroyedOnOwnerMidSubmit();
-    void c10_c12_shutdownElsewhereMidSubmit_data();
-    void c10_c12_shutdownElsewhereMidSubmit();
-    void c13_destroyedElsewhereWhileOwnerRunsMidSubmit_data();
-    void c13_destroyedElsewhereWhileOwnerRunsMidSubmit();
+    // C10/C12: the owner thread ends (its executor still exists) while producers submit.
+    void c10_c12_ownerThreadEndsMidSubmit_data() { addOwnerRows(); }
+    void c10_c12_ownerThreadEndsMidSubmit() { run(Event::OwnerEnds); }
+    // C13/C12: the owner destroys its executor while producers submit through handles (X7).
+    void c13_c12_destroyedOnOwnerMidSubmit_data() { addOwnerRows(); }
+    void c13_c12_destroyedOnOwnerMidSubmit() { run(Event::DestroyOnOwner); }
+    // C10/C12: shutdown() from another thread while the owner drains and producers submit.
+    void c10_c12_shutdownElsewhereMidSubmit_data() { addOwnerRows(); }
+    void c10_c12_shutdownElsewhereMidSubmit() { run(Event::ShutdownElsewhere); }
+    // C13: destroyed from another thread while its owner still runs and producers submit: the
+    // programming error is reported once and handled as shutdown(), nothing is lost.
+    void c13_destroyedElsewhereWhileOwnerRunsMidSubmit_data() { addOwnerRows(); }
+    void c13_destroyedElsewhereWhileOwnerRunsMidSubmit() { run(Event::DestroyElsewhere); }
     void c4_c12_handOffKeepsEachProducersOrder_data();
     void c4_c12_handOffKeepsEachProducersOrder();
 
@@ -283,15 +297,6 @@ void TestRaces::initTestCase()
 {
     qInfo("tst_races: seed %llu (replay with QDISPATCH_RACES_SEED=%llu)",
           (unsigned long long)baseSeed(), (unsigned long long)baseSeed());
-}
-
-static void addOwnerRows()
-{
-    addRows<bool, bool>("withOld", "ownerIsQThread",
-                        { { "no chain, QThread owner", false, true },
-                          { "no chain, std::thread owner", false, false },
-                          { "old executor here, QThread owner", true, true },
-                          { "old executor here, std::thread owner", true, false } });
 }
 
 void TestRaces::run(Event event)
@@ -308,51 +313,6 @@ void TestRaces::run(Event event)
     }
     qInfo("%d iterations: %d items ran on the old executor, %d futures finished Broken", n,
           ranOnOld.load(), broken.load());
-}
-
-void TestRaces::c10_c12_ownerThreadEndsMidSubmit_data()
-{
-    addOwnerRows();
-}
-
-// C10/C12: the owner thread ends (its executor still exists) while producers submit.
-void TestRaces::c10_c12_ownerThreadEndsMidSubmit()
-{
-    run(Event::OwnerEnds);
-}
-
-void TestRaces::c13_c12_destroyedOnOwnerMidSubmit_data()
-{
-    addOwnerRows();
-}
-
-// C13/C12: the owner destroys its executor while producers submit through handles (X7).
-void TestRaces::c13_c12_destroyedOnOwnerMidSubmit()
-{
-    run(Event::DestroyOnOwner);
-}
-
-void TestRaces::c10_c12_shutdownElsewhereMidSubmit_data()
-{
-    addOwnerRows();
-}
-
-// C10/C12: shutdown() from another thread while the owner drains and producers submit.
-void TestRaces::c10_c12_shutdownElsewhereMidSubmit()
-{
-    run(Event::ShutdownElsewhere);
-}
-
-void TestRaces::c13_destroyedElsewhereWhileOwnerRunsMidSubmit_data()
-{
-    addOwnerRows();
-}
-
-// C13: destroyed from another thread while its owner still runs and producers submit: the
-// programming error is reported once and handled as shutdown(), nothing is lost.
-void TestRaces::c13_destroyedElsewhereWhileOwnerRunsMidSubmit()
-{
-    run(Event::DestroyElsewhere);
 }
 
 void TestRaces::c4_c12_handOffKeepsEachProducersOrder_data()

@@ -114,8 +114,7 @@ void TestRunUntil::c8_wrongThreadThrowsAndChangesNothing()
     CurrentThreadExecutor executor;
     QThread *const owner = executor.thread();
 
-    QPromise<void> never;
-    never.start();
+    StartedPromise<void> never;
     const QFuture<void> unfinished = never.future();
     const QFuture<void> ready = qdispatch_compat::readyFuture();
 
@@ -258,8 +257,7 @@ void TestRunUntil::c8_itemsAcceptedBeforeFinishHaveRun()
     QThread *const owner = executor.thread();
     constexpr int kItems = 20000;
 
-    QPromise<int> promise;
-    promise.start();
+    StartedPromise<int> promise;
     const QFuture<int> awaited = promise.future();
 
     std::atomic<int> ran{0};
@@ -373,8 +371,7 @@ void TestRunUntil::c8_cancelledFutureEndsWait()
 {
     QFETCH(RunMode, mode);
     CurrentThreadExecutor executor;
-    QPromise<int> promise;
-    promise.start();
+    StartedPromise<int> promise;
     QFuture<int> awaited = promise.future();
 
     Worker worker([&] {
@@ -426,8 +423,7 @@ void TestRunUntil::c8_nested()
     QThread *const owner = executor.thread();
     QCOMPARE(other.thread(), owner);
 
-    QPromise<void> gate;
-    gate.start();
+    StartedPromise<void> gate;
     const QFuture<void> gateFuture = gate.future();
     Semaphore firstStarted;
     std::atomic<bool> laterRan{false};

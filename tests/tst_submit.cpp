@@ -128,8 +128,7 @@ void TestSubmit::c1_qthreadOwner()
 void TestSubmit::c1_plainStdThreadOwner()
 {
     Semaphore ready;
-    QPromise<void> stopPromise;
-    stopPromise.start();
+    StartedPromise<void> stopPromise;
     const QFuture<void> stopFuture = stopPromise.future();
     CurrentThreadExecutor *ex = nullptr;
     QThread *ownerThread = nullptr;
@@ -205,8 +204,7 @@ void TestSubmit::c3_ownerThreadExactlyOnceOneAtATime()
     std::atomic<int> maxInside{0};
     std::atomic<int> wrongThread{0};
     std::atomic<int> ran{0};
-    QPromise<void> allRan;
-    allRan.start();
+    StartedPromise<void> allRan;
     std::vector<QFuture<int>> futures[kProducers];
 
     std::vector<std::unique_ptr<Worker>> producers;
@@ -288,8 +286,7 @@ void TestSubmit::c4_singleProducerOrder()
     CurrentThreadExecutor ex;
     std::vector<int> order; // owner thread only
     order.reserve(kItems);
-    QPromise<void> allRan;
-    allRan.start();
+    StartedPromise<void> allRan;
 
     Worker producer([&] {
         for (int i = 0; i < kItems; ++i) {
@@ -312,8 +309,7 @@ void TestSubmit::c4_fourProducersEachInOrder()
     CurrentThreadExecutor ex;
     std::vector<std::pair<int, int>> order; // owner thread only
     order.reserve(kTotal);
-    QPromise<void> allRan;
-    allRan.start();
+    StartedPromise<void> allRan;
     Semaphore go;
     std::atomic<int> startFailures{0};
 

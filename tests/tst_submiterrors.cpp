@@ -354,8 +354,7 @@ void TestSubmitErrors::c7_submitFromPlainThreadOwnerThrows()
             messageOk = mentionsDeadlock(e.what());
         }
         // Drain whatever might have been queued, without an event loop.
-        QPromise<void> ready;
-        ready.start();
+        StartedPromise<void> ready;
         ready.finish();
         local.runUntilFuture(ready.future(), RunMode::ExecutorOnly);
         drained = calls;

@@ -257,6 +257,19 @@ int execAroundApplication(int argc, char **argv, QObject &before, QObject &durin
     return status;
 }
 
+std::optional<bool> waitFor(qdispatch::CurrentThreadExecutor &ex, const QFuture<void> &future,
+                            const std::optional<QDeadlineTimer> &deadline, qdispatch::RunMode mode)
+{
+    try {
+        if (deadline)
+            return ex.runUntilFuture(future, *deadline, mode);
+        ex.runUntilFuture(future, mode);
+        return true;
+    } catch (...) {
+        return std::nullopt;
+    }
+}
+
 void drain(qdispatch::CurrentThreadExecutor &ex, qdispatch::RunMode mode)
 {
     ex.runUntilFuture(qdispatch_compat::readyFuture(), mode);

@@ -1,7 +1,9 @@
 // Helpers shared by the QDispatch tests, each written once (tests/support, built as the static
 // library qdispatch_test_support that every test links): the time limits, a semaphore that
 // ThreadSanitizer sees, threads that are joined with a time limit, data rows for the wait modes
-// and small checks of what a call threw.
+// and small checks of what a call threw. Next to it: messages.h (MessageLog, the capture of
+// logged messages), lifecycle.h (probes and blocked owners for C10..C13) and testcoro.h (the
+// coroutine type of the C++20 tests).
 #pragma once
 
 #include <qdispatch/currentthreadexecutor.h>
@@ -161,6 +163,14 @@ struct ReleaseOnExit
 {
     Semaphore &semaphore;
     ~ReleaseOnExit() { semaphore.release(); }
+};
+
+// A QPromise that has started: its future stays unfinished until the test finishes it.
+template <typename T>
+class StartedPromise : public QPromise<T>
+{
+public:
+    StartedPromise() { this->start(); }
 };
 
 // Finishes a promise when it goes out of scope unless it has finished already: a wait for its
@@ -418,6 +428,12 @@ private:
     qdispatch::CurrentThreadExecutor &m_executor;
     QFuture<T> m_future;
 };
+
+// runUntilFuture() through the overload without a deadline when `deadline` is empty, else through
+// the one that takes it: that one's result (true for the other), or nothing when the call threw.
+std::optional<bool> waitFor(qdispatch::CurrentThreadExecutor &ex, const QFuture<void> &future,
+                            const std::optional<QDeadlineTimer> &deadline,
+                            qdispatch::RunMode mode);
 
 // ExecutorError codes as ints, the way errorCodeOf() reports them.
 constexpr int kNothingThrown = -1;
