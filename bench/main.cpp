@@ -6,9 +6,9 @@
 //   qdispatch-bench [--quick] [--pairs N] [--only P1,P3] [--out DIR]
 //
 // The main thread is the owner thread of every scenario. P1, P2, P4, P6 and P7 run each side in a
-// fresh child process (qdispatch-bench --child ...): P1, P2 and P4 so that no side inherits a heap that
-// an earlier measurement grew, P6 so that the peaks of the sides do not mix, P7 also because its
-// baseline is the same benchmark linked to the library with X10 compiled out
+// fresh child process (qdispatch-bench --child ...): P1, P2 and P4 so that no side inherits a heap
+// that an earlier measurement grew, P6 so that the peaks of the sides do not mix, P7 also because
+// its baseline is the same benchmark linked to the library with X10 compiled out
 // (qdispatch-bench-nodiag, beside this program), and one program links one library.
 
 #include "measurements.h"
@@ -43,7 +43,8 @@ using bench::Target;
 // P7 runs this many times --pairs (Plan::pairsFactor).
 constexpr int kP7PairsFactor = 3;
 
-struct Options {
+struct Options
+{
     bool quick = false;
     int pairs = 7;
     QStringList only;
@@ -56,7 +57,8 @@ struct Options {
 using Measure = std::function<double(QJsonObject &details)>;
 
 // A way of doing a scenario's work, QDispatch's or a baseline's.
-struct Way {
+struct Way
+{
     QString key;
     QString label;
     QString shortLabel;
@@ -65,7 +67,8 @@ struct Way {
 
 // One scenario and, parallel to its comparisons, the functions that measure their two sides.
 // Adding a comparison is one call of compare().
-struct Plan {
+struct Plan
+{
     bench::Scenario scenario;
     std::vector<std::pair<Measure, Measure>> measures;
     // Pairs per comparison, as a multiple of --pairs: more for a scenario whose targets are
@@ -103,9 +106,9 @@ struct Plan {
 }
 
 // Runs a helper process and returns the JSON object it printed last on stdout.
-QJsonObject runJsonProcess(const QString &program, const QStringList &arguments,
-                           const QProcessEnvironment &environment =
-                               QProcessEnvironment::systemEnvironment())
+QJsonObject runJsonProcess(
+    const QString &program, const QStringList &arguments,
+    const QProcessEnvironment &environment = QProcessEnvironment::systemEnvironment())
 {
     QProcess process;
     process.setProcessEnvironment(environment);
@@ -153,7 +156,8 @@ const std::map<QString, ChildJob> &childJobs()
         { u"p3-all-events"_s,
           { trip, [](int trips) { return bench::invokeRoundTrip(trips, RunMode::AllEvents); } } },
         { u"p3-executor-only"_s,
-          { trip, [](int trips) { return bench::invokeRoundTrip(trips, RunMode::ExecutorOnly); } } },
+          { trip,
+            [](int trips) { return bench::invokeRoundTrip(trips, RunMode::ExecutorOnly); } } },
         { u"p3-blocking-queued"_s, { trip, &bench::blockingQueuedRoundTrip } },
         { u"p3-condvar-floor"_s, { trip, &bench::condVarRoundTrip } },
         { u"p4-8-producers"_s, { rate, [](int items) { return bench::producersRate(items, 8); } } },
@@ -174,9 +178,8 @@ Measure childRate(const QString &program, const QString &job, int items,
                   const QProcessEnvironment &environment = QProcessEnvironment::systemEnvironment())
 {
     return [=](QJsonObject &details) {
-        details = runJsonProcess(program,
-                                 { u"--child"_s, job, u"--items"_s, QString::number(items) },
-                                 environment);
+        details = runJsonProcess(
+            program, { u"--child"_s, job, u"--items"_s, QString::number(items) }, environment);
         return details[u"itemsPerSecond"_s].toDouble();
     };
 }
@@ -266,8 +269,7 @@ std::vector<Plan> makePlans(const Options &options, QString *pythonNote)
         Plan p(u"P1"_s, u"1 producer submits %L1 tiny items returning int"_s.arg(million),
                u"items/s"_s, true, million);
         const Way submit { u"qdispatch"_s, u"QDispatch `submit`, owner in `runUntilFuture`"_s,
-                           u"QDispatch submit"_s,
-                           childRate(self, u"p1-qdispatch"_s, million) };
+                           u"QDispatch submit"_s, childRate(self, u"p1-qdispatch"_s, million) };
         p.compare(submit,
                   { u"then_context"_s, u"`readyFuture().then(context)`, owner in a `QEventLoop`"_s,
                     u"then(context)"_s, childRate(self, u"p1-then-context"_s, million) });
@@ -313,8 +315,7 @@ std::vector<Plan> makePlans(const Options &options, QString *pythonNote)
         p.compare(post,
                   { u"lockfree_floor"_s,
                     u"floor: 2 plain threads, lock-free list (1 CAS a push, whole list taken)"_s,
-                    u"lock-free floor"_s,
-                    childRate(self, u"p2-lockfree-floor"_s, million) },
+                    u"lock-free floor"_s, childRate(self, u"p2-lockfree-floor"_s, million) },
                   Target::ratioAtLeast(0.6));
         plans.push_back(std::move(p));
     }
@@ -344,8 +345,8 @@ std::vector<Plan> makePlans(const Options &options, QString *pythonNote)
     {
         Plan p(u"P4"_s, u"8 producers submit %L1 items in all, at once"_s.arg(million),
                u"items/s"_s, true, million);
-        const Way eight { u"qdispatch_8"_s, u"QDispatch `submit`, 8 producers"_s,
-                          u"8 producers"_s, childRate(self, u"p4-8-producers"_s, million) };
+        const Way eight { u"qdispatch_8"_s, u"QDispatch `submit`, 8 producers"_s, u"8 producers"_s,
+                          childRate(self, u"p4-8-producers"_s, million) };
         p.compare(eight,
                   { u"qdispatch_1"_s, u"QDispatch `submit`, 1 producer (P1's work)"_s,
                     u"1 producer"_s, childRate(self, u"p4-1-producer"_s, million) },
@@ -360,16 +361,14 @@ std::vector<Plan> makePlans(const Options &options, QString *pythonNote)
                     childRate(self, u"p4-floor-8-producers"_s, million) });
         // And both sides with the owner on a CPU of its own: only then does the ratio measure
         // the queue rather than the owner's share of a core shared with the producers.
-        p.compare({ u"qdispatch_8_owner_alone"_s,
-                    u"QDispatch `submit`, 8 producers, owner alone on a CPU"_s,
-                    u"8 producers, owner alone"_s,
-                    childRate(self, u"p4-8-producers-pinned"_s, million) },
-                  { u"qdispatch_1_owner_alone"_s,
-                    u"QDispatch `submit`, 1 producer, owner alone on a CPU"_s,
-                    u"1 producer, owner alone"_s,
-                    childRate(self, u"p4-1-producer-pinned"_s, million) },
-                  std::nullopt,
-                  bench::canPinOwnerAlone() ? QString() : u"needs 2 CPUs"_s);
+        p.compare(
+            { u"qdispatch_8_owner_alone"_s,
+              u"QDispatch `submit`, 8 producers, owner alone on a CPU"_s,
+              u"8 producers, owner alone"_s, childRate(self, u"p4-8-producers-pinned"_s, million) },
+            { u"qdispatch_1_owner_alone"_s,
+              u"QDispatch `submit`, 1 producer, owner alone on a CPU"_s,
+              u"1 producer, owner alone"_s, childRate(self, u"p4-1-producer-pinned"_s, million) },
+            std::nullopt, bench::canPinOwnerAlone() ? QString() : u"needs 2 CPUs"_s);
         plans.push_back(std::move(p));
     }
     {
@@ -425,8 +424,8 @@ std::vector<Plan> makePlans(const Options &options, QString *pythonNote)
         // off (no threshold) and on (thresholds that never fire, set through the environment
         // for every executor), each against qdispatch-bench-nodiag, the same program linked to
         // the library with the diagnostics compiled out.
-        Plan p(u"P7"_s, u"X10 diagnostics off and on: P1 and P2 (%L1 items), time per item"_s.arg(
-                   million),
+        Plan p(u"P7"_s,
+               u"X10 diagnostics off and on: P1 and P2 (%L1 items), time per item"_s.arg(million),
                u"ns"_s, false, million);
         // Its targets (2% and 10%) are finer than one pair's noise (10-20% here), and a pair of
         // child processes takes about a second.
@@ -455,10 +454,8 @@ std::vector<Plan> makePlans(const Options &options, QString *pythonNote)
         for (const auto &[id, job, what] :
              { Work { u"p7-p1"_s, u"p1-qdispatch"_s, u"P1 `submit`"_s },
                Work { u"p7-p2"_s, u"p2-qdispatch"_s, u"P2 `post`"_s } }) {
-            const Way compiledOut { id + u"_compiled_out"_s,
-                                    what + u", diagnostics compiled out"_s,
-                                    what.left(2) + u" compiled out"_s,
-                                    child(nodiag, job, false) };
+            const Way compiledOut { id + u"_compiled_out"_s, what + u", diagnostics compiled out"_s,
+                                    what.left(2) + u" compiled out"_s, child(nodiag, job, false) };
             p.compare({ id + u"_off"_s, what + u", diagnostics off"_s, what.left(2) + u" off"_s,
                         child(self, job, false) },
                       compiledOut, Target::ratioAtMost(1.02), missing);
@@ -625,8 +622,8 @@ int main(int argc, char *argv[])
                                     u"/usr/bin/python3"_s);
     const QCommandLineOption script(u"asgiref-script"_s, u"The asgiref half of P1."_s, u"path"_s,
                                     QString::fromUtf8(QDISPATCH_BENCH_ASGIREF_SCRIPT));
-    QCommandLineOption child(u"child"_s, u"Internal: one side of P1, P2, P4, P6 or P7 in this process."_s,
-                             u"job"_s);
+    QCommandLineOption child(
+        u"child"_s, u"Internal: one side of P1, P2, P4, P6 or P7 in this process."_s, u"job"_s);
     child.setFlags(QCommandLineOption::HiddenFromHelp);
     QCommandLineOption items(u"items"_s, u"Internal: item count of a --child job."_s, u"n"_s);
     items.setFlags(QCommandLineOption::HiddenFromHelp);

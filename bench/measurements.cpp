@@ -51,7 +51,8 @@ template<typename Work, typename Serve> double timeServing(Work &&work, Serve &&
 {
     const auto start = Clock::now();
     std::thread thread(std::forward<Work>(work));
-    struct Joiner {
+    struct Joiner
+    {
         std::thread &thread;
         ~Joiner() { thread.join(); } // also when `serve` throws: never a running std::thread
     } joiner { thread };
@@ -61,7 +62,8 @@ template<typename Work, typename Serve> double timeServing(Work &&work, Serve &&
 
 // The futures of one producer, kept until the end; reserved up front so that growing the vector
 // is not part of the figure.
-class Futures {
+class Futures
+{
 public:
     explicit Futures(int items) { m_futures.reserve(items); }
     void keep(QFuture<int> future) { m_futures.push_back(std::move(future)); }
@@ -83,7 +85,8 @@ private:
 // The owner side of a QDispatch measurement: the executor, and a future that the producer
 // finishes after its last item; runUntilFuture() on it returns once every item accepted before
 // has run (C8).
-class Owner {
+class Owner
+{
 public:
     explicit Owner(qdispatch::RunMode mode = qdispatch::RunMode::AllEvents) : m_mode(mode)
     {
@@ -104,7 +107,8 @@ private:
 
 // The owner side of a Qt baseline, the way a Qt application runs queued calls: a context object
 // that lives in the owner thread and an event loop that the last expected item quits.
-class QtOwner {
+class QtOwner
+{
 public:
     explicit QtOwner(int expected) : m_expected(expected) { }
     QObject context;
@@ -267,14 +271,17 @@ namespace {
 // deletes each after running it. When the consumer finds the list empty it sleeps on a
 // condition variable; a producer wakes it only when it sees it asleep, so a push in the steady
 // state costs one compare-and-swap and one load.
-class LockFreeQueue {
+class LockFreeQueue
+{
 public:
-    struct Item {
+    struct Item
+    {
         virtual ~Item() = default;
         virtual void run() = 0;
         Item *next = nullptr;
     };
-    template<typename F> struct Callable final : Item {
+    template<typename F> struct Callable final : Item
+    {
         explicit Callable(F fn) : fn(std::move(fn)) { }
         void run() override { fn(); }
         F fn;
@@ -525,20 +532,19 @@ double producersRate(int items, int producers, Pinning pinning)
 {
     Owner owner;
     return producersServing(
-            items, producers, pinning,
-            [&](int i) { return owner.executor.submit([i] { return i; }); },
-            [&] { owner.producerDone(); }, [&](int) { owner.serve(); });
+        items, producers, pinning, [&](int i) { return owner.executor.submit([i] { return i; }); },
+        [&] { owner.producerDone(); }, [&](int) { owner.serve(); });
 }
 
 double promiseProducersFloorRate(int items, int producers)
 {
     LockFreeQueue queue;
     return producersServing(
-            items, producers, Pinning::None, [&](int i) { return pushPromise(queue, i); }, [] { },
-            [&](int expected) {
-                for (int taken = 0; taken < expected;)
-                    taken += queue.runBatch();
-            });
+        items, producers, Pinning::None, [&](int i) { return pushPromise(queue, i); }, [] {},
+        [&](int expected) {
+            for (int taken = 0; taken < expected;)
+                taken += queue.runBatch();
+        });
 }
 
 // ---- P5 ----------------------------------------------------------------------------------

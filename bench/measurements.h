@@ -1,8 +1,9 @@
-// The measurements behind docs/contract.md, "What is measured" (P1..P6). Each function runs one measurement
-// and returns its figure. Unless said otherwise it must be called on the QCoreApplication's
-// thread, which plays the owner thread; the producers and workers are threads of its own.
-// A measurement whose work did not complete as the scenario demands throws std::runtime_error,
-// so that a broken library fails the benchmark instead of reporting a fast number.
+// The measurements behind docs/contract.md, "What is measured" (P1..P6). Each function runs one
+// measurement and returns its figure. Unless said otherwise it must be called on the
+// QCoreApplication's thread, which plays the owner thread; the producers and workers are threads of
+// its own. A measurement whose work did not complete as the scenario demands throws
+// std::runtime_error, so that a broken library fails the benchmark instead of reporting a fast
+// number.
 #pragma once
 
 #include <qdispatch/currentthreadexecutor.h>
@@ -51,7 +52,8 @@ enum class Flood {
     PostRunUntil, // executor.post(); the owner in runUntilFuture() on the producer's future
     InvokeMethod // invokeMethod(Qt::QueuedConnection); the owner in a plain QEventLoop
 };
-struct FloodResult {
+struct FloodResult
+{
     double worstLatenessMs; // the longest interval between two timeouts, minus 16 ms
     double floodSeconds; // from the first post to the last item run
     int timeouts;

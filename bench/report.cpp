@@ -327,7 +327,8 @@ namespace {
 
 // The chart: one row per comparison. A dot is the median, a bar the range, a dashed line the
 // target and a green band the side of it where the target is met.
-class Chart {
+class Chart
+{
 public:
     static constexpr int kWidth = 1260;
     static constexpr int kPlotX = 410;
@@ -454,11 +455,12 @@ QString toSvg(const std::vector<Scenario> &scenarios, const QJsonObject &machine
     y += 20;
     chart.text(20, y, u"note"_s, machineLine(machine));
     y += 16;
-    chart.text(20, y, u"note"_s,
-               u"Ratio = QDispatch ÷ baseline, in the scenario's unit. Each comparison ran %1 "
-               "pairs, P7's %2 (QDispatch, baseline, QDispatch, baseline, ...): dot = median of the "
-               "per-pair ratios, bar = min .. max."_s.arg(config[u"pairs"_s].toInt())
-                   .arg(config[u"pairsP7"_s].toInt()));
+    chart.text(
+        20, y, u"note"_s,
+        u"Ratio = QDispatch ÷ baseline, in the scenario's unit. Each comparison ran %1 "
+        "pairs, P7's %2 (QDispatch, baseline, QDispatch, baseline, ...): dot = median of the "
+        "per-pair ratios, bar = min .. max."_s.arg(config[u"pairs"_s].toInt())
+            .arg(config[u"pairsP7"_s].toInt()));
     y += 16;
     chart.text(20, y, u"note"_s,
                u"Dashed line: a target; green band: where it is met. Green dot: target met, "

@@ -17,7 +17,8 @@
 namespace bench {
 
 // The median and the extremes of some values.
-struct Spread {
+struct Spread
+{
     double median = 0;
     double min = 0;
     double max = 0;
@@ -25,7 +26,8 @@ struct Spread {
 std::optional<Spread> spreadOf(const std::vector<double> &values);
 
 // One side of a comparison: a way of doing the scenario's work, and its figure in each pair.
-struct Side {
+struct Side
+{
     QString key; // stable name in the JSON, e.g. "then_context"
     QString label; // for people, e.g. "readyFuture().then(context), owner in a QEventLoop"
     QString shortLabel; // in ratios, e.g. "then(context)"
@@ -33,8 +35,10 @@ struct Side {
     QJsonArray details; // per-pair extras (flood duration, RSS stages, ...)
 };
 
-// A target of docs/contract.md: a bound on the median ratio, or on the median of QDispatch's own figure (P5).
-struct Target {
+// A target of docs/contract.md: a bound on the median ratio, or on the median of QDispatch's own
+// figure (P5).
+struct Target
+{
     enum class Bound { AtLeast, AtMost };
     enum class On { Ratio, Figure };
 
@@ -57,7 +61,8 @@ struct Target {
 enum class Verdict { NoTarget, Met, NotMet, NotMeasured };
 QString verdictText(Verdict verdict); // "MET", "NOT MET", "not measured", ""
 
-struct Comparison {
+struct Comparison
+{
     Side qdispatch;
     Side baseline;
     std::optional<Target> target;
@@ -73,7 +78,8 @@ struct Comparison {
     bool rangeCrossesTarget() const;
 };
 
-struct Scenario {
+struct Scenario
+{
     QString id; // "P1"
     QString title;
     QString unit; // "items/s", "µs", "ms", "MiB"

@@ -23,8 +23,7 @@ inline QFuture<void> readyFuture()
 }
 
 // A finished QFuture<T> holding `value` (makeReadyValueFuture() from Qt 6.6 on).
-template <typename T>
-QFuture<std::decay_t<T>> readyFuture(T &&value)
+template<typename T> QFuture<std::decay_t<T>> readyFuture(T &&value)
 {
 #if QT_VERSION >= QT_VERSION_CHECK(6, 6, 0)
     return QtFuture::makeReadyValueFuture(std::forward<T>(value));

@@ -4,8 +4,7 @@
 
 #include <QtConcurrent/QtConcurrentMap>
 
-Flood::Flood(QObject *parent)
-    : QObject(parent), m_gui(*qdispatch::mainThreadExecutor())
+Flood::Flood(QObject *parent) : QObject(parent), m_gui(*qdispatch::mainThreadExecutor())
 {
     connect(&m_watcher, &QFutureWatcherBase::finished, this, &Flood::onProducersFinished);
 }
@@ -66,13 +65,13 @@ int Flood::produce(int itemsEach)
         // `this` is the item's context (X8): were the Flood gone before the item ran, the
         // executor would skip it.
         m_gui.post(this, counted([this, value = quint64(i)] {
-            // The "update": cheap on purpose, so what is measured is the dispatching.
-            const qint64 now = m_clock.nsecsElapsed();
-            if (m_ran++ == 0)
-                m_firstRunNs = now;
-            m_lastRunNs = now;
-            m_checksum += value;
-        }));
+                       // The "update": cheap on purpose, so what is measured is the dispatching.
+                       const qint64 now = m_clock.nsecsElapsed();
+                       if (m_ran++ == 0)
+                           m_firstRunNs = now;
+                       m_lastRunNs = now;
+                       m_checksum += value;
+                   }));
         m_posted.fetch_add(1, std::memory_order_relaxed);
     }
     return i;

@@ -17,7 +17,8 @@
 // window keeps painting and its timer keeps firing while hundreds of thousands go through.
 //
 // GUI thread only, except posted(), which any thread may call.
-class Flood final : public QObject {
+class Flood final : public QObject
+{
     Q_OBJECT
 
 public:

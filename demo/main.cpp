@@ -48,11 +48,20 @@ void declareOptions(QCommandLineParser &parser)
 // not call them unknown.
 bool isQtOption(const QString &name)
 {
-    static const char *const qtOptions[] = {
-        "platform", "platformpluginpath", "platformtheme", "plugin", "qmljsdebugger",
-        "qwindowgeometry", "qwindowicon", "qwindowtitle", "reverse", "session", "style",
-        "stylesheet", "widgetcount", "display", "geometry", "title", "icon", "name", "visual",
-        "ncols", "cmap", "im", "inputstyle", "nograb", "dograb", "sync", "testability"};
+    static const char *const qtOptions[] = { "platform",      "platformpluginpath",
+                                             "platformtheme", "plugin",
+                                             "qmljsdebugger", "qwindowgeometry",
+                                             "qwindowicon",   "qwindowtitle",
+                                             "reverse",       "session",
+                                             "style",         "stylesheet",
+                                             "widgetcount",   "display",
+                                             "geometry",      "title",
+                                             "icon",          "name",
+                                             "visual",        "ncols",
+                                             "cmap",          "im",
+                                             "inputstyle",    "nograb",
+                                             "dograb",        "sync",
+                                             "testability" };
     for (const char *option : qtOptions) {
         if (name == QLatin1String(option))
             return true;
@@ -114,8 +123,8 @@ void dropOffscreenNoise(QtMsgType type, const QMessageLogContext &context, const
 {
     if (type == QtWarningMsg && message.contains(QLatin1String("propagateSizeHints")))
         return;
-    if (context.category && std::strcmp(context.category, "qdispatch.slow") == 0
-        && QCoreApplication::instance())
+    if (context.category && std::strcmp(context.category, "qdispatch.slow") == 0 &&
+        QCoreApplication::instance())
         slowReports().add(message);
     g_defaultMessageHandler(type, context, message);
 }

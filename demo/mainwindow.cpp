@@ -262,8 +262,8 @@ void MainWindow::showSlowReport(const QString &text)
 {
     QString shown = text;
     shown.remove(QLatin1String("QDispatch: "));
-    m_slowLog->appendPlainText(QStringLiteral("%1  %2").arg(
-        number(double(m_uptime.elapsed()) / 1000.0, 3), shown));
+    m_slowLog->appendPlainText(
+        QStringLiteral("%1  %2").arg(number(double(m_uptime.elapsed()) / 1000.0, 3), shown));
 }
 
 void MainWindow::runSlowItem()
@@ -280,8 +280,7 @@ void MainWindow::runSlowItem()
             qdispatch::runOnMainThread([] {
                 QElapsedTimer busy;
                 busy.start();
-                while (busy.elapsed() < kSlowItemMs) {
-                }
+                while (busy.elapsed() < kSlowItemMs) { }
             });
         } catch (const qdispatch::ExecutorError &) {
             // The application is closing: nothing to show it in.

@@ -25,7 +25,8 @@ class SparkLine;
 
 // Everything here runs on the GUI thread. The buttons call the public functions below, which
 // --selftest and --screenshot call directly.
-class MainWindow final : public QWidget {
+class MainWindow final : public QWidget
+{
     Q_OBJECT
 
 public:
@@ -42,7 +43,8 @@ public:
 
     // "Wait for everything": starts a render if none is running, then waits on the GUI thread
     // for the render and the flood with runUntilFuture(). Returns what happened meanwhile.
-    struct WaitReport {
+    struct WaitReport
+    {
         bool waited = false; // false when a wait was already in progress (or after shutdown)
         qint64 milliseconds = 0;
         quint64 ticks = 0; // GUI timer ticks during the wait

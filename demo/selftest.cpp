@@ -38,7 +38,8 @@ constexpr int kFloodItemsEach = 250'000;
 
 // Exits the process with 1 when a step runs past its limit: a deadlocked GUI thread cannot
 // report its own failure.
-class Watchdog {
+class Watchdog
+{
 public:
     Watchdog() : m_thread([this] { watch(); }) { }
     ~Watchdog()
@@ -113,7 +114,8 @@ void waitForTicks(MainWindow &window, int count)
     QObject::disconnect(connection);
 }
 
-class SelfTest {
+class SelfTest
+{
 public:
     int run();
 
@@ -309,13 +311,13 @@ void SelfTest::slowItem(MainWindow &window)
     QString named;
     QPromise<void> reported;
     reported.start();
-    const QMetaObject::Connection connection = QObject::connect(
-        &slowReports(), &SlowReports::reported, &window, [&](const QString &text) {
+    const QMetaObject::Connection connection =
+        QObject::connect(&slowReports(), &SlowReports::reported, &window, [&](const QString &text) {
             // The report about this item names the function that wrote its lambda (GCC) or its
             // file and line (Clang); the flood's late deliveries may be reported too.
-            if (named.isEmpty()
-                && (text.contains(QLatin1String("MainWindow::runSlowItem()"))
-                    || text.contains(QLatin1String("mainwindow.cpp:")))) {
+            if (named.isEmpty() &&
+                (text.contains(QLatin1String("MainWindow::runSlowItem()")) ||
+                 text.contains(QLatin1String("mainwindow.cpp:")))) {
                 named = text;
                 reported.finish();
             }
@@ -323,14 +325,14 @@ void SelfTest::slowItem(MainWindow &window)
     window.runSlowItem();
     const bool seen = m_gui.runUntilFuture(reported.future(), QDeadlineTimer(kSentTimeoutMs));
     QObject::disconnect(connection);
-    check(seen && slowReports().count() > before
-              && named.contains(QLatin1String("slow item on thread "))
-              && named.contains(QStringLiteral("(run threshold %1 ms)")
-                                    .arg(m_gui.slowRunThreshold().count())),
+    check(seen && slowReports().count() > before &&
+              named.contains(QLatin1String("slow item on thread ")) &&
+              named.contains(
+                  QStringLiteral("(run threshold %1 ms)").arg(m_gui.slowRunThreshold().count())),
           QStringLiteral("a slow-item report named the item: %1").arg(named));
     const qdispatch::ExecutorStats s = m_gui.stats();
-    check(s.longestRun >= std::chrono::milliseconds(MainWindow::kSlowItemMs)
-              && named.contains(s.longestRunItem),
+    check(s.longestRun >= std::chrono::milliseconds(MainWindow::kSlowItemMs) &&
+              named.contains(s.longestRunItem),
           QStringLiteral("stats() kept it as the longest run: %1 ms")
               .arg(double(s.longestRun.count()) / 1e6, 0, 'f', 1));
 }

@@ -7,7 +7,8 @@ void SlowReports::add(const QString &text)
 {
     // Queued, so that the panel is updated by the GUI thread's event loop, never from inside the
     // message handler (which runs in the middle of the library's drain).
-    QMetaObject::invokeMethod(this, [this, text] { append(text); }, Qt::QueuedConnection);
+    QMetaObject::invokeMethod(
+        this, [this, text] { append(text); }, Qt::QueuedConnection);
 }
 
 void SlowReports::append(const QString &text)

@@ -8,7 +8,8 @@
 
 // The message handler (main.cpp) hands every "qdispatch.slow" message to add(), from whatever
 // thread wrote it; reported() is emitted on the GUI thread. Everything else: GUI thread only.
-class SlowReports final : public QObject {
+class SlowReports final : public QObject
+{
     Q_OBJECT
 
 public:

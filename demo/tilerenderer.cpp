@@ -27,7 +27,8 @@ constexpr double kColourScale = 60.0;
 std::atomic<int> g_runningWorkers { 0 };
 
 // Counts the running worker loops, for the self-test's "every worker has returned" check.
-struct RunningWorker {
+struct RunningWorker
+{
     RunningWorker() { g_runningWorkers.fetch_add(1); }
     ~RunningWorker() { g_runningWorkers.fetch_sub(1); }
     RunningWorker(const RunningWorker &) = delete;
@@ -37,7 +38,8 @@ struct RunningWorker {
 // A smooth, cyclic palette (deep blue, white, amber, black).
 std::vector<QRgb> makePalette()
 {
-    struct Stop {
+    struct Stop
+    {
         double at;
         QRgb colour;
     };
@@ -102,9 +104,8 @@ void renderRow(QRgb *line, int width, double x0, double y0, double step, int sam
 } // namespace
 
 TileRenderer::TileRenderer(QSize canvasSize, int tileSize, QObject *parent)
-    : QObject(parent), m_gui(*qdispatch::mainThreadExecutor()),
-      m_canvasSize(canvasSize), m_tileSize(tileSize),
-      m_columns((canvasSize.width() + tileSize - 1) / tileSize),
+    : QObject(parent), m_gui(*qdispatch::mainThreadExecutor()), m_canvasSize(canvasSize),
+      m_tileSize(tileSize), m_columns((canvasSize.width() + tileSize - 1) / tileSize),
       m_rows((canvasSize.height() + tileSize - 1) / tileSize), m_palette(makePalette())
 {
     m_pool.setMaxThreadCount(kWorkers);
@@ -327,10 +328,9 @@ bool TileRenderer::renderTile(int tile, QImage &image, int worker, int &rowsDone
         const double fraction = double(rowsDone) / rowsTotal;
         // `this` is the context (X8): an update still queued when the renderer is gone is
         // skipped.
-        m_gui.postLatest(this, &m_workerSlots[size_t(worker)],
-                         [this, worker, fraction, sent = updatesSent] {
-                             showProgress(worker, fraction, sent);
-                         });
+        m_gui.postLatest(
+            this, &m_workerSlots[size_t(worker)],
+            [this, worker, fraction, sent = updatesSent] { showProgress(worker, fraction, sent); });
     }
     return true;
 }
@@ -351,9 +351,8 @@ bool TileRenderer::deliver(int worker, int tile, const QImage &image, QFuture<vo
         return false;
     // submit() on the main-thread executor, with this object as the context (X8): the tile is
     // handed over (QImage is implicitly shared, nothing is copied) and the worker gets a future.
-    delivery = m_gui.submit(this, counted([this, worker, tile, image] {
-        showTile(worker, tile, image);
-    }));
+    delivery =
+        m_gui.submit(this, counted([this, worker, tile, image] { showTile(worker, tile, image); }));
     m_deliveries.push_back({ tile, delivery });
     return true;
 }

@@ -30,7 +30,8 @@
 //
 // Every signal is emitted on the GUI thread. Every public function must be called there,
 // except waitUntilSent() and runningWorkers().
-class TileRenderer final : public QObject {
+class TileRenderer final : public QObject
+{
     Q_OBJECT
 
 public:
@@ -67,7 +68,8 @@ public:
     QRect tileRect(int tile) const;
 
     // The current (or last) render, counted on the GUI thread unless said otherwise.
-    struct Counts {
+    struct Counts
+    {
         int rendered = 0; // tiles the workers finished (counted by the workers)
         int shown = 0; // deliveries that ran on the GUI thread
         int cancelled = 0; // deliveries cancelled before they ran
@@ -94,12 +96,14 @@ Q_SIGNALS:
 
 private:
     enum class TileState : unsigned char { Pending, Shown, Cancelled };
-    struct Delivery {
+    struct Delivery
+    {
         int tile;
         QFuture<void> future;
     };
     // One per worker; its address is the worker's postLatest() key.
-    struct WorkerSlot {
+    struct WorkerSlot
+    {
         quint64 updatesRun = 0; // GUI thread
     };
 

@@ -16,7 +16,8 @@
 // counted nowhere: the self-test's final depth() == 0 shows that no owner left work behind.
 // postLatest() progress updates are not counted: a replaced update never runs, and the sender
 // cannot know whether it replaced one.
-struct Traffic {
+struct Traffic
+{
     std::atomic<quint64> sent { 0 };
     std::atomic<quint64> ran { 0 };
     std::atomic<quint64> cancelled { 0 };

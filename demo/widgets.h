@@ -8,7 +8,8 @@
 #include <QtWidgets/QWidget>
 
 // The fractal canvas: tiles are drawn into it as they arrive; cancelled tiles are hatched.
-class FractalView final : public QWidget {
+class FractalView final : public QWidget
+{
 public:
     explicit FractalView(QSize canvasSize, QWidget *parent = nullptr);
 
@@ -30,7 +31,8 @@ private:
 
 // Proof that the GUI thread is alive: a spinner and a clock that move one step per tick of the
 // window's 16 ms timer. If the GUI thread blocks, they freeze.
-class Heartbeat final : public QWidget {
+class Heartbeat final : public QWidget
+{
 public:
     explicit Heartbeat(QWidget *parent = nullptr);
 
@@ -47,7 +49,8 @@ private:
 };
 
 // A small live graph of the last few seconds of one measurement.
-class SparkLine final : public QWidget {
+class SparkLine final : public QWidget
+{
 public:
     SparkLine(const QString &title, const QString &unit, const QColor &colour,
               QWidget *parent = nullptr);

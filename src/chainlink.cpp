@@ -10,8 +10,7 @@
 namespace qdispatch::detail {
 
 ChainLink::ChainLink(std::shared_ptr<ExecutorState> old) : m_old(std::move(old)), m_givenOld(m_old)
-{
-}
+{ }
 
 ChainLink::~ChainLink()
 {

@@ -14,13 +14,13 @@ namespace {
 // Watches the context through a QPointer: made on the submitting thread (QPointer may be made
 // from any thread while the object lives), read and destroyed on the thread that runs or fails
 // the item. A second allocation, paid only by the context forms.
-class ContextItem final : public WorkItem {
+class ContextItem final : public WorkItem
+{
 public:
     ContextItem(const QObject *context, std::unique_ptr<WorkItem> item,
                 std::optional<QFuture<void>> future)
         : m_context(context), m_item(std::move(item)), m_future(std::move(future))
-    {
-    }
+    { }
 
     void run() noexcept override
     {

@@ -19,12 +19,12 @@ CurrentThreadExecutor::CurrentThreadExecutor(CurrentThreadExecutor *oldExecutor)
     // executor destroyed after wait() sees a finished owner. Plain threads are covered by
     // the thread record below.
     QObject::connect(
-            d->thread, &QThread::finished, receiver,
-            [weak = std::weak_ptr<ExecutorState>(d)] {
-                if (auto state = weak.lock())
-                    state->markOwnerFinished();
-            },
-            Qt::DirectConnection);
+        d->thread, &QThread::finished, receiver,
+        [weak = std::weak_ptr<ExecutorState>(d)] {
+            if (auto state = weak.lock())
+                state->markOwnerFinished();
+        },
+        Qt::DirectConnection);
     d->attachReceiver(receiver);
     detail::registerExecutor(d);
     d->skipDeadLinks(); // C11: an old executor already dead is no link at all

@@ -81,13 +81,15 @@ namespace {
 // threads are kept for the reports of the items they left queued, the newest kEndedKept of them.
 constexpr std::size_t kEndedKept = 256;
 
-struct Submitter {
+struct Submitter
+{
     ThreadName thread;
     Qt::HANDLE id = nullptr;
     bool ended = false;
 };
 
-struct Submitters {
+struct Submitters
+{
     std::mutex mutex;
     std::uint64_t lastSerial = 0;
     std::map<std::uint64_t, Submitter> bySerial;
@@ -100,7 +102,8 @@ Submitters &submitters()
     return *registry;
 }
 
-struct SubmitterEntry {
+struct SubmitterEntry
+{
     std::uint64_t serial = 0;
     ~SubmitterEntry()
     {
@@ -364,7 +367,7 @@ quint64 ExecutorHandle::pendingCount() const
 
 ExecutorStats ExecutorHandle::stats() const
 {
-    return d ? d->stats() : ExecutorStats{};
+    return d ? d->stats() : ExecutorStats {};
 }
 
 void CurrentThreadExecutor::setSlowItemThresholds(std::chrono::milliseconds run,

@@ -14,10 +14,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <optional>
-#include <type_traits>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <type_traits>
 
 QT_BEGIN_NAMESPACE
 class QTimer;
@@ -84,7 +84,8 @@ static_assert(std::is_same_v<DiagClock::duration, std::chrono::nanoseconds>);
 
 // Owner thread: one drain's X10 books. Reads the executor's thresholds once; when none is set,
 // running an item costs no clock reading (the counts are the claim window's, ClaimWindow).
-class ItemBooks {
+class ItemBooks
+{
 public:
     explicit ItemBooks(ExecutorState &state) noexcept
         : m_queue(state.m_queue), m_books(state.m_books)
@@ -118,8 +119,8 @@ public:
             const std::int64_t deliveryNs = item->m_acceptedAt == 0
                 ? -1
                 : std::max<std::int64_t>(0, start.time_since_epoch().count() - item->m_acceptedAt);
-            if (Q_UNLIKELY(runNs > m_runAlertNs || deliveryNs > m_deliveryAlertNs
-                           || (m_books.m_lateReported && deliveryNs >= 0)))
+            if (Q_UNLIKELY(runNs > m_runAlertNs || deliveryNs > m_deliveryAlertNs ||
+                           (m_books.m_lateReported && deliveryNs >= 0)))
                 afterTimedRun(item, runNs, deliveryNs);
         }
 #else
@@ -133,7 +134,10 @@ public:
     {
         return m_timed ? m_last : DiagClock::now();
     }
-    bool timed() const { return m_timed; }
+    bool timed() const
+    {
+        return m_timed;
+    }
     // After the thread did something other than run items (processed events, slept): the next
     // item's run time starts now.
     void restart()
@@ -162,7 +166,8 @@ private:
 
 // A wait (runUntilFuture(), invoke()) that reports in "qdispatch.hang", once, when it has lasted
 // longer than the hang threshold. Does nothing (no clock, no timer) when the threshold is off.
-class HangWatch {
+class HangWatch
+{
 public:
     // Whose wait it is, for the report.
     enum class Wait { RunUntilFuture, Invoke };

@@ -7,8 +7,7 @@ Q_LOGGING_CATEGORY(lcExecutor, "qdispatch.executor")
 
 ExecutorError::ExecutorError(Code code, const std::string &message)
     : std::runtime_error(message), m_code(code)
-{
-}
+{ }
 
 namespace detail {
 

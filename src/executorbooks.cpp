@@ -25,9 +25,8 @@ namespace {
     if (clock_gettime(CLOCK_MONOTONIC_COARSE, &now) == 0)
         return std::int64_t(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
 #endif
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-                   DiagClock::now().time_since_epoch())
-            .count();
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(DiagClock::now().time_since_epoch())
+        .count();
 }
 
 } // namespace

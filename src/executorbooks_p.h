@@ -44,10 +44,10 @@ public:
         Value get() const noexcept;
 
     private:
-        std::atomic<std::uint64_t> m_version{0}; // odd while a write is under way
-        std::atomic<std::int64_t> m_ns{0};
-        std::atomic<const std::type_info *> m_type{nullptr};
-        std::atomic<const char *> m_signature{nullptr};
+        std::atomic<std::uint64_t> m_version { 0 }; // odd while a write is under way
+        std::atomic<std::int64_t> m_ns { 0 };
+        std::atomic<const std::type_info *> m_type { nullptr };
+        std::atomic<const char *> m_signature { nullptr };
     };
 
     struct Counts
@@ -85,16 +85,31 @@ public:
 #endif
     }
 
-    void countReplaced(const StateLock &) noexcept { ++m_replaced; }
-    void countHandedOff(const StateLock &, std::uint64_t count) noexcept { m_handedOff += count; }
-    void countFailed(const StateLock &, std::uint64_t count) noexcept { m_failed += count; }
+    void countReplaced(const StateLock &) noexcept
+    {
+        ++m_replaced;
+    }
+    void countHandedOff(const StateLock &, std::uint64_t count) noexcept
+    {
+        m_handedOff += count;
+    }
+    void countFailed(const StateLock &, std::uint64_t count) noexcept
+    {
+        m_failed += count;
+    }
     Counts counts(const StateLock &) const noexcept
     {
         return { m_replaced, m_handedOff, m_failed };
     }
     // Any thread, each one moment's.
-    Record::Value longestRun() const noexcept { return m_longestRun.get(); }
-    Record::Value longestDelivery() const noexcept { return m_longestDelivery.get(); }
+    Record::Value longestRun() const noexcept
+    {
+        return m_longestRun.get();
+    }
+    Record::Value longestDelivery() const noexcept
+    {
+        return m_longestDelivery.get();
+    }
 
 private:
     // The owner thread's drains set the records and the late flag, item by item.
@@ -112,11 +127,11 @@ private:
     bool m_lateReported = false; // late items go unreported until one is not
     // The thresholds, ns (0: off); read without a lock by every producer, so on a cache line of
     // their own, apart from what the owner and the producers keep writing.
-    alignas(64) std::atomic<std::int64_t> m_runThresholdNs{0};
-    std::atomic<std::int64_t> m_deliveryThresholdNs{0};
+    alignas(64) std::atomic<std::int64_t> m_runThresholdNs { 0 };
+    std::atomic<std::int64_t> m_deliveryThresholdNs { 0 };
     // Whether either is set: the one test a submit makes when none is (written under the state
     // lock).
-    std::atomic<bool> m_stamping{false};
+    std::atomic<bool> m_stamping { false };
 };
 
 } // namespace qdispatch::detail

@@ -19,9 +19,7 @@ namespace qdispatch::detail {
 // --- Construction and the owner ---------------------------------------------------------------
 
 ExecutorState::ExecutorState(CurrentThreadExecutor *owner, std::shared_ptr<ExecutorState> oldState)
-    : thread(QThread::currentThread()),
-      threadId(QThread::currentThreadId()),
-      executor(owner),
+    : thread(QThread::currentThread()), threadId(QThread::currentThreadId()), executor(owner),
       m_chain(std::move(oldState))
 {
     applySlowItemEnvironment(*this); // X10
@@ -29,8 +27,7 @@ ExecutorState::ExecutorState(CurrentThreadExecutor *owner, std::shared_ptr<Execu
 
 ExecutorState::ExecutorState(QThread *target)
     : thread(target), threadId(nullptr), executor(nullptr), m_chain(nullptr)
-{
-}
+{ }
 
 ExecutorState::~ExecutorState() = default;
 
@@ -91,8 +88,8 @@ void ExecutorState::route(std::unique_ptr<WorkItem> item, OnOwnThread onOwnThrea
     ExecutorState *state = this;
     std::shared_ptr<ExecutorState> hold; // the link being followed (links may change meanwhile)
     for (int hops = 0; state; ++hops) {
-        if (onOwnThread != OnOwnThread::Queue && state->isOwnedBy(self)
-            && !state->broken.load(std::memory_order_acquire)) {
+        if (onOwnThread != OnOwnThread::Queue && state->isOwnedBy(self) &&
+            !state->broken.load(std::memory_order_acquire)) {
             if (onOwnThread == OnOwnThread::Reject)
                 throwError(ExecutorError::Code::OwnThread);
             // X3: invoke() would wait for itself; it runs here instead. A push that failed on
@@ -309,7 +306,7 @@ void ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFl
     // events are to be processed meanwhile. Nested waits and a break may claim or take some of
     // it, so the end is counted in items claimed.
     const std::size_t steps =
-            events ? ItemQueue::kWalkStep : std::numeric_limits<std::size_t>::max();
+        events ? ItemQueue::kWalkStep : std::numeric_limits<std::size_t>::max();
     std::uint64_t target;
     for (bool cut = false;;) {
         ItemQueue::Refill refill;
@@ -317,8 +314,8 @@ void ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFl
             StateLock lock(m_mutex);
             cut = cut || !m_queue.walkInProgress();
             refill = m_queue.refill(lock, steps);
-            if (refill == ItemQueue::Refill::Nothing
-                || (refill == ItemQueue::Refill::Ready && cut)) {
+            if (refill == ItemQueue::Refill::Nothing ||
+                (refill == ItemQueue::Refill::Ready && cut)) {
                 target = m_queue.claimedTotal() + m_queue.unclaimed(lock);
                 break;
             }
@@ -350,7 +347,7 @@ void ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFl
 // --- The ExecutorOnly sleep -------------------------------------------------------------------
 
 std::shared_ptr<ExecutorState> ExecutorState::enterExclusiveWait(
-        std::shared_ptr<ExecutorState> relay, ExclusiveRole role)
+    std::shared_ptr<ExecutorState> relay, ExclusiveRole role)
 {
     StateLock lock(m_mutex);
     return m_sleep.enter(lock, std::move(relay), role);
@@ -479,7 +476,7 @@ ExecutorStats ExecutorState::stats() const
         const ItemQueue::Counts queue = m_queue.counts(lock);
         const ExecutorBooks::Counts books = m_books.counts(lock);
         stats.accepted =
-                queue.pending + queue.started + books.replaced + books.handedOff + books.failed;
+            queue.pending + queue.started + books.replaced + books.handedOff + books.failed;
         stats.cancelled = queue.skipped + books.replaced;
         stats.handedOff = books.handedOff;
         stats.failed = books.failed;

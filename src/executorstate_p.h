@@ -73,8 +73,7 @@ public:
     // (X2). The caller holds its own state lock: `relay` receives the executor to poke() once it
     // has let go.
     bool pushHandOff(WorkItem *first, const std::vector<LatestItem *> &latest,
-                     std::shared_ptr<ExecutorState> *next,
-                     std::shared_ptr<ExecutorState> *relay);
+                     std::shared_ptr<ExecutorState> *next, std::shared_ptr<ExecutorState> *relay);
     // X2: replaces the payload of the queued item with this key (handing the old payload back
     // in `payload`), or queues `fresh` carrying it. Returns false when broken.
     bool pushLatest(const void *key, std::unique_ptr<WorkItem> &payload, LatestItem *fresh,
@@ -159,7 +158,7 @@ public:
     }
 
     std::atomic<CurrentThreadExecutor *> executor;
-    std::atomic<bool> broken{false}; // written under the state lock
+    std::atomic<bool> broken { false }; // written under the state lock
     int drainDepth = 0; // owner thread only
     std::uint64_t recordKey = 0; // owner thread only: its place in the thread's record
 
@@ -189,7 +188,7 @@ private:
 
     // X9: the owner's id once seen on that thread; written only there, so a relaxed load on
     // any other thread sees either nullptr or an id that is not its own: both answer right.
-    mutable std::atomic<Qt::HANDLE> m_learntThreadId{nullptr};
+    mutable std::atomic<Qt::HANDLE> m_learntThreadId { nullptr };
 
     // The state lock. Standard primitives on purpose: ThreadSanitizer follows them (it cannot
     // follow QMutex's inline fast path in a Qt that was not built for it).

@@ -65,7 +65,8 @@ public:
         for (Watch &watch : notTakenUp)
             m_watches.push_back(std::move(watch));
         for (Watch &watch : m_watches) {
-            std::thread([future = watch.future, onFinished = std::move(watch.onFinished)]() mutable {
+            std::thread([future = watch.future,
+                         onFinished = std::move(watch.onFinished)]() mutable {
                 future.waitForFinished();
                 onFinished();
             }).detach();

@@ -40,8 +40,7 @@ std::atomic<std::int64_t> &hangThresholdStore()
 // --- Hangs ------------------------------------------------------------------------------------
 
 HangWatch::HangWatch(const ExecutorState *target, Wait wait, RunMode mode)
-    : m_target(target), m_wait(wait), m_mode(mode),
-      m_thresholdNs(target ? hangThresholdNs() : 0)
+    : m_target(target), m_wait(wait), m_mode(mode), m_thresholdNs(target ? hangThresholdNs() : 0)
 {
     if (m_thresholdNs != 0)
         m_clock.start();

@@ -13,8 +13,8 @@ ItemQueue::~ItemQueue()
 {
     // Every path that drops the last reference to an executor's state has broken the executor
     // first, so nothing is queued here; this is a guard against a future change forgetting that.
-    Q_ASSERT(m_inbox.load(std::memory_order_relaxed) == nullptr
-             || m_inbox.load(std::memory_order_relaxed) == closedInbox());
+    Q_ASSERT(m_inbox.load(std::memory_order_relaxed) == nullptr ||
+             m_inbox.load(std::memory_order_relaxed) == closedInbox());
 }
 
 bool ItemQueue::pushOntoEmpty(WorkItem *item) noexcept

@@ -186,17 +186,17 @@ private:
     void notePending(std::uint64_t pending) const noexcept;
 
     // The producers' cache line: the inbox, and the flag a push onto an empty inbox changes.
-    alignas(64) std::atomic<WorkItem *> m_inbox{nullptr};
-    std::atomic<bool> m_wakePosted{false}; // a wake-up event is queued and not yet handled
+    alignas(64) std::atomic<WorkItem *> m_inbox { nullptr };
+    std::atomic<bool> m_wakePosted { false }; // a wake-up event is queued and not yet handled
     // The owner's cache line: what it writes per item.
-    alignas(64) std::atomic<std::uint64_t> m_claimed{0};
+    alignas(64) std::atomic<std::uint64_t> m_claimed { 0 };
     ClaimWindow m_claimWindow;
     std::vector<WorkItem *> m_batch;
     std::vector<WorkItem *> m_walked;
     WorkItem *m_walkRest = nullptr;
     // The claims of earlier batches (and of the batch a break took): changed under the state
     // lock only.
-    std::atomic<std::uint64_t> m_claimedBefore{0};
+    std::atomic<std::uint64_t> m_claimedBefore { 0 };
     // X10, under the state lock: the most items seen queued at once (sampled: see counts()).
     mutable std::uint64_t m_peakPending = 0;
 };

@@ -26,8 +26,7 @@ class LatestItem final : public WorkItem
 public:
     LatestItem(std::shared_ptr<ExecutorState> home, const void *key)
         : home(std::move(home)), key(key)
-    {
-    }
+    { }
     void run() noexcept override;
     void fail(const std::exception_ptr &error) noexcept override;
     CallableName callableName() const noexcept override { return ranName; }

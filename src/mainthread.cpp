@@ -17,7 +17,7 @@ namespace {
 // The main-thread executor (X5). The pointer serves mainThreadExecutor(); the free functions
 // take a shared reference to the state under the mutex, so that an application destroyed
 // while a worker is between the look-up and its submit cannot free what the worker uses.
-std::atomic<CurrentThreadExecutor *> g_mainThreadExecutor{nullptr};
+std::atomic<CurrentThreadExecutor *> g_mainThreadExecutor { nullptr };
 std::mutex g_mainThreadMutex;
 std::shared_ptr<ExecutorState> g_mainThreadState;
 

@@ -63,7 +63,7 @@ private:
     bool m_poked = false;
     // Read by every producer that fills an empty queue, and written only as waits begin and end:
     // on a cache line apart from what each sleep writes (m_wake, m_poked).
-    alignas(64) std::atomic<int> m_sleepers{0};
+    alignas(64) std::atomic<int> m_sleepers { 0 };
     std::shared_ptr<ExecutorState> m_relay;
 };
 

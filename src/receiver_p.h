@@ -32,7 +32,7 @@ private:
     // through moveToThread() and Qt's event queue, which ThreadSanitizer cannot see. This
     // release/acquire pair orders the construction before every wake-up for it; one load per
     // wake-up event, not per item.
-    std::atomic<bool> m_constructed{false};
+    std::atomic<bool> m_constructed { false };
 };
 
 // Where an executor keeps its receiver. Attached while the executor lives, so that producers can

@@ -8,7 +8,7 @@
 namespace qdispatch::detail {
 
 namespace {
-std::atomic<TestHook> g_hook{nullptr};
+std::atomic<TestHook> g_hook { nullptr };
 } // namespace
 
 void setTestHook(TestHook hook)

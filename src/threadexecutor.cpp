@@ -22,12 +22,13 @@ namespace {
 // or, never started, is destroyed, both before the QThread's memory can be reused: a new
 // QThread at the same address never finds its predecessor's executor (and a broken one found
 // there is replaced anyway). Never destroyed: threads may finish during static destruction.
-struct Registry {
+struct Registry
+{
     std::mutex mutex;
     std::unordered_map<const QThread *, std::shared_ptr<ExecutorState>> executors;
     // How many entries there are, readable without the mutex: while it is zero, asking for the
     // calling thread's executor costs one load (and never makes Qt adopt a plain thread).
-    std::atomic<int> count{0};
+    std::atomic<int> count { 0 };
 };
 
 Registry &registry()
@@ -39,11 +40,11 @@ Registry &registry()
 // What the thread's finished() and destroyed() handlers share. Whichever comes first ends the
 // executor and disconnects both; the other does nothing. The handlers are connected without a
 // context object, so nothing they use is deleted under them.
-struct ThreadLink {
+struct ThreadLink
+{
     ThreadLink(const QThread *key, std::shared_ptr<ExecutorState> state)
         : key(key), state(std::move(state))
-    {
-    }
+    { }
 
     // Keeps a handler's connection, to be cut when the executor ends (at once if it has).
     void keep(const QMetaObject::Connection &connection)

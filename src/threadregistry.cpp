@@ -25,7 +25,7 @@ struct ThreadRecord
     ~ThreadRecord();
 };
 
-std::atomic<std::uint64_t> g_executorsGeneration{0};
+std::atomic<std::uint64_t> g_executorsGeneration { 0 };
 
 thread_local bool t_recordDestroyed = false; // trivially destructible: readable at thread exit
 thread_local ThreadRecord t_record;

@@ -14,8 +14,7 @@ thread_local const QDeadlineTimer *t_waitDeadline = nullptr;
 
 WaitDeadlineScope::WaitDeadlineScope(const QDeadlineTimer *deadline) noexcept
     : m_outer(std::exchange(t_waitDeadline, deadline))
-{
-}
+{ }
 
 WaitDeadlineScope::~WaitDeadlineScope()
 {

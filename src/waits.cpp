@@ -17,8 +17,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdint>
 #include <condition_variable>
+#include <cstdint>
 #include <limits>
 #include <mutex>
 #include <new>
@@ -73,7 +73,7 @@ struct ExclusiveWaiters
         const QThread *thread; // the waiting thread
         Serve serve; // Serve::WholeThread: woken when an executor is made for its thread
     };
-    std::atomic<int> count{0};
+    std::atomic<int> count { 0 };
     std::mutex mutex;
     std::vector<Entry> entries;
     std::condition_variable pollerWake; // a wait began: poll again from the shortest interval
@@ -116,10 +116,10 @@ struct SignalState
 {
     std::mutex mutex;
     std::condition_variable changed;
-    std::atomic<bool> done{false}; // signal() was called (written under the mutex)
+    std::atomic<bool> done { false }; // signal() was called (written under the mutex)
     bool executorMade = false; // executorOf() made an executor for the waiting thread
     std::shared_ptr<ExecutorState> serving; // what the waiter sleeps on while it serves one
-    std::atomic<bool> released{false}; // signal() has finished touching this object
+    std::atomic<bool> released { false }; // signal() has finished touching this object
 };
 
 // What an ExecutorOnly wait waits for: a future, or an invoke() signal.
@@ -144,8 +144,7 @@ private:
 class ExclusiveWaitScope
 {
 public:
-    ExclusiveWaitScope(ExecutorState *state, const Awaited &awaited, Serve serve)
-        : m_state(state)
+    ExclusiveWaitScope(ExecutorState *state, const Awaited &awaited, Serve serve) : m_state(state)
     {
         auto &w = exclusiveWaiters();
         {
@@ -227,8 +226,8 @@ private:
     void add(const std::shared_ptr<ExecutorState> &state)
     {
         const ExclusiveRole role = roleOf(state);
-        m_previousRelays.push_back(state->enterExclusiveWait(
-                role == ExclusiveRole::Relay ? m_primary : nullptr, role));
+        m_previousRelays.push_back(
+            state->enterExclusiveWait(role == ExclusiveRole::Relay ? m_primary : nullptr, role));
         m_states.push_back(state);
     }
 
@@ -364,14 +363,13 @@ void waitForInvoke(const QFuture<void> &future, const ExecutorState *target)
     // executorOf() made for it (X9).
     CurrentThreadExecutor *const executor = CurrentThreadExecutor::current();
     const std::shared_ptr<ExecutorState> primary =
-            executor ? StateOf::get(*executor) : executorOfThisThread();
+        executor ? StateOf::get(*executor) : executorOfThisThread();
     if (!primary) {
         // invokeOn() saw a current executor, but another thread shut it down since. Nothing of
         // this thread's is left to serve: block. The caller reads the future's exception.
         try {
             QFuture<void>(future).waitForFinished();
-        } catch (...) {
-        }
+        } catch (...) { }
         return;
     }
     // X3: every live executor of this thread is served, not only the newest: work sent back to
@@ -408,8 +406,8 @@ SignalState &stateOf(unsigned char *storage)
 
 InvokeSignal::InvokeSignal() noexcept
 {
-    static_assert(sizeof(SignalState) <= sizeof(m_storage)
-                  && alignof(SignalState) <= alignof(std::max_align_t));
+    static_assert(sizeof(SignalState) <= sizeof(m_storage) &&
+                  alignof(SignalState) <= alignof(std::max_align_t));
     new (m_storage) SignalState;
 }
 
@@ -550,9 +548,9 @@ bool CurrentThreadExecutor::runUntil(const QFuture<void> &future, QDeadlineTimer
     const std::shared_ptr<ExecutorState> state = d;
     if (!future.isFinished()) {
         const bool finished = mode == RunMode::ExecutorOnly
-                ? detail::waitExclusive(state, detail::Serve::OneExecutor, detail::Awaited(future),
-                                        deadline)
-                : detail::waitInEventLoop(*state, future, deadline, mode);
+            ? detail::waitExclusive(state, detail::Serve::OneExecutor, detail::Awaited(future),
+                                    deadline)
+            : detail::waitInEventLoop(*state, future, deadline, mode);
         if (!finished)
             return false;
     }

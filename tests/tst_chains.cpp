@@ -151,12 +151,12 @@ void TestChains::c11_millionReplacementsOnASmallStack()
             heapAtEnd = heapInUseKb();
             // The kept handle's executor died long ago: its work goes down to the anchor.
             ex.reset();
-            std::atomic<QThread *> ranOn{nullptr};
+            std::atomic<QThread *> ranOn { nullptr };
             Sent sent = sendFromAnotherThread(keptHandle, ranOn);
             if (!sent.broken && sent.future.isValid()) {
                 routedToAnchor = anchor.runUntilFuture(sent.future, QDeadlineTimer(kJoinMs),
-                                                       RunMode::ExecutorOnly)
-                        && sent.future.result() == 7;
+                                                       RunMode::ExecutorOnly) &&
+                    sent.future.result() == 7;
                 ranOnAnchorThread = ranOn.load() == chainThread;
             }
         }
@@ -172,11 +172,11 @@ void TestChains::c11_millionReplacementsOnASmallStack()
         // Flat: 4 MB over 90 % of the replacements (each dead executor cost ~290 bytes before).
         QVERIFY2(heapAtEnd - heapAtTenth < 4096,
                  qPrintable(QStringLiteral("the heap grew by %1 kB over %2 replacements")
-                                    .arg(heapAtEnd - heapAtTenth)
-                                    .arg(n - n / 10)));
+                                .arg(heapAtEnd - heapAtTenth)
+                                .arg(n - n / 10)));
         QVERIFY2(heapAfter - heapStart < 1024,
                  qPrintable(QStringLiteral("%1 kB still in use after the teardown")
-                                    .arg(heapAfter - heapStart)));
+                                .arg(heapAfter - heapStart)));
     }
 }
 
@@ -205,8 +205,8 @@ void TestChains::c11_millionLongLiveChain()
             chain.reserve(size_t(n));
             handles.reserve(size_t(n));
             for (int i = 0; i < n; ++i) {
-                chain.push_back(std::make_unique<CurrentThreadExecutor>(
-                        i == 0 ? nullptr : chain.back().get()));
+                chain.push_back(
+                    std::make_unique<CurrentThreadExecutor>(i == 0 ? nullptr : chain.back().get()));
                 handles.push_back(chain.back()->handle());
             }
             heapBuilt = heapInUseKb();
@@ -234,13 +234,13 @@ void TestChains::c11_millionLongLiveChain()
                 }
             }
             if (nearest >= 0) {
-                std::atomic<QThread *> ranOn{nullptr};
+                std::atomic<QThread *> ranOn { nullptr };
                 const ExecutorHandle h = chain[size_t(nearest)]->handle();
                 Sent sent = sendFromAnotherThread(h, ranOn);
-                routedOk = !sent.broken && sent.future.isValid()
-                        && chain[size_t(nearest)]->runUntilFuture(
-                                sent.future, QDeadlineTimer(kJoinMs), RunMode::ExecutorOnly)
-                        && ranOn.load() == QThread::currentThread();
+                routedOk = !sent.broken && sent.future.isValid() &&
+                    chain[size_t(nearest)]->runUntilFuture(sent.future, QDeadlineTimer(kJoinMs),
+                                                           RunMode::ExecutorOnly) &&
+                    ranOn.load() == QThread::currentThread();
             }
             for (int k = n / 2; k < n; ++k)
                 chain[size_t(victims[size_t(k)])].reset();
@@ -254,7 +254,7 @@ void TestChains::c11_millionLongLiveChain()
     if (kMemoryChecked) {
         QVERIFY2(heapAfter - heapStart < 1024,
                  qPrintable(QStringLiteral("%1 kB still in use after the teardown")
-                                    .arg(heapAfter - heapStart)));
+                                .arg(heapAfter - heapStart)));
         if (order == 1) {
             // The oldest half is dead: what it used is given back although newer executors
             // still link to it. At least a third of the rise must be gone.
@@ -262,8 +262,8 @@ void TestChains::c11_millionLongLiveChain()
             QVERIFY2(heapBuilt - heapHalf > rise / 3,
                      qPrintable(QStringLiteral("the dead half still holds memory: %1 kB of a "
                                                "%2 kB rise given back")
-                                        .arg(heapBuilt - heapHalf)
-                                        .arg(rise)));
+                                    .arg(heapBuilt - heapHalf)
+                                    .arg(rise)));
         }
     }
 }

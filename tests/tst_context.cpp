@@ -26,18 +26,19 @@ using namespace qdispatchtest;
 namespace {
 
 // A stand-in for a widget: any QObject subclass works as a context.
-class Widget : public QObject { };
+class Widget : public QObject
+{ };
 
 // X8, overload resolution, checked by the compiler. The plain submit(fn, args...) has the
 // result type of a call, so it does not exist for a pointer in front; only the context form can
 // make these well-formed, and only the plain form can make the last ones QFuture<QObject *>.
 template<typename Target, typename... A>
 using SubmitResult = decltype(std::declval<Target &>().submit(std::declval<A>()...));
-template<typename Target, typename Void, typename... A> struct CanSubmit : std::false_type {
-};
+template<typename Target, typename Void, typename... A> struct CanSubmit : std::false_type
+{ };
 template<typename Target, typename... A>
-struct CanSubmit<Target, std::void_t<SubmitResult<Target, A...>>, A...> : std::true_type {
-};
+struct CanSubmit<Target, std::void_t<SubmitResult<Target, A...>>, A...> : std::true_type
+{ };
 
 // Callables for the overload checks (types only: nothing here is called).
 struct ReturnsInt
@@ -67,7 +68,8 @@ static_assert(!CanSubmit<CurrentThreadExecutor, void, Widget *, TakesObject>::va
 static_assert(!CanSubmit<CurrentThreadExecutor, void, Widget *>::value);
 
 // The executor itself, or a handle to it (X7: "behaving exactly as the executor's own").
-struct Target {
+struct Target
+{
     CurrentThreadExecutor &ex;
     bool viaHandle;
 
@@ -94,7 +96,8 @@ struct Target {
 
 } // namespace
 
-class TestContext : public QObject {
+class TestContext : public QObject
+{
     Q_OBJECT
 
 private Q_SLOTS:
@@ -214,7 +217,7 @@ void TestContext::x8_destroyedByEarlierItemInSameDrain()
     QVERIFY(worker.join());
     drain(ex);
     QVERIFY(doomed.isNull());
-    QCOMPARE(order, (std::vector<int>{ 1, 2, 5 }));
+    QCOMPARE(order, (std::vector<int> { 1, 2, 5 }));
     QCOMPARE(before.result(), 1);
     QVERIFY(after.isFinished());
     QVERIFY(after.isCanceled());
@@ -257,7 +260,7 @@ void TestContext::x8_aliveContextRunsNormally()
     QVERIFY_THROWS_EXCEPTION(std::runtime_error, throws.waitForFinished());
     QCOMPARE(*moveOnly.takeResult(), 7);
     QCOMPARE(postedOn, ex.thread());
-    QCOMPARE(latest, (std::vector<int>{ 99 }));
+    QCOMPARE(latest, (std::vector<int> { 99 }));
 }
 
 // X8: a null context (say, a QPointer whose object is already gone) skips like a destroyed one.
@@ -435,7 +438,7 @@ void TestContext::x8_overloads_postWithQObjectIsContextPostLatestWithTwoArgsIsKe
     target.postLatest(bar2, [&ran] { ran.push_back(5); });
     delete bar2;
     drain(ex);
-    QCOMPARE(ran, (std::vector<int>{ 5 })); // the key form: no context, so it runs
+    QCOMPARE(ran, (std::vector<int> { 5 })); // the key form: no context, so it runs
 }
 
 // X8: submit(fn, object) is the plain form with an argument, never a context: it runs with the

@@ -27,8 +27,10 @@ using namespace qdispatch;
 using namespace qdispatchtest;
 
 // X6: the header must not add a global operator co_await (it would clash with QCoro's).
-template <typename T>
-concept HasFreeCoAwait = requires(T value) { operator co_await(std::move(value)); };
+template<typename T> concept HasFreeCoAwait = requires(T value)
+{
+    operator co_await(std::move(value));
+};
 static_assert(!HasFreeCoAwait<QFuture<int>>);
 static_assert(!HasFreeCoAwait<QFuture<void>>);
 
@@ -72,8 +74,7 @@ private:
 };
 
 // Runs `awaitable` and records where the coroutine went on and what it got.
-template <typename Awaitable>
-Detached record(Outcome &out, Awaitable awaitable)
+template<typename Awaitable> Detached record(Outcome &out, Awaitable awaitable)
 {
     out.before = QThread::currentThread();
     try {
@@ -215,8 +216,8 @@ void TestCoro::x6_pingPongBetweenTwoThreads()
     constexpr int rounds = 1000;
     CurrentThreadExecutor mainExecutor;
     QThread *const mainThread = QThread::currentThread();
-    std::atomic<int> misplaced{0};
-    std::atomic<int> hops{0};
+    std::atomic<int> misplaced { 0 };
+    std::atomic<int> hops { 0 };
     StartedPromise<void> finish;
 
     auto pingPong = [&](CurrentThreadExecutor &mine) -> Detached {
@@ -434,7 +435,8 @@ void TestCoro::x6_resultOfSurvivesALaterThen()
     // the future's shared state while this thread's ~QPromise tears the continuation down; the
     // count is QFutureInterfaceBase's, inside libQt6Core (docs/sanitizers.md). Run in the dev
     // and asan builds.
-    QSKIP("ThreadSanitizer cannot see QFutureInterfaceBase's reference count: see docs/sanitizers.md");
+    QSKIP("ThreadSanitizer cannot see QFutureInterfaceBase's reference count: see "
+          "docs/sanitizers.md");
 #endif
     StartedPromise<int> promise;
     QFuture<int> future = promise.future();
@@ -443,7 +445,7 @@ void TestCoro::x6_resultOfSurvivesALaterThen()
     QVERIFY(awaiting.join());
     QVERIFY(!out.done().isFinished());
 
-    std::atomic<int> userSaw{0};
+    std::atomic<int> userSaw { 0 };
     QFuture<void> userChain = future.then(QtFuture::Launch::Sync, [&](int v) { userSaw = v; });
     promise.addResult(11);
     promise.finish();
@@ -518,7 +520,7 @@ void TestCoro::x6_resultOfBesideWhenAll()
     second.start();
     QFuture<int> a = first.future();
     QFuture<int> b = second.future();
-    QList<QFuture<int>> both{ a, b };
+    QList<QFuture<int>> both { a, b };
     QFuture<QList<QFuture<int>>> all = QtFuture::whenAll(both.begin(), both.end());
     Outcome out;
     record(out, resultOf(a));

@@ -83,11 +83,14 @@ void TestDeadlines::c9_noItemStartsAfterTheDeadline()
         QVERIFY2(start < kDeadlineMs,
                  qPrintable(QStringLiteral("an item started %1 ms after the wait began, past the "
                                            "%2 ms deadline (%3 items started)")
-                                    .arg(start).arg(kDeadlineMs).arg(starts.size())));
+                                .arg(start)
+                                .arg(kDeadlineMs)
+                                .arg(starts.size())));
     const qint64 lastEnd = ends.empty() ? 0 : ends.back();
     QVERIFY2(returned <= std::max(kDeadlineMs, lastEnd) + kWakeUpMs,
              qPrintable(QStringLiteral("returned after %1 ms; the last item ended at %2 ms")
-                                .arg(returned).arg(lastEnd)));
+                            .arg(returned)
+                            .arg(lastEnd)));
     never.finish();
 }
 
@@ -102,7 +105,7 @@ void TestDeadlines::c9_expiredDeadlineStartsNothing()
 {
     QFETCH(RunMode, mode);
     CurrentThreadExecutor ex;
-    std::atomic<int> ran{0};
+    std::atomic<int> ran { 0 };
     Worker producer([&] {
         for (int i = 0; i < 5; ++i)
             ex.post([&] { ++ran; });

@@ -74,8 +74,8 @@ struct FloodOutcome
 void waitUnderFlood(RunMode mode, FloodKind flood, FloodDeadline kind, FloodOutcome &out)
 {
     CurrentThreadExecutor executor;
-    std::atomic<bool> stop{false};
-    std::atomic<long long> ran{0};
+    std::atomic<bool> stop { false };
+    std::atomic<long long> ran { 0 };
     Semaphore thousand;
     Semaphore floodGoing;
     Semaphore testOver;
@@ -84,7 +84,7 @@ void waitUnderFlood(RunMode mode, FloodKind flood, FloodDeadline kind, FloodOutc
 
     // A wait that ignores its deadline would run for as long as the flood lasts: the watchdog
     // ends the flood after a while, so such a wait shows as late, not as a hang.
-    std::atomic<bool> fired{false};
+    std::atomic<bool> fired { false };
     AnyThread watchdog(false, [&] {
         if (!testOver.tryAcquire(1, 8000)) {
             fired = true;
@@ -93,7 +93,7 @@ void waitUnderFlood(RunMode mode, FloodKind flood, FloodDeadline kind, FloodOutc
     });
     std::unique_ptr<AnyThread> producer;
     if (flood == FloodKind::SelfRepost) {
-        executor.post(Repost{ &executor, &stop, &ran, &thousand });
+        executor.post(Repost { &executor, &stop, &ran, &thousand });
     } else {
         producer = std::make_unique<AnyThread>(false, [&] {
             long long posted = 0;
@@ -151,7 +151,7 @@ void waitUnderFlood(RunMode mode, FloodKind flood, FloodDeadline kind, FloodOutc
     QElapsedTimer clock;
     clock.start();
     const std::optional<QDeadlineTimer> given =
-            kind == FloodDeadline::Forever ? std::nullopt : std::optional(deadline);
+        kind == FloodDeadline::Forever ? std::nullopt : std::optional(deadline);
     const auto result = waitFor(executor, awaited, given, mode);
     out.threw = !result;
     out.returned = result.value_or(false);
@@ -215,10 +215,9 @@ QDeadlineTimer farDeadline(int which)
 }
 
 const char *const kFarDeadlineNames[] = {
-    "forever",      "intMaxPlus1ms", "2^32+1ms", "30days",     "1year",
-    "100years",     "qint64MaxMs",   "qint64MaxMinus1Ms",     "halfQint64MaxNs",
-    "zero",         "pastSecond",    "qint64MinMs", "qint64MinPlus1Ms", "minus2Ms",
-    "halfQint64MinNs",
+    "forever",    "intMaxPlus1ms", "2^32+1ms",          "30days",          "1year",
+    "100years",   "qint64MaxMs",   "qint64MaxMinus1Ms", "halfQint64MaxNs", "zero",
+    "pastSecond", "qint64MinMs",   "qint64MinPlus1Ms",  "minus2Ms",        "halfQint64MinNs",
 };
 constexpr int kFarDeadlines = int(sizeof(kFarDeadlineNames) / sizeof(kFarDeadlineNames[0]));
 
@@ -245,13 +244,13 @@ void TestDeadlineStress::c9_deadlineHoldsUnderFlood_data()
     for (bool quit : { false, true }) {
         for (RunMode mode : kModes) {
             for (FloodKind flood : { FloodKind::SelfRepost, FloodKind::Producer }) {
-                for (FloodDeadline d : { FloodDeadline::Zero, FloodDeadline::Past,
-                                         FloodDeadline::Short, FloodDeadline::Long,
-                                         FloodDeadline::Forever }) {
+                for (FloodDeadline d :
+                     { FloodDeadline::Zero, FloodDeadline::Past, FloodDeadline::Short,
+                       FloodDeadline::Long, FloodDeadline::Forever }) {
                     QTest::addRow("%s-%s-%s-%s", quit ? "afterQuit" : "plain", modeName(mode),
                                   flood == FloodKind::SelfRepost ? "selfRepost" : "producer",
                                   kFloodDeadlineNames[int(d)])
-                            << mode << int(flood) << int(d) << quit;
+                        << mode << int(flood) << int(d) << quit;
                 }
             }
         }
@@ -277,9 +276,9 @@ void TestDeadlineStress::c9_deadlineHoldsUnderFlood()
     QVERIFY(thread.joined());
     QCOMPARE(thread.execResult(), 0);
     const QString info = QStringLiteral("returned %1 after %2 ms, %3 flood items ran meanwhile")
-                                 .arg(out.returned)
-                                 .arg(out.elapsedMs)
-                                 .arg(out.ranDuringWait);
+                             .arg(out.returned)
+                             .arg(out.elapsedMs)
+                             .arg(out.ranDuringWait);
     QVERIFY2(!out.threw, qPrintable(info));
     QVERIFY2(!out.watchdogFired,
              qPrintable(QStringLiteral("the wait outlasted the flood's 8 s watchdog; ") + info));

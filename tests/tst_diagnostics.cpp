@@ -60,7 +60,8 @@ void runFor(std::chrono::milliseconds duration)
 }
 
 // Sets an environment variable for the executors constructed in this scope.
-class ScopedEnv {
+class ScopedEnv
+{
 public:
     ScopedEnv(const char *name, const QByteArray &value) : m_name(name) { qputenv(name, value); }
     ~ScopedEnv() { qunsetenv(m_name); }
@@ -78,7 +79,8 @@ bool isChild()
 
 } // namespace
 
-class TestDiagnostics : public QObject {
+class TestDiagnostics : public QObject
+{
     Q_OBJECT
 
 private Q_SLOTS:
@@ -339,14 +341,14 @@ void TestDiagnostics::x10_recordsAreReadWholeWhileTheOwnerSetsThem()
     const ExecutorHandle handle = ex.handle();
     constexpr int kItems = 20000;
     Semaphore readerStarted;
-    std::atomic<bool> stop{false};
+    std::atomic<bool> stop { false };
     int reads = 0;
     int torn = 0;
     int backwards = 0;
     QString badName;
     Worker reader([&] {
-        std::chrono::nanoseconds run{0};
-        std::chrono::nanoseconds delivery{0};
+        std::chrono::nanoseconds run { 0 };
+        std::chrono::nanoseconds delivery { 0 };
         std::map<std::chrono::nanoseconds, QString> namesSeen[2]; // run, delivery
         do {
             const ExecutorStats s = handle.stats();
@@ -354,8 +356,8 @@ void TestDiagnostics::x10_recordsAreReadWholeWhileTheOwnerSetsThem()
             for (const auto &[ns, name] : { std::pair(s.longestRun, s.longestRunItem),
                                             std::pair(s.longestDelivery, s.longestDeliveryItem) }) {
                 // A record's name: GCC's names the test function, Clang's the file and line.
-                if (ns != 0ns && !name.contains(QLatin1String("x10_recordsAreReadWhole"))
-                    && !name.contains(QLatin1String("tst_diagnostics.cpp"))) {
+                if (ns != 0ns && !name.contains(QLatin1String("x10_recordsAreReadWhole")) &&
+                    !name.contains(QLatin1String("tst_diagnostics.cpp"))) {
                     ++torn;
                     badName = name;
                 }
@@ -562,10 +564,12 @@ void TestDiagnostics::x10_slowThresholdsFromEnvironment()
 void TestDiagnostics::x10_malformedSlowEnvironmentWarnsOnce_data()
 {
     addRows<QByteArray>("value",
-                        { { "letters", QByteArray("abc") }, { "negative", QByteArray("-5") },
+                        { { "letters", QByteArray("abc") },
+                          { "negative", QByteArray("-5") },
                           { "huge", QByteArray("99999999999999999999") },
                           { "over a day", QByteArray("86400001") },
-                          { "bad delivery", QByteArray("5,x") }, { "empty", QByteArray("") },
+                          { "bad delivery", QByteArray("5,x") },
+                          { "empty", QByteArray("") },
                           { "empty delivery", QByteArray("5,") },
                           { "three values", QByteArray("1,2,3") },
                           { "fraction", QByteArray("2.5") } });
@@ -640,9 +644,9 @@ void TestDiagnostics::x10_child_hangEnvironment()
     const QStringList reports = reportsIn("qdispatch.hang");
     QCOMPARE(reports.size(), warnings);
     if (warnings) {
-        QVERIFY2(reports.first().startsWith(
-                     QLatin1String("QDispatch: ignoring QDISPATCH_HANG_MS=")),
-                 qPrintable(reports.first()));
+        QVERIFY2(
+            reports.first().startsWith(QLatin1String("QDispatch: ignoring QDISPATCH_HANG_MS=")),
+            qPrintable(reports.first()));
         QVERIFY(reports.first().endsWith(QLatin1String("hang reports stay off.")));
     }
     // setHangThreshold() overrides the environment.

@@ -28,7 +28,8 @@ namespace {
 // Released by a finished() handler connected after executorOf()'s own: Qt calls handlers in the
 // order they were connected, so once it is released the executor is broken and its items have
 // failed, in a way ThreadSanitizer sees.
-struct AfterFinished {
+struct AfterFinished
+{
     explicit AfterFinished(QThread *thread)
     {
         QObject::connect(thread, &QThread::finished, [this] { seen.release(); });
@@ -38,7 +39,8 @@ struct AfterFinished {
 
 } // namespace
 
-class TestExecutorOf : public QObject {
+class TestExecutorOf : public QObject
+{
     Q_OBJECT
 
 private Q_SLOTS:
@@ -113,7 +115,7 @@ void TestExecutorOf::x9_c3_threadNotStartedYetQueuesUntilItsLoopRuns()
     thread.start();
     QVERIFY(ran.tryAcquire(4, kJoinMs));
     QVERIFY(thread.stop());
-    QCOMPARE(order, (std::vector<int>{ 0, 1, 2 }));
+    QCOMPARE(order, (std::vector<int> { 0, 1, 2 }));
     const std::vector<QThread *> expectedWhere(3, &thread);
     QCOMPARE(where, expectedWhere);
     QCOMPARE(postedOn, &thread);
@@ -172,7 +174,7 @@ void TestExecutorOf::x9_c3_runningThreadServesItemsAndInvoke()
     QVERIFY(last.tryAcquire(1, kJoinMs));
     QVERIFY(thread.stop());
     QCOMPARE(submitted.result(), &thread);
-    QCOMPARE(latest, (std::vector<int>{ 9 }));
+    QCOMPARE(latest, (std::vector<int> { 9 }));
 }
 
 // X9, C7: before the thread has run anything of the executor's (its id not yet learnt there),
@@ -361,8 +363,8 @@ void TestExecutorOf::x9_c10_adoptedThreadExecutorEndsWithTheThread()
     Semaphore itemQueued;
     ExecutorHandle handle;
     QFuture<QThread *> ran;
-    std::atomic<QThread *> adopted{nullptr};
-    std::atomic<bool> served{false};
+    std::atomic<QThread *> adopted { nullptr };
+    std::atomic<bool> served { false };
     std::thread thread([&] {
         adopted = QThread::currentThread();
         handle = executorOf(QThread::currentThread());

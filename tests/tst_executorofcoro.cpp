@@ -19,7 +19,8 @@ using namespace qdispatchtest;
 namespace {
 
 // What the coroutine saw; read by the test only after `done` was released, its last step.
-struct Outcome {
+struct Outcome
+{
     QThread *before = nullptr;
     QThread *after = nullptr;
     std::optional<ExecutorError::Code> errorCode;
@@ -40,7 +41,8 @@ Detached hop(ExecutorHandle target, Outcome &out)
 
 } // namespace
 
-class TestExecutorOfCoro : public QObject {
+class TestExecutorOfCoro : public QObject
+{
     Q_OBJECT
 
 private Q_SLOTS:

@@ -32,8 +32,8 @@ QFuture<QThread *> submitFromWorker(CurrentThreadExecutor &serving, const Execut
 {
     QFuture<QThread *> future;
     Worker worker([&] {
-        if (errorCodeOf([&] { future = h.submit([] { return QThread::currentThread(); }); })
-            != kNothingThrown)
+        if (errorCodeOf([&] { future = h.submit([] { return QThread::currentThread(); }); }) !=
+            kNothingThrown)
             future = {};
     });
     if (!worker.serveAndJoin(serving))
@@ -83,7 +83,7 @@ void TestHandle::x7_copiesReferToTheSameExecutor()
     assigned.post([&] { log.push_back(2); });
     moved.post([&] { log.push_back(3); });
     drain(ex);
-    QCOMPARE(log, (std::vector<int>{ 1, 2, 3 }));
+    QCOMPARE(log, (std::vector<int> { 1, 2, 3 }));
 
     ex.shutdown();
     QVERIFY(h.isBroken());
@@ -124,10 +124,8 @@ void TestHandle::x7_submitFromOwnerThrowsOwnThreadLikeExecutor()
     CurrentThreadExecutor ex;
     const ExecutorHandle h = ex.handle();
     bool called = false;
-    QCOMPARE(errorCodeOf([&] { (void)ex.submit([&] { called = true; }); }),
-             kOwnThread);
-    QCOMPARE(errorCodeOf([&] { (void)h.submit([&] { called = true; }); }),
-             kOwnThread);
+    QCOMPARE(errorCodeOf([&] { (void)ex.submit([&] { called = true; }); }), kOwnThread);
+    QCOMPARE(errorCodeOf([&] { (void)h.submit([&] { called = true; }); }), kOwnThread);
     drain(ex);
     QVERIFY(!called);
 }
@@ -170,8 +168,8 @@ void TestHandle::x7_copiesUsedFromManyThreads()
     ExecutorHandle shared = ex.handle();
     QThread *const owner = ex.thread();
     int sum = 0; // items only
-    std::atomic<int> wrongThread{0};
-    std::atomic<int> failures{0};
+    std::atomic<int> wrongThread { 0 };
+    std::atomic<int> failures { 0 };
     Semaphore go;
 
     std::vector<std::unique_ptr<Worker>> workers;
@@ -215,7 +213,7 @@ void TestHandle::x7_isBrokenFollowsExecutor()
     QVERIFY(!ex->isBroken());
     QVERIFY(!h.isBroken());
 
-    std::atomic<bool> brokenSeenByWorker{false};
+    std::atomic<bool> brokenSeenByWorker { false };
     {
         Worker worker([&, h] { brokenSeenByWorker = h.isBroken(); });
         QVERIFY(worker.join());
@@ -245,18 +243,18 @@ void TestHandle::x7_lateWorkRunsOnOuterAfterInnerDestroyed()
     QCOMPARE(inner->oldExecutor(), &outer);
 
     Semaphore innerGone;
-    std::atomic<int> submitError{-2};
-    std::atomic<int> postError{-2};
-    std::atomic<bool> brokenSeen{false};
+    std::atomic<int> submitError { -2 };
+    std::atomic<int> postError { -2 };
+    std::atomic<bool> brokenSeen { false };
     QFuture<std::pair<QThread *, int>> future;
-    std::atomic<QThread *> postedRanOn{nullptr};
+    std::atomic<QThread *> postedRanOn { nullptr };
     Worker worker([&, h = inner->handle()] {
         if (!innerGone.tryAcquire(1, kHandshakeMs))
             return;
         brokenSeen = h.isBroken();
         submitError = errorCodeOf([&] {
-            future = h.submit([](int x) { return std::make_pair(QThread::currentThread(), x * 2); },
-                              21);
+            future =
+                h.submit([](int x) { return std::make_pair(QThread::currentThread(), x * 2); }, 21);
         });
         postError = errorCodeOf([&] { h.post([&] { postedRanOn = QThread::currentThread(); }); });
     });
@@ -281,10 +279,10 @@ void TestHandle::x7_lateWorkThrowsBrokenWithoutLiveOuter()
     auto inner = std::make_unique<CurrentThreadExecutor>(outer.get());
 
     Semaphore allGone;
-    std::atomic<int> submitError{-2};
-    std::atomic<int> postError{-2};
-    std::atomic<bool> called{false};
-    std::atomic<bool> brokenSeen{false};
+    std::atomic<int> submitError { -2 };
+    std::atomic<int> postError { -2 };
+    std::atomic<bool> called { false };
+    std::atomic<bool> brokenSeen { false };
     Worker worker([&, h = inner->handle()] {
         if (!allGone.tryAcquire(1, kHandshakeMs))
             return;
@@ -309,7 +307,7 @@ void TestHandle::x7_handleOfFinishedThreadRoutesToOldExecutorOnOtherThread()
 {
     CurrentThreadExecutor outer;
     ExecutorHandle h;
-    std::atomic<bool> innerWasLive{false};
+    std::atomic<bool> innerWasLive { false };
     {
         Worker worker([&] {
             CurrentThreadExecutor inner(&outer);
@@ -337,13 +335,11 @@ void TestHandle::x7_defaultHandleIsBroken()
     const ExecutorHandle h;
     QVERIFY(h.isBroken());
     bool called = false;
-    QCOMPARE(errorCodeOf([&] { (void)h.submit([&] { called = true; }); }),
-             kBroken);
-    QCOMPARE(errorCodeOf([&] { h.post([&] { called = true; }); }),
-             kBroken);
+    QCOMPARE(errorCodeOf([&] { (void)h.submit([&] { called = true; }); }), kBroken);
+    QCOMPARE(errorCodeOf([&] { h.post([&] { called = true; }); }), kBroken);
 
     // And from another thread.
-    std::atomic<int> error{-2};
+    std::atomic<int> error { -2 };
     Worker worker([&, h] { error = errorCodeOf([&] { (void)h.submit([] { return 1; }); }); });
     QVERIFY(worker.join());
     QCOMPARE(error.load(), kBroken);
@@ -360,7 +356,7 @@ void TestHandle::x7_handleOutlivesExecutorWithoutChain()
     QVERIFY(h.isBroken());
     auto guard = std::make_shared<int>(0);
     std::weak_ptr<int> watch = guard;
-    std::atomic<int> error{-2};
+    std::atomic<int> error { -2 };
     Worker worker([&, h, g = std::move(guard)]() mutable {
         error = errorCodeOf([&] { (void)h.submit([g = std::move(g)] { return *g; }); });
     });

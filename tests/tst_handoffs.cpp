@@ -49,7 +49,8 @@ private Q_SLOTS:
 // runs, and every replaced callable is destroyed without running.
 void TestHandOffs::x2_postLatestReplacesAfterHandOff_data()
 {
-    QTest::addColumn<int>("how"); // 0 shutdown on owner, 1 shutdown elsewhere, 2 destroyed, 3 thread ends
+    QTest::addColumn<int>(
+        "how"); // 0 shutdown on owner, 1 shutdown elsewhere, 2 destroyed, 3 thread ends
     QTest::addColumn<int>("hops");
     QTest::addColumn<int>("sendVia"); // 0 outer, 1 the broken executor, 2 both in turn
     const char *hows[] = { "shutdown", "shutdownElsewhere", "destroyed", "threadEnds" };
@@ -70,7 +71,7 @@ void TestHandOffs::x2_postLatestReplacesAfterHandOff()
     QFETCH(int, sendVia);
     static const char key = 0;
     std::vector<int> ran;
-    std::atomic<int> alive{0};
+    std::atomic<int> alive { 0 };
     struct Value
     {
         int v;
@@ -137,7 +138,7 @@ void TestHandOffs::x2_postLatestReplacesAfterHandOff()
     // Every replaced callable is gone already (destroyed by the replacing call); one is queued.
     QCOMPARE(alive.load(), 1);
     drain(outer, RunMode::ExecutorOnly);
-    QCOMPARE(ran, std::vector<int>{ value - 1 });
+    QCOMPARE(ran, std::vector<int> { value - 1 });
     QCOMPARE(alive.load(), 0);
     chain.clear();
 }
@@ -181,7 +182,7 @@ void TestHandOffs::x2_postLatestHandOffToAnotherThread()
     sent.release();
     QVERIFY(drained.tryAcquire(1, kHandshakeMs));
     QVERIFY(outerThread.join());
-    QCOMPARE(ran, std::vector<int>{ destroy ? 2 : 3 });
+    QCOMPARE(ran, std::vector<int> { destroy ? 2 : 3 });
 }
 
 // X2 with C4: outer already holds a queued item with the key when inner's item with the same
@@ -217,7 +218,7 @@ void TestHandOffs::x3_invokeServesEveryLiveExecutor_data()
                 for (RunMode mode : { RunMode::AllEvents, RunMode::ExecutorOnly })
                     QTest::addRow("%d-executors-via%d-%s-%s", count, via,
                                   chained ? "chained" : "unchained", modeName(mode))
-                            << count << via << chained << mode;
+                        << count << via << chained << mode;
 }
 
 void TestHandOffs::x3_invokeServesEveryLiveExecutor()
@@ -227,14 +228,14 @@ void TestHandOffs::x3_invokeServesEveryLiveExecutor()
     QFETCH(bool, chained);
     QFETCH(RunMode, ownerMode);
     CurrentThreadExecutor gui;
-    std::atomic<int> result{-1};
-    std::atomic<bool> ranOnWorker{false};
+    std::atomic<int> result { -1 };
+    std::atomic<bool> ranOnWorker { false };
     StartedPromise<void> workerDone;
     AnyThread worker(true, [&] {
         std::vector<std::unique_ptr<CurrentThreadExecutor>> mine;
         for (int i = 0; i < count; ++i)
             mine.push_back(std::make_unique<CurrentThreadExecutor>(
-                    chained && i > 0 ? mine.back().get() : nullptr));
+                chained && i > 0 ? mine.back().get() : nullptr));
         QThread *const self = QThread::currentThread();
         CurrentThreadExecutor &target = *mine[size_t(via)];
         try {
@@ -269,7 +270,7 @@ void TestHandOffs::x3_invokeServesEveryLiveExecutor()
 void TestHandOffs::x3_invokeServesAnExecutorCreatedDuringTheWait()
 {
     CurrentThreadExecutor gui;
-    std::atomic<int> result{-1};
+    std::atomic<int> result { -1 };
     StartedPromise<void> workerDone;
     std::unique_ptr<CurrentThreadExecutor> created; // made on the worker, inside its wait
     Semaphore createdReady;
@@ -300,8 +301,8 @@ void TestHandOffs::x3_invokeServesAnExecutorCreatedDuringTheWait()
         outer.reset();
         workerDone.finish();
     });
-    QVERIFY(gui.runUntilFuture(workerDone.future(), QDeadlineTimer(kJoinMs),
-                               RunMode::ExecutorOnly));
+    QVERIFY(
+        gui.runUntilFuture(workerDone.future(), QDeadlineTimer(kJoinMs), RunMode::ExecutorOnly));
     QVERIFY(worker.join());
     QCOMPARE(result.load(), 1);
 }

@@ -25,9 +25,9 @@ namespace {
 // What the hook does, set by each test before the threads it concerns start.
 struct HookPlan
 {
-    std::atomic<QThread *> thread{nullptr}; // only this thread stops, and
-    std::atomic<detail::TestPoint> point{detail::TestPoint::ItemClaimed}; // only here,
-    std::atomic<bool> armed{false}; // once.
+    std::atomic<QThread *> thread { nullptr }; // only this thread stops, and
+    std::atomic<detail::TestPoint> point { detail::TestPoint::ItemClaimed }; // only here,
+    std::atomic<bool> armed { false }; // once.
     Semaphore reached; // released when it stops there
     Semaphore go; // what it waits for before it goes on
     Semaphore breakerWaits; // released at every HandOffWaitsForClaim, by any thread
@@ -109,7 +109,7 @@ void TestInterleavings::c4_handOffWaitsForTheItemTheOwnerTook()
         innerReady.release();
         executor.runUntilFuture(stopped, RunMode::ExecutorOnly);
     });
-    const FinishOnExit stopOnExit{ stop }; // the owner's wait ends however the test ends
+    const FinishOnExit stopOnExit { stop }; // the owner's wait ends however the test ends
     QVERIFY(innerReady.tryAcquire(1, kHandshakeMs));
     plan.thread = owner.thread();
     plan.point = detail::TestPoint::ItemClaimed;
@@ -143,7 +143,7 @@ void TestInterleavings::c4_handOffWaitsForTheItemTheOwnerTook()
     stop.finish();
     QVERIFY(owner.join());
 
-    QCOMPARE(order, (std::vector<char>{ 'A', 'B' }));
+    QCOMPARE(order, (std::vector<char> { 'A', 'B' }));
     QCOMPARE(ranA, owner.thread());
     QCOMPARE(ranB, QThread::currentThread()); // handed down to `outer` (C12)
     QVERIFY(a.isFinished() && !a.isCanceled());
@@ -179,7 +179,7 @@ void TestInterleavings::x3_invokeServesAnExecutorMadeForItsThreadDuringTheWait()
             Semaphore &asleep = qHasAnExecutor ? plan.ownerSleeps : plan.invokeBlocks;
             QVERIFY(asleep.tryAcquire(1, kHandshakeMs));
             const QFuture<QThread *> onQ =
-                    executorOf(q.thread()).submit([] { return QThread::currentThread(); });
+                executorOf(q.thread()).submit([] { return QThread::currentThread(); });
             served = here.runUntilFuture(onQ, QDeadlineTimer(5000), RunMode::ExecutorOnly);
             if (served)
                 ranOn = onQ.result();

@@ -35,8 +35,7 @@ public:
               if (!m_done.tryAcquire(1, ms))
                   qFatal("tst_invoke: %s still blocked after %d ms: deadlock", what, ms);
           })
-    {
-    }
+    { }
     ~Watchdog()
     {
         m_done.release();
@@ -59,10 +58,10 @@ struct MyError : std::runtime_error
 // What a worker saw when it called invoke(); checked on the test thread.
 struct Outcome
 {
-    std::atomic<bool> returned{false};
-    std::atomic<int> value{0};
-    std::atomic<bool> caughtMyError{false};
-    std::atomic<bool> caughtOther{false};
+    std::atomic<bool> returned { false };
+    std::atomic<int> value { 0 };
+    std::atomic<bool> caughtMyError { false };
+    std::atomic<bool> caughtOther { false };
     std::string message; // published by the worker's end (Worker::join / finished)
     int tag = 0;
     QThread *worker = nullptr; // the thread that called invoke(), the same way
@@ -70,8 +69,7 @@ struct Outcome
 
 // Calls ex.invoke(args...) on a worker while this thread, ex's owner, serves ex, and records in
 // `out` what invoke() gave back: its result, or what it threw.
-template <typename... A>
-void invokeFromWorker(CurrentThreadExecutor &ex, Outcome &out, A &&...args)
+template<typename... A> void invokeFromWorker(CurrentThreadExecutor &ex, Outcome &out, A &&...args)
 {
     Worker worker([&] {
         out.worker = QThread::currentThread();
@@ -128,12 +126,12 @@ void TestInvoke::x3_inlineOnOwnerThread()
     QThread *ranOn = nullptr;
     int result = 0;
     QVERIFY_THROWS_NO_EXCEPTION(result = ex.invoke(
-                                        [&](int a, int b) {
-                                            ++runs;
-                                            ranOn = QThread::currentThread();
-                                            return a * b;
-                                        },
-                                        6, 7));
+                                    [&](int a, int b) {
+                                        ++runs;
+                                        ranOn = QThread::currentThread();
+                                        return a * b;
+                                    },
+                                    6, 7));
     // Ran before invoke() returned, without anybody draining the executor.
     QCOMPARE(result, 42);
     QCOMPARE(runs, 1);
@@ -157,9 +155,9 @@ void TestInvoke::x3_inlineOnOwnerThreadOvertakesQueuedItems()
     std::vector<int> log;
     ex.post([&] { log.push_back(1); });
     QVERIFY_THROWS_NO_EXCEPTION(ex.invoke([&] { log.push_back(2); }));
-    QCOMPARE(log, std::vector<int>{ 2 }); // inline, not behind the queued item
+    QCOMPARE(log, std::vector<int> { 2 }); // inline, not behind the queued item
     drain(ex);
-    QCOMPARE(log, (std::vector<int>{ 2, 1 }));
+    QCOMPARE(log, (std::vector<int> { 2, 1 }));
 }
 
 void TestInvoke::x3_inlineOnOwnerThreadRethrows()
@@ -218,18 +216,18 @@ void TestInvoke::x3_inlineWhereBrokenChainLeadsToCallingThread()
         return a * 2;
     };
     QVERIFY_THROWS_NO_EXCEPTION(result = (throughHandle || !mine) ? handle.invoke(fn, 21)
-                                                                   : mine->invoke(fn, 21));
+                                                                  : mine->invoke(fn, 21));
     QCOMPARE(result, 42);
     QCOMPARE(ranOn, QThread::currentThread());
-    QCOMPARE(log, std::vector<int>{ 2 });
+    QCOMPARE(log, std::vector<int> { 2 });
     drain(live);
-    QCOMPARE(log, (std::vector<int>{ 2, 1 }));
+    QCOMPARE(log, (std::vector<int> { 2, 1 }));
 }
 
 void TestInvoke::x3_fromWorkerReturnsResult()
 {
     CurrentThreadExecutor ex;
-    std::atomic<QThread *> ranOn{nullptr};
+    std::atomic<QThread *> ranOn { nullptr };
     Outcome out;
     invokeFromWorker(ex, out, [&] {
         ranOn = QThread::currentThread();
@@ -256,7 +254,7 @@ void TestInvoke::x3_fromWorkerWithArguments()
 void TestInvoke::x3_fromWorkerRethrowsItemException()
 {
     CurrentThreadExecutor ex;
-    std::atomic<QThread *> ranOn{nullptr};
+    std::atomic<QThread *> ranOn { nullptr };
     Outcome out;
     invokeFromWorker(ex, out, [&]() -> int {
         ranOn = QThread::currentThread();
@@ -280,7 +278,7 @@ void TestInvoke::x3_fromWorkerMoveOnlyResult()
 {
     CurrentThreadExecutor ex;
     std::unique_ptr<std::string> got;
-    std::atomic<bool> returned{false};
+    std::atomic<bool> returned { false };
     Worker worker([&] {
         got = ex.invoke([] { return std::make_unique<std::string>("move-only"); });
         returned = true;
@@ -295,7 +293,7 @@ void TestInvoke::x3_fromWorkerVoidResult()
 {
     CurrentThreadExecutor ex;
     int runs = 0;
-    std::atomic<bool> returned{false};
+    std::atomic<bool> returned { false };
     Worker worker([&] {
         ex.invoke([&] { ++runs; });
         returned = true; // invoke() returned only after the item ran
@@ -309,8 +307,8 @@ void TestInvoke::x3_fromWorkerOnBrokenChainThrowsBroken()
 {
     CurrentThreadExecutor ex;
     ex.shutdown();
-    std::atomic<bool> called{false};
-    std::atomic<int> code{-1};
+    std::atomic<bool> called { false };
+    std::atomic<int> code { -1 };
     Worker worker([&] {
         try {
             ex.invoke([&] { called = true; });
@@ -328,7 +326,7 @@ void TestInvoke::x3_workerWaitRunsItsOwnExecutor()
 {
     Watchdog watchdog("x3_workerWaitRunsItsOwnExecutor");
     CurrentThreadExecutor gui;
-    std::atomic<QThread *> backOn{nullptr};
+    std::atomic<QThread *> backOn { nullptr };
     Semaphore ready;
     Outcome out;
     Worker worker([&] {
@@ -366,10 +364,10 @@ void TestInvoke::x3_pingPongGuiAndWorker()
     QThread *const guiThread = QThread::currentThread();
     QCOMPARE(gui.thread(), guiThread);
 
-    std::atomic<int> wrongThread{0};
-    std::atomic<int> wrongResult{0};
-    std::atomic<int> rounds{0};
-    std::atomic<bool> caught{false};
+    std::atomic<int> wrongThread { 0 };
+    std::atomic<int> wrongResult { 0 };
+    std::atomic<int> rounds { 0 };
+    std::atomic<bool> caught { false };
     Worker worker([&] {
         CurrentThreadExecutor w;
         QThread *const workerThread = QThread::currentThread();
@@ -407,9 +405,9 @@ void TestInvoke::x3_pingPongGuiAndWorker()
 
 void TestInvoke::x4_nullOnFreshThread()
 {
-    std::atomic<bool> sawNull{false};
-    std::atomic<bool> sawOwn{false};
-    std::atomic<bool> nullAfter{false};
+    std::atomic<bool> sawNull { false };
+    std::atomic<bool> sawOwn { false };
+    std::atomic<bool> nullAfter { false };
     Worker worker([&] {
         sawNull = CurrentThreadExecutor::current() == nullptr;
         {
@@ -492,9 +490,9 @@ void TestInvoke::x4_perThread()
     CurrentThreadExecutor mine;
     QCOMPARE(CurrentThreadExecutor::current(), &mine);
 
-    std::atomic<CurrentThreadExecutor *> seenByOther{&mine};
-    std::atomic<bool> otherSawItsOwn{false};
-    std::atomic<CurrentThreadExecutor *> seenByThird{&mine};
+    std::atomic<CurrentThreadExecutor *> seenByOther { &mine };
+    std::atomic<bool> otherSawItsOwn { false };
+    std::atomic<CurrentThreadExecutor *> seenByThird { &mine };
     Semaphore otherReady;
     Semaphore checked;
     Worker other([&] {

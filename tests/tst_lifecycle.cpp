@@ -87,15 +87,11 @@ void TestLifecycle::c10_brokenDuringDestruction()
         bool *ownerSawBroken;
         bool live = true;
 
-        HoldDestruction(CurrentThreadExecutor *e, Semaphore *in,
-                        Semaphore *seen, bool *saw)
+        HoldDestruction(CurrentThreadExecutor *e, Semaphore *in, Semaphore *seen, bool *saw)
             : executor(e), inDestructor(in), observed(seen), ownerSawBroken(saw)
-        {
-        }
+        { }
         HoldDestruction(HoldDestruction &&other) noexcept
-            : executor(other.executor),
-              inDestructor(other.inDestructor),
-              observed(other.observed),
+            : executor(other.executor), inDestructor(other.inDestructor), observed(other.observed),
               ownerSawBroken(other.ownerSawBroken)
         {
             other.live = false;
@@ -115,8 +111,8 @@ void TestLifecycle::c10_brokenDuringDestruction()
     CurrentThreadExecutor *raw = executor.get();
     Semaphore inDestructor, observed;
     bool ownerSawBroken = false;
-    std::atomic<bool> observerSawBroken{false};
-    std::atomic<int> observerSubmit{-1}; // 0: threw Broken, 1: was accepted, 2: other error
+    std::atomic<bool> observerSawBroken { false };
+    std::atomic<int> observerSubmit { -1 }; // 0: threw Broken, 1: was accepted, 2: other error
 
     std::unique_ptr<QThread> observer(QThread::create([&] {
         if (!inDestructor.tryAcquire(1, kHandshakeMs))
@@ -196,7 +192,7 @@ void TestLifecycle::c10_brokenIsFinal()
     QVERIFY(executor.isBroken());
     const Submitted later = submitProbesFromWorker(&executor, journal, { 1 });
     QCOMPARE(later.brokenErrors, 1);
-    QCOMPARE(journal->callOrder(), QList<int>{ 0 });
+    QCOMPARE(journal->callOrder(), QList<int> { 0 });
 }
 
 void TestLifecycle::c10_brokenIsFinalAcrossQThreadRestart()
@@ -207,7 +203,7 @@ void TestLifecycle::c10_brokenIsFinalAcrossQThreadRestart()
     class TwoRuns : public QThread
     {
     public:
-        std::atomic<int> runs{0};
+        std::atomic<int> runs { 0 };
         std::unique_ptr<CurrentThreadExecutor> executor;
         Semaphore secondRunStarted, endSecondRun;
         Semaphore firstRunReturned; // for ThreadSanitizer, see releasingOnReturn()
@@ -292,13 +288,13 @@ void TestLifecycle::c10_waitingNeverBreaks()
     QCOMPARE(after.futures.size(), 1);
     QVERIFY(executor.runUntilFuture(after.futures.first(), joinDeadline(), mode));
     QCOMPARE(after.futures.first().result(), 3);
-    QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2, 3 }));
+    QCOMPARE(journal->callOrder(), (QList<int> { 0, 1, 2, 3 }));
 }
 
 void TestLifecycle::c11_chainOfThree()
 {
     // E1 on a QThread running an event loop; E2 (old = E1) and E3 (old = E2) on this thread.
-    LoopThread t1(WithExecutor{});
+    LoopThread t1(WithExecutor {});
     CurrentThreadExecutor *e1 = t1.startAndWait();
     QVERIFY(e1);
     QCOMPARE(e1->thread(), &t1);
@@ -319,7 +315,7 @@ void TestLifecycle::c11_chainOfThree()
     QVERIFY(!e1->isBroken());
     QVERIFY(!e3.isBroken());
     QVERIFY(journal->destroyed.tryAcquire(5, kHandshakeMs));
-    QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2, 3, 4 }));
+    QCOMPARE(journal->callOrder(), (QList<int> { 0, 1, 2, 3, 4 }));
     for (int id = 0; id < 5; ++id) {
         QCOMPARE(journal->ranOn(id), e1->thread());
         QCOMPARE(journal->diedOn(id), e1->thread()); // C12: destroyed where it ran
@@ -347,7 +343,7 @@ void TestLifecycle::c11_chainOfThree()
     QVERIFY(journal->destroyed.tryAcquire(2, kHandshakeMs));
     QCOMPARE(journal->ranOn(8), e1->thread());
     QCOMPARE(journal->ranOn(9), e1->thread());
-    QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 }));
+    QCOMPARE(journal->callOrder(), (QList<int> { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 }));
 
     // E1's thread ends (E1 is destroyed there): none is left, nothing is queued.
     QVERIFY(t1.stop());
@@ -375,7 +371,7 @@ void TestLifecycle::c11_oldDestroyedFirstIsSkipped()
     }));
     t1->start();
     // Lets t1 end however this test ends (~QThread of QThread::create waits for it).
-    const FinishOnExit stopOnExit{ stop };
+    const FinishOnExit stopOnExit { stop };
     QVERIFY(ready.tryAcquire(1, kHandshakeMs));
 
     auto e2 = std::make_unique<CurrentThreadExecutor>(e1);
@@ -397,14 +393,14 @@ void TestLifecycle::c11_oldDestroyedFirstIsSkipped()
     QCOMPARE(e3.oldExecutor(), nullptr);
     QVERIFY(!e3.isBroken());
     QVERIFY(journal->destroyed.tryAcquire(3, kHandshakeMs));
-    QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2 }));
+    QCOMPARE(journal->callOrder(), (QList<int> { 0, 1, 2 }));
     for (int id = 0; id < 3; ++id)
         QCOMPARE(journal->ranOn(id), t1.get());
 
     // E3 breaks: its chain skips the destroyed E2 and reaches E1.
     e3.shutdown();
     QVERIFY(journal->destroyed.tryAcquire(2, kHandshakeMs));
-    QCOMPARE(journal->callOrder(), (QList<int>{ 0, 1, 2, 3, 4 }));
+    QCOMPARE(journal->callOrder(), (QList<int> { 0, 1, 2, 3, 4 }));
     QCOMPARE(journal->ranOn(3), t1.get());
     QCOMPARE(journal->ranOn(4), t1.get());
     QCOMPARE(onE3.futures.at(1).result(), 4);
@@ -437,8 +433,8 @@ void TestLifecycle::c11_noneLeftThrowsBroken()
 
     // A submit now throws Broken and queues nothing: neither the callable nor a move-only
     // argument is called or kept.
-    std::atomic<int> otherErrors{0};
-    std::atomic<int> brokenErrors{0};
+    std::atomic<int> otherErrors { 0 };
+    std::atomic<int> brokenErrors { 0 };
     QString message;
     onWorker([&] {
         try {

@@ -6,8 +6,9 @@
 //  - memory: the resident set (VmRSS, after malloc_trim(0)) comes back near where it started,
 //    within one byte per item (16 MB for the full load) or a seventh of the rise, whichever is
 //    larger (pages pinned by fragmentation); and malloc's own count of the bytes in use
-//    (mallinfo2, all arenas) comes back within 1 MB. The peak (VmHWM) is printed. The process uses one malloc arena
-//    (see initTestCase) so that RSS measures live memory, not glibc's per-thread caches.
+//    (mallinfo2, all arenas) comes back within 1 MB. The peak (VmHWM) is printed. The process uses
+//    one malloc arena (see initTestCase) so that RSS measures live memory, not glibc's per-thread
+//    caches.
 //
 // Sizes are parameters (see docs/reliability.md):
 //   QDISPATCH_LOAD_ITEMS   items per producer (default 1,000,000 in every build)
@@ -173,8 +174,8 @@ LoadResult runLoad(int perProducer)
     auto ex = std::make_unique<CurrentThreadExecutor>();
     Sequencer seen;
     seen.owner = QThread::currentThread();
-    std::atomic<int> producersLeft{ kProducers };
-    std::atomic<long long> badCheckpoints{ 0 };
+    std::atomic<int> producersLeft { kProducers };
+    std::atomic<long long> badCheckpoints { 0 };
     StartedPromise<void> allSent;
     std::vector<std::unique_ptr<Worker>> producers;
     for (int p = 0; p < kProducers; ++p) {
@@ -265,12 +266,12 @@ void TestLoad::c3_c4_sixteenProducersAMillionItemsEach()
     // interleaved. Measured 11-18 MB above the start against a 200 MB rise; allowed: one byte
     // per item (16 MB) or a seventh of the rise, whichever is larger.
     const qint64 riseKb = std::max<qint64>(0, after.peakKb - before.rssKb);
-    const qint64 toleranceKb = std::max<qint64>(std::max<qint64>(16 * 1024, total / 1024),
-                                                riseKb / 7);
+    const qint64 toleranceKb =
+        std::max<qint64>(std::max<qint64>(16 * 1024, total / 1024), riseKb / 7);
     QVERIFY2(after.rssKb - before.rssKb <= toleranceKb,
              qPrintable(QStringLiteral("RSS grew by %1 kB after the load (tolerance %2 kB)")
-                                .arg(after.rssKb - before.rssKb)
-                                .arg(toleranceKb)));
+                            .arg(after.rssKb - before.rssKb)
+                            .arg(toleranceKb)));
 }
 
 // C10-C13, X7: executors made and destroyed 1,000 times in the shapes a program uses: with items
@@ -283,9 +284,9 @@ void TestLoad::c10_c13_thousandExecutorLifecycles()
     const Memory before = memoryNow();
     std::mt19937 rng(20240611u);
     std::vector<ExecutorHandle> handles; // kept across cycles, used after their executor died
-    std::atomic<long long> callablesAlive{ 0 };
+    std::atomic<long long> callablesAlive { 0 };
     long long ran = 0, broken = 0;
-    std::atomic<long long> rejected{ 0 };
+    std::atomic<long long> rejected { 0 };
     struct Counted
     {
         std::atomic<long long> *alive;
@@ -403,7 +404,8 @@ void TestLoad::c10_c13_thousandExecutorLifecycles()
     }
     handles.clear();
     QCOMPARE(callablesAlive.load(), 0LL); // C12: every callable destroyed
-    QCOMPARE(rejected.load(), 0LL); // while sending, each chain had a live executor or none was dead yet
+    QCOMPARE(rejected.load(),
+             0LL); // while sending, each chain had a live executor or none was dead yet
     const Memory after = memoryNow();
     qInfo("tst_load: %d lifecycles in %lld ms: %lld items ran, %lld failed Broken; RSS before %lld "
           "kB, after %lld kB; heap in use before %lld kB, after %lld kB",
@@ -417,8 +419,8 @@ void TestLoad::c10_c13_thousandExecutorLifecycles()
     const qint64 toleranceKb = 8 * 1024;
     QVERIFY2(after.rssKb - before.rssKb <= toleranceKb,
              qPrintable(QStringLiteral("RSS grew by %1 kB over the cycles (tolerance %2 kB)")
-                                .arg(after.rssKb - before.rssKb)
-                                .arg(toleranceKb)));
+                            .arg(after.rssKb - before.rssKb)
+                            .arg(toleranceKb)));
 }
 
 QTEST_GUILESS_MAIN(TestLoad)

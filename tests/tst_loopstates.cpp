@@ -35,7 +35,7 @@ namespace {
 // CPU time this thread has used: a wait that spins shows as CPU time close to its wall time.
 qint64 threadCpuMs()
 {
-    timespec ts{};
+    timespec ts {};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return qint64(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
@@ -54,8 +54,9 @@ enum class LoopState {
 };
 
 // The states' names, in the enum's order, for data rows.
-const char *const kStateNames[] = { "plain", "threadQuit", "threadExit3", "nestedLoopQuit",
-                                    "nestedThreadQuit", "appQuit", "appExit3", "aboutToQuit" };
+const char *const kStateNames[] = { "plain",          "threadQuit",       "threadExit3",
+                                    "nestedLoopQuit", "nestedThreadQuit", "appQuit",
+                                    "appExit3",       "aboutToQuit" };
 
 enum class DeadlineKind {
     None, // the overload without a deadline
@@ -90,8 +91,8 @@ void waitForWorker(RunMode mode, DeadlineKind kind, WaitOutcome &out)
     StartedPromise<void> workerDone;
     StartedPromise<void> never;
     bool insideWait = false; // owner thread only
-    std::atomic<bool> firstInside{false};
-    std::atomic<bool> secondInside{false};
+    std::atomic<bool> firstInside { false };
+    std::atomic<bool> secondInside { false };
     Semaphore submitted;
     Semaphore firstRan;
     Semaphore secondRan;
@@ -114,7 +115,7 @@ void waitForWorker(RunMode mode, DeadlineKind kind, WaitOutcome &out)
         return;
 
     const QFuture<void> awaited =
-            kind == DeadlineKind::Short ? never.future() : workerDone.future();
+        kind == DeadlineKind::Short ? never.future() : workerDone.future();
     QDeadlineTimer deadline(QDeadlineTimer::Forever);
     if (kind == DeadlineKind::Long)
         deadline = QDeadlineTimer(60000);
@@ -125,9 +126,9 @@ void waitForWorker(RunMode mode, DeadlineKind kind, WaitOutcome &out)
     clock.start();
     const qint64 cpuBefore = threadCpuMs();
     insideWait = true;
-    const auto result = waitFor(executor, awaited,
-                                kind == DeadlineKind::None ? std::nullopt : std::optional(deadline),
-                                mode);
+    const auto result =
+        waitFor(executor, awaited,
+                kind == DeadlineKind::None ? std::nullopt : std::optional(deadline), mode);
     out.threw = !result;
     out.returned = result.value_or(false);
     insideWait = false;
@@ -251,7 +252,7 @@ void TestLoopStates::c8_c9_waitInEveryLoopState_data()
                                        DeadlineKind::Long, DeadlineKind::Short }) {
                 QTest::addRow("%s-%s-%s", kStateNames[int(state)], modeName(mode),
                               kDeadlineNames[int(kind)])
-                        << int(state) << mode << int(kind);
+                    << int(state) << mode << int(kind);
             }
         }
     }
@@ -269,16 +270,17 @@ void TestLoopStates::c8_c9_waitInEveryLoopState()
     const int result = waitInState(loopState, mode, kind, out);
     const QString info = QStringLiteral("returned %1 after %2 ms, %3 ms CPU; first item ran "
                                         "inside: %4, second: %5")
-                                 .arg(out.returned)
-                                 .arg(out.elapsedMs)
-                                 .arg(out.cpuMs)
-                                 .arg(out.firstRan)
-                                 .arg(out.secondRan);
+                             .arg(out.returned)
+                             .arg(out.elapsedMs)
+                             .arg(out.cpuMs)
+                             .arg(out.firstRan)
+                             .arg(out.secondRan);
     QVERIFY(out.entered);
     QVERIFY2(!out.threw, qPrintable(info));
-    QVERIFY2(out.firstRan, qPrintable(QStringLiteral("C3/C8: the item queued before the wait "
-                                                     "did not run inside it; ")
-                                      + info));
+    QVERIFY2(out.firstRan,
+             qPrintable(QStringLiteral("C3/C8: the item queued before the wait "
+                                       "did not run inside it; ") +
+                        info));
     if (kind == DeadlineKind::Short) {
         QVERIFY2(!out.returned, qPrintable(info));
         QVERIFY2(out.elapsedMs >= kShortMs - 5 && out.elapsedMs < kShortMs + kLateMs,
@@ -288,15 +290,16 @@ void TestLoopStates::c8_c9_waitInEveryLoopState()
         QVERIFY2(out.cpuMs * 4 < out.elapsedMs, qPrintable(QStringLiteral("spins: ") + info));
     } else {
         QVERIFY2(out.returned, qPrintable(info));
-        QVERIFY2(out.secondRan, qPrintable(QStringLiteral("C3/C8: the item submitted during "
-                                                          "the wait did not run inside it; ")
-                                           + info));
+        QVERIFY2(out.secondRan,
+                 qPrintable(QStringLiteral("C3/C8: the item submitted during "
+                                           "the wait did not run inside it; ") +
+                            info));
         QVERIFY2(out.elapsedMs < kServeMs, qPrintable(info));
     }
     QVERIFY(out.nestedLoopReturned);
     // The loop around the wait ended as requested: the request was not lost.
     const int expected =
-            loopState == LoopState::ThreadExit3 || loopState == LoopState::AppExit3 ? 3 : 0;
+        loopState == LoopState::ThreadExit3 || loopState == LoopState::AppExit3 ? 3 : 0;
     QCOMPARE(result, expected);
 }
 
@@ -339,12 +342,10 @@ void TestLoopStates::c9_quitRequestedDuringTheWait()
         clock.start();
         const qint64 cpuBefore = threadCpuMs();
         // Short deadline on a future that never finishes: must be the full kShortMs, asleep.
-        const bool first = executor.runUntilFuture(never.future(), QDeadlineTimer(kShortMs),
-                                                   mode);
+        const bool first = executor.runUntilFuture(never.future(), QDeadlineTimer(kShortMs), mode);
         cpu = threadCpuMs() - cpuBefore;
         elapsed = clock.elapsed();
-        const bool second =
-                executor.runUntilFuture(done.future(), QDeadlineTimer(kJoinMs), mode);
+        const bool second = executor.runUntilFuture(done.future(), QDeadlineTimer(kJoinMs), mode);
         ok = !first && second;
         (void)worker.join();
     };
@@ -405,12 +406,12 @@ void TestLoopStates::c9_timersPostedEventsAndDeferredDeletesAfterQuit()
             byTimer.finish();
         });
         QMetaObject::invokeMethod(
-                &context,
-                [&] {
-                    postedRan = true;
-                    byPosted.finish();
-                },
-                Qt::QueuedConnection);
+            &context,
+            [&] {
+                postedRan = true;
+                byPosted.finish();
+            },
+            Qt::QueuedConnection);
         AnyThread worker(false, [&] {
             other.submit([&] {
                 otherRan = true;
@@ -441,8 +442,9 @@ void TestLoopStates::c9_timersPostedEventsAndDeferredDeletesAfterQuit()
     QVERIFY(postedRan);
     QVERIFY(otherRan);
     QVERIFY(itemDeleteDone);
-    QVERIFY2(earlyDeleteSurvived, "the wait deleted an object whose deleteLater() was called "
-                                  "before it, in the same slot");
+    QVERIFY2(earlyDeleteSurvived,
+             "the wait deleted an object whose deleteLater() was called "
+             "before it, in the same slot");
     QCOMPARE(thread.execResult(), 0);
 }
 
@@ -456,7 +458,7 @@ void TestLoopStates::c8_c9_nestedWaitsAfterQuit_data()
             for (bool otherExecutor : { false, true })
                 QTest::addRow("%s-%s-%s", modeName(outer), modeName(inner),
                               otherExecutor ? "other" : "same")
-                        << outer << inner << otherExecutor;
+                    << outer << inner << otherExecutor;
 }
 
 void TestLoopStates::c8_c9_nestedWaitsAfterQuit()
@@ -465,8 +467,8 @@ void TestLoopStates::c8_c9_nestedWaitsAfterQuit()
     QFETCH(RunMode, inner);
     QFETCH(bool, otherExecutor);
     bool outerOk = false;
-    std::atomic<bool> innerOk{false};
-    std::atomic<bool> laterRan{false};
+    std::atomic<bool> innerOk { false };
+    std::atomic<bool> laterRan { false };
     ExecThread thread([&] {
         QThread::currentThread()->quit();
         CurrentThreadExecutor executor;

@@ -6,8 +6,8 @@
 
 #include <qdispatch/currentthreadexecutor.h>
 
-#include "testsupport.h"
 #include "qtcompat.h"
+#include "testsupport.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QFuture>
@@ -124,7 +124,7 @@ void TestMainThreadWithApp::x5_boundToApplicationThread()
 
 void TestMainThreadWithApp::x5_sameExecutorSeenFromWorker()
 {
-    std::atomic<CurrentThreadExecutor *> seen{nullptr};
+    std::atomic<CurrentThreadExecutor *> seen { nullptr };
     Worker worker([&] { seen = qdispatch::mainThreadExecutor(); });
     QVERIFY(worker.join());
     QVERIFY(seen.load());
@@ -139,9 +139,8 @@ void TestMainThreadWithApp::x5_runOnMainThreadFromWorkerRunsOnMainThread()
     Thrown thrown;
     Semaphore submitted;
     Worker worker([&] {
-        thrown = thrownBy([&] {
-            future = qdispatch::runOnMainThread([] { return QThread::currentThread(); });
-        });
+        thrown = thrownBy(
+            [&] { future = qdispatch::runOnMainThread([] { return QThread::currentThread(); }); });
         submitted.release();
     });
     QVERIFY(submitted.tryAcquire(1, kHandshakeMs));
@@ -159,8 +158,8 @@ void TestMainThreadWithApp::x5_invokeOnMainThreadFromWorkerReturnsValue()
     CurrentThreadExecutor *const ex = qdispatch::mainThreadExecutor();
     QVERIFY(ex);
     QThread *const mainThread = QThread::currentThread();
-    std::atomic<int> value{0};
-    std::atomic<bool> ranOnMain{false};
+    std::atomic<int> value { 0 };
+    std::atomic<bool> ranOnMain { false };
     Thrown thrown;
     Worker worker([&] {
         thrown = thrownBy([&] {
@@ -188,8 +187,7 @@ void TestMainThreadWithApp::x5_invokeOnMainThreadFromWorkerRethrows()
         } catch (const std::out_of_range &e) {
             caught = true;
             message = e.what();
-        } catch (...) {
-        }
+        } catch (...) { }
     });
     QVERIFY(worker.serveAndJoin(*ex));
     QVERIFY(caught);
@@ -202,10 +200,10 @@ void TestMainThreadWithApp::x5_invokeOnMainThreadInlineOnMainThread()
     QThread *ranOn = nullptr;
     int value = 0;
     QVERIFY_THROWS_NO_EXCEPTION(value = qdispatch::invokeOnMainThread([&] {
-        ++runs;
-        ranOn = QThread::currentThread();
-        return 7;
-    }));
+                                    ++runs;
+                                    ranOn = QThread::currentThread();
+                                    return 7;
+                                }));
     QCOMPARE(value, 7);
     QCOMPARE(runs, 1); // ran inline, before invokeOnMainThread() returned
     QCOMPARE(ranOn, QThread::currentThread());
@@ -249,7 +247,7 @@ void TestMainThreadAfterApp::x5_followsEachApplicationLifetime()
             QCOMPARE(ex->thread(), app.thread());
 
             // Usable right away.
-            std::atomic<int> value{0};
+            std::atomic<int> value { 0 };
             Worker worker([&] { value = qdispatch::invokeOnMainThread([] { return 3; }); });
             QVERIFY(worker.serveAndJoin(*ex));
             QCOMPARE(value.load(), 3);
@@ -264,7 +262,7 @@ void TestMainThreadAfterApp::x5_queuedItemFailsBrokenWhenApplicationIsDestroyed(
     auto app = std::make_unique<QCoreApplication>(g_appArgc, g_appArgv);
     QVERIFY(qdispatch::mainThreadExecutor());
 
-    std::atomic<bool> called{false};
+    std::atomic<bool> called { false };
     QFuture<int> future;
     Thrown submitError;
     // The waiter keeps what result() threw and this thread reads it after worker.join(): the
@@ -272,7 +270,7 @@ void TestMainThreadAfterApp::x5_queuedItemFailsBrokenWhenApplicationIsDestroyed(
     // hand-off inside Qt, which ThreadSanitizer cannot see.
     std::exception_ptr waitError;
     bool waitThrew = false;
-    std::atomic<bool> waitReturned{false};
+    std::atomic<bool> waitReturned { false };
     Semaphore queued;
     Worker worker([&] {
         submitError = thrownBy([&] {
@@ -320,7 +318,7 @@ void TestMainThreadAfterApp::x5_runOnMainThreadRacingApplicationDestruction()
     for (int round = 0; round < kRounds; ++round) {
         auto app = std::make_unique<QCoreApplication>(g_appArgc, g_appArgv);
         Semaphore started;
-        std::atomic<int> unexpected{0};
+        std::atomic<int> unexpected { 0 };
         std::vector<QFuture<void>> futures; // worker only, until it is joined
         Worker worker([&] {
             started.release();

@@ -135,9 +135,8 @@ QString allBroken(const std::vector<QFuture<int>> &futures)
     for (const auto &f : futures) {
         if (!f.isFinished())
             return QStringLiteral("a queued item's future was left unfinished");
-        const QString problem =
-                check(thrownBy([&] { QFuture<int>(f).waitForFinished(); }), Code::Broken,
-                      { QStringLiteral("broken") });
+        const QString problem = check(thrownBy([&] { QFuture<int>(f).waitForFinished(); }),
+                                      Code::Broken, { QStringLiteral("broken") });
         if (!problem.isEmpty())
             return problem;
     }
@@ -187,10 +186,9 @@ void TestMisuseNoApp::x5_noApplication_mainThreadFunctions()
 {
     QVERIFY(qdispatch::mainThreadExecutor() == nullptr);
     CallableProbe probe;
-    VERIFY_NO_PROBLEM(check(thrownBy([&] { qdispatch::runOnMainThread(probe.make()); }),
-                            Code::NoApplication,
-                            { QStringLiteral("no QCoreApplication"),
-                              QStringLiteral("create one first") }));
+    VERIFY_NO_PROBLEM(
+        check(thrownBy([&] { qdispatch::runOnMainThread(probe.make()); }), Code::NoApplication,
+              { QStringLiteral("no QCoreApplication"), QStringLiteral("create one first") }));
     VERIFY_NO_PROBLEM(check(thrownBy([&] { qdispatch::invokeOnMainThread(probe.make()); }),
                             Code::NoApplication, { QStringLiteral("no QCoreApplication") }));
     QCOMPARE(probe.calls->load(), 0);
@@ -225,8 +223,8 @@ void TestMisuse::c7_ownThread_submitFromOwner()
     CurrentThreadExecutor ex;
     const auto queued = queueThree(ex);
     CallableProbe probe;
-    VERIFY_NO_PROBLEM(check(thrownBy([&] { ex.submit(probe.make()); }),
-                            Code::OwnThread, kOwnThreadPhrases));
+    VERIFY_NO_PROBLEM(
+        check(thrownBy([&] { ex.submit(probe.make()); }), Code::OwnThread, kOwnThreadPhrases));
     QCOMPARE(probe.alive->load(), 0);
     drain(ex);
     VERIFY_NO_PROBLEM(ranInOrder(queued));
@@ -266,8 +264,8 @@ void TestMisuse::c7_c11_ownThread_chainLeadsBackToCaller()
     CurrentThreadExecutor *const there = owner.executor();
     there->shutdown();
     CallableProbe probe;
-    VERIFY_NO_PROBLEM(check(thrownBy([&] { there->submit(probe.make()); }),
-                            Code::OwnThread, kOwnThreadPhrases));
+    VERIFY_NO_PROBLEM(
+        check(thrownBy([&] { there->submit(probe.make()); }), Code::OwnThread, kOwnThreadPhrases));
     QCOMPARE(probe.alive->load(), 0);
     QVERIFY(owner.finish());
     owner.takeExecutor().reset(); // its thread has finished: allowed (C13)
@@ -281,8 +279,8 @@ void TestMisuse::x7_ownThread_handleFromOwner()
     CurrentThreadExecutor ex;
     const ExecutorHandle handle = ex.handle();
     CallableProbe probe;
-    VERIFY_NO_PROBLEM(check(thrownBy([&] { handle.submit(probe.make()); }),
-                            Code::OwnThread, kOwnThreadPhrases));
+    VERIFY_NO_PROBLEM(
+        check(thrownBy([&] { handle.submit(probe.make()); }), Code::OwnThread, kOwnThreadPhrases));
     QCOMPARE(probe.alive->load(), 0);
 }
 
@@ -303,13 +301,14 @@ void TestMisuse::c8_wrongThread_runUntilFutureFromAnotherThread()
     CurrentThreadExecutor ex;
     const auto queued = queueThree(ex);
     QStringList problems;
-    std::atomic<QThread *> ranOn{nullptr};
+    std::atomic<QThread *> ranOn { nullptr };
     QFuture<void> marker;
     onWorker([&] {
         marker = ex.submit([&] { ranOn = QThread::currentThread(); });
-        for (RunMode mode : { RunMode::AllEvents, RunMode::ExcludeUserInput, RunMode::ExecutorOnly }) {
-            problems << check(thrownBy([&] { ex.runUntilFuture(marker, mode); }),
-                              Code::WrongThread, kWrongThreadPhrases);
+        for (RunMode mode :
+             { RunMode::AllEvents, RunMode::ExcludeUserInput, RunMode::ExecutorOnly }) {
+            problems << check(thrownBy([&] { ex.runUntilFuture(marker, mode); }), Code::WrongThread,
+                              kWrongThreadPhrases);
             problems << check(thrownBy([&] { ex.runUntilFuture(marker, QDeadlineTimer(0), mode); }),
                               Code::WrongThread, kWrongThreadPhrases);
         }
@@ -334,12 +333,10 @@ void TestMisuse::c11_broken_everyEntryPoint()
     CallableProbe probe;
     QStringList problems;
     onWorker([&] {
-        problems << check(thrownBy([&] { ex.submit(probe.make()); }), Code::Broken,
-                          kBrokenPhrases);
+        problems << check(thrownBy([&] { ex.submit(probe.make()); }), Code::Broken, kBrokenPhrases);
         problems << check(thrownBy([&] { handle.submit(probe.make()); }), Code::Broken,
                           kBrokenPhrases);
-        problems << check(thrownBy([&] { ex.invoke(probe.make()); }), Code::Broken,
-                          kBrokenPhrases);
+        problems << check(thrownBy([&] { ex.invoke(probe.make()); }), Code::Broken, kBrokenPhrases);
     });
     problems << check(thrownBy([&] { ex.post(probe.make()); }), Code::Broken, kBrokenPhrases);
     problems << check(thrownBy([&] { handle.post(probe.make()); }), Code::Broken, kBrokenPhrases);
@@ -375,8 +372,10 @@ void TestMisuse::x1_x2_broken_queuedPostsAreReported()
     static const char key = 0;
     ex.post(probe.make());
     ex.postLatest(&key, probe.make());
-    QTest::ignoreMessage(QtWarningMsg, QRegularExpression(QStringLiteral("will never run.*broken")));
-    QTest::ignoreMessage(QtWarningMsg, QRegularExpression(QStringLiteral("will never run.*broken")));
+    QTest::ignoreMessage(QtWarningMsg,
+                         QRegularExpression(QStringLiteral("will never run.*broken")));
+    QTest::ignoreMessage(QtWarningMsg,
+                         QRegularExpression(QStringLiteral("will never run.*broken")));
     ex.shutdown();
     QCOMPARE(probe.calls->load(), 0);
     QCOMPARE(probe.alive->load(), 0);
@@ -402,10 +401,10 @@ void TestMisuse::c13_destroyedFromAnotherThreadWhileOwnerRuns()
     for (int i = 0; i < 3; ++i)
         queued.push_back(owner.executor()->submit([i] { return i; }));
     QTest::ignoreMessage(
-            QtCriticalMsg,
-            QRegularExpression(QStringLiteral("destroyed on another thread while its owner "
-                                              "thread still runs.*Destroy it on its own thread.*"
-                                              "shut down instead")));
+        QtCriticalMsg,
+        QRegularExpression(QStringLiteral("destroyed on another thread while its owner "
+                                          "thread still runs.*Destroy it on its own thread.*"
+                                          "shut down instead")));
     owner.takeExecutor().reset();
     if (withOld) {
         QVERIFY(old.runUntilFuture(queued.back(), QDeadlineTimer(kJoinMs)));

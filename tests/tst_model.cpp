@@ -174,12 +174,18 @@ QStringList TestModel::runRound(std::uint64_t seed, Stats &total)
                 problems.append(QStringLiteral("X10: executor %1 at rest: accepted %2 != run %3 + "
                                                "cancelled %4 + handed off %5 + failed %6 + "
                                                "pending %7")
-                                        .arg(e.id).arg(st.accepted).arg(st.run)
-                                        .arg(st.cancelled).arg(st.handedOff).arg(st.failed)
-                                        .arg(pending));
+                                    .arg(e.id)
+                                    .arg(st.accepted)
+                                    .arg(st.run)
+                                    .arg(st.cancelled)
+                                    .arg(st.handedOff)
+                                    .arg(st.failed)
+                                    .arg(pending));
             if (st.peakPending < pending)
                 problems.append(QStringLiteral("X10: executor %1: peakPending %2 < pending %3")
-                                        .arg(e.id).arg(st.peakPending).arg(pending));
+                                    .arg(e.id)
+                                    .arg(st.peakPending)
+                                    .arg(pending));
         }
     }
 
@@ -229,9 +235,9 @@ void TestModel::c1_c4_c6_c11_c12_randomisedModel()
     bool seedGiven = false;
     bool roundsGiven = false;
     const std::uint64_t base = envNumber(
-            "QDISPATCH_MODEL_SEED",
-            std::uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) % 1000000007ull,
-            &seedGiven);
+        "QDISPATCH_MODEL_SEED",
+        std::uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) % 1000000007ull,
+        &seedGiven);
     const bool repeat = envNumber("QDISPATCH_MODEL_REPEAT", 0) != 0;
     const std::uint64_t rounds = envNumber("QDISPATCH_MODEL_ROUNDS", 0, &roundsGiven);
     const std::uint64_t seconds = envNumber("QDISPATCH_MODEL_SECONDS", 3);
@@ -285,22 +291,21 @@ void TestModel::c1_c4_c6_c11_c12_randomisedModel()
           total.replaced.load(), total.rejectedOwn.load(), total.rejectedBroken.load(),
           total.waits.load(), total.waitTimeouts.load(), total.created.load(),
           total.destroyed.load(), total.foreignDestroyed.load(), total.shutdowns.load(),
-          total.c6Checked.load(), total.quitWaits.load(), total.floods.load(),
-          total.invokes.load(), total.contexts.load(), total.contextsSkipped.load(),
-          total.snapshots.load(), total.loopExecutors.load(), total.loopStops.load(),
-          (unsigned long long)failedRounds,
+          total.c6Checked.load(), total.quitWaits.load(), total.floods.load(), total.invokes.load(),
+          total.contexts.load(), total.contextsSkipped.load(), total.snapshots.load(),
+          total.loopExecutors.load(), total.loopStops.load(), (unsigned long long)failedRounds,
           qPrintable(byRule.isEmpty() ? QString()
-                                      : QStringLiteral("(") + byRule.join(QStringLiteral(", "))
-                                   + QStringLiteral("; seeds ")
-                                   + failedSeeds.join(QStringLiteral(" ")) + QStringLiteral(")")));
+                                      : QStringLiteral("(") + byRule.join(QStringLiteral(", ")) +
+                             QStringLiteral("; seeds ") + failedSeeds.join(QStringLiteral(" ")) +
+                             QStringLiteral(")")));
     QVERIFY2(failedRounds == 0,
              qPrintable(QStringLiteral("model invariants broken; replay a failing round with "
                                        "QDISPATCH_MODEL_SEED=%1 QDISPATCH_MODEL_REPEAT=1 "
                                        "QDISPATCH_MODEL_ROUNDS=200")
-                                .arg(failedSeeds.value(0))));
+                            .arg(failedSeeds.value(0))));
     QVERIFY2(m_otherMessages.isEmpty(),
-             qPrintable(QStringLiteral("unexpected library messages: ")
-                        + m_otherMessages.join(QStringLiteral(" | "))));
+             qPrintable(QStringLiteral("unexpected library messages: ") +
+                        m_otherMessages.join(QStringLiteral(" | "))));
 }
 
 QTEST_GUILESS_MAIN(TestModel)

@@ -61,9 +61,9 @@ void TestNoApp::c9_executorOnlyWithStdThreadProducer()
 
     StartedPromise<qint64> promise;
     const QFuture<qint64> awaited = promise.future();
-    std::atomic<int> offThread{0};
-    std::atomic<int> ran{0};
-    std::atomic<bool> producerFailed{false};
+    std::atomic<int> offThread { 0 };
+    std::atomic<int> ran { 0 };
+    std::atomic<bool> producerFailed { false };
 
     AnyThread producer(false, [&] {
         qint64 sum = 0;
@@ -80,12 +80,14 @@ void TestNoApp::c9_executorOnlyWithStdThreadProducer()
             for (const auto &f : futures)
                 sum += f.result();
             for (int i = 501; i <= 1000; ++i) {
-                sum += executor.submit([&, i] {
-                    if (std::this_thread::get_id() != ownerId)
-                        ++offThread;
-                    ++ran;
-                    return i;
-                }).result();
+                sum += executor
+                           .submit([&, i] {
+                               if (std::this_thread::get_id() != ownerId)
+                                   ++offThread;
+                               ++ran;
+                               return i;
+                           })
+                           .result();
             }
         } catch (...) {
             producerFailed = true;
@@ -109,13 +111,14 @@ void TestNoApp::c9_executorOnlyWithStdThreadProducer()
 void TestNoApp::c9_eventLoopModesThrowNoApplication_data()
 {
     addColumns<RunMode, bool, bool>({ "mode", "withDeadline", "finished" });
-    for (const auto &[mode, name] : {std::pair{RunMode::AllEvents, "AllEvents"},
-                                     std::pair{RunMode::ExcludeUserInput, "ExcludeUserInput"}}) {
-        for (bool withDeadline : {false, true}) {
-            for (bool finished : {false, true}) {
+    for (const auto &[mode, name] :
+         { std::pair { RunMode::AllEvents, "AllEvents" },
+           std::pair { RunMode::ExcludeUserInput, "ExcludeUserInput" } }) {
+        for (bool withDeadline : { false, true }) {
+            for (bool finished : { false, true }) {
                 QTest::addRow("%s-%s-%s", name, withDeadline ? "deadline" : "forever",
                               finished ? "finished" : "unfinished")
-                        << mode << withDeadline << finished;
+                    << mode << withDeadline << finished;
             }
         }
     }
@@ -128,7 +131,7 @@ void TestNoApp::c9_eventLoopModesThrowNoApplication()
     QFETCH(bool, finished);
     CurrentThreadExecutor executor;
 
-    std::atomic<int> ran{0};
+    std::atomic<int> ran { 0 };
     QFuture<void> item;
     AnyThread producer(false, [&] { item = executor.submit([&] { ++ran; }); });
     QVERIFY(producer.join());
@@ -181,8 +184,7 @@ void TestNoApp::c9_executorOnlyDeadlineWithoutApplication()
     AnyThread producer(false, [&] {
         try {
             executor.submit([&] { ownerWaiting.release(); });
-        } catch (...) {
-        }
+        } catch (...) { }
         if (ownerWaiting.tryAcquire(1, kHandshakeMs))
             promise.addResult(3);
         promise.finish();
@@ -202,9 +204,9 @@ void TestNoApp::c8_nestedExecutorOnlyWithoutApplication()
     StartedPromise<void> gate;
     const QFuture<void> gateFuture = gate.future();
     Semaphore firstStarted;
-    std::atomic<bool> laterRanFirst{false};
-    std::atomic<bool> laterRan{false};
-    std::atomic<bool> failed{false};
+    std::atomic<bool> laterRanFirst { false };
+    std::atomic<bool> laterRan { false };
+    std::atomic<bool> failed { false };
 
     StartedPromise<void> allDone;
     AnyThread producer(false, [&] {
@@ -215,10 +217,12 @@ void TestNoApp::c8_nestedExecutorOnlyWithoutApplication()
                 laterRanFirst = laterRan.load();
             });
             if (firstStarted.tryAcquire(1, kHandshakeMs)) {
-                executor.submit([&] {
-                    laterRan = true;
-                    gate.finish();
-                }).waitForFinished();
+                executor
+                    .submit([&] {
+                        laterRan = true;
+                        gate.finish();
+                    })
+                    .waitForFinished();
                 first.waitForFinished();
             } else {
                 failed = true;
@@ -228,8 +232,7 @@ void TestNoApp::c8_nestedExecutorOnlyWithoutApplication()
         }
         allDone.finish();
     });
-    QVERIFY(executor.runUntilFuture(allDone.future(), joinDeadline(),
-                                    RunMode::ExecutorOnly));
+    QVERIFY(executor.runUntilFuture(allDone.future(), joinDeadline(), RunMode::ExecutorOnly));
     QVERIFY(producer.join());
     QVERIFY(!failed.load());
     QVERIFY(laterRanFirst.load());

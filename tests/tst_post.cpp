@@ -103,10 +103,10 @@ void TestPost::x1_runsOnOwnerThreadWhenPostedFromWorker()
 
 void TestPost::x1_runsOnOwnerThreadOfWorkerExecutor()
 {
-    LoopThread owner(WithExecutor{});
+    LoopThread owner(WithExecutor {});
     CurrentThreadExecutor *const ex = owner.startAndWait();
     QVERIFY(ex);
-    std::atomic<QThread *> ranOn{nullptr};
+    std::atomic<QThread *> ranOn { nullptr };
     Semaphore ran;
     ex->post([&] {
         ranOn = QThread::currentThread();
@@ -145,7 +145,7 @@ void TestPost::x1_postFromInsideRunningItemIsQueued()
     });
     drain(ex);
     drain(ex); // the inner item was accepted after the first drain had counted its work
-    QCOMPARE(log, (std::vector<std::string>{ "outer begin", "outer end", "inner" }));
+    QCOMPARE(log, (std::vector<std::string> { "outer begin", "outer end", "inner" }));
 }
 
 void TestPost::x1_keepsOrderWithSubmitItems()
@@ -153,7 +153,7 @@ void TestPost::x1_keepsOrderWithSubmitItems()
     constexpr int kItems = 3000;
     CurrentThreadExecutor ex;
     std::vector<int> order; // touched by items only, so only on the owner thread
-    std::atomic<int> wrongThread{0};
+    std::atomic<int> wrongThread { 0 };
     QThread *const owner = ex.thread();
 
     Worker worker([&] {
@@ -270,7 +270,7 @@ void TestPost::x1_queuedItemMovesDownChainWhenExecutorBreaks()
     inner.reset(); // no warning: the items have a live executor to go to
     QVERIFY(order.empty());
     drain(outer);
-    QCOMPARE(order, (std::vector<int>{ 1, 2 }));
+    QCOMPARE(order, (std::vector<int> { 1, 2 }));
 }
 
 void TestPost::x1_queuedItemWithNoLiveChainWarnsOnShutdown()
@@ -378,7 +378,7 @@ void TestPost::x2_differentKeysDoNotReplaceEachOther()
     QVERIFY(log.empty());
     drain(ex);
 
-    QCOMPARE(log, (std::vector<std::string>{ "a2", "plain", "b1" }));
+    QCOMPARE(log, (std::vector<std::string> { "a2", "plain", "b1" }));
 }
 
 void TestPost::x2_differentKeysFromWorkerKeepTheirOwnLatest()
@@ -453,7 +453,7 @@ void TestPost::x2_runningKeyIsFollowedByNewItemFromWorker()
     Semaphore started;
     Semaphore proceed;
     bool proceeded = false;
-    std::atomic<bool> workerSawStart{false};
+    std::atomic<bool> workerSawStart { false };
 
     ex.postLatest(&key, [&] {
         log.push_back(1);
@@ -473,7 +473,7 @@ void TestPost::x2_runningKeyIsFollowedByNewItemFromWorker()
 
     QVERIFY(workerSawStart.load());
     QVERIFY(proceeded);
-    QCOMPARE(log, (std::vector<int>{ 1, 2 }));
+    QCOMPARE(log, (std::vector<int> { 1, 2 }));
 }
 
 void TestPost::x2_runningKeyIsFollowedByNewItemFromOwner()
@@ -487,7 +487,7 @@ void TestPost::x2_runningKeyIsFollowedByNewItemFromOwner()
     });
     drain(ex);
     drain(ex);
-    QCOMPARE(log, (std::vector<int>{ 1, 2 }));
+    QCOMPARE(log, (std::vector<int> { 1, 2 }));
 }
 
 void TestPost::x2_postLatestToBrokenChainThrowsBroken()

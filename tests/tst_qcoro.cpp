@@ -37,7 +37,7 @@ void TestQCoro::x6_resumeOnInsideAQCoroTask()
 {
     // X6: resumeOn() asks nothing of the promise type; QCoro's Task is just another coroutine.
     CurrentThreadExecutor gui;
-    LoopThread worker(WithExecutor{});
+    LoopThread worker(WithExecutor {});
     CurrentThreadExecutor *const other = worker.startAndWait();
     QVERIFY(other);
     QThread *const mainThread = QThread::currentThread();
@@ -90,7 +90,7 @@ void TestQCoro::x6_qcoroAwaitAndResultOfInOneTask()
     // QCoro's `co_await future` (its QFutureWatcher, through QCoro::Task's await_transform) and
     // qdispatch::resultOf() on the same future and on a submitted item, in one coroutine.
     CurrentThreadExecutor gui;
-    LoopThread worker(WithExecutor{});
+    LoopThread worker(WithExecutor {});
     CurrentThreadExecutor *const other = worker.startAndWait();
     QVERIFY(other);
     Semaphore go;
@@ -130,7 +130,7 @@ void TestQCoro::x6_qcoroAwaitsATaskThatUsesResultOf()
     // A QCoro::Task awaiting another QCoro::Task whose body uses resultOf() and resumeOn():
     // QCoro's own task chaining still works around our awaitables.
     CurrentThreadExecutor gui;
-    LoopThread worker(WithExecutor{});
+    LoopThread worker(WithExecutor {});
     CurrentThreadExecutor *const other = worker.startAndWait();
     QVERIFY(other);
 

@@ -43,8 +43,7 @@ void addModes()
 class Dropper
 {
 public:
-    Dropper(CurrentThreadExecutor &executor, std::unique_ptr<QPromise<int>> &promise,
-            bool onWorker)
+    Dropper(CurrentThreadExecutor &executor, std::unique_ptr<QPromise<int>> &promise, bool onWorker)
         : m_worker([&executor, &promise, onWorker, this] {
               if (onWorker) {
                   executor.post([this] { m_waiting.release(); });
@@ -54,8 +53,7 @@ public:
                   executor.submit([&promise] { promise.reset(); });
               }
           })
-    {
-    }
+    { }
     bool join() { return m_worker.join(); }
 
 private:
@@ -136,8 +134,8 @@ void TestQtVersions::c6_cancelChainSkipsTheQueuedItem()
     // C6 through Qt 6.10's cancelChain(): a worker cancels the chain from the continuation's
     // end before the owner thread ran the item; the item must be skipped.
     CurrentThreadExecutor executor;
-    std::atomic<bool> ran{false};
-    std::atomic<bool> continued{false};
+    std::atomic<bool> ran { false };
+    std::atomic<bool> continued { false };
     QFuture<int> item;
     QFuture<void> chain;
     Worker worker([&] {

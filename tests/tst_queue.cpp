@@ -116,9 +116,7 @@ void TestQueue::c4_c12_breakWhileAFloodIsPutInOrderHandsItOnInOrder()
     // The point of the test: the break came while the flood was being put in order.
     QCOMPARE(atBreak.run, quint64(0));
     QCOMPARE(atBreak.accepted, quint64(kFlood));
-    QVERIFY(QTest::qWaitFor([&] {
-        return record.order.size() == size_t(kFlood);
-    }, 60000));
+    QVERIFY(QTest::qWaitFor([&] { return record.order.size() == size_t(kFlood); }, 60000));
 
     QVERIFY(ranInOrder(record));
     QCOMPARE(newer.stats().handedOff, quint64(kFlood));

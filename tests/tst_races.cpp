@@ -53,8 +53,8 @@ std::uint64_t envNumber(const char *name, std::uint64_t fallback)
 std::uint64_t baseSeed()
 {
     static const std::uint64_t seed = envNumber(
-            "QDISPATCH_RACES_SEED",
-            std::uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) % 1000000007ull);
+        "QDISPATCH_RACES_SEED",
+        std::uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) % 1000000007ull);
     return seed;
 }
 
@@ -69,9 +69,9 @@ thread_local std::uint64_t t_starts = 0;
 // What one item did: how often it ran, where, and as which start on that thread.
 struct Slot
 {
-    std::atomic<int> runs{0};
-    std::atomic<int> ranOn{-1};
-    std::atomic<std::uint64_t> start{0};
+    std::atomic<int> runs { 0 };
+    std::atomic<int> ranOn { -1 };
+    std::atomic<std::uint64_t> start { 0 };
 };
 
 struct Produced
@@ -104,7 +104,7 @@ QString raceOnce(Event event, bool withOld, bool ownerIsQThread, std::uint64_t s
     CurrentThreadExecutor old;
     Semaphore ready, producersRunning, eventMayHappen, ownerMayEnd;
     std::unique_ptr<CurrentThreadExecutor> kept; // the executor, once the owner gives it up
-    std::atomic<CurrentThreadExecutor *> exposed{nullptr};
+    std::atomic<CurrentThreadExecutor *> exposed { nullptr };
     ExecutorHandle handle;
     const int ownerServes = int(rng() % 4); // drains the owner does before the event
     const int ownerSpin = int(rng() % 3000);
@@ -251,8 +251,8 @@ QString raceOnce(Event event, bool withOld, bool ownerIsQThread, std::uint64_t s
     }
     if (problem.isEmpty() && neverRun.count() != neverRunPosts)
         problem = QStringLiteral("X1: %1 posted items never ran, %2 were reported")
-                          .arg(neverRunPosts)
-                          .arg(neverRun.count());
+                      .arg(neverRunPosts)
+                      .arg(neverRun.count());
     return problem;
 }
 
@@ -304,12 +304,13 @@ void TestRaces::run(Event event)
     QFETCH(bool, withOld);
     QFETCH(bool, ownerIsQThread);
     const int n = iterations(60);
-    std::atomic<int> ranOnOld{0}, broken{0};
+    std::atomic<int> ranOnOld { 0 }, broken { 0 };
     for (int i = 0; i < n; ++i) {
         const std::uint64_t seed = baseSeed() * 1000003ull + std::uint64_t(int(event) * 100000 + i);
         const QString problem = raceOnce(event, withOld, ownerIsQThread, seed, ranOnOld, broken);
-        QVERIFY2(problem.isEmpty(),
-                 qPrintable(QStringLiteral("iteration %1 (seed %2): %3").arg(i).arg(seed).arg(problem)));
+        QVERIFY2(
+            problem.isEmpty(),
+            qPrintable(QStringLiteral("iteration %1 (seed %2): %3").arg(i).arg(seed).arg(problem)));
     }
     qInfo("%d iterations: %d items ran on the old executor, %d futures finished Broken", n,
           ranOnOld.load(), broken.load());
@@ -318,7 +319,8 @@ void TestRaces::run(Event event)
 void TestRaces::c4_c12_handOffKeepsEachProducersOrder_data()
 {
     addRows<int>("how",
-                 { { "destroyed on its owner", 0 }, { "owner thread ends", 1 },
+                 { { "destroyed on its owner", 0 },
+                   { "owner thread ends", 1 },
                    { "shutdown from this thread", 2 } });
 }
 
@@ -339,7 +341,7 @@ void TestRaces::c4_c12_handOffKeepsEachProducersOrder()
         CurrentThreadExecutor old;
         Semaphore ready, streaming, breakNow;
         ExecutorHandle handle;
-        std::atomic<CurrentThreadExecutor *> exposed{nullptr};
+        std::atomic<CurrentThreadExecutor *> exposed { nullptr };
         std::unique_ptr<CurrentThreadExecutor> kept;
         AnyThread owner(i % 2 == 0, [&] {
             auto inner = std::make_unique<CurrentThreadExecutor>(&old);
@@ -381,10 +383,10 @@ void TestRaces::c4_c12_handOffKeepsEachProducersOrder()
              qPrintable(QStringLiteral("C4/C12: in %1 of %2 runs a producer's later item ran "
                                        "before items the broken executor handed down (first: "
                                        "iteration %3, seed %4)")
-                                .arg(overtaken)
-                                .arg(n)
-                                .arg(firstBad)
-                                .arg(baseSeed())));
+                            .arg(overtaken)
+                            .arg(n)
+                            .arg(firstBad)
+                            .arg(baseSeed())));
 }
 
 QTEST_GUILESS_MAIN(TestRaces)

@@ -74,8 +74,8 @@ void TestRunUntil::c8_classicDeadlock()
     QThread *const owner = executor.thread();
     QCOMPARE(owner, QThread::currentThread());
 
-    std::atomic<int> ran{0};
-    std::atomic<int> offThread{0};
+    std::atomic<int> ran { 0 };
+    std::atomic<int> offThread { 0 };
     QFuture<qint64> job = QtConcurrent::run([&] {
         qint64 sum = 0;
         for (int i = 1; i <= 1000; ++i) {
@@ -118,8 +118,8 @@ void TestRunUntil::c8_wrongThreadThrowsAndChangesNothing()
     const QFuture<void> unfinished = never.future();
     const QFuture<void> ready = qdispatch_compat::readyFuture();
 
-    std::atomic<int> ran{0};
-    std::atomic<QThread *> ranOn{nullptr};
+    std::atomic<int> ran { 0 };
+    std::atomic<QThread *> ranOn { nullptr };
     QFuture<void> item;
     std::vector<int> codes; // -1: no exception, -2: another exception type
     std::string message;
@@ -129,7 +129,7 @@ void TestRunUntil::c8_wrongThreadThrowsAndChangesNothing()
             ranOn = QThread::currentThread();
             ++ran;
         });
-        for (const QFuture<void> &f : {unfinished, ready}) {
+        for (const QFuture<void> &f : { unfinished, ready }) {
             try {
                 if (withDeadline)
                     (void)executor.runUntilFuture(f, QDeadlineTimer(200), mode);
@@ -147,7 +147,7 @@ void TestRunUntil::c8_wrongThreadThrowsAndChangesNothing()
     QVERIFY(worker.join());
 
     const int wrong = int(ExecutorError::Code::WrongThread);
-    QCOMPARE(codes, (std::vector<int>{wrong, wrong}));
+    QCOMPARE(codes, (std::vector<int> { wrong, wrong }));
     QVERIFY2(message.find("thread") != std::string::npos, message.c_str());
     QCOMPARE(ran.load(), 0);
     QVERIFY(!item.isFinished());
@@ -164,7 +164,7 @@ void TestRunUntil::c8_wrongThreadThrowsAndChangesNothing()
 void TestRunUntil::c8_alreadyFinishedFutureRunsQueuedAndReturns_data()
 {
     addColumns<RunMode, int, bool>({ "mode", "kind", "withDeadline" });
-    const char *kinds[] = {"value", "exception", "cancelled", "default"};
+    const char *kinds[] = { "value", "exception", "cancelled", "default" };
     for (RunMode mode : kModes) {
         for (int kind = 0; kind < 4; ++kind) {
             QTest::addRow("%s-%s-forever", modeName(mode), kinds[kind]) << mode << kind << false;
@@ -205,8 +205,8 @@ void TestRunUntil::c8_alreadyFinishedFutureRunsQueuedAndReturns()
     QVERIFY(done.isFinished());
 
     constexpr int kItems = 100;
-    std::atomic<int> ran{0};
-    std::atomic<int> offThread{0};
+    std::atomic<int> ran { 0 };
+    std::atomic<int> offThread { 0 };
     std::vector<QFuture<void>> items;
     Worker worker([&] {
         for (int i = 0; i < kItems; ++i) {
@@ -260,9 +260,9 @@ void TestRunUntil::c8_itemsAcceptedBeforeFinishHaveRun()
     StartedPromise<int> promise;
     const QFuture<int> awaited = promise.future();
 
-    std::atomic<int> ran{0};
-    std::atomic<int> offThread{0};
-    std::atomic<bool> ownerWasWaiting{false};
+    std::atomic<int> ran { 0 };
+    std::atomic<int> offThread { 0 };
+    std::atomic<bool> ownerWasWaiting { false };
     std::vector<QFuture<int>> items;
     items.reserve(kItems);
     Worker worker([&] {
@@ -270,8 +270,7 @@ void TestRunUntil::c8_itemsAcceptedBeforeFinishHaveRun()
             // The owner runs this only from inside runUntilFuture.
             executor.submit([] {}).waitForFinished();
             ownerWasWaiting = true;
-        } catch (...) {
-        }
+        } catch (...) { }
         for (int i = 0; i < kItems; ++i) {
             items.push_back(executor.submit([&, i] {
                 if (QThread::currentThread() != owner)
@@ -377,8 +376,7 @@ void TestRunUntil::c8_cancelledFutureEndsWait()
     Worker worker([&] {
         try {
             executor.submit([] {}).waitForFinished(); // the owner is waiting now
-        } catch (...) {
-        }
+        } catch (...) { }
         QFuture<int> copy = awaited;
         copy.cancel();
         promise.finish();
@@ -396,15 +394,15 @@ void TestRunUntil::c8_cancelledFutureEndsWait()
 void TestRunUntil::c8_nested_data()
 {
     addColumns<RunMode, RunMode, bool, bool>(
-            { "outerMode", "innerMode", "otherExecutor", "queuedBefore" });
-    for (bool queuedBefore : {false, true}) {
+        { "outerMode", "innerMode", "otherExecutor", "queuedBefore" });
+    for (bool queuedBefore : { false, true }) {
         for (RunMode outer : kModes) {
             for (RunMode inner : kModes) {
-                for (bool otherExecutor : {false, true}) {
+                for (bool otherExecutor : { false, true }) {
                     QTest::addRow("%s-%s-outer%s-inner%s", otherExecutor ? "other" : "same",
                                   queuedBefore ? "queuedBefore" : "submittedDuring",
                                   modeName(outer), modeName(inner))
-                            << outer << inner << otherExecutor << queuedBefore;
+                        << outer << inner << otherExecutor << queuedBefore;
                 }
             }
         }
@@ -426,11 +424,11 @@ void TestRunUntil::c8_nested()
     StartedPromise<void> gate;
     const QFuture<void> gateFuture = gate.future();
     Semaphore firstStarted;
-    std::atomic<bool> laterRan{false};
-    std::atomic<bool> laterRanBeforeInnerReturned{false};
-    std::atomic<int> offThread{0};
-    std::atomic<int> innerThrew{0};
-    std::atomic<int> innerReturnedFalse{0};
+    std::atomic<bool> laterRan { false };
+    std::atomic<bool> laterRanBeforeInnerReturned { false };
+    std::atomic<int> offThread { 0 };
+    std::atomic<int> innerThrew { 0 };
+    std::atomic<int> innerReturnedFalse { 0 };
 
     const auto firstFn = [&] {
         if (QThread::currentThread() != owner)
@@ -494,18 +492,20 @@ void TestRunUntil::c8_manyTimesInARow()
 {
     CurrentThreadExecutor executor;
     QThread *const owner = executor.thread();
-    std::atomic<int> offThread{0};
+    std::atomic<int> offThread { 0 };
     constexpr int kRounds = 300;
     for (int round = 0; round < kRounds; ++round) {
         const RunMode mode = kModes[round % 3];
         QFuture<int> job = QtConcurrent::run([&, round] {
             int sum = 0;
             for (int i = 0; i < 3; ++i) {
-                sum += executor.submit([&, round, i] {
-                    if (QThread::currentThread() != owner)
-                        ++offThread;
-                    return round + i;
-                }).result();
+                sum += executor
+                           .submit([&, round, i] {
+                               if (QThread::currentThread() != owner)
+                                   ++offThread;
+                               return round + i;
+                           })
+                           .result();
             }
             return sum;
         });
@@ -537,8 +537,8 @@ void TestRunUntil::c8_ownerIsNotTheMainThread()
 {
     QFETCH(bool, stdThread);
     std::vector<qint64> sums;
-    std::atomic<int> offThread{0};
-    std::atomic<int> failures{0};
+    std::atomic<int> offThread { 0 };
+    std::atomic<int> failures { 0 };
     Semaphore done;
 
     auto body = [&] {
@@ -551,11 +551,13 @@ void TestRunUntil::c8_ownerIsNotTheMainThread()
                 QFuture<qint64> job = QtConcurrent::run([&] {
                     qint64 sum = 0;
                     for (int i = 1; i <= 100; ++i) {
-                        sum += executor.submit([&, i] {
-                            if (QThread::currentThread() != owner)
-                                ++offThread;
-                            return qint64(i);
-                        }).result();
+                        sum += executor
+                                   .submit([&, i] {
+                                       if (QThread::currentThread() != owner)
+                                           ++offThread;
+                                       return qint64(i);
+                                   })
+                                   .result();
                     }
                     return sum;
                 });
@@ -576,7 +578,7 @@ void TestRunUntil::c8_ownerIsNotTheMainThread()
     QVERIFY(owner.join());
     QCOMPARE(failures.load(), 0);
     QCOMPARE(offThread.load(), 0);
-    QCOMPARE(sums, (std::vector<qint64>{5050, 5050, 5050}));
+    QCOMPARE(sums, (std::vector<qint64> { 5050, 5050, 5050 }));
 }
 
 QTEST_GUILESS_MAIN(TestRunUntil)

@@ -30,11 +30,12 @@ namespace {
 
 // C13's programming error handled as shutdown(): the probes the destroyed executor held moved to
 // `old` on this thread (withOld), which runs them now, or failed Broken here.
-void checkHandedHere(CurrentThreadExecutor &old, const Journal &journal,
-                     const Submitted &submitted, bool withOld)
+void checkHandedHere(CurrentThreadExecutor &old, const Journal &journal, const Submitted &submitted,
+                     bool withOld)
 {
     if (withOld)
-        QVERIFY(old.runUntilFuture(submitted.futures.last(), joinDeadline(), RunMode::ExecutorOnly));
+        QVERIFY(
+            old.runUntilFuture(submitted.futures.last(), joinDeadline(), RunMode::ExecutorOnly));
     QThread *const here = QThread::currentThread();
     VERIFY_NO_PROBLEM(whereTheyWent(journal, submitted, withOld ? here : nullptr, here));
 }
@@ -151,25 +152,25 @@ void TestShutdown::c12_waiterOfBrokenItemWakes()
     {
         Semaphore waiting;
         Semaphore returned;
-        std::atomic<int> outcome{-1}; // 0: waitForFinished() threw, 1: it returned
+        std::atomic<int> outcome { -1 }; // 0: waitForFinished() threw, 1: it returned
         std::exception_ptr error;
     };
     auto shared = std::make_shared<Shared>();
     std::unique_ptr<QThread> waiter(
-            QThread::create([shared, future = submitted.futures.first()]() mutable {
-                shared->waiting.release();
-                try {
-                    future.waitForFinished();
-                    shared->outcome = 1;
-                } catch (...) {
-                    // Kept, not read here: the owner made the exception while it ended, and
-                    // only this test thread is ordered after that for ThreadSanitizer
-                    // (BlockedOwner::finish()); QFuture's own hand-off is invisible to it.
-                    shared->error = std::current_exception();
-                    shared->outcome = 0;
-                }
-                shared->returned.release();
-            }));
+        QThread::create([shared, future = submitted.futures.first()]() mutable {
+            shared->waiting.release();
+            try {
+                future.waitForFinished();
+                shared->outcome = 1;
+            } catch (...) {
+                // Kept, not read here: the owner made the exception while it ended, and
+                // only this test thread is ordered after that for ThreadSanitizer
+                // (BlockedOwner::finish()); QFuture's own hand-off is invisible to it.
+                shared->error = std::current_exception();
+                shared->outcome = 0;
+            }
+            shared->returned.release();
+        }));
     waiter->start();
     QVERIFY(shared->waiting.tryAcquire(1, kHandshakeMs));
     QVERIFY(owner.finish());
@@ -183,8 +184,7 @@ void TestShutdown::c12_waiterOfBrokenItemWakes()
         std::rethrow_exception(shared->error);
     } catch (const ExecutorError &error) {
         broken = error.code() == ExecutorError::Code::Broken;
-    } catch (...) {
-    }
+    } catch (...) { }
     QVERIFY2(broken, "C12: the waiter was released without ExecutorError{Broken}");
 }
 
@@ -197,7 +197,7 @@ void TestShutdown::c13_destroyOnOwnerWithItemsQueued_data()
 void TestShutdown::c13_destroyOnOwnerWithItemsQueued()
 {
     QFETCH(bool, withOld);
-    LoopThread oldThread(WithExecutor{});
+    LoopThread oldThread(WithExecutor {});
     CurrentThreadExecutor *old = withOld ? oldThread.startAndWait() : nullptr;
     QVERIFY(old || !withOld);
     auto executor = std::make_unique<CurrentThreadExecutor>(old);
@@ -210,16 +210,17 @@ void TestShutdown::c13_destroyOnOwnerWithItemsQueued()
     QVERIFY2(log.count() == 0, qPrintable(log.joined()));
 
     QVERIFY(!withOld || journal->destroyed.tryAcquire(3, kHandshakeMs));
-    VERIFY_NO_PROBLEM(whereTheyWent(*journal, submitted, withOld ? &oldThread : nullptr, QThread::currentThread()));
+    VERIFY_NO_PROBLEM(whereTheyWent(*journal, submitted, withOld ? &oldThread : nullptr,
+                                    QThread::currentThread()));
 }
 
 void TestShutdown::c13_destroyOnOwnerFromInsideItsOwnItem_data()
 {
     addRows<RunMode, bool>(
-            "mode", "withOld",
-            { { "ExecutorOnly", RunMode::ExecutorOnly, false },
-              { "AllEvents", RunMode::AllEvents, false },
-              { "AllEvents, old executor on a QThread", RunMode::AllEvents, true } });
+        "mode", "withOld",
+        { { "ExecutorOnly", RunMode::ExecutorOnly, false },
+          { "AllEvents", RunMode::AllEvents, false },
+          { "AllEvents, old executor on a QThread", RunMode::AllEvents, true } });
 }
 
 void TestShutdown::c13_destroyOnOwnerFromInsideItsOwnItem()
@@ -228,7 +229,7 @@ void TestShutdown::c13_destroyOnOwnerFromInsideItsOwnItem()
     // in runUntilFuture() on that very executor and three more items wait behind it.
     QFETCH(RunMode, mode);
     QFETCH(bool, withOld);
-    LoopThread oldThread(WithExecutor{});
+    LoopThread oldThread(WithExecutor {});
     CurrentThreadExecutor *old = withOld ? oldThread.startAndWait() : nullptr;
     QVERIFY(old || !withOld);
     CurrentThreadExecutor *executor = new CurrentThreadExecutor(old);
@@ -252,7 +253,8 @@ void TestShutdown::c13_destroyOnOwnerFromInsideItsOwnItem()
     QVERIFY2(log.count() == 0, qPrintable(log.joined()));
 
     QVERIFY(!withOld || journal->destroyed.tryAcquire(3, kHandshakeMs));
-    VERIFY_NO_PROBLEM(whereTheyWent(*journal, behind, withOld ? &oldThread : nullptr, QThread::currentThread()));
+    VERIFY_NO_PROBLEM(
+        whereTheyWent(*journal, behind, withOld ? &oldThread : nullptr, QThread::currentThread()));
 }
 
 void TestShutdown::c13_destroyAfterOwnerFinished_data()
@@ -287,7 +289,8 @@ void TestShutdown::c13_destroyAfterOwnerFinished()
 void TestShutdown::c13_destroyFromAnotherThreadWhileOwnerBlocked_data()
 {
     addRows<bool, bool>("useQThread", "withOld",
-                        { { "std::thread", false, false }, { "QThread", true, false },
+                        { { "std::thread", false, false },
+                          { "QThread", true, false },
                           { "std::thread, old executor here", false, true },
                           { "QThread, old executor here", true, true } });
 }
@@ -321,8 +324,8 @@ void TestShutdown::c13_destroyFromAnotherThreadWhileOwnerInEventLoop()
     QFETCH(bool, withOld);
     CurrentThreadExecutor old; // on this thread
     Semaphore blockerStarted, releaseBlocker;
-    LoopThread owner(WithExecutor{ withOld ? &old : nullptr });
-    const ReleaseOnExit releaseOnExit{ releaseBlocker }; // the owner's loop can then stop
+    LoopThread owner(WithExecutor { withOld ? &old : nullptr });
+    const ReleaseOnExit releaseOnExit { releaseBlocker }; // the owner's loop can then stop
     CurrentThreadExecutor *executor = owner.startAndWait();
     QVERIFY(executor);
 

@@ -96,7 +96,7 @@ void TestStats::x10_x2_replacedPostLatestCountsAsCancelled()
     checkIdle(ex, 3);
 
     ex.runPending();
-    QCOMPARE(ran, std::vector<int>{ 3 });
+    QCOMPARE(ran, std::vector<int> { 3 });
     s = ex.stats();
     QCOMPARE(s.run, quint64(1));
     QCOMPARE(s.cancelled, quint64(2));
@@ -117,7 +117,8 @@ void TestStats::x10_peakPendingSeesBacklogTakenAtBreak()
     int ran = 0;
     for (int i = 0; i < 5; ++i) {
         if (!withChain)
-            QTest::ignoreMessage(QtWarningMsg, QRegularExpression(QStringLiteral("a posted item will never run")));
+            QTest::ignoreMessage(
+                QtWarningMsg, QRegularExpression(QStringLiteral("a posted item will never run")));
         ex.post([&] { ++ran; });
     }
     ex.shutdown();
@@ -144,9 +145,9 @@ void TestStats::x10_snapshotsFromOtherThreadsAreMoments()
     constexpr int kItems = 1000000;
 #endif
     CurrentThreadExecutor ex;
-    std::atomic<bool> producing{true};
-    std::atomic<int> violations{0};
-    std::atomic<int> snapshots{0};
+    std::atomic<bool> producing { true };
+    std::atomic<int> violations { 0 };
+    std::atomic<int> snapshots { 0 };
     QString firstViolation;
 
     Worker producer([&] {
@@ -177,22 +178,28 @@ void TestStats::x10_snapshotsFromOtherThreadsAreMoments()
             const quint64 pending = ex.pendingCount();
             const ExecutorStats after = ex.stats();
             for (const ExecutorStats *s : { &before, &after }) {
-                if (s->accepted < previous.accepted || s->run < previous.run
-                    || s->cancelled < previous.cancelled || s->handedOff < previous.handedOff
-                    || s->failed < previous.failed)
+                if (s->accepted < previous.accepted || s->run < previous.run ||
+                    s->cancelled < previous.cancelled || s->handedOff < previous.handedOff ||
+                    s->failed < previous.failed)
                     fail(QStringLiteral("a total went down: accepted %1 -> %2, run %3 -> %4, "
                                         "cancelled %5 -> %6")
-                                 .arg(previous.accepted).arg(s->accepted)
-                                 .arg(previous.run).arg(s->run)
-                                 .arg(previous.cancelled).arg(s->cancelled));
+                             .arg(previous.accepted)
+                             .arg(s->accepted)
+                             .arg(previous.run)
+                             .arg(s->run)
+                             .arg(previous.cancelled)
+                             .arg(s->cancelled));
                 if (done(*s) > s->accepted)
                     fail(QStringLiteral("more done (%1) than accepted (%2)")
-                                 .arg(done(*s)).arg(s->accepted));
+                             .arg(done(*s))
+                             .arg(s->accepted));
                 previous = *s;
             }
             if (pending > after.accepted - done(before))
                 fail(QStringLiteral("pendingCount() %1 > later accepted %2 - earlier done %3")
-                             .arg(pending).arg(after.accepted).arg(done(before)));
+                         .arg(pending)
+                         .arg(after.accepted)
+                         .arg(done(before)));
             ++snapshots;
         }
     });
@@ -230,7 +237,7 @@ void TestStats::x10_countsSubmittedCancelledAndRun()
     ex.runPending();
     QCOMPARE(ran, kItems - 3);
     QCOMPARE(ex.pendingCount(), quint64(0));
-    QCOMPARE(books(ex.stats()), (QList<quint64>{ kItems, kItems - 3, 3, 0, 0, kItems }));
+    QCOMPARE(books(ex.stats()), (QList<quint64> { kItems, kItems - 3, 3, 0, 0, kItems }));
 
     // A second burst: the peak stays the highest ever, the counts add up.
     Worker more([&] {
@@ -262,11 +269,11 @@ void TestStats::x10_countsHandOffOnBreak()
     QCOMPARE(inner.pendingCount(), quint64(5));
     inner.shutdown();
 
-    QCOMPARE(books(inner.stats()), (QList<quint64>{ 5, 0, 0, 5, 0, 5 }));
+    QCOMPARE(books(inner.stats()), (QList<quint64> { 5, 0, 0, 5, 0, 5 }));
     QCOMPARE(inner.pendingCount(), quint64(0));
     QCOMPARE(outer.pendingCount(), quint64(5));
     outer.runPending();
-    QCOMPARE(books(outer.stats()), (QList<quint64>{ 5, 5, 0, 0, 0, 5 }));
+    QCOMPARE(books(outer.stats()), (QList<quint64> { 5, 5, 0, 0, 0, 5 }));
 }
 
 // X10 with X7: a handle reads the same books from any thread, counting both the items the owner

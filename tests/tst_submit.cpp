@@ -33,8 +33,8 @@ namespace {
 // than their executor's.
 struct Tally
 {
-    std::atomic<int> ran{ 0 };
-    std::atomic<int> wrongThread{ 0 };
+    std::atomic<int> ran { 0 };
+    std::atomic<int> wrongThread { 0 };
     std::vector<QFuture<void>> futures; // the producer's, read once it was joined
 };
 
@@ -104,14 +104,14 @@ void TestSubmit::c1_guiThreadOwner()
 
 void TestSubmit::c1_qthreadOwner()
 {
-    LoopThread owner(WithExecutor{}); // C3: its items run in QThread::exec()
+    LoopThread owner(WithExecutor {}); // C3: its items run in QThread::exec()
     CurrentThreadExecutor *ex = owner.startAndWait();
     QVERIFY(ex);
     QVERIFY(ex->thread() == static_cast<QThread *>(&owner));
 
     Semaphore ran;
-    std::atomic<QThread *> itemThread{nullptr};
-    std::atomic<QThread *> reported{nullptr}; // thread() seen on the owner thread itself
+    std::atomic<QThread *> itemThread { nullptr };
+    std::atomic<QThread *> reported { nullptr }; // thread() seen on the owner thread itself
     QFuture<void> fut = ex->submit([&] {
         itemThread = QThread::currentThread();
         reported = ex->thread();
@@ -200,10 +200,10 @@ void TestSubmit::c3_ownerThreadExactlyOnceOneAtATime()
     auto runs = std::make_unique<std::atomic<int>[]>(kTotal);
     for (int i = 0; i < kTotal; ++i)
         runs[i] = 0;
-    std::atomic<int> inside{0};
-    std::atomic<int> maxInside{0};
-    std::atomic<int> wrongThread{0};
-    std::atomic<int> ran{0};
+    std::atomic<int> inside { 0 };
+    std::atomic<int> maxInside { 0 };
+    std::atomic<int> wrongThread { 0 };
+    std::atomic<int> ran { 0 };
     StartedPromise<void> allRan;
     std::vector<QFuture<int>> futures[kProducers];
 
@@ -233,7 +233,7 @@ void TestSubmit::c3_ownerThreadExactlyOnceOneAtATime()
     QCOMPARE(ran.load(), kTotal);
 
     // A later drain must not run anything a second time.
-    QFuture<void> marker = onWorker([&] { return ex.submit([] { }); });
+    QFuture<void> marker = onWorker([&] { return ex.submit([] {}); });
     QVERIFY(ex.runUntilFuture(marker, joinDeadline(), mode));
 
     QCOMPARE(wrongThread.load(), 0);
@@ -311,7 +311,7 @@ void TestSubmit::c4_fourProducersEachInOrder()
     order.reserve(kTotal);
     StartedPromise<void> allRan;
     Semaphore go;
-    std::atomic<int> startFailures{0};
+    std::atomic<int> startFailures { 0 };
 
     std::vector<std::unique_ptr<Worker>> producers;
     for (int p = 0; p < kProducers; ++p) {
@@ -337,9 +337,9 @@ void TestSubmit::c4_fourProducersEachInOrder()
     for (const auto &[p, i] : order) {
         if (i != next[p])
             QFAIL(qPrintable(QStringLiteral("producer %1: item %2 ran where %3 was due")
-                                     .arg(p)
-                                     .arg(i)
-                                     .arg(next[p])));
+                                 .arg(p)
+                                 .arg(i)
+                                 .arg(next[p])));
         ++next[p];
     }
     for (int p = 0; p < kProducers; ++p)

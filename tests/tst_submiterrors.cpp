@@ -87,8 +87,7 @@ void TestSubmitErrors::c5_stdExceptionSameTypeAndMessage()
             call();
         } catch (const std::exception &e) {
             return typeid(e) == expected && std::strcmp(e.what(), text) == 0;
-        } catch (...) {
-        }
+        } catch (...) { }
         return false;
     };
     QVERIFY(inspect([&] { (void)plain.result(); }, typeid(std::runtime_error), "plain boom"));
@@ -102,7 +101,7 @@ void TestSubmitErrors::c5_nonStdExceptionTypes()
     CurrentThreadExecutor ex;
     auto [anInt, aStruct] = onWorker([&] {
         QFuture<int> anInt = ex.submit([]() -> int { throw 42; });
-        QFuture<void> aStruct = ex.submit([] { throw NotAnException{7}; });
+        QFuture<void> aStruct = ex.submit([] { throw NotAnException { 7 }; });
         return std::make_pair(anInt, aStruct);
     });
     QVERIFY(ex.runUntilFuture(aStruct, joinDeadline()));
@@ -113,8 +112,7 @@ void TestSubmitErrors::c5_nonStdExceptionTypes()
         (void)anInt.result();
     } catch (int v) {
         thrownInt = v;
-    } catch (...) {
-    }
+    } catch (...) { }
     QCOMPARE(thrownInt, 42);
 
     int thrownCode = 0;
@@ -122,8 +120,7 @@ void TestSubmitErrors::c5_nonStdExceptionTypes()
         aStruct.waitForFinished();
     } catch (const NotAnException &e) {
         thrownCode = e.code;
-    } catch (...) {
-    }
+    } catch (...) { }
     QCOMPARE(thrownCode, 7);
 }
 
@@ -151,7 +148,7 @@ void TestSubmitErrors::c5_executorContinuesAfterException()
         return std::make_tuple(a, b, c, d);
     });
     QVERIFY(ex.runUntilFuture(fourth, joinDeadline()));
-    QCOMPARE(ranOrder, (std::vector<int>{1, 2, 3, 4}));
+    QCOMPARE(ranOrder, (std::vector<int> { 1, 2, 3, 4 }));
     QVERIFY(first.isFinished());
     QVERIFY(third.isFinished());
     QCOMPARE(second.result(), 2);
@@ -171,7 +168,7 @@ void TestSubmitErrors::c5_nothingEscapesIntoEventLoop()
     Worker producer([&] {
         throwing.push_back(ex.submit([] { throw std::runtime_error("loop boom"); }));
         throwing.push_back(ex.submit([] { throw 42; }));
-        throwing.push_back(ex.submit([] { throw NotAnException{1}; }));
+        throwing.push_back(ex.submit([] { throw NotAnException { 1 }; }));
         last = ex.submit([&] {
             loop.quit();
             return 9;
@@ -198,8 +195,8 @@ void TestSubmitErrors::c5_nothingEscapesIntoEventLoop()
 void TestSubmitErrors::c6_cancelBeforeStartSkipsFn()
 {
     CurrentThreadExecutor ex;
-    std::atomic<bool> calledB{false};
-    std::atomic<bool> calledD{false};
+    std::atomic<bool> calledB { false };
+    std::atomic<bool> calledD { false };
     auto token = std::make_shared<int>(0);
     auto [a, b, c, d] = onWorker([&] {
         QFuture<int> a = ex.submit([] { return 1; });
@@ -237,10 +234,10 @@ void TestSubmitErrors::c6_cancelAfterStartDoesNotInterrupt()
     Semaphore submitted;
     Semaphore started;
     Semaphore proceed;
-    std::atomic<bool> proceeded{false};
-    std::atomic<bool> completed{false};
-    std::atomic<bool> sawStart{false};
-    std::atomic<bool> cancelled{false};
+    std::atomic<bool> proceeded { false };
+    std::atomic<bool> completed { false };
+    std::atomic<bool> sawStart { false };
+    std::atomic<bool> cancelled { false };
     QFuture<int> fut;
 
     Worker canceller([&] {
@@ -272,7 +269,7 @@ void TestSubmitErrors::c6_cancelAfterStartDoesNotInterrupt()
 void TestSubmitErrors::c7_submitFromOwnerThrows()
 {
     CurrentThreadExecutor ex;
-    std::atomic<int> calls{0};
+    std::atomic<int> calls { 0 };
     auto token = std::make_shared<int>(0);
     bool thrown = false;
     ExecutorError::Code code = ExecutorError::Code::Broken;
@@ -292,7 +289,7 @@ void TestSubmitErrors::c7_submitFromOwnerThrows()
     QVERIFY(!ex.isBroken());
 
     // Nothing was queued: a drain up to a later item runs only that item.
-    std::atomic<int> markerCalls{0};
+    std::atomic<int> markerCalls { 0 };
     QFuture<void> marker = onWorker([&] { return ex.submit([&] { ++markerCalls; }); });
     QVERIFY(ex.runUntilFuture(marker, joinDeadline()));
     QCOMPARE(markerCalls.load(), 1);
@@ -302,7 +299,7 @@ void TestSubmitErrors::c7_submitFromOwnerThrows()
 void TestSubmitErrors::c7_submitFromInsideRunningItemThrows()
 {
     CurrentThreadExecutor ex;
-    std::atomic<int> innerCalls{0};
+    std::atomic<int> innerCalls { 0 };
     bool thrown = false;
     bool otherException = false;
     ExecutorError::Code code = ExecutorError::Code::Broken;
@@ -328,7 +325,7 @@ void TestSubmitErrors::c7_submitFromInsideRunningItemThrows()
     QVERIFY(code == ExecutorError::Code::OwnThread);
     QVERIFY2(mentionsDeadlock(message.c_str()), message.c_str());
 
-    std::atomic<int> markerCalls{0};
+    std::atomic<int> markerCalls { 0 };
     QFuture<void> marker = onWorker([&] { return ex.submit([&] { ++markerCalls; }); });
     QVERIFY(ex.runUntilFuture(marker, joinDeadline()));
     QVERIFY(ex.runUntilFuture(marker, joinDeadline(), RunMode::ExecutorOnly));

@@ -29,8 +29,8 @@ namespace {
 
 struct CopyCounter
 {
-    static inline std::atomic<int> copies{0};
-    static inline std::atomic<int> moves{0};
+    static inline std::atomic<int> copies { 0 };
+    static inline std::atomic<int> moves { 0 };
     static void reset()
     {
         copies = 0;
@@ -88,9 +88,7 @@ struct RefQualifiedVoid
     void operator()() const && { *out = 4; }
 };
 
-
-template <typename T>
-T makeResult(std::atomic<int> &calls, int v)
+template<typename T> T makeResult(std::atomic<int> &calls, int v)
 {
     ++calls;
     if constexpr (std::is_void_v<T>) {
@@ -100,25 +98,26 @@ T makeResult(std::atomic<int> &calls, int v)
     } else if constexpr (std::is_same_v<T, CopyOnly>) {
         return CopyOnly(v);
     } else {
-        return MoveOnly{std::make_unique<int>(v)};
+        return MoveOnly { std::make_unique<int>(v) };
     }
 }
 
 // One result type's check, for the rows of c2_c5_resultTypeMatrix.
 using ResultCheck = void (*)();
 
-template <typename T>
-void checkResultKind()
+template<typename T> void checkResultKind()
 {
     CurrentThreadExecutor ex;
-    std::atomic<int> calls{0};
-    std::atomic<int> throwingCalls{0};
+    std::atomic<int> calls { 0 };
+    std::atomic<int> throwingCalls { 0 };
     auto [good, bad] = onWorker([&] {
         QFuture<T> good = ex.submit([&calls](int v) { return makeResult<T>(calls, v); }, 42);
-        QFuture<T> bad = ex.submit([&throwingCalls](int) -> T {
-            ++throwingCalls;
-            throw std::runtime_error("matrix failure");
-        }, 1);
+        QFuture<T> bad = ex.submit(
+            [&throwingCalls](int) -> T {
+                ++throwingCalls;
+                throw std::runtime_error("matrix failure");
+            },
+            1);
         return std::make_pair(good, bad);
     });
     QVERIFY(!good.isFinished());
@@ -145,8 +144,7 @@ void checkResultKind()
     } catch (const std::runtime_error &e) {
         caught = true;
         message = e.what();
-    } catch (...) {
-    }
+    } catch (...) { }
     QVERIFY(caught);
     QCOMPARE(message, std::string("matrix failure"));
 }
@@ -170,9 +168,9 @@ private Q_SLOTS:
 void TestSubmitValues::c2_submitReturnsAtOnce()
 {
     CurrentThreadExecutor ex;
-    std::atomic<bool> ran{false};
-    std::atomic<bool> ranWhenReturned{true};
-    std::atomic<bool> finishedWhenReturned{true};
+    std::atomic<bool> ran { false };
+    std::atomic<bool> ranWhenReturned { true };
+    std::atomic<bool> finishedWhenReturned { true };
     Semaphore returned;
     QFuture<void> fut;
 
@@ -202,25 +200,23 @@ void TestSubmitValues::c2_moveOnlyCallableAndArgs()
 {
     CurrentThreadExecutor ex;
     auto [a, b, c] = onWorker([&] {
-        MoveOnlyFn fn{std::make_unique<int>(100)};
+        MoveOnlyFn fn { std::make_unique<int>(100) };
         auto arg = std::make_unique<int>(20);
         QFuture<int> a = ex.submit(std::move(fn), std::move(arg), std::make_unique<int>(3));
 
         // A mutable lambda owning a unique_ptr, taking a move-only argument by rvalue reference.
         QFuture<int> b = ex.submit(
-                [p = std::make_unique<int>(1000)](std::unique_ptr<int> &&q) mutable {
-                    return *p + *q;
-                },
-                std::make_unique<int>(1));
+            [p = std::make_unique<int>(1000)](std::unique_ptr<int> &&q) mutable { return *p + *q; },
+            std::make_unique<int>(1));
 
         // A move-only argument whose ownership ends up inside the callable.
         auto owned = std::make_shared<int>(5);
         std::weak_ptr<int> watch = owned;
         QFuture<bool> c = ex.submit(
-                [watch](std::unique_ptr<std::shared_ptr<int>> holder) {
-                    return holder && *holder && !watch.expired();
-                },
-                std::make_unique<std::shared_ptr<int>>(std::move(owned)));
+            [watch](std::unique_ptr<std::shared_ptr<int>> holder) {
+                return holder && *holder && !watch.expired();
+            },
+            std::make_unique<std::shared_ptr<int>>(std::move(owned)));
         return std::make_tuple(a, b, c);
     });
     QVERIFY(ex.runUntilFuture(c, joinDeadline()));
@@ -307,9 +303,8 @@ void TestSubmitValues::c2_argumentsAreDecayCopied()
 
     // ...while std::ref still passes a reference on purpose.
     int target = 0;
-    QFuture<void> viaRef = onWorker([&] {
-        return ex.submit([](int &r) { r = 33; }, std::ref(target));
-    });
+    QFuture<void> viaRef =
+        onWorker([&] { return ex.submit([](int &r) { r = 33; }, std::ref(target)); });
     QVERIFY(ex.runUntilFuture(viaRef, joinDeadline()));
     QCOMPARE(target, 33);
 }
@@ -321,16 +316,16 @@ void TestSubmitValues::c2_callableAndArgsInvokedAsRvalues()
         RefQualified lvalueFn;
         const RefQualified constFn;
         std::string text = "kept";
-        QFuture<int> a = ex.submit(RefQualified{});
+        QFuture<int> a = ex.submit(RefQualified {});
         QFuture<int> b = ex.submit(lvalueFn);
         QFuture<int> c = ex.submit(constFn); // decays: the stored copy is not const
         QFuture<bool> d = ex.submit(
-                [](auto &&s) {
-                    (void)s;
-                    return std::is_rvalue_reference_v<decltype(s)>
-                            && !std::is_const_v<std::remove_reference_t<decltype(s)>>;
-                },
-                text);
+            [](auto &&s) {
+                (void)s;
+                return std::is_rvalue_reference_v<decltype(s)> &&
+                    !std::is_const_v<std::remove_reference_t<decltype(s)>>;
+            },
+            text);
         return std::make_tuple(a, b, c, d);
     });
     QVERIFY(ex.runUntilFuture(argIsRvalue, joinDeadline()));
@@ -340,18 +335,18 @@ void TestSubmitValues::c2_callableAndArgsInvokedAsRvalues()
     QCOMPARE(argIsRvalue.result(), true);
 
     // The same when the callable returns void.
-    std::atomic<int> voidFnCategory{0};
-    std::atomic<int> voidArgIsRvalue{-1};
+    std::atomic<int> voidFnCategory { 0 };
+    std::atomic<int> voidArgIsRvalue { -1 };
     QFuture<void> last = onWorker([&] {
-        RefQualifiedVoid fn{&voidFnCategory};
+        RefQualifiedVoid fn { &voidFnCategory };
         std::string text = "kept";
         ex.submit(fn);
         return ex.submit(
-                [&voidArgIsRvalue](auto &&s) {
-                    (void)s;
-                    voidArgIsRvalue = std::is_rvalue_reference_v<decltype(s)> ? 1 : 0;
-                },
-                text);
+            [&voidArgIsRvalue](auto &&s) {
+                (void)s;
+                voidArgIsRvalue = std::is_rvalue_reference_v<decltype(s)> ? 1 : 0;
+            },
+            text);
     });
     QVERIFY(ex.runUntilFuture(last, joinDeadline()));
     QCOMPARE(voidFnCategory.load(), 3);

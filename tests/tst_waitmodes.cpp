@@ -41,7 +41,7 @@ struct ThreadUsage
     long wakeUps;
     static ThreadUsage now()
     {
-        rusage usage{};
+        rusage usage {};
         getrusage(RUSAGE_THREAD, &usage);
         const auto us = [](const timeval &t) {
             return std::chrono::seconds(t.tv_sec) + std::chrono::microseconds(t.tv_usec);
@@ -88,7 +88,8 @@ void TestWaitModes::c9_executorOnlyIdleOwnerSleeps()
     const ThreadUsage after = ThreadUsage::now();
     const long wakeUps = after.wakeUps - before.wakeUps;
     const auto cpu = after.cpu - before.cpu;
-    QVERIFY2(wakeUps < 20, qPrintable(QStringLiteral("%1 wake-ups in one idle second").arg(wakeUps)));
+    QVERIFY2(wakeUps < 20,
+             qPrintable(QStringLiteral("%1 wake-ups in one idle second").arg(wakeUps)));
     QVERIFY2(cpu < std::chrono::milliseconds(5),
              qPrintable(QStringLiteral("%1 µs of CPU in one idle second").arg(cpu.count())));
 }
@@ -137,7 +138,7 @@ void TestWaitModes::c9_basicWait()
     StartedPromise<QString> promise;
     const QFuture<QString> awaited = promise.future();
     Semaphore ownerWaiting;
-    std::atomic<bool> itemOnOwner{false};
+    std::atomic<bool> itemOnOwner { false };
 
     Worker worker([&] {
         executor.submit([&] {
@@ -194,7 +195,8 @@ void TestWaitModes::c9_eventLoopModesRunTimersPostedEventsAndOtherExecutors()
     QVERIFY(repeats >= 5);
 
     StartedPromise<void> byPosted;
-    QMetaObject::invokeMethod(&context, [&] { byPosted.finish(); }, Qt::QueuedConnection);
+    QMetaObject::invokeMethod(
+        &context, [&] { byPosted.finish(); }, Qt::QueuedConnection);
     QVERIFY(executor.runUntilFuture(byPosted.future(), joinDeadline(), mode));
 
     StartedPromise<void> byOtherExecutor;
@@ -214,31 +216,34 @@ void TestWaitModes::c9_executorOnlyRunsNothingButItsItems()
     QThread *const owner = executor.thread();
     QObject context;
 
-    std::atomic<bool> timerFired{false};
-    std::atomic<bool> postedRan{false};
-    std::atomic<bool> otherRan{false};
+    std::atomic<bool> timerFired { false };
+    std::atomic<bool> postedRan { false };
+    std::atomic<bool> otherRan { false };
     QTimer timer;
     timer.setSingleShot(true);
     connect(&timer, &QTimer::timeout, &context, [&] { timerFired = true; });
     timer.start(0);
-    QMetaObject::invokeMethod(&context, [&] { postedRan = true; }, Qt::QueuedConnection);
+    QMetaObject::invokeMethod(
+        &context, [&] { postedRan = true; }, Qt::QueuedConnection);
 
-    std::atomic<int> ran{0};
-    std::atomic<int> sawForeignWork{0};
-    std::atomic<int> offThread{0};
+    std::atomic<int> ran { 0 };
+    std::atomic<int> sawForeignWork { 0 };
+    std::atomic<int> offThread { 0 };
     QFuture<int> job = QtConcurrent::run([&]() -> int {
         try {
             QFuture<void> otherItem = other.submit([&] { otherRan = true; });
             int sum = 0;
             for (int i = 0; i < 200; ++i) {
-                sum += executor.submit([&, i] {
-                    if (QThread::currentThread() != owner)
-                        ++offThread;
-                    if (timerFired || postedRan || otherRan)
-                        ++sawForeignWork;
-                    ++ran;
-                    return i;
-                }).result();
+                sum += executor
+                           .submit([&, i] {
+                               if (QThread::currentThread() != owner)
+                                   ++offThread;
+                               if (timerFired || postedRan || otherRan)
+                                   ++sawForeignWork;
+                               ++ran;
+                               return i;
+                           })
+                           .result();
             }
             return sum;
         } catch (...) {
@@ -277,7 +282,7 @@ void TestWaitModes::c9_deadlinePassesFirstReturnsFalse()
     QElapsedTimer clock;
     clock.start();
     const bool finished =
-            executor.runUntilFuture(awaited, QDeadlineTimer(100, Qt::PreciseTimer), mode);
+        executor.runUntilFuture(awaited, QDeadlineTimer(100, Qt::PreciseTimer), mode);
     const qint64 elapsed = clock.elapsed();
     QVERIFY(!finished);
     QVERIFY(!awaited.isFinished());
@@ -311,19 +316,21 @@ void TestWaitModes::c9_deadlineFutureFirstReturnsTrue()
     QFETCH(RunMode, mode);
     QFETCH(bool, forever);
     CurrentThreadExecutor executor;
-    std::atomic<int> ran{0};
+    std::atomic<int> ran { 0 };
     QFuture<int> job = QtConcurrent::run([&] {
         int sum = 0;
         for (int i = 0; i < 50; ++i)
-            sum += executor.submit([&, i] {
-                ++ran;
-                return i;
-            }).result();
+            sum += executor
+                       .submit([&, i] {
+                           ++ran;
+                           return i;
+                       })
+                       .result();
         return sum;
     });
     FinishGuard guard(executor, job);
     const QDeadlineTimer deadline =
-            forever ? QDeadlineTimer(QDeadlineTimer::Forever) : joinDeadline();
+        forever ? QDeadlineTimer(QDeadlineTimer::Forever) : joinDeadline();
     QVERIFY(executor.runUntilFuture(job, deadline, mode));
     QVERIFY(job.isFinished());
     QCOMPARE(job.result(), 1225);
@@ -355,7 +362,7 @@ void TestWaitModes::c9_deadlineZeroOrExpired()
     QVERIFY(!executor.runUntilFuture(promise.future(), makeDeadline(), mode));
     QVERIFY(clock.elapsed() < kPromptMs);
 
-    std::atomic<int> ran{0};
+    std::atomic<int> ran { 0 };
     std::vector<QFuture<void>> items;
     Worker worker([&] {
         for (int i = 0; i < 10; ++i)

@@ -10,7 +10,8 @@
 #pragma once
 
 #if __cplusplus < 202002L || !defined(__cpp_impl_coroutine)
-#error "<qdispatch/coro.h> needs C++20 coroutines: compile this file as C++20 (CMake: CXX_STANDARD 20). The rest of QDispatch works in C++17."
+#error                                                                                             \
+    "<qdispatch/coro.h> needs C++20 coroutines: compile this file as C++20 (CMake: CXX_STANDARD 20). The rest of QDispatch works in C++17."
 #endif
 
 #include <qdispatch/currentthreadexecutor.h>
@@ -28,14 +29,12 @@ public:
     FutureCanceled()
         : std::runtime_error("QDispatch: the awaited QFuture was cancelled before it produced a "
                              "result")
-    {
-    }
+    { }
 };
 
 namespace detail {
 class ResumeOnAwaiter;
-template <typename T>
-class ResultOfAwaiter;
+template<typename T> class ResultOfAwaiter;
 } // namespace detail
 
 // X6: `co_await resumeOn(executor)` continues the coroutine on the executor's thread: at once
@@ -58,8 +57,7 @@ inline detail::ResumeOnAwaiter resumeOn(const ExecutorHandle &handle);
 // await a future you have already chained with .then() (Qt keeps one continuation per future,
 // so that one would be replaced); await the future .then() returned instead. A then() attached
 // after the co_await is harmless in both cases.
-template <typename T>
-detail::ResultOfAwaiter<T> resultOf(QFuture<T> future);
+template<typename T> detail::ResultOfAwaiter<T> resultOf(QFuture<T> future);
 
 } // namespace qdispatch
 

@@ -27,8 +27,7 @@ class ResumeItem final : public PostItemBase
 public:
     ResumeItem(std::coroutine_handle<> coroutine, std::exception_ptr *error) noexcept
         : m_coroutine(coroutine), m_error(error)
-    {
-    }
+    { }
 
     void fail(const std::exception_ptr &error) noexcept override
     {
@@ -109,7 +108,7 @@ public:
         if (m_hasHome && watchFuture(m_future, [self] { self->deliver(Via::Watcher); }))
             return;
         m_future.then(QtFuture::Launch::Sync, [self](const QFuture<void> &) { self->signal(); })
-                .onCanceled([self] { self->signal(); });
+            .onCanceled([self] { self->signal(); });
     }
 
     // Called once by await_suspend() after attach(). False when the future finished
@@ -160,8 +159,7 @@ private:
             // X6: back on the awaiting thread, through its executor (C11 along its chain).
             try {
                 routeItem(HandleAccess::state(m_home),
-                          std::make_unique<ResumeItem>(m_coroutine, &m_error),
-                          OnOwnThread::Queue);
+                          std::make_unique<ResumeItem>(m_coroutine, &m_error), OnOwnThread::Queue);
                 return;
             } catch (...) {
                 m_error = std::current_exception(); // the chain is broken: resume with it here
@@ -182,13 +180,12 @@ private:
     ExecutorHandle m_home;
     const bool m_hasHome;
     std::exception_ptr m_error;
-    std::atomic<int> m_phase{Suspending};
-    std::atomic<bool> m_delivered{false};
-    std::atomic<bool> m_waiting{false};
+    std::atomic<int> m_phase { Suspending };
+    std::atomic<bool> m_delivered { false };
+    std::atomic<bool> m_waiting { false };
 };
 
-template <typename T>
-class ResultOfAwaiter
+template<typename T> class ResultOfAwaiter
 {
 public:
     explicit ResultOfAwaiter(QFuture<T> future) : m_future(std::move(future)) { }
@@ -239,8 +236,7 @@ inline detail::ResumeOnAwaiter resumeOn(const ExecutorHandle &handle)
     return detail::ResumeOnAwaiter(handle);
 }
 
-template <typename T>
-detail::ResultOfAwaiter<T> resultOf(QFuture<T> future)
+template<typename T> detail::ResultOfAwaiter<T> resultOf(QFuture<T> future)
 {
     return detail::ResultOfAwaiter<T>(std::move(future));
 }

@@ -12,9 +12,9 @@
 // <qdispatch/currentthreadexecutor_impl.h>; nothing in it is meant to be used directly.
 #pragma once
 
-#include <qdispatch/qdispatch_export.h>
 #include <qdispatch/currentthreadexecutor_impl.h>
 #include <qdispatch/executorstats.h>
+#include <qdispatch/qdispatch_export.h>
 
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QFuture>
@@ -48,7 +48,8 @@ public:
         WrongThread, // runUntilFuture() called on a thread that does not own the executor
         OwnThread, // submit() from the thread that would have to run the item
         Broken, // the executor and every executor down its chain are broken
-        NoApplication // an event-loop wait mode, or the main-thread executor, without a QCoreApplication
+        NoApplication // an event-loop wait mode, or the main-thread executor, without a
+                      // QCoreApplication
     };
 
     ExecutorError(Code code, const std::string &message);
@@ -61,8 +62,7 @@ private:
 // The calls that an executor and every handle to it share (X7: a handle behaves exactly as the
 // executor's own): submit(), post(), postLatest(), their context forms (X8) and invoke().
 // Written once; CurrentThreadExecutor and ExecutorHandle below inherit them.
-template <typename Target>
-class ExecutorCalls
+template<typename Target> class ExecutorCalls
 {
 public:
     // Queues fn(args...) to run on the owner thread and returns at once (C2, C3). Any thread
@@ -70,7 +70,7 @@ public:
     // broken executor the item goes down the chain, or ExecutorError{Broken} is thrown when no
     // executor of the chain is alive (C11). Callable and arguments are decay-copied or moved;
     // the callable is invoked with rvalues of them. Exceptions of any type land in the future.
-    template <typename F, typename... Args>
+    template<typename F, typename... Args>
     auto submit(F &&fn, Args &&...args) const -> QFuture<detail::InvokeResult<F, Args...>>
     {
         return detail::submitTo(state(), detail::OnOwnThread::Reject, std::forward<F>(fn),
@@ -80,8 +80,7 @@ public:
     // X1: queues fn() with no future. Any thread, the owner too (it is queued, never run
     // inline). Same chain as submit(); throws ExecutorError{Broken} when no executor is alive.
     // An exception escaping fn is reported with qCritical and the executor goes on.
-    template <typename F>
-    void post(F &&fn) const
+    template<typename F> void post(F &&fn) const
     {
         detail::routeItem(state(), detail::makePostItem(std::forward<F>(fn)),
                           detail::OnOwnThread::Queue);
@@ -90,8 +89,7 @@ public:
     // X2: like post(), but while an item posted with the same key is still queued here, fn
     // replaces that item's callable in its place (the replaced one is destroyed on the calling
     // thread, never run). For progress and status updates that must not flood the thread.
-    template <typename F>
-    void postLatest(const void *key, F &&fn) const
+    template<typename F> void postLatest(const void *key, F &&fn) const
     {
         detail::routeLatest(state(), key, detail::makePostItem(std::forward<F>(fn)));
     }
@@ -106,27 +104,24 @@ public:
     // the GUI executor). A context that lives in another thread may still be destroyed there
     // while fn runs; QPointer cannot prevent that. `context` must be alive when you call; it
     // is only watched, never owned. A QObject * passed to postLatest(key, fn) stays a key.
-    template <typename C, typename F, typename... Args,
-              detail::EnableIfContextCall<C, F, Args...> = 0>
+    template<typename C, typename F, typename... Args,
+             detail::EnableIfContextCall<C, F, Args...> = 0>
     auto submit(C &&context, F &&fn, Args &&...args) const
-            -> QFuture<detail::InvokeResult<F, Args...>>
+        -> QFuture<detail::InvokeResult<F, Args...>>
     {
         return detail::submitWithContext(state(), std::forward<C>(context), std::forward<F>(fn),
                                          std::forward<Args>(args)...);
     }
-    template <typename F>
-    void post(const QObject *context, F &&fn) const
+    template<typename F> void post(const QObject *context, F &&fn) const
     {
-        detail::routeItem(
-                state(), detail::withContext(context, detail::makePostItem(std::forward<F>(fn))),
-                detail::OnOwnThread::Queue);
+        detail::routeItem(state(),
+                          detail::withContext(context, detail::makePostItem(std::forward<F>(fn))),
+                          detail::OnOwnThread::Queue);
     }
-    template <typename F>
-    void postLatest(const QObject *context, const void *key, F &&fn) const
+    template<typename F> void postLatest(const QObject *context, const void *key, F &&fn) const
     {
         detail::routeLatest(
-                state(), key,
-                detail::withContext(context, detail::makePostItem(std::forward<F>(fn))));
+            state(), key, detail::withContext(context, detail::makePostItem(std::forward<F>(fn))));
     }
 
     // X3: a blocking call that cannot deadlock on its own thread. Where the item would run on the
@@ -135,7 +130,7 @@ public:
     // While waiting, the calling thread runs the items of every executor it has (current(), or
     // executorOf()'s), also of one made for it during the wait; a thread with none blocks until
     // executorOf() makes one for it. Returns fn's result or rethrows its exception.
-    template <typename F, typename... Args>
+    template<typename F, typename... Args>
     auto invoke(F &&fn, Args &&...args) const -> detail::InvokeResult<F, Args...>
     {
         return detail::invokeOn(state(), std::forward<F>(fn), std::forward<Args>(args)...);
@@ -179,13 +174,13 @@ public:
     // exception or cancelled) and every item accepted before it finished has run (C8). Owner
     // thread only, else ExecutorError{WrongThread}. May be nested. Does not rethrow the
     // future's exception: read the future for that.
-    template <typename T>
+    template<typename T>
     void runUntilFuture(const QFuture<T> &future, RunMode mode = RunMode::AllEvents)
     {
         runUntil(QFuture<void>(future), QDeadlineTimer(QDeadlineTimer::Forever), mode);
     }
     // As above, but gives up at `deadline`: returns false when the deadline passed first.
-    template <typename T>
+    template<typename T>
     bool runUntilFuture(const QFuture<T> &future, QDeadlineTimer deadline,
                         RunMode mode = RunMode::AllEvents)
     {
@@ -288,7 +283,7 @@ QDISPATCH_EXPORT CurrentThreadExecutor *mainThreadExecutor();
 // X5: submit() to the main-thread executor. Throws ExecutorError{NoApplication} without a
 // QCoreApplication, ExecutorError{OwnThread} on the main thread itself, ExecutorError{Broken}
 // when the application is being destroyed.
-template <typename F, typename... Args>
+template<typename F, typename... Args>
 auto runOnMainThread(F &&fn, Args &&...args) -> QFuture<detail::InvokeResult<F, Args...>>
 {
     const auto state = detail::requireMainThreadState();
@@ -298,7 +293,7 @@ auto runOnMainThread(F &&fn, Args &&...args) -> QFuture<detail::InvokeResult<F, 
 
 // X5: invoke() on the main-thread executor: inline on the main thread, else submit and wait.
 // Throws ExecutorError{NoApplication} without a QCoreApplication.
-template <typename F, typename... Args>
+template<typename F, typename... Args>
 auto invokeOnMainThread(F &&fn, Args &&...args) -> detail::InvokeResult<F, Args...>
 {
     const auto state = detail::requireMainThreadState();

@@ -25,7 +25,7 @@
 // is OFF, which defines QDISPATCH_DIAGNOSTICS=0 for the library and its users alike (the work
 // items below are smaller without it).
 #ifndef QDISPATCH_DIAGNOSTICS
-#  define QDISPATCH_DIAGNOSTICS 1
+#define QDISPATCH_DIAGNOSTICS 1
 #endif
 
 QT_BEGIN_NAMESPACE
@@ -39,7 +39,6 @@ class ExecutorHandle;
 
 namespace detail {
 
-
 class ExecutorState;
 
 // X10: what names an item in a slow-item report, captured for nothing: two pointers to constants
@@ -52,8 +51,7 @@ struct CallableName
     const char *signature = nullptr;
 };
 
-template <typename Fn>
-CallableName nameOf() noexcept
+template<typename Fn> CallableName nameOf() noexcept
 {
 #if defined(__cpp_rtti) || defined(__GXX_RTTI) || defined(_CPPRTTI)
     return { &typeid(Fn), Q_FUNC_INFO };
@@ -70,8 +68,8 @@ CallableName nameOf() noexcept
 // counts the items that were skipped instead of called (C6, X8). Written by the owner thread only.
 struct ClaimWindow
 {
-    std::atomic<std::uint64_t> version{0};
-    std::atomic<std::uint64_t> skipped{0};
+    std::atomic<std::uint64_t> version { 0 };
+    std::atomic<std::uint64_t> skipped { 0 };
 
     bool isOpen() const noexcept { return version.load(std::memory_order_acquire) & 1; }
     void open() noexcept
@@ -147,11 +145,10 @@ private:
 // nobody waits that way.
 QDISPATCH_EXPORT void notifyFutureFinished() noexcept;
 
-template <typename R, typename Fn, typename... Args>
-class TaskItem final : public WorkItem
+template<typename R, typename Fn, typename... Args> class TaskItem final : public WorkItem
 {
 public:
-    template <typename F, typename... A>
+    template<typename F, typename... A>
     explicit TaskItem(F &&fn, A &&...args)
         : m_fn(std::forward<F>(fn)), m_args(std::forward<A>(args)...)
     {
@@ -210,14 +207,10 @@ protected:
     virtual void call() = 0;
 };
 
-template <typename Fn>
-class PostItem final : public PostItemBase
+template<typename Fn> class PostItem final : public PostItemBase
 {
 public:
-    template <typename F>
-    explicit PostItem(F &&fn) : m_fn(std::forward<F>(fn))
-    {
-    }
+    template<typename F> explicit PostItem(F &&fn) : m_fn(std::forward<F>(fn)) { }
 
     CallableName callableName() const noexcept override { return nameOf<Fn>(); }
 
@@ -228,7 +221,7 @@ private:
     Fn m_fn;
 };
 
-template <typename F, typename... Args>
+template<typename F, typename... Args>
 using InvokeResult = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;
 
 // What routing does when the nearest live executor of the chain belongs to the calling thread.
@@ -248,9 +241,9 @@ QDISPATCH_EXPORT bool isOwnerThread(const ExecutorState *state) noexcept;
 QDISPATCH_EXPORT bool isBroken(const ExecutorState *state) noexcept;
 
 // The one work item for fn(args...) and the future it will finish (C2).
-template <typename F, typename... Args>
+template<typename F, typename... Args>
 std::pair<std::unique_ptr<WorkItem>, QFuture<InvokeResult<F, Args...>>> makeTask(F &&fn,
-                                                                               Args &&...args)
+                                                                                 Args &&...args)
 {
     using R = InvokeResult<F, Args...>;
     static_assert(!std::is_reference_v<R>,
@@ -262,17 +255,16 @@ std::pair<std::unique_ptr<WorkItem>, QFuture<InvokeResult<F, Args...>>> makeTask
     return { std::move(item), std::move(future) };
 }
 
-template <typename F, typename... Args>
+template<typename F, typename... Args>
 auto submitTo(ExecutorState *state, OnOwnThread onOwnThread, F &&fn, Args &&...args)
-        -> QFuture<InvokeResult<F, Args...>>
+    -> QFuture<InvokeResult<F, Args...>>
 {
     auto task = makeTask(std::forward<F>(fn), std::forward<Args>(args)...);
     routeItem(state, std::move(task.first), onOwnThread);
     return task.second;
 }
 
-template <typename F>
-std::unique_ptr<WorkItem> makePostItem(F &&fn)
+template<typename F> std::unique_ptr<WorkItem> makePostItem(F &&fn)
 {
     static_assert(std::is_invocable_v<std::decay_t<F>>,
                   "QDispatch: post() and postLatest() take a callable with no arguments.");
@@ -293,16 +285,17 @@ QDISPATCH_EXPORT std::unique_ptr<WorkItem> withContext(const QObject *context,
 // X8: which submit() a call means. submit(context, fn, args...) when the first argument
 // converts to const QObject * and the rest is a call; a pointer is never callable, so the plain
 // submit(fn, args...) (whose result type is that of a call) never matches such a call too.
-template <typename C, typename F, typename... Args>
-inline constexpr bool IsContextCall = std::is_convertible_v<C, const QObject *>
-        && std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>
-        && !std::is_invocable_v<std::decay_t<C>, std::decay_t<F>, std::decay_t<Args>...>;
-template <typename C, typename F, typename... Args>
+template<typename C, typename F, typename... Args>
+inline constexpr bool IsContextCall =
+    std::is_convertible_v<C, const QObject *>
+        &&std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...> &&
+    !std::is_invocable_v<std::decay_t<C>, std::decay_t<F>, std::decay_t<Args>...>;
+template<typename C, typename F, typename... Args>
 using EnableIfContextCall = std::enable_if_t<IsContextCall<C, F, Args...>, int>;
 
-template <typename F, typename... Args>
+template<typename F, typename... Args>
 auto submitWithContext(ExecutorState *state, const QObject *context, F &&fn, Args &&...args)
-        -> QFuture<InvokeResult<F, Args...>>
+    -> QFuture<InvokeResult<F, Args...>>
 {
     auto task = makeTask(std::forward<F>(fn), std::forward<Args>(args)...);
     routeItem(state, withContext(context, std::move(task.first), QFuture<void>(task.second)),
@@ -320,8 +313,7 @@ QDISPATCH_EXPORT void waitForInvoke(const QFuture<void> &future, const ExecutorS
 // name it even if its executor is destroyed meanwhile; none when no hang threshold is set.
 QDISPATCH_EXPORT std::shared_ptr<ExecutorState> hangReportTarget(ExecutorState *state);
 
-template <typename R>
-R takeInvokeResult(const ExecutorState *target, QFuture<R> future)
+template<typename R> R takeInvokeResult(const ExecutorState *target, QFuture<R> future)
 {
     waitForInvoke(QFuture<void>(future), target);
     if constexpr (std::is_void_v<R>)
@@ -359,12 +351,10 @@ private:
 // What invoke() hands back to a thread that has no executor to run while it waits: the result
 // or the exception, and the signal. It lives on the waiting thread's stack, so invoke() from
 // such a thread needs no QFutureInterface at all.
-template <typename R>
-class InvokeOutcome
+template<typename R> class InvokeOutcome
 {
 public:
-    template <typename Fn, typename Tuple>
-    void run(Fn &fn, Tuple &args) noexcept
+    template<typename Fn, typename Tuple> void run(Fn &fn, Tuple &args) noexcept
     {
         try {
             if constexpr (std::is_void_v<R>) {
@@ -394,22 +384,19 @@ public:
 
 private:
     struct Nothing
-    {
-    };
+    { };
     InvokeSignal m_signal;
     std::optional<std::conditional_t<std::is_void_v<R>, Nothing, R>> m_value;
     std::exception_ptr m_error;
 };
 
-template <typename R, typename Fn, typename... Args>
-class InvokeItem final : public WorkItem
+template<typename R, typename Fn, typename... Args> class InvokeItem final : public WorkItem
 {
 public:
-    template <typename F, typename... A>
+    template<typename F, typename... A>
     explicit InvokeItem(InvokeOutcome<R> &outcome, F &&fn, A &&...args)
         : m_outcome(outcome), m_fn(std::forward<F>(fn)), m_args(std::forward<A>(args)...)
-    {
-    }
+    { }
     void run() noexcept override
     {
         begin(false);
@@ -426,7 +413,7 @@ private:
 
 // X3 on any executor state: inline on its owner thread; from a thread with an executor of its
 // own, submit and run that executor while waiting; from any other thread, queue and block.
-template <typename F, typename... Args>
+template<typename F, typename... Args>
 auto invokeOn(ExecutorState *state, F &&fn, Args &&...args) -> InvokeResult<F, Args...>
 {
     using R = InvokeResult<F, Args...>;

@@ -34,8 +34,8 @@ struct ExecutorStats
     // Kept only while a slow-item threshold is set (setSlowItemThresholds()), the delivery
     // record only for items accepted while a delivery threshold was set; zero and empty
     // otherwise. Delivery is the time from accepted to started.
-    std::chrono::nanoseconds longestRun{0};
-    std::chrono::nanoseconds longestDelivery{0};
+    std::chrono::nanoseconds longestRun { 0 };
+    std::chrono::nanoseconds longestDelivery { 0 };
     QString longestRunItem; // the item's name: its callable's type, as slow-item reports give it
     QString longestDeliveryItem;
 };

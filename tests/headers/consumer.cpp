@@ -20,24 +20,24 @@ namespace {
 int useEveryTemplate(qdispatch::CurrentThreadExecutor &executor, const QFuture<int> &future)
 {
     QFuture<int> value = executor.submit([](int a, int b) { return a + b; }, 1, 2);
-    QFuture<void> nothing = executor.submit([] { });
+    QFuture<void> nothing = executor.submit([] {});
     QFuture<std::unique_ptr<int>> moveOnly =
-            executor.submit([](std::unique_ptr<int> p) { return p; }, std::make_unique<int>(1));
-    executor.post([] { });
+        executor.submit([](std::unique_ptr<int> p) { return p; }, std::make_unique<int>(1));
+    executor.post([] {});
     static const int key = 0;
-    executor.postLatest(&key, [] { });
+    executor.postLatest(&key, [] {});
     executor.runUntilFuture(future);
     executor.runUntilFuture(nothing, qdispatch::RunMode::ExecutorOnly);
-    const bool inTime = executor.runUntilFuture(value, QDeadlineTimer(10),
-                                                qdispatch::RunMode::ExcludeUserInput);
+    const bool inTime =
+        executor.runUntilFuture(value, QDeadlineTimer(10), qdispatch::RunMode::ExcludeUserInput);
     const std::string text = executor.invoke([] { return std::string("x"); });
     qdispatch::ExecutorHandle handle = executor.handle();
     QFuture<QString> viaHandle = handle.submit([] { return QString(); });
-    handle.post([] { });
+    handle.post([] {});
     QFuture<int> onMain = qdispatch::runOnMainThread([] { return 1; });
     const int fromMain = qdispatch::invokeOnMainThread([] { return 2; });
-    return inTime + int(text.size()) + fromMain + int(viaHandle.isFinished())
-            + int(moveOnly.isFinished()) + int(onMain.isFinished()) + int(handle.isBroken());
+    return inTime + int(text.size()) + fromMain + int(viaHandle.isFinished()) +
+        int(moveOnly.isFinished()) + int(onMain.isFinished()) + int(handle.isBroken());
 }
 
 #if __cplusplus >= 202002L

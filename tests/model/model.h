@@ -55,15 +55,16 @@ inline int below(Rng &rng, int n)
 // library checks "cancelled?" for an item after the previous mark on that item's thread, so an
 // item whose cancel stamp is older than that mark must have been skipped (C6). Sequentially
 // consistent read-modify-writes on one atomic: the stamps order the events soundly.
-inline std::atomic<std::uint64_t> g_clock{0};
+inline std::atomic<std::uint64_t> g_clock { 0 };
 inline std::uint64_t tick()
 {
     return g_clock.fetch_add(1, std::memory_order_seq_cst) + 1;
 }
 
-inline std::atomic<long long> g_liveCallables{0};
+inline std::atomic<long long> g_liveCallables { 0 };
 
-inline thread_local int t_thread = -1; // the model's index of this thread (main 0, owners, producers)
+inline thread_local int t_thread =
+    -1; // the model's index of this thread (main 0, owners, producers)
 inline thread_local std::uint64_t t_lastMark = 0;
 inline thread_local std::uint64_t t_starts = 0; // items started on this thread so far
 inline thread_local std::uint64_t t_seq = 0; // items this thread submitted or posted so far
@@ -108,17 +109,17 @@ struct ItemRec
     int target = -1; // the executor it was sent to
     bool throws = false;
 
-    std::atomic<int> runs{0};
-    std::atomic<int> ranOn{-1};
-    std::atomic<std::uint64_t> startIndex{0};
-    std::atomic<std::uint64_t> prevMark{0};
-    std::atomic<std::uint64_t> cancelStamp{0};
-    std::atomic<int> destroyed{0};
-    std::atomic<bool> destroyedInCall{false}; // rejected by the call, or replaced (X2)
-    std::atomic<bool> threw{false};
+    std::atomic<int> runs { 0 };
+    std::atomic<int> ranOn { -1 };
+    std::atomic<std::uint64_t> startIndex { 0 };
+    std::atomic<std::uint64_t> prevMark { 0 };
+    std::atomic<std::uint64_t> cancelStamp { 0 };
+    std::atomic<int> destroyed { 0 };
+    std::atomic<bool> destroyedInCall { false }; // rejected by the call, or replaced (X2)
+    std::atomic<bool> threw { false };
     bool hasContext = false; // X8: sent with a context object that some thread destroys
-    std::atomic<const QObject *> contextObject{nullptr}; // its address, only compared
-    std::atomic<std::uint64_t> contextGoneStamp{0}; // tick() right after it was destroyed
+    std::atomic<const QObject *> contextObject { nullptr }; // its address, only compared
+    std::atomic<std::uint64_t> contextGoneStamp { 0 }; // tick() right after it was destroyed
 
     // Written by the creating thread before it ends; read once every thread has ended.
     bool accepted = false;
@@ -171,21 +172,36 @@ inline QElapsedTimer g_since; // started once, before the first round
 
 struct Stats
 {
-    std::atomic<long long> items{0}, ran{0}, broken{0}, cancelled{0}, threw{0}, rejectedOwn{0},
-            rejectedBroken{0}, replaced{0}, waits{0}, waitTimeouts{0}, created{0}, destroyed{0},
-            foreignDestroyed{0}, shutdowns{0}, c6Checked{0}, quitWaits{0}, floods{0},
-            invokes{0}, contexts{0}, contextsSkipped{0}, snapshots{0}, loopExecutors{0},
-            loopStops{0};
+    std::atomic<long long> items { 0 }, ran { 0 }, broken { 0 }, cancelled { 0 }, threw { 0 },
+        rejectedOwn { 0 }, rejectedBroken { 0 }, replaced { 0 }, waits { 0 }, waitTimeouts { 0 },
+        created { 0 }, destroyed { 0 }, foreignDestroyed { 0 }, shutdowns { 0 }, c6Checked { 0 },
+        quitWaits { 0 }, floods { 0 }, invokes { 0 }, contexts { 0 }, contextsSkipped { 0 },
+        snapshots { 0 }, loopExecutors { 0 }, loopStops { 0 };
 
     void add(const Stats &o)
     {
-        for (auto member : { &Stats::items, &Stats::ran, &Stats::broken, &Stats::cancelled,
-                             &Stats::threw, &Stats::rejectedOwn, &Stats::rejectedBroken,
-                             &Stats::replaced, &Stats::waits, &Stats::waitTimeouts,
-                             &Stats::created, &Stats::destroyed, &Stats::foreignDestroyed,
-                             &Stats::shutdowns, &Stats::c6Checked, &Stats::quitWaits,
-                             &Stats::floods, &Stats::invokes, &Stats::contexts,
-                             &Stats::contextsSkipped, &Stats::snapshots, &Stats::loopExecutors,
+        for (auto member : { &Stats::items,
+                             &Stats::ran,
+                             &Stats::broken,
+                             &Stats::cancelled,
+                             &Stats::threw,
+                             &Stats::rejectedOwn,
+                             &Stats::rejectedBroken,
+                             &Stats::replaced,
+                             &Stats::waits,
+                             &Stats::waitTimeouts,
+                             &Stats::created,
+                             &Stats::destroyed,
+                             &Stats::foreignDestroyed,
+                             &Stats::shutdowns,
+                             &Stats::c6Checked,
+                             &Stats::quitWaits,
+                             &Stats::floods,
+                             &Stats::invokes,
+                             &Stats::contexts,
+                             &Stats::contextsSkipped,
+                             &Stats::snapshots,
+                             &Stats::loopExecutors,
                              &Stats::loopStops })
             (this->*member).fetch_add((o.*member).load());
     }
@@ -212,10 +228,10 @@ struct World
     std::vector<std::unique_ptr<CurrentThreadExecutor>> leftovers; // left by an ended owner
     std::mutex recMutex;
     std::vector<std::shared_ptr<ItemRec>> records;
-    std::atomic<bool> stop{false};
-    std::atomic<bool> hung{false};
+    std::atomic<bool> stop { false };
+    std::atomic<bool> hung { false };
     QStringList snapshotProblems; // X10, guarded by recMutex
-    std::atomic<int> nextId{0};
+    std::atomic<int> nextId { 0 };
     Stats stats;
     QStringList hangs; // guarded by recMutex
 };

@@ -16,7 +16,7 @@ int registerExecutor(World &w, CurrentThreadExecutor *ex, int oldId)
 {
     std::lock_guard lock(w.mutex);
     const int id = int(w.execs.size());
-    w.execs.push_back(ExecRec{ id, t_thread, oldId, ex->handle(), ex, true });
+    w.execs.push_back(ExecRec { id, t_thread, oldId, ex->handle(), ex, true });
     w.stats.created.fetch_add(1);
     return id;
 }
@@ -72,7 +72,7 @@ int loopExecutor(World &w, int i)
         return -1; // the thread finished meanwhile
     }
     const int id = int(w.execs.size());
-    w.execs.push_back(ExecRec{ id, loop.index, -1, handle, nullptr, false });
+    w.execs.push_back(ExecRec { id, loop.index, -1, handle, nullptr, false });
     loop.execId = id;
     w.stats.loopExecutors.fetch_add(1);
     return id;
@@ -231,7 +231,7 @@ std::shared_ptr<ItemRec> submitOne(const std::shared_ptr<World> &w, Rng &rng, in
                                    Behaviour behaviour, bool viaPointer)
 {
     auto rec = newRecord(*w, Kind::Submit, target, below(rng, 10) == 0);
-    SubmitFn fn{ Token(rec), w, behaviour, rng() };
+    SubmitFn fn { Token(rec), w, behaviour, rng() };
     try {
         CallScope call;
         QFuture<int> f;
@@ -263,7 +263,7 @@ std::shared_ptr<ItemRec> submitOne(const std::shared_ptr<World> &w, Rng &rng, in
         rec->rejected = int(error.code());
         (error.code() == ExecutorError::Code::OwnThread ? w->stats.rejectedOwn
                                                         : w->stats.rejectedBroken)
-                .fetch_add(1);
+            .fetch_add(1);
     }
     return rec;
 }
@@ -273,7 +273,7 @@ void postOne(World &w, Rng &rng, int target)
     auto rec = newRecord(w, Kind::Post, target, below(rng, 20) == 0);
     try {
         CallScope call;
-        handleOf(w, target).post(PostFn{ Token(rec), nullptr, 0 });
+        handleOf(w, target).post(PostFn { Token(rec), nullptr, 0 });
         rec->accepted = true;
     } catch (const ExecutorError &error) {
         rec->rejected = int(error.code());
@@ -287,7 +287,7 @@ void postReposting(const std::shared_ptr<World> &w, int target, int generations,
     auto rec = newRecord(*w, Kind::Post, target, false);
     try {
         CallScope call;
-        handleOf(*w, target).post(PostFn{ Token(rec), w, generations, slowMs });
+        handleOf(*w, target).post(PostFn { Token(rec), w, generations, slowMs });
         rec->accepted = true;
     } catch (const ExecutorError &error) {
         rec->rejected = int(error.code());
@@ -306,10 +306,10 @@ void postLatestOne(World &w, Rng &rng, int target)
         const ExecRec &e = w.execs[size_t(target)];
         if (!e.usable) {
             rec->rejected = -2; // not sent at all
-            PostFn drop{ Token(rec), nullptr, 0 }; // destroyed in the call: counted as rejected
+            PostFn drop { Token(rec), nullptr, 0 }; // destroyed in the call: counted as rejected
             return;
         }
-        e.ptr->postLatest(key, PostFn{ Token(rec), nullptr, 0 });
+        e.ptr->postLatest(key, PostFn { Token(rec), nullptr, 0 });
         rec->accepted = true;
     } catch (const ExecutorError &error) {
         rec->rejected = int(error.code());
@@ -360,24 +360,33 @@ void lookAtBooks(World &w, Rng &rng)
     QStringList found;
     qdispatch::ExecutorStats &seen = t_seen[{ &w, id }];
     for (const qdispatch::ExecutorStats *s : { &before, &after }) {
-        if (s->accepted < seen.accepted || s->run < seen.run || s->cancelled < seen.cancelled
-            || s->handedOff < seen.handedOff || s->failed < seen.failed)
+        if (s->accepted < seen.accepted || s->run < seen.run || s->cancelled < seen.cancelled ||
+            s->handedOff < seen.handedOff || s->failed < seen.failed)
             found.append(QStringLiteral("X10: a total of executor %1 went down between two "
                                         "looks from model thread %2 (accepted %3 -> %4, run %5 -> "
                                         "%6, cancelled %7 -> %8)")
-                                 .arg(id).arg(t_thread)
-                                 .arg(seen.accepted).arg(s->accepted)
-                                 .arg(seen.run).arg(s->run)
-                                 .arg(seen.cancelled).arg(s->cancelled));
+                             .arg(id)
+                             .arg(t_thread)
+                             .arg(seen.accepted)
+                             .arg(s->accepted)
+                             .arg(seen.run)
+                             .arg(s->run)
+                             .arg(seen.cancelled)
+                             .arg(s->cancelled));
         if (done(*s) > s->accepted)
             found.append(QStringLiteral("X10: executor %1 counts %2 done of %3 accepted")
-                                 .arg(id).arg(done(*s)).arg(s->accepted));
+                             .arg(id)
+                             .arg(done(*s))
+                             .arg(s->accepted));
         seen = *s;
     }
     if (pending > after.accepted - done(before))
         found.append(QStringLiteral("X10: executor %1: pendingCount() %2 exceeds a later "
                                     "accepted %3 minus an earlier done %4")
-                             .arg(id).arg(pending).arg(after.accepted).arg(done(before)));
+                         .arg(id)
+                         .arg(pending)
+                         .arg(after.accepted)
+                         .arg(done(before)));
     if (!found.isEmpty()) {
         std::lock_guard lock(w.recMutex);
         w.snapshotProblems += found;

@@ -49,10 +49,9 @@ void waitOnce(const std::shared_ptr<World> &w, Rng &rng, CurrentThreadExecutor *
     const RunMode mode = pickMode(rng);
     QElapsedTimer clock;
     clock.start();
-    const qint64 deadlineAt =
-            deadline.isForever() || deadline.remainingTime() > 3600 * 1000
-            ? std::numeric_limits<qint64>::max()
-            : g_since.elapsed() + deadline.remainingTime();
+    const qint64 deadlineAt = deadline.isForever() || deadline.remainingTime() > 3600 * 1000
+        ? std::numeric_limits<qint64>::max()
+        : g_since.elapsed() + deadline.remainingTime();
     mark();
     t_waitStarts.push_back(-1);
     const bool finished = ex->runUntilFuture(future, deadline, mode);
@@ -61,13 +60,13 @@ void waitOnce(const std::shared_ptr<World> &w, Rng &rng, CurrentThreadExecutor *
     mark();
     const qint64 elapsed = clock.elapsed();
     // Only a wait that gave up: one whose future finished runs what was accepted before (C8).
-    if (!finished && deadlineAt != std::numeric_limits<qint64>::max()
-        && lastStart > deadlineAt + kLateStartMs) {
+    if (!finished && deadlineAt != std::numeric_limits<qint64>::max() &&
+        lastStart > deadlineAt + kLateStartMs) {
         std::lock_guard lock(w->recMutex);
         w->hangs.append(QStringLiteral("C9: a wait (mode %1) started an item %2 ms after its "
                                        "deadline had passed")
-                                .arg(int(mode))
-                                .arg(lastStart - deadlineAt));
+                            .arg(int(mode))
+                            .arg(lastStart - deadlineAt));
     }
     w->stats.waits.fetch_add(1);
     if (t_quitRequested)
@@ -78,10 +77,10 @@ void waitOnce(const std::shared_ptr<World> &w, Rng &rng, CurrentThreadExecutor *
         std::lock_guard lock(w->recMutex);
         w->hangs.append(QStringLiteral("C9: a wait with a %1 ms deadline returned after %2 ms "
                                        "(mode %3, quit requested: %4)")
-                                .arg(maxMs)
-                                .arg(elapsed)
-                                .arg(int(mode))
-                                .arg(t_quitRequested));
+                            .arg(maxMs)
+                            .arg(elapsed)
+                            .arg(int(mode))
+                            .arg(t_quitRequested));
     }
 }
 
@@ -121,7 +120,7 @@ void invokeBack(const std::shared_ptr<World> &w, OwnerState &owner)
         std::lock_guard lock(w->recMutex);
         w->hangs.append(QStringLiteral("X3: work sent back to model thread %1 through its oldest "
                                        "live executor did not run while it waited in invoke()")
-                                .arg(t_thread));
+                            .arg(t_thread));
     }
 }
 
@@ -210,16 +209,16 @@ void producerBody(const std::shared_ptr<World> &w, int index, int ops, std::uint
             if (!mine.empty()) {
                 ItemRec &rec = *mine[size_t(below(rng, int(mine.size())))];
                 // After one such wait timed out, nobody waits again: fail fast, not hang.
-                if (rec.accepted && !w->hung.load()
-                    && !waiter.runUntilFuture(rec.future, QDeadlineTimer(kWaitMs),
-                                              RunMode::ExecutorOnly)) {
+                if (rec.accepted && !w->hung.load() &&
+                    !waiter.runUntilFuture(rec.future, QDeadlineTimer(kWaitMs),
+                                           RunMode::ExecutorOnly)) {
                     w->hung.store(true);
                     std::lock_guard lock(w->recMutex);
                     w->hangs.append(QStringLiteral("C12: producer %1 waited %2 ms for item %3, "
                                                    "in vain")
-                                            .arg(index)
-                                            .arg(kWaitMs)
-                                            .arg(rec.id));
+                                        .arg(index)
+                                        .arg(kWaitMs)
+                                        .arg(rec.id));
                 }
             }
         } else if (r < 92) {

@@ -25,7 +25,8 @@ int main()
     qdispatch::CurrentThreadExecutor executor;
     auto *settings = new Settings;
     int seen = 0;
-    executor.post([settings, &seen] { seen = settings->retries; }); // the planted bug: a raw pointer
+    executor.post(
+        [settings, &seen] { seen = settings->retries; }); // the planted bug: a raw pointer
     delete settings; // ... to an object that is gone before the item runs
     executor.runUntilFuture(qdispatch_compat::readyFuture(), qdispatch::RunMode::ExecutorOnly);
     std::printf("canary: the item read %d from a deleted object and nobody noticed\n", seen);

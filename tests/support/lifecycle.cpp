@@ -88,8 +88,8 @@ Submitted submitProbes(CurrentThreadExecutor *executor, const std::shared_ptr<Jo
 {
     Submitted result;
     for (int id : ids) {
-        const int code = errorCodeOf(
-                [&] { result.futures.append(executor->submit(Probe(journal, id))); });
+        const int code =
+            errorCodeOf([&] { result.futures.append(executor->submit(Probe(journal, id))); });
         if (code == kBroken)
             ++result.brokenErrors;
         else if (code != kNothingThrown)
@@ -145,8 +145,7 @@ BlockedOwner::BlockedOwner(bool useQThread, CurrentThreadExecutor *old)
           m_ready.release();
           m_released = m_go.tryAcquire(1, kJoinMs);
       })
-{
-}
+{ }
 
 BlockedOwner::~BlockedOwner()
 {

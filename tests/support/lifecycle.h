@@ -28,7 +28,7 @@ struct Journal
     QHash<int, std::thread::id> destroyedOnId;
     Semaphore called;
     Semaphore destroyed;
-    std::atomic<int> alive{ 0 };
+    std::atomic<int> alive { 0 };
 
     QList<int> callOrder() const;
     QThread *ranOn(int id) const;

@@ -37,9 +37,8 @@ MessageLog::~MessageLog()
 
 void MessageLog::handle(QtMsgType type, const QMessageLogContext &context, const QString &text)
 {
-    const LoggedMessage message{ type,
-                                 QString::fromUtf8(context.category ? context.category : ""),
-                                 text };
+    const LoggedMessage message { type, QString::fromUtf8(context.category ? context.category : ""),
+                                  text };
     QtMessageHandler previous = nullptr;
     {
         std::lock_guard lock(g_logsMutex);
@@ -78,9 +77,8 @@ MessageLog::Filter MessageLog::category(const char *name)
 
 MessageLog::Filter MessageLog::categoryPrefix(const char *prefix)
 {
-    return [prefix](const LoggedMessage &m) {
-        return m.category.startsWith(QLatin1String(prefix));
-    };
+    return
+        [prefix](const LoggedMessage &m) { return m.category.startsWith(QLatin1String(prefix)); };
 }
 
 MessageLog::Filter MessageLog::all()

@@ -95,8 +95,8 @@ int Semaphore::available() const
 
 void threadHung(const char *what)
 {
-    qFatal("%s: %s did not finish within %d ms",
-           qPrintable(QCoreApplication::applicationName()), what, kJoinMs);
+    qFatal("%s: %s did not finish within %d ms", qPrintable(QCoreApplication::applicationName()),
+           what, kJoinMs);
 }
 
 Worker::~Worker()
@@ -159,8 +159,8 @@ void AnyThread::watchFinished()
         return;
     m_watchingFinished = true;
     QObject::connect(
-            m_qthread.get(), &QThread::finished, m_qthread.get(),
-            [this] { m_finished.release(); }, Qt::DirectConnection);
+        m_qthread.get(), &QThread::finished, m_qthread.get(), [this] { m_finished.release(); },
+        Qt::DirectConnection);
 }
 
 void AnyThread::deleteQThread()

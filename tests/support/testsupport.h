@@ -47,10 +47,10 @@
 
 // Fails the test, saying what is wrong, unless `problem` (a QString: empty, or what is wrong)
 // is empty.
-#define VERIFY_NO_PROBLEM(problem)                                                             \
-    do {                                                                                       \
-        const QString problem_ = (problem);                                                    \
-        QVERIFY2(problem_.isEmpty(), qPrintable(problem_));                                    \
+#define VERIFY_NO_PROBLEM(problem)                                                                 \
+    do {                                                                                           \
+        const QString problem_ = (problem);                                                        \
+        QVERIFY2(problem_.isEmpty(), qPrintable(problem_));                                        \
     } while (false)
 
 namespace qdispatchtest {
@@ -94,7 +94,7 @@ void addModeRows();
 void addEventLoopModeRows();
 
 // The column `column` of type T, with one named row per value.
-template <typename T>
+template<typename T>
 void addRows(const char *column, std::initializer_list<std::pair<const char *, T>> rows)
 {
     QTest::addColumn<T>(column);
@@ -103,7 +103,7 @@ void addRows(const char *column, std::initializer_list<std::pair<const char *, T
 }
 
 // The columns `a` and `b`, with one named row per pair of values.
-template <typename A, typename B>
+template<typename A, typename B>
 void addRows(const char *a, const char *b,
              std::initializer_list<std::tuple<const char *, A, B>> rows)
 {
@@ -114,8 +114,7 @@ void addRows(const char *a, const char *b,
 }
 
 // One column of type T for each name, for rows added by the caller.
-template <typename... T>
-void addColumns(const std::array<const char *, sizeof...(T)> &names)
+template<typename... T> void addColumns(const std::array<const char *, sizeof...(T)> &names)
 {
     std::size_t i = 0;
     (QTest::addColumn<T>(names[i++]), ...);
@@ -166,8 +165,7 @@ struct ReleaseOnExit
 };
 
 // A QPromise that has started: its future stays unfinished until the test finishes it.
-template <typename T>
-class StartedPromise : public QPromise<T>
+template<typename T> class StartedPromise : public QPromise<T>
 {
 public:
     StartedPromise() { this->start(); }
@@ -188,11 +186,10 @@ struct FinishOnExit
 // Wraps fn so that `returned` is released when fn returns. A thread that runs the result can be
 // joined with returned.tryAcquire() before QThread::wait(): everything fn wrote is then visible
 // to the joiner, also to ThreadSanitizer, which cannot see the hand-off inside QThread::wait().
-template <typename F>
-auto releasingOnReturn(Semaphore &returned, F fn)
+template<typename F> auto releasingOnReturn(Semaphore &returned, F fn)
 {
     return [&returned, fn = std::move(fn)]() mutable {
-        const ReleaseOnExit release{ returned };
+        const ReleaseOnExit release { returned };
         fn();
     };
 }
@@ -208,8 +205,7 @@ auto releasingOnReturn(Semaphore &returned, F fn)
 class Worker
 {
 public:
-    template <typename F>
-    explicit Worker(F fn)
+    template<typename F> explicit Worker(F fn)
     {
         m_promise.start();
         m_future = m_promise.future();
@@ -279,12 +275,11 @@ private:
 
 // Runs fn on a plain std::thread, joins it and returns fn's result (or rethrows its exception).
 // The calling thread is blocked meanwhile: it runs no events and no items.
-template <typename F>
-auto onWorker(F fn) -> decltype(fn())
+template<typename F> auto onWorker(F fn) -> decltype(fn())
 {
     using R = decltype(fn());
     std::exception_ptr error;
-    std::conditional_t<std::is_void_v<R>, bool, std::optional<R>> out{};
+    std::conditional_t<std::is_void_v<R>, bool, std::optional<R>> out {};
     {
         AnyThread worker(false, [&] {
             try {
@@ -344,8 +339,8 @@ protected:
 private:
     const bool m_withExecutor = false;
     qdispatch::CurrentThreadExecutor *const m_old = nullptr;
-    std::atomic<qdispatch::CurrentThreadExecutor *> m_executor{ nullptr };
-    std::atomic<int> m_runs{ 0 };
+    std::atomic<qdispatch::CurrentThreadExecutor *> m_executor { nullptr };
+    std::atomic<int> m_runs { 0 };
     int m_joinedRuns = 0; // the test's thread only
     Semaphore m_ready;
     Semaphore m_stopping;
@@ -403,14 +398,12 @@ void drain(qdispatch::CurrentThreadExecutor &ex,
 
 // Keeps a test's stack alive until a job that uses it (a QtConcurrent::run() of the test) has
 // finished, also when a check fails early: the owner runs the executor's items until then.
-template <typename T>
-class FinishGuard
+template<typename T> class FinishGuard
 {
 public:
     FinishGuard(qdispatch::CurrentThreadExecutor &executor, QFuture<T> future)
         : m_executor(executor), m_future(std::move(future))
-    {
-    }
+    { }
     ~FinishGuard()
     {
         if (m_future.isFinished())
@@ -418,8 +411,7 @@ public:
         try {
             (void)m_executor.runUntilFuture(m_future, joinDeadline(),
                                             qdispatch::RunMode::ExecutorOnly);
-        } catch (...) {
-        }
+        } catch (...) { }
     }
     FinishGuard(const FinishGuard &) = delete;
     FinishGuard &operator=(const FinishGuard &) = delete;
@@ -432,8 +424,7 @@ private:
 // runUntilFuture() through the overload without a deadline when `deadline` is empty, else through
 // the one that takes it: that one's result (true for the other), or nothing when the call threw.
 std::optional<bool> waitFor(qdispatch::CurrentThreadExecutor &ex, const QFuture<void> &future,
-                            const std::optional<QDeadlineTimer> &deadline,
-                            qdispatch::RunMode mode);
+                            const std::optional<QDeadlineTimer> &deadline, qdispatch::RunMode mode);
 
 // ExecutorError codes as ints, the way errorCodeOf() reports them.
 constexpr int kNothingThrown = -1;
@@ -445,8 +436,7 @@ constexpr int kNoApplication = int(qdispatch::ExecutorError::Code::NoApplication
 
 // The code of the qdispatch::ExecutorError that fn throws as an int, kNothingThrown when it
 // throws nothing, kOtherException for an exception of another type.
-template <typename F, typename = std::enable_if_t<std::is_invocable_v<F &>>>
-int errorCodeOf(F &&fn)
+template<typename F, typename = std::enable_if_t<std::is_invocable_v<F &>>> int errorCodeOf(F &&fn)
 {
     try {
         fn();
@@ -459,8 +449,7 @@ int errorCodeOf(F &&fn)
 }
 
 // The same for what a finished future holds.
-template <typename T>
-int errorCodeOf(const QFuture<T> &future)
+template<typename T> int errorCodeOf(const QFuture<T> &future)
 {
     return errorCodeOf([f = QFuture<T>(future)]() mutable { f.waitForFinished(); });
 }
@@ -475,8 +464,7 @@ struct Thrown
     bool threw() const { return executorError || other; }
 };
 
-template <typename F>
-Thrown thrownBy(F &&fn)
+template<typename F> Thrown thrownBy(F &&fn)
 {
     Thrown t;
     try {
