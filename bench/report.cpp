@@ -360,10 +360,12 @@ public:
                       .arg(cssClass);
     }
 
-    // One row: the spread on the axis `toX`, the target band and line, and the text at the right.
+    // One row: the spread on the axis `toX`, the target band and line (none: nullptr), and the
+    // text at the right. A pointer rather than an optional: GCC 12 at -O3 warns of an optional
+    // target it thinks uninitialised.
     template<typename ToX>
-    void row(const QString &label, const std::optional<Spread> &spread,
-             const std::optional<Target> &target, Verdict verdict, const QString &right, ToX toX)
+    void row(const QString &label, const std::optional<Spread> &spread, const Target *target,
+             Verdict verdict, const QString &right, ToX toX)
     {
         const int top = m_y;
         const int middle = top + kRow / 2;
@@ -496,9 +498,10 @@ QString toSvg(const std::vector<Scenario> &scenarios, const QJsonObject &machine
         chart.text(Chart::kTextX, y + 12, u"note"_s, ratioMeaning(scenario));
         y += 18;
         for (const Comparison &comparison : scenario.comparisons) {
-            const std::optional<Target> target =
-                comparison.target && comparison.target->on == Target::On::Ratio ? comparison.target
-                                                                                : std::nullopt;
+            const Target *const target =
+                comparison.target && comparison.target->on == Target::On::Ratio
+                ? &*comparison.target
+                : nullptr;
             const Verdict verdict = target ? comparison.verdict() : Verdict::NoTarget;
             chart.row(comparisonLabel(comparison), comparison.ratio(), target, verdict,
                       rowText(comparison, comparison.ratio(), true, scenario.unit), ratioX);
@@ -535,7 +538,8 @@ QString toSvg(const std::vector<Scenario> &scenarios, const QJsonObject &machine
         for (const auto &[scenario, comparison] : absolute) {
             chart.row(u"%1 %2: worst timer lateness"_s.arg(scenario->id,
                                                            comparison->qdispatch.shortLabel),
-                      comparison->figure(), comparison->target, comparison->verdict(),
+                      comparison->figure(), comparison->target ? &*comparison->target : nullptr,
+                      comparison->verdict(),
                       rowText(*comparison, comparison->figure(), false, scenario->unit), figureX);
         }
         std::vector<std::pair<double, QString>> ticks;
