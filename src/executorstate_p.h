@@ -106,6 +106,9 @@ public:
     std::shared_ptr<ExecutorState> enterExclusiveWait(std::shared_ptr<ExecutorState> relay,
                                                       ExclusiveRole role);
     void leaveExclusiveWait(std::shared_ptr<ExecutorState> previousRelay, ExclusiveRole role);
+    // Owner thread, without the lock: whether the queue holds anything for it (the spin before
+    // the sleep polls this; only the sleep's own check under the lock is final).
+    bool hasWorkForOwner() const noexcept { return m_queue.hasWorkForOwner(); }
     // Sleeps while the queue is empty and nobody poked, at most until `deadline`. It may also
     // wake for no reason: the caller looks at its future and the queues again.
     void sleepUntilWork(QDeadlineTimer deadline);

@@ -5,6 +5,7 @@
 #include "diagnostics_p.h"
 #include "errors_p.h"
 #include "executorstate_p.h"
+#include "spinwait_p.h"
 #include "testhooks_p.h"
 #include "threadregistry_p.h"
 #include "waitdeadlinescope_p.h"
@@ -288,7 +289,20 @@ bool waitExclusive(const std::shared_ptr<ExecutorState> &primary, Serve serve,
         if (deadline.hasExpired())
             return false;
 
-        served.primary().sleepUntilWork(hang.sleepLimit(deadline)); // X10: wakes to report
+        // Spin briefly for the next item or the future before sleeping: a round trip then
+        // costs no wake-up. The sleep below still looks again under the lock, so a spin that
+        // misses what arrives late loses nothing.
+        SpinWait spin(ownerSpinBudget());
+        const bool arrived = spin.spin([&] {
+            if (future.isFinished() || (finite && deadline.hasExpired()))
+                return true;
+            const auto &states = served.states();
+            return std::any_of(states.begin(), states.end(),
+                               [](const auto &state) { return state->hasWorkForOwner(); });
+        });
+        if (!arrived)
+            served.primary().sleepUntilWork(hang.sleepLimit(deadline)); // X10: wakes to report
+        spin.finished();
         hang.poll();
     }
 }
@@ -402,6 +416,15 @@ SignalState &stateOf(unsigned char *storage)
     return *std::launder(reinterpret_cast<SignalState *>(storage));
 }
 
+// The signalling thread may still be inside signal() after `done` was set; the signal (on the
+// waiting thread's stack) must outlive that. A matter of nanoseconds unless that thread was
+// preempted.
+void waitUntilReleased(const SignalState &s)
+{
+    while (!s.released.load(std::memory_order_acquire))
+        std::this_thread::yield();
+}
+
 } // namespace
 
 InvokeSignal::InvokeSignal() noexcept
@@ -436,6 +459,16 @@ void InvokeSignal::signal() noexcept
 void InvokeSignal::wait(const ExecutorState *target) noexcept
 {
     SignalState &s = stateOf(m_storage);
+    // Spin briefly for the result before sleeping on the condition variable: the thread that
+    // runs the item then finds nobody to wake, and this one does not sleep. Not listed in
+    // plainWaits() meanwhile: should executorOf() make an executor for this thread during the
+    // spin, the look after the listing below finds it.
+    SpinWait spin(invokeSpinBudget());
+    if (spin.spin([&s] { return s.done.load(std::memory_order_acquire); })) {
+        spin.finished();
+        waitUntilReleased(s);
+        return;
+    }
     QThread *const self = QThread::currentThread();
     auto &plain = plainWaits();
     {
@@ -489,10 +522,8 @@ void InvokeSignal::wait(const ExecutorState *target) noexcept
                                   std::make_pair(static_cast<const QThread *>(self), &s));
         plain.entries.erase(it);
     }
-    // The signalling thread may still be inside notify_one(); this object (on our stack) must
-    // outlive that. It is a matter of nanoseconds unless that thread was preempted.
-    while (!s.released.load(std::memory_order_acquire))
-        std::this_thread::yield();
+    spin.finished();
+    waitUntilReleased(s);
 }
 
 void wakePlainInvokeWaits(const QThread *thread)
