@@ -17,7 +17,8 @@ function(run)
     endif()
 endfunction()
 
-set(options -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}"
+# Built to be run once, not debugged: no optimisation and no debug information.
+set(options -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-O0 "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}"
             "-DCMAKE_EXE_LINKER_FLAGS=${CXX_FLAGS}")
 if(DEFINED BUILD_DIR)
     run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${WORK_DIR}/prefix)

@@ -81,7 +81,12 @@ check_in_root() {
     cp "$src/tests/package/consumer.cpp" "$merged/tmp/consumers/tests/package/"
 
     log "root: apt-get install ./*.deb"
-    in_root "$merged" bash -c 'cd /tmp/debs && apt-get install -y -q --no-install-recommends ./*.deb'
+    if ! in_root "$merged" bash -c 'cd /tmp/debs && apt-get install -y -q --no-install-recommends ./*.deb' \
+        >"$out/apt-install.log" 2>&1; then
+        cat "$out/apt-install.log"
+        return 1
+    fi
+    grep -E '^[0-9]+ upgraded, [0-9]+ newly installed' "$out/apt-install.log"
     in_root "$merged" dpkg-query -W libqdispatch0.1 libqdispatch-dev qdispatch-demo
 
     local examples
