@@ -50,88 +50,14 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-# The mirror apt already uses for this machine's own release (deb822 .sources or the one-line
-# sources.list), so the roots come from the same place as the host's packages.
-debian_mirror() {
-    if [ -n "${QDISPATCH_DEBIAN_MIRROR:-}" ]; then
-        echo "$QDISPATCH_DEBIAN_MIRROR"
-        return
-    fi
-    local codename
-    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
-    local f uri=""
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [ -f "$f" ] || continue
-        uri=$(awk -v want="$codename" 'BEGIN { RS = "" }
-            {
-                uris = ""; suites = ""; enabled = 1
-                n = split($0, lines, "\n")
-                for (i = 1; i <= n; i++) {
-                    line = lines[i]
-                    if (line ~ /^URIs:/) { sub(/^URIs:[ \t]*/, "", line); uris = line }
-                    else if (line ~ /^Suites:/) { sub(/^Suites:[ \t]*/, "", line); suites = line }
-                    else if (line ~ /^Enabled:[ \t]*no/) enabled = 0
-                }
-                if (enabled && (" " suites " ") ~ (" " want " ")) { split(uris, u, " "); print u[1]; exit }
-            }' "$f")
-        [ -z "$uri" ] || break
-    done
-    if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
-        uri=$(sed -e 's/\[[^]]*\]//' /etc/apt/sources.list |
-              awk -v want="$codename" '$1 == "deb" && $3 == want { print $2; exit }')
-    fi
-    if [ -z "$uri" ]; then
-        echo "qt-matrix: no Debian mirror for '$codename' in apt's sources; set QDISPATCH_DEBIAN_MIRROR" >&2
-        return 1
-    fi
-    echo "$uri"
-}
+# debian_mirror, in_root and ensure_root.
+. "$src/scripts/debian-roots.sh"
 
-# Runs a command inside a root, as root with a plain environment (CI passed on: in CI, the
-# configuration insists on every optional test dependency, tests/CMakeLists.txt).
-in_root() {
-    local root=$1
-    shift
-    chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        HOME=/root LANG=C.UTF-8 ${CI:+CI="$CI"} "$@"
-}
-
+# A root is usable when its cmake and qmake6 run.
 root_works() {
     local root=$1
     in_root "$root" cmake --version >/dev/null 2>&1 &&
         in_root "$root" qmake6 -query QT_VERSION >/dev/null 2>&1
-}
-
-# Makes (or re-makes) the root of one suite unless a finished, working one is cached. The stamp
-# is written only after debootstrap succeeded and the root's cmake and qmake6 ran; it records
-# the package list, so a change of the list makes the root again.
-ensure_root() {
-    local suite=$1 root=$2 stamp=$2.stamp
-    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$root_packages" ] && root_works "$root"; then
-        log "$suite: cached root $root (Qt $(in_root "$root" qmake6 -query QT_VERSION))"
-        return 0
-    fi
-    rm -f "$stamp"
-    if ! command -v debootstrap >/dev/null; then
-        log "$suite: installing debootstrap"
-        DEBIAN_FRONTEND=noninteractive apt-get update -q
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap
-    fi
-    local mirror script=""
-    mirror=$(debian_mirror)
-    # Older debootstraps have no script for a newer suite (bookworm's knows no forky); every
-    # Debian suite since bullseye bootstraps like sid.
-    if [ ! -e "/usr/share/debootstrap/scripts/$suite" ]; then
-        script=/usr/share/debootstrap/scripts/sid
-    fi
-    log "$suite: making the root with debootstrap from $mirror (a few minutes)"
-    rm -rf "$root"
-    mkdir -p "$(dirname "$root")"
-    debootstrap --variant=minbase --include="$root_packages" "$suite" "$root" "$mirror" $script
-    in_root "$root" apt-get clean
-    root_works "$root"
-    echo "$root_packages" > "$stamp"
-    log "$suite: root ready (Qt $(in_root "$root" qmake6 -query QT_VERSION))"
 }
 
 # Runs inside a private mount namespace (see the end of the file): mounts, builds, tests.
@@ -203,11 +129,12 @@ failed=()
 for suite in "${suites[@]}"; do
     root=$cache/roots/$suite
     log "$suite: root"
-    if ! ensure_root "$suite" "$root"; then
+    if ! ensure_root "$suite" "$root" "$root_packages" root_works; then
         fail "$suite: making the root"
         failed+=("$suite: root")
         continue
     fi
+    log "$suite: Qt $(in_root "$root" qmake6 -query QT_VERSION)"
     $roots_only && continue
     if ! unshare --mount --propagation private "$src/scripts/qt-matrix.sh" --run-suite "$suite" "$root" "$timings"; then
         failed+=("$suite")
