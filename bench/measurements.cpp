@@ -443,6 +443,29 @@ double condVarRoundTrip(int trips)
     return seconds * 1e6 / trips;
 }
 
+double spinRoundTrip(int trips)
+{
+    std::atomic<int> turn { 0 };
+    // With one CPU a spinning side only delays the other: it yields instead.
+    const bool yield = std::thread::hardware_concurrency() < 2;
+    const auto handOff = [&](int mine, int other) {
+        for (int i = 0; i < trips; ++i) {
+            while (turn.load(std::memory_order_acquire) != mine) {
+                if (yield)
+                    std::this_thread::yield();
+#if defined(__x86_64__) || defined(__i386__)
+                else
+                    __builtin_ia32_pause();
+#endif
+            }
+            turn.store(other, std::memory_order_release);
+        }
+    };
+    const double seconds = timeServing([&] { handOff(1, 0); }, [&] { handOff(0, 1); });
+    require(turn.load() == 0, "the token got lost");
+    return seconds * 1e6 / trips;
+}
+
 // ---- P4 ----------------------------------------------------------------------------------
 
 namespace {

@@ -35,6 +35,7 @@ double invokeRoundTrip(int trips, qdispatch::RunMode mode); // executor.invoke()
                                                             // runUntilFuture(…, mode)
 double blockingQueuedRoundTrip(int trips); // invokeMethod(Qt::BlockingQueuedConnection)
 double condVarRoundTrip(int trips); // two threads, a token, std::mutex + condition_variable
+double spinRoundTrip(int trips); // two threads, a token, an atomic both spin on
 
 // P4: `producers` threads submit `items` / `producers` each, all at once. Items per second.
 // Pinning::OwnerAlone gives the owner one CPU to itself and the producers the others (for

@@ -49,9 +49,9 @@ private:
     std::int64_t m_ns = -1;
 };
 
-// The longest spin, in nanoseconds: 50 µs unless QDISPATCH_SPIN_US says otherwise (0: never
-// spin), and 0 on a machine with one CPU, where a spinning thread only delays the one it waits
-// for. Read once.
+// The longest spin, in nanoseconds: QDISPATCH_SPIN_US microseconds (50 is the value measured
+// in docs/architecture.md; unset or 0: never spin, the default for now), and 0 on a machine with
+// one CPU, where a spinning thread only delays the one it waits for. Read once.
 std::int64_t longestSpinNs() noexcept;
 
 // The budgets of the calling thread: invoke()'s wait for a result from another thread, and an
