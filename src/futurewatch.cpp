@@ -5,6 +5,8 @@
 // the awaiting thread waits in RunMode::ExecutorOnly or has no event loop at all.
 #include <qdispatch/currentthreadexecutor.h>
 
+#include "postevent_p.h"
+
 #include <QtCore/QCoreApplication>
 #include <QtCore/QEvent>
 #include <QtCore/QFutureWatcher>
@@ -132,7 +134,7 @@ bool watchFuture(const QFuture<void> &future, std::function<void()> onFinished)
     const bool wakeHub = g_arrivals.empty(); // otherwise a wake-up is on its way already
     g_arrivals.push_back({ future, std::move(onFinished) });
     if (wakeHub)
-        QCoreApplication::postEvent(g_hub, new QEvent(arrivalEventType()));
+        postEvent(g_hub, arrivalEventType());
     return true;
 }
 

@@ -3,6 +3,7 @@
 #include "receiver_p.h"
 
 #include "executorstate_p.h"
+#include "postevent_p.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QEvent>
@@ -51,7 +52,7 @@ void ReceiverSlot::postWakeUp()
 {
     std::lock_guard locker(m_mutex);
     if (m_receiver)
-        QCoreApplication::postEvent(m_receiver, new QEvent(wakeEventType()));
+        postEvent(m_receiver, wakeEventType());
 }
 
 } // namespace qdispatch::detail

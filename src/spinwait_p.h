@@ -28,30 +28,49 @@ inline void cpuRelax() noexcept
 }
 
 // How long one thread spins before it parks, learnt from what its recent waits of one kind
-// needed. A spin that saw what it waited for moves the budget halfway towards twice what it
-// needed; a spin that ran out halves it, and below a microsecond the thread stops spinning. A
-// thread that does not spin learns from its sleeps instead: one that ended within the longest
-// budget (wake-up included) starts it spinning again. So a wait that is always served late
-// stops spinning after a few waits, and one that is served quickly again starts once more.
+// needed.
+// - The length: a spin that saw what it waited for moves the budget halfway towards twice what
+//   it needed; a spin that ran out halves it, and below a microsecond the thread stops spinning.
+//   So a wait that is always served late stops spinning after a few waits.
+// - Whether spinning pays at all: the budget keeps the average time of the waits a spin served
+//   and of those a sleep served (only sleeps short enough that a spin could have served them).
+//   Where the spun ones take longer, spinning costs more than it saves (the thread it waits
+//   for is kept off a CPU: a machine busier than it has CPUs), and the thread stops spinning.
+//   Every kProbeEvery-th wait goes the other way (sleeps while spinning, spins while not), so
+//   that both averages follow what the machine does now.
+// - Starting again: a thread that does not spin learns from its sleeps. One that ended within
+//   the longest budget, wake-up included, starts it spinning again, unless spinning was seen to
+//   lose.
 class SpinBudget
 {
 public:
     static constexpr std::int64_t kMinNs = 1'000;
+    static constexpr unsigned kProbeEvery = 32;
 
-    // Nanoseconds to spin at most in the next wait; 0: park at once.
-    std::int64_t ns() const noexcept;
+    // Nanoseconds to spin at most in the next wait; 0: park at once. Counts the waits.
+    std::int64_t next() noexcept;
     // The wait is over: it needed `neededNs` from its start, and its spin (of `spentNs`, 0 when
     // it did not spin) `served` it or not.
     void learn(std::int64_t neededNs, std::int64_t spentNs, bool served) noexcept;
 
+    // For tests: the budget, and the two averages (-1: none yet).
+    std::int64_t budgetNs() const noexcept { return m_ns; }
+    std::int64_t spunAverageNs() const noexcept { return m_spunNs; }
+    std::int64_t sleptAverageNs() const noexcept { return m_sleptNs; }
+
 private:
+    bool spinningLoses() const noexcept;
+
     // Negative until the first wait: the longest budget then.
     std::int64_t m_ns = -1;
+    std::int64_t m_spunNs = -1;
+    std::int64_t m_sleptNs = -1;
+    unsigned m_waits = 0;
 };
 
 // The longest spin, in nanoseconds: QDISPATCH_SPIN_US microseconds (50 is the value measured
-// in docs/architecture.md; unset or 0: never spin, the default for now), and 0 on a machine with
-// one CPU, where a spinning thread only delays the one it waits for. Read once.
+// in docs/architecture.md, and the default; 0: never spin), and 0 on a machine with one CPU,
+// where a spinning thread only delays the one it waits for. Read once.
 std::int64_t longestSpinNs() noexcept;
 
 // The budgets of the calling thread: invoke()'s wait for a result from another thread, and an
@@ -67,7 +86,7 @@ public:
     using Clock = std::chrono::steady_clock;
 
     explicit SpinWait(SpinBudget &budget) noexcept
-        : m_budget(budget), m_start(Clock::now()), m_limitNs(budget.ns())
+        : m_budget(budget), m_start(Clock::now()), m_limitNs(budget.next())
     { }
     SpinWait(const SpinWait &) = delete;
     SpinWait &operator=(const SpinWait &) = delete;
