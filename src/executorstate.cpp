@@ -330,8 +330,8 @@ void ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFl
         Walk walk;
         WorkItem *const item = takeNext(&walk);
         if (!item) {
-            if (walk == Walk::InProgress)
-                continue; // a nested wait left a walk behind: what is ours comes after it
+            if (walk != Walk::Done)
+                continue; // refilled, or a nested wait left a walk behind: ours comes after it
             break;
         }
         books.run(item);

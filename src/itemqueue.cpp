@@ -85,26 +85,20 @@ ItemQueue::Refill ItemQueue::refill(const StateLock &, std::size_t steps)
     return Refill::Ready;
 }
 
-WorkItem *ItemQueue::refillAndTakeNext(std::mutex &stateMutex, Walk *walk)
+void ItemQueue::takeInbox(std::mutex &stateMutex, Walk *walk)
 {
     *walk = Walk::Done;
-    for (;;) {
-        if (!walkInProgress() && m_inbox.load(std::memory_order_relaxed) == nullptr)
-            return nullptr;
-        Refill refilled;
-        {
-            StateLock lock(stateMutex);
-            refilled = refill(lock, kWalkStep);
-        }
-        if (refilled != Refill::Ready) {
-            if (refilled == Refill::Walking)
-                *walk = Walk::InProgress;
-            return nullptr;
-        }
-        const std::uint64_t index = m_claimed.load(std::memory_order_relaxed);
-        if (index < m_batch.size())
-            return claim(index);
+    if (!walkInProgress() && m_inbox.load(std::memory_order_relaxed) == nullptr)
+        return;
+    Refill refilled;
+    {
+        StateLock lock(stateMutex);
+        refilled = refill(lock, kWalkStep);
     }
+    if (refilled == Refill::Nothing)
+        return;
+    QDISPATCH_TEST_POINT(TestPoint::InboxTaken);
+    *walk = refilled == Refill::Walking ? Walk::InProgress : Walk::Refilled;
 }
 
 bool ItemQueue::hasWorkForOwner() const noexcept

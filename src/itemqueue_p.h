@@ -43,7 +43,11 @@ public:
     // What takeNext() leaves to do when it returns no item.
     enum class Walk {
         Done, // nothing: the queue is empty, or the executor broke
-        InProgress // a taken inbox is being put in order: call again
+        InProgress, // a taken inbox is being put in order: call again
+        // The inbox was just put behind the batch: call again, after looking at the deadline.
+        // Taking it may have waited for the state lock (a pendingCount() walks the inbox under
+        // it), and no item may start once a wait's deadline has passed meanwhile (C9).
+        Refilled
     };
     // What a refill did.
     enum class Refill {
@@ -91,7 +95,8 @@ public:
     // used up. The claim stays open until the item starts or skips (ClaimWindow): run it.
     // Putting a long inbox in order takes a while (about 30 ns an item), so it is done a step at
     // a time: nullptr with Walk::InProgress means "more to come, call again", which lets a drain
-    // keep its time slice meanwhile (C3, P5). `stateMutex` is taken once per batch.
+    // keep its time slice meanwhile (C3, P5). `stateMutex` is taken once per batch, and the
+    // call that takes it claims nothing (Walk::Refilled).
     WorkItem *takeNext(std::mutex &stateMutex, Walk *walk)
     {
         const std::uint64_t index = m_claimed.load(std::memory_order_relaxed);
@@ -99,7 +104,8 @@ public:
             *walk = Walk::Done;
             return claim(index);
         }
-        return refillAndTakeNext(stateMutex, walk);
+        takeInbox(stateMutex, walk);
+        return nullptr;
     }
     // A drain begins: from here on a push onto an empty inbox posts a fresh wake-up. Cleared
     // before the drain takes the inbox, so a push that finds it set is taken by that drain.
@@ -179,8 +185,8 @@ private:
         item->m_window = &m_claimWindow;
         return item;
     }
-    // takeNext() once the batch is used up.
-    WorkItem *refillAndTakeNext(std::mutex &stateMutex, Walk *walk);
+    // takeNext() once the batch is used up: puts (part of) the inbox behind it, claiming nothing.
+    void takeInbox(std::mutex &stateMutex, Walk *walk);
     std::uint64_t inboxCount(const StateLock &) const;
     // X10: the queue is longest right before the owner takes it; a look at it counts too.
     void notePending(std::uint64_t pending) const noexcept;

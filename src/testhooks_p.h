@@ -13,6 +13,8 @@ namespace qdispatch::detail {
 
 enum class TestPoint {
     ItemClaimed, // the owner thread has taken an item off the queue and not yet started it
+    InboxTaken, // the owner thread has put what producers queued behind its batch (under the
+                // state lock, which may have made it wait) and claimed nothing yet
     HandOffWaitsForClaim, // a thread breaking the executor waits for such an item to start
     OwnerSleeps, // an ExecutorOnly wait (runUntilFuture(), invoke()) is about to sleep
     InvokeBlocks // an invoke() from a thread with no executor is about to block

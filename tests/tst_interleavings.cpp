@@ -4,6 +4,7 @@
 //
 // C4: an item handed down the chain never starts before the item the owner had already taken.
 // X3: a wait in invoke() serves an executor that executorOf() makes for its thread during it.
+// C9: no item starts after a wait's deadline passed while the owner took the inbox.
 #include <qdispatch/currentthreadexecutor.h>
 
 #include "testhooks_p.h"
@@ -81,6 +82,8 @@ private Q_SLOTS:
     void c4_handOffWaitsForTheItemTheOwnerTook();
     void x3_invokeServesAnExecutorMadeForItsThreadDuringTheWait_data();
     void x3_invokeServesAnExecutorMadeForItsThreadDuringTheWait();
+    void c9_noItemStartsAfterADeadlinePassedWhileTakingTheInbox_data();
+    void c9_noItemStartsAfterADeadlinePassedWhileTakingTheInbox();
 };
 
 // C4 across a hand-off: the owner of `inner` has taken item A (its claim is open) and is stopped
@@ -191,6 +194,55 @@ void TestInterleavings::x3_invokeServesAnExecutorMadeForItsThreadDuringTheWait()
     QVERIFY(q.join());
     QVERIFY2(served, "the item sent through executorOf() never ran: Q's wait did not serve it");
     QCOMPARE(ranOn, q.thread());
+}
+
+void TestInterleavings::c9_noItemStartsAfterADeadlinePassedWhileTakingTheInbox_data()
+{
+    addRows<RunMode>(
+        "mode", { { "ExecutorOnly", RunMode::ExecutorOnly }, { "AllEvents", RunMode::AllEvents } });
+}
+
+// C9: taking what producers queued needs the executor's lock, which a pendingCount() on another
+// thread may hold for a while (it walks the queue). A wait's deadline that passes meanwhile must
+// still hold: the owner is stopped right after it took the inbox until the deadline has passed,
+// and must then start nothing.
+void TestInterleavings::c9_noItemStartsAfterADeadlinePassedWhileTakingTheInbox()
+{
+    QFETCH(RunMode, mode);
+    HookPlan plan;
+    const HookScope hookScope(plan);
+
+    Semaphore ownerReady;
+    Semaphore startWaiting;
+    CurrentThreadExecutor *executor = nullptr;
+    QDeadlineTimer deadline;
+    std::atomic<bool> itemRan { false };
+    bool finished = true;
+    Worker owner([&] {
+        CurrentThreadExecutor ex;
+        executor = &ex;
+        ownerReady.release();
+        startWaiting.acquire();
+        StartedPromise<void> never;
+        finished = ex.runUntilFuture(never.future(), deadline, mode);
+        executor = nullptr;
+    });
+    QVERIFY(ownerReady.tryAcquire(1, kHandshakeMs));
+    plan.thread = owner.thread();
+    plan.point = detail::TestPoint::InboxTaken;
+    plan.armed = true;
+    executor->post([&] { itemRan = true; });
+    deadline = QDeadlineTimer(500);
+    startWaiting.release();
+
+    QVERIFY2(plan.reached.tryAcquire(1, kHandshakeMs), "the owner never took the inbox");
+    // Stopped with the item behind its batch: let the deadline pass (the only wait on time here).
+    while (!deadline.hasExpired())
+        QThread::msleep(quint64(std::max<qint64>(1, deadline.remainingTime())));
+    plan.go.release();
+    QVERIFY(owner.join());
+    QVERIFY(!finished);
+    QVERIFY2(!itemRan, "an item started after the wait's deadline had passed");
 }
 
 QTEST_GUILESS_MAIN(TestInterleavings)
