@@ -327,6 +327,9 @@ void ItemBooks::afterTimedRun(WorkItem *item, std::int64_t runNs, std::int64_t d
                           .arg(QLatin1String(what), currentThreadLabel(),
                                slow ? runText : deliveryText, slow ? deliveryText : runText,
                                itemName(item->callableName()), submitterLabel(item->m_submitter));
+    if (m_coarse)
+        message += QStringLiteral(" Times are read in steps of %1 ms.")
+                       .arg(double(diagclock::coarseStepNs()) / 1e6);
     if (late)
         message += QStringLiteral(" Later late items go unreported until one starts on time.");
     qCWarning(lcSlow, "%s", qUtf8Printable(message));
@@ -390,6 +393,11 @@ std::chrono::milliseconds CurrentThreadExecutor::slowRunThreshold() const
 std::chrono::milliseconds CurrentThreadExecutor::slowDeliveryThreshold() const
 {
     return std::chrono::duration_cast<std::chrono::milliseconds>(d->slowDeliveryThreshold());
+}
+
+std::chrono::nanoseconds CurrentThreadExecutor::slowItemTimeResolution() const
+{
+    return d->slowItemTimeResolution();
 }
 
 } // namespace qdispatch

@@ -6,6 +6,7 @@
 // wait that hangs. Implemented in diagnostics.cpp; docs/diagnostics.md says what is reported.
 #pragma once
 
+#include "diagclock_p.h"
 #include "executorstate_p.h"
 
 #include <QtCore/QDeadlineTimer>
@@ -17,7 +18,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <type_traits>
 
 QT_BEGIN_NAMESPACE
 class QTimer;
@@ -77,11 +77,6 @@ inline std::uint64_t submitterSerial()
     return Q_LIKELY(serial != 0) ? serial : enterSubmitter();
 }
 
-// The clock of run and delivery times: the same as std::chrono::steady_clock, which the drains
-// read anyway to cut their time slices. Its ticks are nanoseconds (ItemBooks counts on it).
-using DiagClock = std::chrono::steady_clock;
-static_assert(std::is_same_v<DiagClock::duration, std::chrono::nanoseconds>);
-
 // Owner thread: one drain's X10 books. Reads the executor's thresholds once; when none is set,
 // running an item costs no clock reading (the counts are the claim window's, ClaimWindow).
 class ItemBooks
@@ -94,8 +89,9 @@ public:
         m_runNs = m_books.runThresholdNs();
         m_deliveryNs = m_books.deliveryThresholdNs();
         m_timed = m_runNs != 0 || m_deliveryNs != 0;
+        m_coarse = m_books.coarseClock();
         if (m_timed) {
-            m_last = DiagClock::now();
+            m_last = diagclock::nowNs(m_coarse);
             updateAlerts();
         }
 #endif
@@ -110,15 +106,15 @@ public:
         if (m_timed) {
             // Per item, while timing: one clock reading, two subtractions and three tests; the
             // rest only for an item that sets a record, goes over a threshold or ends a backlog.
-            const DiagClock::time_point start = m_last;
-            m_last = DiagClock::now();
-            const std::int64_t runNs = (m_last - start).count();
+            const std::int64_t start = m_last;
+            m_last = diagclock::nowNs(m_coarse);
+            const std::int64_t runNs = m_last - start;
             // -1: not stamped (accepted while no delivery threshold was set, or handed down from
-            // an executor that had none). The stamp is coarse, so it may lie a little after the
-            // start: clamped.
+            // an executor that had none). A stamp read on the other clock (the thresholds changed
+            // meanwhile) may lie a little after the start: clamped.
             const std::int64_t deliveryNs = item->m_acceptedAt == 0
                 ? -1
-                : std::max<std::int64_t>(0, start.time_since_epoch().count() - item->m_acceptedAt);
+                : std::max<std::int64_t>(0, start - item->m_acceptedAt);
             if (Q_UNLIKELY(runNs > m_runAlertNs || deliveryNs > m_deliveryAlertNs ||
                            (m_books.m_lateReported && deliveryNs >= 0)))
                 afterTimedRun(item, runNs, deliveryNs);
@@ -129,21 +125,12 @@ public:
         delete item;
     }
 
-    // A clock reading: when timing, the one taken right after the last item; else a fresh one.
-    DiagClock::time_point now() const
-    {
-        return m_timed ? m_last : DiagClock::now();
-    }
-    bool timed() const
-    {
-        return m_timed;
-    }
     // After the thread did something other than run items (processed events, slept): the next
     // item's run time starts now.
     void restart()
     {
         if (m_timed)
-            m_last = DiagClock::now();
+            m_last = diagclock::nowNs(m_coarse);
     }
 
 private:
@@ -155,13 +142,14 @@ private:
     ItemQueue &m_queue;
     ExecutorBooks &m_books;
     bool m_timed = false;
+    bool m_coarse = false; // the clock (diagclock_p.h) the books read
 #if QDISPATCH_DIAGNOSTICS
     std::int64_t m_runNs = 0;
     std::int64_t m_deliveryNs = 0;
     std::int64_t m_runAlertNs = 0;
     std::int64_t m_deliveryAlertNs = 0;
 #endif
-    DiagClock::time_point m_last; // when the item about to run was started
+    std::int64_t m_last = 0; // when the item about to run was started, ns
 };
 
 // A wait (runUntilFuture(), invoke()) that reports in "qdispatch.hang", once, when it has lasted

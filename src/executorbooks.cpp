@@ -2,34 +2,28 @@
 // set, the records (longest run and delivery) and the counts the queue does not keep.
 #include "executorbooks_p.h"
 
+#include "diagclock_p.h"
 #include "diagnostics_p.h"
 
 #include <algorithm>
 #include <thread>
 
-#if defined(Q_OS_LINUX)
-#include <time.h>
-#endif
-
 namespace qdispatch::detail {
 
-namespace {
-
-// When an item is accepted. On Linux the coarse monotonic clock: a few nanoseconds to read, where
-// the precise one costs tens, on every submit (P7); it is the precise clock as of the last tick
-// (1 to 4 ms ago), so a delivery time reads at most one tick long. Same epoch as DiagClock.
-[[maybe_unused]] std::int64_t stampClockNs() noexcept
+std::int64_t diagclock::coarseStepNs() noexcept
 {
 #if defined(Q_OS_LINUX) && defined(CLOCK_MONOTONIC_COARSE)
-    timespec now;
-    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &now) == 0)
-        return std::int64_t(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+    static const std::int64_t step = [] {
+        timespec resolution;
+        if (clock_getres(CLOCK_MONOTONIC_COARSE, &resolution) != 0)
+            return std::int64_t(0);
+        return std::int64_t(resolution.tv_sec) * 1'000'000'000 + resolution.tv_nsec;
+    }();
+    return step;
+#else
+    return 0;
 #endif
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(DiagClock::now().time_since_epoch())
-        .count();
 }
-
-} // namespace
 
 void ExecutorBooks::setSlowItemThresholds(const StateLock &, std::chrono::nanoseconds run,
                                           std::chrono::nanoseconds delivery)
@@ -41,6 +35,7 @@ void ExecutorBooks::setSlowItemThresholds(const StateLock &, std::chrono::nanose
     m_runThresholdNs.store(runNs, std::memory_order_relaxed);
     m_deliveryThresholdNs.store(deliveryNs, std::memory_order_relaxed);
     m_stamping.store(runNs != 0 || deliveryNs != 0, std::memory_order_relaxed);
+    m_coarse.store(diagclock::coarseFor(runNs, deliveryNs), std::memory_order_relaxed);
 }
 
 void ExecutorBooks::stamp(WorkItem *item) const noexcept
@@ -48,7 +43,7 @@ void ExecutorBooks::stamp(WorkItem *item) const noexcept
 #if QDISPATCH_DIAGNOSTICS
     // The clock only for a delivery threshold: it is most of what stamping costs (P7).
     if (m_deliveryThresholdNs.load(std::memory_order_relaxed) != 0)
-        item->m_acceptedAt = stampClockNs();
+        item->m_acceptedAt = diagclock::nowNs(m_coarse.load(std::memory_order_relaxed));
     item->m_submitter = submitterSerial();
 #else
     Q_UNUSED(item);

@@ -73,6 +73,9 @@ public:
     {
         return m_deliveryThresholdNs.load(std::memory_order_relaxed);
     }
+    // Whether times are read on the coarse clock (diagclock_p.h): every threshold set is many of
+    // its steps long. Any thread, without a lock.
+    bool coarseClock() const noexcept { return m_coarse.load(std::memory_order_relaxed); }
     // Producers, before the push: stamps `item` with the time and the calling thread when a
     // slow-item threshold is set (one relaxed load when none is).
     void stampIfTimed(WorkItem *item) const noexcept
@@ -132,6 +135,8 @@ private:
     // Whether either is set: the one test a submit makes when none is (written under the state
     // lock).
     std::atomic<bool> m_stamping { false };
+    // Which clock stamps and runs are read on (written under the state lock).
+    std::atomic<bool> m_coarse { false };
 };
 
 } // namespace qdispatch::detail

@@ -273,7 +273,7 @@ void ExecutorState::drainTimeSliced()
     m_queue.wakeUpArrived();
     ++drainDepth;
     ItemBooks books(*this); // X10
-    TimeSlice slice(books);
+    TimeSlice slice;
     // C9: in the event loop of a wait with a deadline, no item starts once it has passed; the
     // rest waits for the next wake-up, after the wait has returned.
     const QDeadlineTimer *const deadline = WaitDeadlineScope::innermost();
@@ -300,7 +300,7 @@ void ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFl
 {
     ++drainDepth;
     ItemBooks books(*this); // X10
-    TimeSlice slice(books);
+    TimeSlice slice;
     // Everything accepted so far goes behind the batch: the inbox taken after this call began
     // (a walk already under way holds older items only), put in order a step at a time when
     // events are to be processed meanwhile. Nested waits and a break may claim or take some of
@@ -507,6 +507,11 @@ std::chrono::nanoseconds ExecutorState::slowRunThreshold() const
 std::chrono::nanoseconds ExecutorState::slowDeliveryThreshold() const
 {
     return std::chrono::nanoseconds(m_books.deliveryThresholdNs());
+}
+
+std::chrono::nanoseconds ExecutorState::slowItemTimeResolution() const
+{
+    return std::chrono::nanoseconds(m_books.coarseClock() ? diagclock::coarseStepNs() : 1);
 }
 
 QString ExecutorState::ownerLabel() const

@@ -146,6 +146,7 @@ public:
     void setSlowItemThresholds(std::chrono::nanoseconds run, std::chrono::nanoseconds delivery);
     std::chrono::nanoseconds slowRunThreshold() const;
     std::chrono::nanoseconds slowDeliveryThreshold() const;
+    std::chrono::nanoseconds slowItemTimeResolution() const;
     // The owner thread's name for reports: its objectName() if set, else its id.
     QString ownerLabel() const;
 

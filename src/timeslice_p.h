@@ -4,8 +4,6 @@
 // The time slice of a drain of the owner thread (C3, P5).
 #pragma once
 
-#include "diagnostics_p.h"
-
 #include <algorithm>
 #include <chrono>
 #include <utility>
@@ -23,26 +21,25 @@ enum class ClockRead {
 // Reading the clock after every item costs a tenth of a tiny item's time, so it is read after
 // every `stride` items: the stride doubles (up to 64) while that many items take less than
 // 100 µs, and halves when they take more than 400 µs. A slice therefore overruns by at most
-// about 400 µs while items keep their size. With a slow-item threshold set, the books read the
-// clock after every item anyway, and their readings are used.
+// about 400 µs while items keep their size. The slice keeps its own precise readings even while
+// the X10 books time every item: theirs may come from a clock that moves in steps as long as a
+// whole slice (diagclock_p.h).
 class TimeSlice
 {
 public:
     static constexpr auto kLength = std::chrono::milliseconds(4);
 
-    explicit TimeSlice(const ItemBooks &books) : m_books(books) { restart(); }
+    TimeSlice() { restart(); }
 
     void restart()
     {
-        m_last = m_books.now();
+        m_last = Clock::now();
         m_end = m_last + kLength;
         m_countdown = m_stride;
     }
     bool usedUp(ClockRead read = ClockRead::ByStride)
     {
         const bool now = read == ClockRead::Now;
-        if (m_books.timed() && !now)
-            return m_books.now() >= m_end;
         if (--m_countdown > 0 && !now)
             return false;
         const Clock::time_point time = Clock::now();
@@ -58,7 +55,6 @@ public:
 private:
     using Clock = std::chrono::steady_clock;
 
-    const ItemBooks &m_books;
     Clock::time_point m_last;
     Clock::time_point m_end;
     int m_stride = 1;

@@ -54,7 +54,7 @@ template<typename T> bool namesLambda(const QString &text, int line)
 }
 
 // An item that deliberately runs long: what a slow-item report measures.
-void runFor(std::chrono::milliseconds duration)
+void runFor(std::chrono::nanoseconds duration)
 {
     std::this_thread::sleep_for(duration);
 }
@@ -94,7 +94,9 @@ private Q_SLOTS:
     void x10_lateDeliveryReportedOncePerBacklog();
     void x10_noSlowReportUnderThresholds();
     void x10_itemAcceptedWhileOffIsNotStamped();
+    void x10_recordsAreReadWholeWhileTheOwnerSetsThem_data();
     void x10_recordsAreReadWholeWhileTheOwnerSetsThem();
+    void x10_coarseClockOnlyForLongThresholds();
     void x10_hangReportedForLongWait_data();
     void x10_hangReportedForLongWait();
     void x10_noHangReportUnderThreshold();
@@ -222,7 +224,9 @@ void TestDiagnostics::x10_slowItemReportedOnceWithItsName()
              qPrintable(text));
 
     const ExecutorStats s = ex.stats();
-    QVERIFY(s.longestRun >= 200ms);
+    // Read on the coarse clock where it has one (100 ms is many of its steps): off by less than
+    // one step.
+    QVERIFY(s.longestRun > 200ms - ex.slowItemTimeResolution());
     QVERIFY2(text.contains(QStringLiteral("Item: ") + s.longestRunItem + QLatin1Char(';')),
              qPrintable(s.longestRunItem));
 }
@@ -271,7 +275,7 @@ void TestDiagnostics::x10_lateDeliveryReportedOncePerBacklog()
     QVERIFY2(text.contains(QLatin1String("(delivery threshold 100 ms)")), qPrintable(text));
     QVERIFY2(text.contains(QLatin1String("(run threshold off)")), qPrintable(text));
     const ExecutorStats s = ex.stats();
-    QVERIFY(s.longestDelivery >= 200ms);
+    QVERIFY(s.longestDelivery > 200ms - ex.slowItemTimeResolution());
     QVERIFY2(text.contains(QStringLiteral("Item: ") + s.longestDeliveryItem + QLatin1Char(';')),
              qPrintable(s.longestDeliveryItem));
 
@@ -307,18 +311,23 @@ void TestDiagnostics::x10_noSlowReportUnderThresholds()
 {
     CurrentThreadExecutor ex;
     ex.setSlowItemThresholds(10s, 10s);
+    // Long enough to be seen on the coarse clock, which these thresholds allow.
+    const auto step = ex.slowItemTimeResolution();
+    const auto longest = std::max<std::chrono::nanoseconds>(2ms, 3 * step);
     Worker worker([&] {
         for (int i = 0; i < 100; ++i)
             ex.post([] {});
-        ex.post([] { runFor(2ms); });
+        ex.post([longest] { runFor(longest); });
     });
     QVERIFY(worker.join());
     ex.runPending();
     QVERIFY(reportsIn("qdispatch.slow").isEmpty());
     const ExecutorStats s = ex.stats();
-    QVERIFY(s.longestRun >= 2ms);
+    QVERIFY(s.longestRun > longest - step);
     QVERIFY(!s.longestRunItem.isEmpty());
-    QVERIFY(!s.longestDeliveryItem.isEmpty());
+    // A delivery shorter than the clock can see reads zero, and then no item holds the record.
+    QCOMPARE(s.longestDeliveryItem.isEmpty(), s.longestDelivery == 0ns);
+    QCOMPARE(s.longestDelivery.count() % step.count(), 0);
 
     // Switched off again: nothing more is timed, not even an item longer than the record.
     ex.setSlowItemThresholds(0ms, 0ms);
@@ -334,10 +343,21 @@ void TestDiagnostics::x10_noSlowReportUnderThresholds()
 // stats() from another thread meanwhile must never see half of one: a time without the name of
 // its item, the same time with two different names (the items alternate between two lambdas),
 // or a record smaller than one seen before.
+void TestDiagnostics::x10_recordsAreReadWholeWhileTheOwnerSetsThem_data()
+{
+    QTest::addColumn<int>("thresholdMs");
+    // Precise: nearly every item sets a delivery record (the late reports are caught here and
+    // not looked at). Coarse: records only change at a step of the coarse clock.
+    QTest::newRow("precise clock") << 1;
+    QTest::newRow("coarse clock") << 10'000;
+}
+
 void TestDiagnostics::x10_recordsAreReadWholeWhileTheOwnerSetsThem()
 {
+    QFETCH(int, thresholdMs);
     CurrentThreadExecutor ex;
-    ex.setSlowItemThresholds(10s, 10s);
+    ex.setSlowItemThresholds(std::chrono::milliseconds(thresholdMs),
+                             std::chrono::milliseconds(thresholdMs));
     const ExecutorHandle handle = ex.handle();
     constexpr int kItems = 20000;
     Semaphore readerStarted;
@@ -392,10 +412,64 @@ void TestDiagnostics::x10_recordsAreReadWholeWhileTheOwnerSetsThem()
     QVERIFY(reader.join());
 
     QCOMPARE(ex.stats().run, quint64(kItems));
-    QVERIFY(ex.stats().longestDelivery > 0ns);
+    if (ex.slowItemTimeResolution() == 1ns)
+        QVERIFY(ex.stats().longestDelivery > 0ns);
     QVERIFY2(torn == 0, qPrintable(badName));
     QCOMPARE(backwards, 0);
     QVERIFY(reads > 1);
+}
+
+// X10: run and delivery times come from the coarse clock (a few nanoseconds a reading) only
+// where every threshold set is at least ten of its steps, so that no time is off by more than a
+// tenth of the threshold it is judged by; shorter thresholds are timed precisely. A time read
+// coarse is a whole number of steps, and its report says how long a step is.
+void TestDiagnostics::x10_coarseClockOnlyForLongThresholds()
+{
+    CurrentThreadExecutor ex;
+    QCOMPARE(ex.slowItemTimeResolution(), 1ns); // off: nothing is timed, nothing coarse
+    ex.setSlowItemThresholds(10s, 0ms);
+    const std::chrono::nanoseconds step = ex.slowItemTimeResolution();
+#if defined(Q_OS_LINUX)
+    QVERIFY2(step >= 1ms && step <= 10ms, qPrintable(QString::number(step.count())));
+#else
+    if (step == 1ns)
+        QSKIP("this system has no coarse monotonic clock: every time is read precisely");
+#endif
+    const auto longest = 10 * std::chrono::duration_cast<std::chrono::milliseconds>(step);
+    ex.setSlowItemThresholds(longest, 0ms);
+    QCOMPARE(ex.slowItemTimeResolution(), step);
+    ex.setSlowItemThresholds(longest, longest);
+    QCOMPARE(ex.slowItemTimeResolution(), step);
+    // One threshold too short for the coarse clock is enough for the precise one.
+    ex.setSlowItemThresholds(longest, longest - 1ms);
+    QCOMPARE(ex.slowItemTimeResolution(), 1ns);
+    ex.setSlowItemThresholds(longest - 1ms, 0ms);
+    QCOMPARE(ex.slowItemTimeResolution(), 1ns);
+
+    // Coarse: an item of one and a half thresholds is reported; its time is whole steps.
+    ex.setSlowItemThresholds(longest, 0ms);
+    Worker worker([&] { ex.post([longest] { runFor(longest * 3 / 2); }); });
+    QVERIFY(worker.join());
+    ex.runPending();
+    const QStringList reports = reportsIn("qdispatch.slow");
+    QCOMPARE(reports.size(), 1);
+    const QString steps =
+        QStringLiteral("Times are read in steps of %1 ms.").arg(double(step.count()) / 1e6);
+    QVERIFY2(reports.first().contains(steps), qPrintable(reports.first()));
+    const std::chrono::nanoseconds run = ex.stats().longestRun;
+    QVERIFY2(run > longest * 3 / 2 - step, qPrintable(QString::number(run.count())));
+    QCOMPARE(run.count() % step.count(), 0);
+
+    // Precise: the report has no steps to speak of.
+    CurrentThreadExecutor precise;
+    precise.setSlowItemThresholds(1ms, 0ms);
+    Worker again([&] { precise.post([] { runFor(5ms); }); });
+    QVERIFY(again.join());
+    precise.runPending();
+    const QStringList all = reportsIn("qdispatch.slow");
+    QCOMPARE(all.size(), 2);
+    QVERIFY2(!all.last().contains(QLatin1String("steps of")), qPrintable(all.last()));
+    QVERIFY(precise.stats().longestRun >= 5ms);
 }
 
 void TestDiagnostics::x10_hangReportedForLongWait_data()

@@ -229,6 +229,12 @@ public:
     void setSlowItemThresholds(std::chrono::milliseconds run, std::chrono::milliseconds delivery);
     std::chrono::milliseconds slowRunThreshold() const; ///< any thread; zero when off
     std::chrono::milliseconds slowDeliveryThreshold() const; ///< any thread; zero when off
+    /// How finely run and delivery times (reports, and stats()' longestRun and longestDelivery)
+    /// are measured with the thresholds set now: where every threshold set is at least ten
+    /// steps of the system's coarse monotonic clock (on Linux a tick, 1-4 ms), they are read from
+    /// it, which costs a few nanoseconds per item instead of tens, and are whole steps, each off
+    /// by less than one step; else from the precise clock (1 ns). Any thread.
+    std::chrono::nanoseconds slowItemTimeResolution() const;
 
 private:
     friend class ExecutorCalls<CurrentThreadExecutor>;

@@ -1,0 +1,69 @@
+// This file is not part of the QDispatch API. It may change from version to version without
+// notice, or even be removed.
+//
+// X10: the clock of run and delivery times.
+#pragma once
+
+#include <QtCore/qglobal.h>
+
+#include <chrono>
+#include <cstdint>
+
+#if defined(Q_OS_LINUX)
+#include <time.h>
+#endif
+
+namespace qdispatch::detail {
+
+// Run and delivery times are read in nanoseconds on the monotonic clock's epoch, in one of two
+// ways, chosen per executor from its thresholds (ExecutorBooks::setSlowItemThresholds()):
+// - coarse: CLOCK_MONOTONIC_COARSE, the time of the kernel's last tick. About 3 ns a reading,
+//   where the precise one costs 20-55 ns, against tiny items of 150-200 ns (P7); but it moves in
+//   steps of a tick (1-4 ms), so a time read with it may be off by up to one step either way.
+//   Linux only.
+// - precise: std::chrono::steady_clock, which on Linux is CLOCK_MONOTONIC, the same epoch.
+// A time read coarse is always a whole number of steps, so a report never shows a precision its
+// clock did not have.
+namespace diagclock {
+
+// Every threshold must be at least this many steps for the coarse clock to be used: an item's
+// time is then never off by more than a tenth of the threshold it is judged by.
+inline constexpr std::int64_t kCoarseStepsPerThreshold = 10;
+
+inline std::int64_t preciseNs() noexcept
+{
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+// The coarse clock's step in nanoseconds; 0 where there is none (then coarseNs() is precise).
+std::int64_t coarseStepNs() noexcept;
+
+inline std::int64_t coarseNs() noexcept
+{
+#if defined(Q_OS_LINUX) && defined(CLOCK_MONOTONIC_COARSE)
+    timespec now;
+    if (Q_LIKELY(clock_gettime(CLOCK_MONOTONIC_COARSE, &now) == 0))
+        return std::int64_t(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+#endif
+    return preciseNs();
+}
+
+// Whether thresholds of `runNs` and `deliveryNs` (0: off) are read on the coarse clock.
+inline bool coarseFor(std::int64_t runNs, std::int64_t deliveryNs) noexcept
+{
+    const std::int64_t step = coarseStepNs();
+    const auto coarseEnough = [step](std::int64_t threshold) {
+        return threshold == 0 || threshold >= kCoarseStepsPerThreshold * step;
+    };
+    return step != 0 && coarseEnough(runNs) && coarseEnough(deliveryNs);
+}
+
+inline std::int64_t nowNs(bool coarse) noexcept
+{
+    return coarse ? coarseNs() : preciseNs();
+}
+
+} // namespace diagclock
+} // namespace qdispatch::detail
