@@ -146,9 +146,7 @@ std::uint64_t enterSubmitter()
     return entry.serial;
 }
 
-namespace {
-
-[[maybe_unused]] QString submitterLabel(std::uint64_t serial)
+QString submitterLabel(std::uint64_t serial)
 {
     if (serial == 0)
         return QStringLiteral("a thread not recorded (no threshold was set when it was accepted)");
@@ -166,6 +164,8 @@ namespace {
         label += QStringLiteral(" (ended since)");
     return label;
 }
+
+namespace {
 
 // --- Names of items ---------------------------------------------------------------------------
 
@@ -326,7 +326,7 @@ void ItemBooks::afterTimedRun(WorkItem *item, std::int64_t runNs, std::int64_t d
     QString message = QStringLiteral("QDispatch: %1 on %2: %3, %4. Item: %5; submitted by %6.")
                           .arg(QLatin1String(what), currentThreadLabel(),
                                slow ? runText : deliveryText, slow ? deliveryText : runText,
-                               itemName(item->callableName()), submitterLabel(item->m_submitter));
+                               itemName(item->callableName()), submitterLabel(submitterSerialOf(item->m_submitter)));
     if (late)
         message += QStringLiteral(" Later late items go unreported until one starts on time.");
     qCWarning(lcSlow, "%s", qUtf8Printable(message));

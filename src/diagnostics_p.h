@@ -7,6 +7,7 @@
 #pragma once
 
 #include "executorstate_p.h"
+#include "trace_p.h"
 
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QElapsedTimer>
@@ -53,6 +54,8 @@ struct ThreadName
 // Shared by the slow-item reports (diagnostics.cpp) and the hang reports (hangreports.cpp).
 // The calling thread as a report names it: its objectName() if set, else its id.
 QString currentThreadLabel();
+// A submitter as reports name it, by its serial (0: not recorded); the thread may have ended.
+QString submitterLabel(std::uint64_t serial);
 // An item as reports and stats() name it: the type of its callable, demangled.
 QString itemName(CallableName name);
 // "12.3 ms"; a threshold as "50 ms" or "off".
@@ -88,7 +91,7 @@ class ItemBooks
 {
 public:
     explicit ItemBooks(ExecutorState &state) noexcept
-        : m_queue(state.m_queue), m_books(state.m_books)
+        : m_queue(state.m_queue), m_books(state.m_books), m_executor(&state)
     {
 #if QDISPATCH_DIAGNOSTICS
         m_runNs = m_books.runThresholdNs();
@@ -96,6 +99,7 @@ public:
         m_timed = m_runNs != 0 || m_deliveryNs != 0;
         if (m_timed) {
             m_last = DiagClock::now();
+            m_clockFresh = true;
             updateAlerts();
         }
 #endif
@@ -104,14 +108,31 @@ public:
     // Runs `item` (taken off the queue by takeNext()) and destroys it on this thread (C12).
     void run(WorkItem *item) noexcept
     {
+#if QDISPATCH_DIAGNOSTICS
+        // X12: one relaxed load per item while no trace is recorded. While one is, an item's
+        // start is the end of the item before it in this drain: one clock reading per item.
+        const bool traced = tracing();
+        if (Q_UNLIKELY(traced) && !m_clockFresh)
+            m_last = DiagClock::now();
+#endif
         item->run();
         m_queue.closeClaimLeftOpen();
 #if QDISPATCH_DIAGNOSTICS
+        if (Q_UNLIKELY(traced) && !m_timed) {
+            const DiagClock::time_point start = m_last;
+            m_last = DiagClock::now();
+            m_clockFresh = true;
+            afterTracedRun(item, start);
+        } else if (!m_timed) {
+            m_clockFresh = false;
+        }
         if (m_timed) {
             // Per item, while timing: one clock reading, two subtractions and three tests; the
             // rest only for an item that sets a record, goes over a threshold or ends a backlog.
             const DiagClock::time_point start = m_last;
             m_last = DiagClock::now();
+            if (Q_UNLIKELY(traced))
+                afterTracedRun(item, start);
             const std::int64_t runNs = (m_last - start).count();
             // -1: not stamped (accepted while no delivery threshold was set, or handed down from
             // an executor that had none). The stamp is coarse, so it may lie a little after the
@@ -144,9 +165,19 @@ public:
     {
         if (m_timed)
             m_last = DiagClock::now();
+        else
+            m_clockFresh = false;
     }
 
 private:
+#if QDISPATCH_DIAGNOSTICS
+    // X12: records the item's run, from `start` to m_last.
+    void afterTracedRun(WorkItem *item, DiagClock::time_point start) noexcept
+    {
+        traceRun(item->callableName(), m_executor, start.time_since_epoch().count(),
+                 m_last.time_since_epoch().count(), item->m_acceptedAt, item->m_submitter);
+    }
+#endif
     // The records, the reports and the end of a backlog of late items.
     void afterTimedRun(WorkItem *item, std::int64_t runNs, std::int64_t deliveryNs) noexcept;
     // Owner thread: the times above which an item needs afterTimedRun(): a record or a threshold.
@@ -154,7 +185,9 @@ private:
 
     ItemQueue &m_queue;
     ExecutorBooks &m_books;
+    const void *m_executor; // X12: how a trace names the executor
     bool m_timed = false;
+    bool m_clockFresh = false; // m_last is the end of the item run last (always when timed)
 #if QDISPATCH_DIAGNOSTICS
     std::int64_t m_runNs = 0;
     std::int64_t m_deliveryNs = 0;
