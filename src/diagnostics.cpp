@@ -323,10 +323,11 @@ void ItemBooks::afterTimedRun(WorkItem *item, std::int64_t runNs, std::int64_t d
         : QStringLiteral("it started %1 after it was accepted (delivery threshold %2)")
               .arg(msText(deliveryNs), thresholdText(m_deliveryNs));
     const char *what = slow && late ? "slow and late item" : slow ? "slow item" : "late item";
-    QString message = QStringLiteral("QDispatch: %1 on %2: %3, %4. Item: %5; submitted by %6.")
-                          .arg(QLatin1String(what), currentThreadLabel(),
-                               slow ? runText : deliveryText, slow ? deliveryText : runText,
-                               itemName(item->callableName()), submitterLabel(submitterSerialOf(item->m_submitter)));
+    QString message =
+        QStringLiteral("QDispatch: %1 on %2: %3, %4. Item: %5; submitted by %6.")
+            .arg(QLatin1String(what), currentThreadLabel(), slow ? runText : deliveryText,
+                 slow ? deliveryText : runText, itemName(item->callableName()),
+                 submitterLabel(submitterSerialOf(item->m_submitter)));
     if (late)
         message += QStringLiteral(" Later late items go unreported until one starts on time.");
     qCWarning(lcSlow, "%s", qUtf8Printable(message));

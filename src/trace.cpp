@@ -150,14 +150,17 @@ std::uint64_t weightOf(const Chunk &chunk, std::uint32_t count)
 }
 
 // Under the tracer's mutex: `chunk` joins the trace; the oldest chunks go while the rest hold
-// the bound (the newest one always stays: the writer trims it).
+// the bound and a margin. The writer trims the rest exactly; the margin is there because a
+// chunk dropped here may hold the starts of flows whose ends are in chunks kept, and those runs
+// then lose their flows: the writer's trim, by time, goes past that seam.
 void handOver(Tracer &t, Chunk *chunk, std::uint32_t count)
 {
+    constexpr std::uint64_t kMargin = 4 * kChunkRecords;
     chunk->weight = weightOf(*chunk, count);
     t.handedOver.push_back(chunk);
     t.handedOverWeight += chunk->weight;
     while (t.handedOver.size() > 1 &&
-           t.handedOverWeight - t.handedOver.front()->weight >= t.maxEvents) {
+           t.handedOverWeight - t.handedOver.front()->weight >= t.maxEvents + kMargin) {
         Chunk *oldest = t.handedOver.front();
         t.handedOver.pop_front();
         t.handedOverWeight -= oldest->weight;
@@ -402,10 +405,7 @@ struct FlowKey
 {
     std::uint64_t serial;
     std::int64_t ns;
-    bool operator==(const FlowKey &other) const
-    {
-        return serial == other.serial && ns == other.ns;
-    }
+    bool operator==(const FlowKey &other) const { return serial == other.serial && ns == other.ns; }
 };
 struct FlowKeyHash
 {
@@ -436,8 +436,7 @@ bool write(Collected &c)
             const Record &r = records[i].first;
             if (!r.flowEnd())
                 continue;
-            const auto it =
-                starts.find(FlowKey { submitterSerialOf(r.submitter), r.accepted });
+            const auto it = starts.find(FlowKey { submitterSerialOf(r.submitter), r.accepted });
             if (it != starts.end() && partner[it->second] == kNone) {
                 partner[i] = it->second;
                 partner[it->second] = i;

@@ -385,9 +385,13 @@ const char *traceWaitName(RunMode mode) noexcept
 
 void waitForInvoke(const QFuture<void> &future, const ExecutorState *target)
 {
+    // X12: an invoke() sent to another thread is a wait, even when its item finished before
+    // the wait began; one that ran here in place (X3) is not.
+    std::optional<TraceWait> trace;
+    if (Q_UNLIKELY(tracing()) && !(target && target->isOwnedBy(QThread::currentThreadId())))
+        trace.emplace("invoke", target);
     if (future.isFinished())
         return; // it ran inline: the chain led back to this thread (X3)
-    const TraceWait trace("invoke", target); // X12
     // The executor this wait sleeps on: the newest one constructed on this thread, else the one
     // executorOf() made for it (X9).
     CurrentThreadExecutor *const executor = CurrentThreadExecutor::current();
