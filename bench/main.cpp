@@ -1,14 +1,14 @@
-// qdispatch-bench: docs/contract.md, "What is measured" (P1..P7). Every comparison of a QDispatch
+// qdispatch-bench: docs/contract.md, "What is measured" (P1..P8). Every comparison of a QDispatch
 // measurement with a baseline runs as pairs in the same process, QDispatch then the baseline,
 // again and again, because the machines are shared and noisy: a ratio is only trusted when its
 // two sides ran side by side. The report gives the median of the per-pair ratios and their range.
 //
 //   qdispatch-bench [--quick] [--pairs N] [--only P1,P3] [--out DIR]
 //
-// The main thread is the owner thread of every scenario. P1, P2, P4, P6 and P7 run each side in a
-// fresh child process (qdispatch-bench --child ...): P1, P2 and P4 so that no side inherits a heap
-// that an earlier measurement grew, P6 so that the peaks of the sides do not mix, P7 also because
-// its baseline is the same benchmark linked to the library with X10 compiled out
+// The main thread is the owner thread of every scenario. P1, P2, P4, P6, P7 and P8 run each side in
+// a fresh child process (qdispatch-bench --child ...): P1, P2 and P4 so that no side inherits a
+// heap that an earlier measurement grew, P6 so that the peaks of the sides do not mix, P7 also
+// because its baseline is the same benchmark linked to the library with X10 compiled out
 // (qdispatch-bench-nodiag, beside this program), and one program links one library.
 
 #include "measurements.h"
@@ -21,6 +21,7 @@
 #include <QtCore/QDir>
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QFile>
+#include <QtCore/QFileInfo>
 #include <QtCore/QJsonDocument>
 #include <QtCore/QProcess>
 #include <QtCore/QSysInfo>
@@ -478,6 +479,52 @@ std::vector<Plan> makePlans(const Options &options, QString *pythonNote)
         }
         plans.push_back(std::move(p));
     }
+    {
+        // X12's cost: P1's and P2's work in child processes of this program with a trace
+        // recorded from the first executor on (QDISPATCH_TRACE, written at the child's exit,
+        // after its measurement) against the same with none. The bound is the default, a million
+        // events: a million items make three million (a flow start, a run, a flow finish each),
+        // so every traced run reaches it and drops chunks as it goes, which is part of the cost.
+        Plan p(u"P8"_s, u"X12 tracing on: P1 and P2 (%L1 items), time per item"_s.arg(million),
+               u"ns"_s, false, million);
+        const QString traceFile = QDir::temp().filePath(
+            u"qdispatch-bench-p8-%1.json"_s.arg(QCoreApplication::applicationPid()));
+        const auto child = [=](const QString &job, bool on) {
+            QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+            env.remove(u"QDISPATCH_TRACE"_s);
+            env.remove(u"QDISPATCH_TRACE_MAX_EVENTS"_s);
+            env.remove(u"QDISPATCH_SLOW_ITEM_MS"_s);
+            env.remove(u"QDISPATCH_HANG_MS"_s);
+            if (on) {
+                env.insert(u"QDISPATCH_TRACE"_s, traceFile);
+                env.insert(u"QDISPATCH_TRACE_MAX_EVENTS"_s, u"1000000"_s);
+            }
+            const Measure rate = childRate(self, job, million, env);
+            return [=](QJsonObject &details) {
+                const double ns = 1e9 / rate(details);
+                if (on) {
+                    details[u"traceBytes"_s] = QFileInfo(traceFile).size();
+                    QFile::remove(traceFile);
+                }
+                return ns;
+            };
+        };
+        struct Work
+        {
+            QString id, job, what;
+            double target;
+        };
+        for (const auto &[id, job, what, target] :
+             { Work { u"p8-p1"_s, u"p1-qdispatch"_s, u"P1 `submit`"_s, 1.3 },
+               Work { u"p8-p2"_s, u"p2-qdispatch"_s, u"P2 `post`"_s, 2.0 } }) {
+            p.compare({ id + u"_on"_s, what + u", tracing on"_s, what.left(2) + u" traced"_s,
+                        child(job, true) },
+                      { id + u"_off"_s, what + u", tracing off"_s, what.left(2) + u" untraced"_s,
+                        child(job, false) },
+                      Target::ratioAtMost(target));
+        }
+        plans.push_back(std::move(p));
+    }
 
     if (!options.only.isEmpty()) {
         std::vector<Plan> chosen;
@@ -613,7 +660,7 @@ int main(int argc, char *argv[])
 
     QCommandLineParser parser;
     parser.setApplicationDescription(
-        u"QDispatch benchmark (P1..P7): QDispatch against its baselines, same run."_s);
+        u"QDispatch benchmark (P1..P8): QDispatch against its baselines, same run."_s);
     parser.addHelpOption();
     const QCommandLineOption quick(u"quick"_s,
                                    u"One pair with a hundredth of the items (smoke test)."_s);

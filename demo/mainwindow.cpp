@@ -4,6 +4,8 @@
 #include "traffic.h"
 #include "widgets.h"
 
+#include <QtCore/QDateTime>
+#include <QtCore/QDir>
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QLocale>
 #include <QtCore/QThreadPool>
@@ -138,6 +140,10 @@ QWidget *MainWindow::makeControls()
     m_pauseButton->setCheckable(true);
     m_cancelButton = new QPushButton(QStringLiteral("Cancel"));
     m_slowButton = new QPushButton(QStringLiteral("Slow item"));
+    m_timelineButton = new QPushButton(QStringLiteral("Record timeline"));
+    m_timelineLabel = new QLabel;
+    m_timelineLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_timelineLabel->setWordWrap(true);
 
     m_renderButton->setToolTip(QStringLiteral("Workers render the tiles and hand them over"));
     m_waitButton->setToolTip(
@@ -157,6 +163,11 @@ QWidget *MainWindow::makeControls()
     connect(m_pauseButton, &QPushButton::toggled, this, &MainWindow::setPaused);
     connect(m_cancelButton, &QPushButton::clicked, this, [this] { cancelWork(); });
     connect(m_slowButton, &QPushButton::clicked, this, &MainWindow::runSlowItem);
+    m_timelineButton->setToolTip(
+        QStringLiteral("Records what every executor does for %1 s into a Chrome trace file "
+                       "(open it in ui.perfetto.dev or speedscope)")
+            .arg(kTimelineMs / 1000));
+    connect(m_timelineButton, &QPushButton::clicked, this, [this] { recordTimeline(); });
 
     auto *box = new QWidget;
     auto *grid = new QGridLayout(box);
@@ -167,6 +178,8 @@ QWidget *MainWindow::makeControls()
     grid->addWidget(m_pauseButton, 1, 1);
     grid->addWidget(m_cancelButton, 1, 2);
     grid->addWidget(m_slowButton, 2, 0);
+    grid->addWidget(m_timelineButton, 2, 1, 1, 2);
+    grid->addWidget(m_timelineLabel, 3, 0, 1, 3);
     return box;
 }
 
@@ -264,6 +277,32 @@ void MainWindow::showSlowReport(const QString &text)
     shown.remove(QLatin1String("QDispatch: "));
     m_slowLog->appendPlainText(
         QStringLiteral("%1  %2").arg(number(double(m_uptime.elapsed()) / 1000.0, 3), shown));
+}
+
+void MainWindow::recordTimeline(int ms)
+{
+    if (m_shutDown || !m_timelineButton->isEnabled())
+        return;
+    const QString path = QDir::temp().filePath(
+        QStringLiteral("qdispatch-demo-%1.json")
+            .arg(QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-hhmmss"))));
+    if (!qdispatch::startTrace(path)) {
+        m_timelineLabel->setText(QStringLiteral("Could not record a timeline into %1").arg(path));
+        Q_EMIT timelineWritten(path, false);
+        return;
+    }
+    m_timelineButton->setEnabled(false);
+    m_timelineLabel->setText(QStringLiteral("Recording a timeline for %1 s...").arg(ms / 1000.0));
+    log(QStringLiteral("timeline: recording for %1 ms").arg(ms));
+    QTimer::singleShot(ms, this, [this, path] {
+        const bool ok = qdispatch::stopTrace();
+        m_timelineButton->setEnabled(true);
+        m_timelineLabel->setText(
+            ok ? QStringLiteral("Timeline written to %1").arg(path)
+               : QStringLiteral("Could not write the timeline to %1").arg(path));
+        log(m_timelineLabel->text());
+        Q_EMIT timelineWritten(path, ok);
+    });
 }
 
 void MainWindow::runSlowItem()

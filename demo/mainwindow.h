@@ -34,6 +34,7 @@ public:
     static constexpr int kFloodProducers = 2;
     static constexpr int kFloodItemsEach = 250'000;
     static constexpr int kSlowItemMs = 150;
+    static constexpr int kTimelineMs = 3000;
 
     explicit MainWindow(QWidget *parent = nullptr);
     ~MainWindow() override; // shutdown()
@@ -66,6 +67,11 @@ public:
     // QDispatch's slow-item report (X10) names it in the "Slow items" panel.
     void runSlowItem();
 
+    // "Record timeline": records a QDispatch trace (X12) for `ms` milliseconds into a file in
+    // the temporary directory, then shows its path under the buttons and emits timelineWritten().
+    // Does nothing while one is being recorded.
+    void recordTimeline(int ms = kTimelineMs);
+
     // Stops everything and waits for it while still running what the workers send (they may
     // be waiting for it). Afterwards nothing of this window is left in the GUI thread's queue
     // and no worker runs. Idempotent; called on close and on destruction.
@@ -81,6 +87,7 @@ public:
 
 Q_SIGNALS:
     void ticked(); // every tick of the GUI timer, after the heartbeat moved
+    void timelineWritten(const QString &path, bool ok); // recordTimeline() is done
 
 protected:
     void closeEvent(QCloseEvent *event) override;
@@ -107,6 +114,8 @@ private:
     QPushButton *m_pauseButton = nullptr;
     QPushButton *m_cancelButton = nullptr;
     QPushButton *m_slowButton = nullptr;
+    QPushButton *m_timelineButton = nullptr;
+    QLabel *m_timelineLabel = nullptr;
     std::array<QProgressBar *, TileRenderer::kWorkers> m_bars {};
     std::array<QLabel *, TileRenderer::kWorkers> m_barNotes {};
     Heartbeat *m_heartbeat = nullptr;

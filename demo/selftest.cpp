@@ -9,6 +9,10 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QElapsedTimer>
+#include <QtCore/QFile>
+#include <QtCore/QJsonArray>
+#include <QtCore/QJsonDocument>
+#include <QtCore/QJsonObject>
 #include <QtCore/QPromise>
 #include <QtGui/QGuiApplication>
 #include <QtGui/QPixmap>
@@ -124,6 +128,7 @@ private:
     void flood(MainWindow &window);
     void cancel(MainWindow &window);
     void slowItem(MainWindow &window);
+    void timeline(MainWindow &window);
     void closeMidWork();
     void closeDuringWait();
 
@@ -155,6 +160,7 @@ int SelfTest::run()
         flood(window);
         cancel(window);
         slowItem(window);
+        timeline(window);
         begin("shutdown");
         window.close();
     }
@@ -335,6 +341,42 @@ void SelfTest::slowItem(MainWindow &window)
               named.contains(s.longestRunItem),
           QStringLiteral("stats() kept it as the longest run: %1 ms")
               .arg(double(s.longestRun.count()) / 1e6, 0, 'f', 1));
+}
+
+// "Record timeline": a trace (X12) recorded while a small flood runs, written where the window
+// says, holding the flood's items as complete events with their flows.
+void SelfTest::timeline(MainWindow &window)
+{
+    begin("timeline");
+    QString path;
+    bool written = false;
+    QPromise<void> done;
+    done.start();
+    const QMetaObject::Connection connection = QObject::connect(
+        &window, &MainWindow::timelineWritten, &window, [&](const QString &file, bool ok) {
+            path = file;
+            written = ok;
+            done.finish();
+        });
+    window.recordTimeline(500);
+    window.startFlood(2, 5000);
+    const bool finished = m_gui.runUntilFuture(done.future(), QDeadlineTimer(kSentTimeoutMs));
+    QObject::disconnect(connection);
+    check(finished && written, QStringLiteral("the timeline was written to %1").arg(path));
+    QFile file(path);
+    const QJsonObject root = file.open(QIODevice::ReadOnly)
+        ? QJsonDocument::fromJson(file.readAll()).object()
+        : QJsonObject();
+    int runs = 0;
+    int flows = 0;
+    for (const QJsonValue &event : root.value(QLatin1String("traceEvents")).toArray()) {
+        const QString ph = event.toObject().value(QLatin1String("ph")).toString();
+        runs += ph == QLatin1String("X") ? 1 : 0;
+        flows += ph == QLatin1String("f") ? 1 : 0;
+    }
+    check(runs > 0 && flows > 0,
+          QStringLiteral("it holds %1 complete events and %2 flows").arg(runs).arg(flows));
+    file.remove();
 }
 
 // Close a second window while its workers and a flood are busy.

@@ -17,18 +17,19 @@ namespace qdispatch::detail {
 
 // Run and delivery times are read in nanoseconds on the monotonic clock's epoch, in one of two
 // ways, chosen per executor from its thresholds (ExecutorBooks::setSlowItemThresholds()):
-// - coarse: CLOCK_MONOTONIC_COARSE, the time of the kernel's last tick. About 3 ns a reading,
-//   where the precise one costs 20-55 ns, against tiny items of 150-200 ns (P7); but it moves in
-//   steps of a tick (1-4 ms), so a time read with it may be off by up to one step either way.
-//   Linux only.
+// - coarse: CLOCK_MONOTONIC_COARSE, the time of the kernel's last timekeeping update. About 3 ns
+//   a reading, where the precise one costs 20-55 ns, against tiny items of 150-200 ns (P7); but
+//   it moves in steps of a tick (1-4 ms) and lags the precise clock by up to a step, more when
+//   ticks come late (on the project's 2-core virtual machine, up to 7.7 ms with 4 ms steps while
+//   builds ran), so a time read with it may be off by about two steps either way. Linux only.
 // - precise: std::chrono::steady_clock, which on Linux is CLOCK_MONOTONIC, the same epoch.
 // A time read coarse is always a whole number of steps, so a report never shows a precision its
 // clock did not have.
 namespace diagclock {
 
 // Every threshold must be at least this many steps for the coarse clock to be used: an item's
-// time is then never off by more than a tenth of the threshold it is judged by.
-inline constexpr std::int64_t kCoarseStepsPerThreshold = 10;
+// time is then off by less than a tenth of the threshold it is judged by, late ticks included.
+inline constexpr std::int64_t kCoarseStepsPerThreshold = 25;
 
 inline std::int64_t preciseNs() noexcept
 {

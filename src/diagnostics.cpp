@@ -146,9 +146,7 @@ std::uint64_t enterSubmitter()
     return entry.serial;
 }
 
-namespace {
-
-[[maybe_unused]] QString submitterLabel(std::uint64_t serial)
+QString submitterLabel(std::uint64_t serial)
 {
     if (serial == 0)
         return QStringLiteral("a thread not recorded (no threshold was set when it was accepted)");
@@ -166,6 +164,8 @@ namespace {
         label += QStringLiteral(" (ended since)");
     return label;
 }
+
+namespace {
 
 // --- Names of items ---------------------------------------------------------------------------
 
@@ -323,10 +323,11 @@ void ItemBooks::afterTimedRun(WorkItem *item, std::int64_t runNs, std::int64_t d
         : QStringLiteral("it started %1 after it was accepted (delivery threshold %2)")
               .arg(msText(deliveryNs), thresholdText(m_deliveryNs));
     const char *what = slow && late ? "slow and late item" : slow ? "slow item" : "late item";
-    QString message = QStringLiteral("QDispatch: %1 on %2: %3, %4. Item: %5; submitted by %6.")
-                          .arg(QLatin1String(what), currentThreadLabel(),
-                               slow ? runText : deliveryText, slow ? deliveryText : runText,
-                               itemName(item->callableName()), submitterLabel(item->m_submitter));
+    QString message =
+        QStringLiteral("QDispatch: %1 on %2: %3, %4. Item: %5; submitted by %6.")
+            .arg(QLatin1String(what), currentThreadLabel(), slow ? runText : deliveryText,
+                 slow ? deliveryText : runText, itemName(item->callableName()),
+                 submitterLabel(submitterSerialOf(item->m_submitter)));
     if (m_coarse)
         message += QStringLiteral(" Times are read in steps of %1 ms.")
                        .arg(double(diagclock::coarseStepNs()) / 1e6);

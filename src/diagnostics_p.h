@@ -8,6 +8,7 @@
 
 #include "diagclock_p.h"
 #include "executorstate_p.h"
+#include "trace_p.h"
 
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QElapsedTimer>
@@ -53,6 +54,8 @@ struct ThreadName
 // Shared by the slow-item reports (diagnostics.cpp) and the hang reports (hangreports.cpp).
 // The calling thread as a report names it: its objectName() if set, else its id.
 QString currentThreadLabel();
+// A submitter as reports name it, by its serial (0: not recorded); the thread may have ended.
+QString submitterLabel(std::uint64_t serial);
 // An item as reports and stats() name it: the type of its callable, demangled.
 QString itemName(CallableName name);
 // "12.3 ms"; a threshold as "50 ms" or "off".
@@ -77,13 +80,14 @@ inline std::uint64_t submitterSerial()
     return Q_LIKELY(serial != 0) ? serial : enterSubmitter();
 }
 
-// Owner thread: one drain's X10 books. Reads the executor's thresholds once; when none is set,
-// running an item costs no clock reading (the counts are the claim window's, ClaimWindow).
+// Owner thread: one drain's X10 books, and its X12 trace records. Reads the executor's
+// thresholds once; when none is set and no trace is recorded, running an item costs no clock
+// reading (the counts are the claim window's, ClaimWindow).
 class ItemBooks
 {
 public:
     explicit ItemBooks(ExecutorState &state) noexcept
-        : m_queue(state.m_queue), m_books(state.m_books)
+        : m_queue(state.m_queue), m_books(state.m_books), m_executor(&state)
     {
 #if QDISPATCH_DIAGNOSTICS
         m_runNs = m_books.runThresholdNs();
@@ -91,7 +95,7 @@ public:
         m_timed = m_runNs != 0 || m_deliveryNs != 0;
         m_coarse = m_books.coarseClock();
         if (m_timed) {
-            m_last = diagclock::nowNs(m_coarse);
+            readClock(!m_coarse);
             updateAlerts();
         }
 #endif
@@ -100,27 +104,32 @@ public:
     // Runs `item` (taken off the queue by takeNext()) and destroys it on this thread (C12).
     void run(WorkItem *item) noexcept
     {
+#if QDISPATCH_DIAGNOSTICS
+        // X12: one relaxed load per item while no trace is recorded. While one is, an item's
+        // start is the end of the item before it in this drain, read precisely (a timeline needs
+        // microseconds): one clock reading per item.
+        const bool traced = tracing();
+        if (Q_UNLIKELY(traced) && !m_lastPrecise)
+            readClock(true);
+#endif
         item->run();
         m_queue.closeClaimLeftOpen();
 #if QDISPATCH_DIAGNOSTICS
-        if (m_timed) {
+        if (m_timed || Q_UNLIKELY(traced)) {
             // Per item, while timing: one clock reading, two subtractions and three tests; the
             // rest only for an item that sets a record, goes over a threshold or ends a backlog.
             const std::int64_t start = m_last;
-            m_last = diagclock::nowNs(m_coarse);
-            const std::int64_t runNs = m_last - start;
-            // -1: not stamped (accepted while no delivery threshold was set, or handed down from
-            // an executor that had none). A stamp read on the other clock (the thresholds changed
-            // meanwhile) may lie a little after the start: clamped.
-            const std::int64_t deliveryNs = item->m_acceptedAt == 0
-                ? -1
-                : std::max<std::int64_t>(0, start - item->m_acceptedAt);
-            if (Q_UNLIKELY(runNs > m_runAlertNs || deliveryNs > m_deliveryAlertNs ||
-                           (m_books.m_lateReported && deliveryNs >= 0)))
-                afterTimedRun(item, runNs, deliveryNs);
+            readClock(traced || !m_coarse);
+            if (Q_UNLIKELY(traced))
+                afterTracedRun(item, start);
+            if (m_timed)
+                afterRun(item, start);
+        } else {
+            m_lastPrecise = false; // m_last is stale
         }
 #else
         (void)m_books;
+        (void)m_executor;
 #endif
         delete item;
     }
@@ -130,10 +139,41 @@ public:
     void restart()
     {
         if (m_timed)
-            m_last = diagclock::nowNs(m_coarse);
+            readClock(!m_coarse);
+        else
+            m_lastPrecise = false;
     }
 
 private:
+    void readClock(bool precise) noexcept
+    {
+        m_last = diagclock::nowNs(!precise);
+        m_lastPrecise = precise;
+    }
+#if QDISPATCH_DIAGNOSTICS
+    // X10: the item ran from `start` to m_last.
+    void afterRun(WorkItem *item, std::int64_t start) noexcept
+    {
+        const std::int64_t runNs = m_last - start;
+        // -1: not stamped for delivery: accepted while no delivery threshold was set (a traced
+        // submit stamps the time for the trace, which counts only while one is set), or handed
+        // down from an executor that had none. A stamp read on the other clock (the thresholds
+        // changed meanwhile, or a trace) may lie a little after the start: clamped.
+        const bool stamped = item->m_acceptedAt != 0 &&
+            ((item->m_submitter & kTracedSubmit) == 0 || m_deliveryNs != 0);
+        const std::int64_t deliveryNs =
+            stamped ? std::max<std::int64_t>(0, start - item->m_acceptedAt) : -1;
+        if (Q_UNLIKELY(runNs > m_runAlertNs || deliveryNs > m_deliveryAlertNs ||
+                       (m_books.m_lateReported && deliveryNs >= 0)))
+            afterTimedRun(item, runNs, deliveryNs);
+    }
+    // X12: records the item's run, from `start` to m_last.
+    void afterTracedRun(WorkItem *item, std::int64_t start) noexcept
+    {
+        traceRun(item->callableName(), m_executor, start, m_last, item->m_acceptedAt,
+                 item->m_submitter);
+    }
+#endif
     // The records, the reports and the end of a backlog of late items.
     void afterTimedRun(WorkItem *item, std::int64_t runNs, std::int64_t deliveryNs) noexcept;
     // Owner thread: the times above which an item needs afterTimedRun(): a record or a threshold.
@@ -141,8 +181,10 @@ private:
 
     ItemQueue &m_queue;
     ExecutorBooks &m_books;
+    const void *m_executor; // X12: how a trace names the executor
     bool m_timed = false;
-    bool m_coarse = false; // the clock (diagclock_p.h) the books read
+    bool m_coarse = false; // the clock (diagclock_p.h) the X10 books read
+    bool m_lastPrecise = false; // m_last is a precise reading at the end of the item run last
 #if QDISPATCH_DIAGNOSTICS
     std::int64_t m_runNs = 0;
     std::int64_t m_deliveryNs = 0;

@@ -41,6 +41,17 @@ void ExecutorBooks::setSlowItemThresholds(const StateLock &, std::chrono::nanose
 void ExecutorBooks::stamp(WorkItem *item) const noexcept
 {
 #if QDISPATCH_DIAGNOSTICS
+    // X12: a traced item carries the precise time, which serves a delivery threshold as well.
+    if (tracing()) {
+        const TraceStamp stamp = traceAccept();
+        if (stamp.submitter != 0) {
+            item->m_acceptedAt = stamp.acceptedNs;
+            item->m_submitter = stamp.submitter;
+            return;
+        }
+    }
+    if (!m_stamping.load(std::memory_order_relaxed))
+        return;
     // The clock only for a delivery threshold: it is most of what stamping costs (P7).
     if (m_deliveryThresholdNs.load(std::memory_order_relaxed) != 0)
         item->m_acceptedAt = diagclock::nowNs(m_coarse.load(std::memory_order_relaxed));

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "statelock_p.h"
+#include "trace_p.h"
 
 #include <qdispatch/currentthreadexecutor.h>
 
@@ -77,11 +78,12 @@ public:
     // its steps long. Any thread, without a lock.
     bool coarseClock() const noexcept { return m_coarse.load(std::memory_order_relaxed); }
     // Producers, before the push: stamps `item` with the time and the calling thread when a
-    // slow-item threshold is set (one relaxed load when none is).
+    // slow-item threshold is set or a trace is recorded (X12: then it also records the start of
+    // the item's flow). One relaxed load of each flag when neither is.
     void stampIfTimed(WorkItem *item) const noexcept
     {
 #if QDISPATCH_DIAGNOSTICS
-        if (m_stamping.load(std::memory_order_relaxed))
+        if (m_stamping.load(std::memory_order_relaxed) || Q_UNLIKELY(tracing()))
             stamp(item);
 #else
         Q_UNUSED(item);

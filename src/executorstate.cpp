@@ -7,6 +7,7 @@
 #include "diagnostics_p.h"
 #include "errors_p.h"
 #include "timeslice_p.h"
+#include "trace_p.h"
 #include "waitdeadlinescope_p.h"
 
 #include <QtCore/QCoreApplication>
@@ -23,11 +24,14 @@ ExecutorState::ExecutorState(CurrentThreadExecutor *owner, std::shared_ptr<Execu
       m_chain(std::move(oldState))
 {
     applySlowItemEnvironment(*this); // X10
+    applyTraceEnvironment(); // X12
 }
 
 ExecutorState::ExecutorState(QThread *target)
     : thread(target), threadId(nullptr), executor(nullptr), m_chain(nullptr)
-{ }
+{
+    applyTraceEnvironment(); // X12
+}
 
 ExecutorState::~ExecutorState() = default;
 
@@ -95,7 +99,10 @@ void ExecutorState::route(std::unique_ptr<WorkItem> item, OnOwnThread onOwnThrea
             // X3: invoke() would wait for itself; it runs here instead. A push that failed on
             // the way left its link set: cleared, as the item holds no claim (begin()).
             ItemQueue::unlink(item.get());
-            runItem(item.release());
+            if (Q_UNLIKELY(tracing()))
+                runItemTraced(item.release(), state); // X12
+            else
+                runItem(item.release());
             return;
         }
         WorkItem *raw = item.get();
@@ -264,6 +271,15 @@ void ExecutorState::runItem(WorkItem *item) noexcept
 {
     item->run();
     delete item; // C12: the callable is destroyed on the thread that ran it
+}
+
+void ExecutorState::runItemTraced(WorkItem *item, const ExecutorState *state) noexcept
+{
+    // Run in place, never queued: no flow leads to it.
+    const CallableName name = item->callableName();
+    const std::int64_t start = traceClockNs();
+    runItem(item);
+    traceRun(name, state, start, traceClockNs(), 0, 0);
 }
 
 void ExecutorState::drainTimeSliced()

@@ -89,6 +89,8 @@ public:
     WorkItem *takeNext(Walk *walk) { return m_queue.takeNext(m_mutex, walk); }
     // Runs one item and destroys it, on the calling thread (C5, C12).
     static void runItem(WorkItem *item) noexcept;
+    // X12: as runItem(), recording the run on `state`'s timeline.
+    static void runItemTraced(WorkItem *item, const ExecutorState *state) noexcept;
     // Runs items until the queue is empty, or the time slice is used up, in which case one more
     // wake-up is posted so that paint and timers run in between (C3).
     void drainTimeSliced();

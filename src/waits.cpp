@@ -8,6 +8,7 @@
 #include "spinwait_p.h"
 #include "testhooks_p.h"
 #include "threadregistry_p.h"
+#include "trace_p.h"
 #include "waitdeadlinescope_p.h"
 
 #include <QtCore/QCoreApplication>
@@ -369,8 +370,26 @@ bool waitInEventLoop(ExecutorState &state, const QFuture<void> &future, QDeadlin
 
 } // namespace
 
+const char *traceWaitName(RunMode mode) noexcept
+{
+    switch (mode) {
+    case RunMode::AllEvents:
+        return "runUntilFuture (AllEvents)";
+    case RunMode::ExcludeUserInput:
+        return "runUntilFuture (ExcludeUserInput)";
+    case RunMode::ExecutorOnly:
+        break;
+    }
+    return "runUntilFuture (ExecutorOnly)";
+}
+
 void waitForInvoke(const QFuture<void> &future, const ExecutorState *target)
 {
+    // X12: an invoke() sent to another thread is a wait, even when its item finished before
+    // the wait began; one that ran here in place (X3) is not.
+    std::optional<TraceWait> trace;
+    if (Q_UNLIKELY(tracing()) && !(target && target->isOwnedBy(QThread::currentThreadId())))
+        trace.emplace("invoke", target);
     if (future.isFinished())
         return; // it ran inline: the chain led back to this thread (X3)
     // The executor this wait sleeps on: the newest one constructed on this thread, else the one
@@ -458,6 +477,7 @@ void InvokeSignal::signal() noexcept
 
 void InvokeSignal::wait(const ExecutorState *target) noexcept
 {
+    const TraceWait trace("invoke", target); // X12
     SignalState &s = stateOf(m_storage);
     // Spin briefly for the result before sleeping on the condition variable: the thread that
     // runs the item then finds nobody to wake, and this one does not sleep. Not listed in
@@ -577,7 +597,9 @@ bool CurrentThreadExecutor::runUntil(const QFuture<void> &future, QDeadlineTimer
 
     // Keep the state alive even if an item destroys this executor while we wait.
     const std::shared_ptr<ExecutorState> state = d;
+    std::optional<detail::TraceWait> trace; // X12: a wait that waits, and the drain after it
     if (!future.isFinished()) {
+        trace.emplace(detail::traceWaitName(mode), state.get());
         const bool finished = mode == RunMode::ExecutorOnly
             ? detail::waitExclusive(state, detail::Serve::OneExecutor, detail::Awaited(future),
                                     deadline)

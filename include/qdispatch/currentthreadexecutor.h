@@ -6,7 +6,8 @@
 /// This header is the whole API (coroutines are in `<qdispatch/coro.h>`), in the order a user meets
 /// it: RunMode and ExecutorError; the calls an executor and its handles share (ExecutorCalls);
 /// CurrentThreadExecutor; ExecutorHandle; then the main-thread functions and executorOf(). The
-/// diagnostics' value type is in `<qdispatch/executorstats.h>`, included here. Each function says
+/// diagnostics' value type is in `<qdispatch/executorstats.h>` and the timeline's two functions
+/// (X12) in `<qdispatch/trace.h>`, both included here. Each function says
 /// which thread may call it, where its callable runs and what happens at shutdown. Rule ids
 /// (C1..C13, X1..X12) are defined in docs/contract.md.
 /// The template machinery behind submit(), post() and invoke() lives in
@@ -16,6 +17,7 @@
 #include <qdispatch/currentthreadexecutor_impl.h>
 #include <qdispatch/executorstats.h>
 #include <qdispatch/qdispatch_export.h>
+#include <qdispatch/trace.h>
 
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QFuture>
@@ -230,10 +232,11 @@ public:
     std::chrono::milliseconds slowRunThreshold() const; ///< any thread; zero when off
     std::chrono::milliseconds slowDeliveryThreshold() const; ///< any thread; zero when off
     /// How finely run and delivery times (reports, and stats()' longestRun and longestDelivery)
-    /// are measured with the thresholds set now: where every threshold set is at least ten
-    /// steps of the system's coarse monotonic clock (on Linux a tick, 1-4 ms), they are read from
-    /// it, which costs a few nanoseconds per item instead of tens, and are whole steps, each off
-    /// by less than one step; else from the precise clock (1 ns). Any thread.
+    /// are measured with the thresholds set now: where every threshold set is at least 25 steps
+    /// of the system's coarse monotonic clock (on Linux a tick, 1-4 ms), they are read from it,
+    /// which costs a few nanoseconds per item instead of tens; they are then whole steps, each
+    /// off by up to about two steps when ticks come late. Else from the precise clock (1 ns).
+    /// Any thread.
     std::chrono::nanoseconds slowItemTimeResolution() const;
 
 private:

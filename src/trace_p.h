@@ -1,0 +1,99 @@
+// This file is not part of the QDispatch API. It may change from version to version without
+// notice, or even be removed.
+//
+// X12, a timeline: what the hot paths call to record it. While no trace is recorded, each of
+// them costs one relaxed load of g_tracing (P7). Implemented in trace.cpp, which also writes the
+// file; docs/diagnostics.md says what the file holds.
+#pragma once
+
+#include "diagclock_p.h"
+
+#include <qdispatch/currentthreadexecutor.h>
+
+#include <QtCore/QLoggingCategory>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace qdispatch {
+
+Q_DECLARE_LOGGING_CATEGORY(lcTrace) // "qdispatch.trace"
+
+namespace detail {
+
+// Whether a trace is being recorded. A thread that still reads true for a moment after
+// stopTrace() records into a buffer that no file will see (trace.cpp drops it).
+inline std::atomic<bool> g_tracing { false };
+inline bool tracing() noexcept
+{
+    return g_tracing.load(std::memory_order_relaxed);
+}
+
+// The mark a traced submit leaves in WorkItem::m_submitter, above the submitter's serial: the
+// item's flow start was recorded, keyed by that serial and its accepted time, so its run records
+// the flow's end. Serials count threads and never come near it.
+constexpr std::uint64_t kTracedSubmit = std::uint64_t(1) << 63;
+constexpr std::uint64_t submitterSerialOf(std::uint64_t stamp) noexcept
+{
+    return stamp & ~kTracedSubmit;
+}
+
+// Producer, while tracing: records the start of an item's flow on the calling thread and returns
+// its accepted time (steady clock, ns, strictly increasing per thread so that it keys the flow
+// with the serial) and the calling thread's serial with kTracedSubmit; {0, 0} when the trace
+// stopped meanwhile.
+struct TraceStamp
+{
+    std::int64_t acceptedNs = 0;
+    std::uint64_t submitter = 0;
+};
+TraceStamp traceAccept() noexcept;
+
+// Owner thread: one item ran from `startNs` to `endNs` on executor `executor`.
+// `acceptedNs`/`submitter` are the item's stamps (WorkItem::m_acceptedAt, m_submitter).
+void traceRun(CallableName name, const void *executor, std::int64_t startNs, std::int64_t endNs,
+              std::int64_t acceptedNs, std::uint64_t submitter) noexcept;
+
+// A runUntilFuture() or invoke() wait, recorded when it ends if a trace was being recorded when
+// it began. `what` is a string literal ("invoke", "runUntilFuture (ExecutorOnly)", ...).
+class TraceWait
+{
+public:
+    TraceWait(const char *what, const void *executor) noexcept
+    {
+        if (Q_UNLIKELY(tracing()))
+            begin(what, executor);
+    }
+    ~TraceWait()
+    {
+        if (Q_UNLIKELY(m_what != nullptr))
+            end();
+    }
+    TraceWait(const TraceWait &) = delete;
+    TraceWait &operator=(const TraceWait &) = delete;
+
+private:
+    void begin(const char *what, const void *executor) noexcept;
+    void end() noexcept;
+
+    const char *m_what = nullptr;
+    const void *m_executor = nullptr;
+    std::int64_t m_startNs = 0;
+};
+
+// How a trace names a runUntilFuture() wait in `mode` (waits.cpp).
+const char *traceWaitName(RunMode mode) noexcept;
+
+// The first executor of the process starts the trace QDISPATCH_TRACE asks for (once).
+void applyTraceEnvironment();
+
+// The clock of a trace: the precise one (a timeline needs microseconds), on the same epoch as
+// X10's stamps.
+inline std::int64_t traceClockNs() noexcept
+{
+    return diagclock::preciseNs();
+}
+
+} // namespace detail
+} // namespace qdispatch
