@@ -503,8 +503,8 @@ void TestTrace::x12_startedAndStoppedDuringAFlood()
                                 .arg(trace.items.size())
                                 .arg(trace.starts.size())
                                 .arg(trace.waits.size())
-                                .arg(QString::fromUtf8(QJsonDocument(trace.other).toJson(
-                                    QJsonDocument::Compact)))));
+                                .arg(QString::fromUtf8(
+                                    QJsonDocument(trace.other).toJson(QJsonDocument::Compact)))));
         QCOMPARE(trace.starts.size(), trace.finishes.size());
         QVERIFY(trace.finishes.size() <= trace.items.size());
     }
