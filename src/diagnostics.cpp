@@ -146,7 +146,7 @@ std::uint64_t enterSubmitter()
     return entry.serial;
 }
 
-QString submitterLabel(std::uint64_t serial)
+QString submitterLabel(std::uint64_t serial, bool markEnded)
 {
     if (serial == 0)
         return QStringLiteral("a thread not recorded (no threshold was set when it was accepted)");
@@ -160,7 +160,7 @@ QString submitterLabel(std::uint64_t serial)
         submitter = it->second;
     }
     QString label = submitter.thread.label(submitter.id);
-    if (submitter.ended)
+    if (submitter.ended && markEnded)
         label += QStringLiteral(" (ended since)");
     return label;
 }

@@ -55,7 +55,8 @@ struct ThreadName
 // The calling thread as a report names it: its objectName() if set, else its id.
 QString currentThreadLabel();
 // A submitter as reports name it, by its serial (0: not recorded); the thread may have ended.
-QString submitterLabel(std::uint64_t serial);
+// `markEnded`: " (ended since)" after a thread that has ended.
+QString submitterLabel(std::uint64_t serial, bool markEnded = true);
 // An item as reports and stats() name it: the type of its callable, demangled.
 QString itemName(CallableName name);
 // "12.3 ms"; a threshold as "50 ms" or "off".

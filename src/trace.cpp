@@ -5,9 +5,10 @@
 // Recording takes no lock per event: each thread appends to a chunk of its own, and takes the
 // tracer's mutex once per chunk (kChunkRecords records) to hand a full one over. The bound is
 // kept there, a chunk at a time, oldest first; the writer trims the rest exactly. A record says
-// what happened (a flow start, an item's run, a wait); the writer turns it into the file's events,
-// pairs each flow start with its item's run, and drops what cannot be paired (a trace started or
-// stopped while items were queued leaves such halves), so the file never holds half a flow.
+// what happened (an item's run, a wait); the writer turns it into the file's events. A submit
+// records nothing: it stamps the item with its time and thread, and the item's run record makes
+// the whole flow (its start on the submitting thread, its end on the owner's). So an item that
+// never runs in the trace has no flow, and the file never holds half of one.
 #include "trace_p.h"
 
 #include "diagnostics_p.h"
@@ -24,7 +25,6 @@
 #include <memory>
 #include <mutex>
 #include <new>
-#include <unordered_map>
 #include <vector>
 
 namespace qdispatch {
@@ -42,19 +42,20 @@ constexpr std::uint32_t kChunkRecords = 512;
 
 struct Record
 {
-    enum class Kind : std::uint8_t { Accept, Run, Wait };
+    enum class Kind : std::uint8_t { Run, Wait };
     Kind kind = Kind::Run;
     std::int64_t ts = 0; // steady clock, ns
     std::int64_t end = 0; // Run, Wait
-    std::int64_t accepted = 0; // Accept: ts; Run: the item's accepted stamp
-    std::uint64_t submitter = 0; // Accept: this thread's serial; Run: the item's stamp
+    std::int64_t accepted = 0; // Run: the item's accepted stamp
+    std::uint64_t submitter = 0; // Run: the item's stamp (kTracedSubmit: a flow leads to it)
     const std::type_info *type = nullptr; // Run: the item's name
     const char *text = nullptr; // Run: the item's name; Wait: what waited
     const void *executor = nullptr; // Run, Wait
 
     bool flowEnd() const { return kind == Kind::Run && (submitter & kTracedSubmit) != 0; }
-    // How many of the file's events it makes: a traced run is a complete event and a flow end.
-    std::uint64_t weight() const { return flowEnd() ? 2 : 1; }
+    // How many of the file's events it makes: a traced run is a complete event and a flow's
+    // start and end.
+    std::uint64_t weight() const { return flowEnd() ? 3 : 1; }
 };
 
 struct Chunk
@@ -75,7 +76,6 @@ struct ThreadBuffer
     std::uint64_t tid = 0; // the thread's serial (submitterSerial())
     std::uint64_t generation = 0; // the trace its chunk belongs to; 0: none
     Chunk *chunk = nullptr;
-    std::int64_t lastAcceptedNs = 0; // the flows' keys are strictly increasing per thread
 };
 
 // Odd while a trace is recorded: every start and stop moves it on, so that a buffer of an earlier
@@ -401,20 +401,6 @@ QByteArray hexText(const void *pointer)
     return "\"0x" + QByteArray::number(quintptr(pointer), 16) + '"';
 }
 
-struct FlowKey
-{
-    std::uint64_t serial;
-    std::int64_t ns;
-    bool operator==(const FlowKey &other) const { return serial == other.serial && ns == other.ns; }
-};
-struct FlowKeyHash
-{
-    std::size_t operator()(const FlowKey &key) const noexcept
-    {
-        return std::hash<std::int64_t>()(key.ns) ^ (std::hash<std::uint64_t>()(key.serial) << 1);
-    }
-};
-
 bool write(Collected &c)
 {
     auto &records = c.records;
@@ -423,39 +409,15 @@ bool write(Collected &c)
         return a.first.ts != b.first.ts ? a.first.ts < b.first.ts : a.first.kind < b.first.kind;
     });
     const std::size_t n = records.size();
-    constexpr std::size_t kNone = ~std::size_t(0);
-    std::vector<std::size_t> partner(n, kNone);
-    {
-        std::unordered_map<FlowKey, std::size_t, FlowKeyHash> starts;
-        for (std::size_t i = 0; i < n; ++i) {
-            const Record &r = records[i].first;
-            if (r.kind == Record::Kind::Accept)
-                starts.emplace(FlowKey { r.submitter, r.accepted }, i);
-        }
-        for (std::size_t i = 0; i < n; ++i) {
-            const Record &r = records[i].first;
-            if (!r.flowEnd())
-                continue;
-            const auto it = starts.find(FlowKey { submitterSerialOf(r.submitter), r.accepted });
-            if (it != starts.end() && partner[it->second] == kNone) {
-                partner[i] = it->second;
-                partner[it->second] = i;
-            }
-        }
-    }
+    // A flow whose start lies before the trace began (the item was accepted in an earlier one)
+    // is left out; the run is written.
+    const auto hasFlow = [&](const Record &r) { return r.flowEnd() && r.accepted >= c.startNs; };
     std::vector<bool> removed(n, false);
     const auto written = [&](std::size_t i) -> std::uint64_t {
         if (removed[i])
             return 0;
-        switch (records[i].first.kind) {
-        case Record::Kind::Accept:
-            return partner[i] != kNone ? 1 : 0; // a flow start without its end is dropped
-        case Record::Kind::Run:
-            return partner[i] != kNone ? 2 : 1;
-        case Record::Kind::Wait:
-            break;
-        }
-        return 1;
+        const Record &r = records[i].first;
+        return r.kind == Record::Kind::Run && hasFlow(r) ? 3 : 1;
     };
     std::uint64_t made = c.droppedWeight;
     std::uint64_t kept = 0;
@@ -463,16 +425,9 @@ bool write(Collected &c)
         made += records[i].first.weight();
         kept += written(i);
     }
-    // The bound, exactly: the oldest go first. A flow loses both ends with either of them.
+    // The bound, exactly: the oldest go first, a run with its flow.
     for (std::size_t i = 0; i < n && kept > c.maxEvents; ++i) {
-        const std::size_t other = partner[i];
         kept -= written(i);
-        if (other != kNone) {
-            kept -= written(other);
-            partner[other] = kNone;
-            partner[i] = kNone;
-            kept += written(other);
-        }
         removed[i] = true;
     }
 
@@ -489,7 +444,7 @@ bool write(Collected &c)
         QByteArray &label = submitters[serial];
         if (label.isEmpty()) {
             const auto it = c.names.find(serial);
-            label = jsonString(it != c.names.end() ? it->second : submitterLabel(serial));
+            label = jsonString(it != c.names.end() ? it->second : submitterLabel(serial, false));
         }
         return label;
     };
@@ -531,17 +486,16 @@ bool write(Collected &c)
         const Record &r = records[i].first;
         const std::uint64_t tid = records[i].second;
         switch (r.kind) {
-        case Record::Kind::Accept:
-            if (partner[i] == kNone)
-                continue;
-            beginEvent(nameOf(records[partner[i]].first), "qdispatch", "s", tid, r.ts);
-            out += ",\"id\":";
-            appendInt(out, std::int64_t(i + 1));
-            out += '}';
-            ++writtenCount;
-            break;
         case Record::Kind::Run: {
             const QByteArray &name = nameOf(r);
+            const bool flow = hasFlow(r);
+            if (flow) {
+                beginEvent(name, "qdispatch", "s", submitterSerialOf(r.submitter), r.accepted);
+                out += ",\"id\":";
+                appendInt(out, std::int64_t(i + 1));
+                out += '}';
+                ++writtenCount;
+            }
             beginEvent(name, "qdispatch", "X", tid, r.ts);
             out += ",\"dur\":";
             appendMicros(out, r.end - r.ts);
@@ -557,33 +511,35 @@ bool write(Collected &c)
             }
             out += "}}";
             ++writtenCount;
-            if (partner[i] != kNone) {
+            if (flow) {
                 beginEvent(name, "qdispatch", "f", tid, r.ts);
                 out += ",\"bp\":\"e\",\"id\":";
-                appendInt(out, std::int64_t(partner[i] + 1));
+                appendInt(out, std::int64_t(i + 1));
                 out += '}';
                 ++writtenCount;
             }
             break;
         }
-        case Record::Kind::Wait:
-            beginEvent(jsonString(QString::fromUtf8(r.text)), "qdispatch.wait", "X", tid, r.ts);
+        case Record::Kind::Wait: {
+            // A wait that began during an earlier trace is shown from this one's start.
+            const std::int64_t ts = std::max(r.ts, c.startNs);
+            beginEvent(jsonString(QString::fromUtf8(r.text)), "qdispatch.wait", "X", tid, ts);
             out += ",\"dur\":";
-            appendMicros(out, r.end - r.ts);
+            appendMicros(out, std::max<std::int64_t>(0, r.end - ts));
             out += ",\"args\":{\"executor\":";
             out += hexText(r.executor);
             out += "}}";
             ++writtenCount;
             break;
         }
+        }
         flush(false);
     }
     for (const auto &[tid, used] : tidsUsed) {
         Q_UNUSED(used);
         const auto it = c.names.find(tid);
-        const QString label = it != c.names.end()
-            ? it->second
-            : QStringLiteral("thread %1").arg(tid); // not seen by the trace: never expected
+        // A thread that only submitted has no buffer of its own here: named as X10 names it.
+        const QString label = it != c.names.end() ? it->second : submitterLabel(tid, false);
         out += first ? "{" : ",\n{";
         first = false;
         out += "\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":";
@@ -673,20 +629,8 @@ bool startLocked(const QString &filePath)
 
 TraceStamp traceAccept() noexcept
 {
-    ThreadBuffer *const buffer = currentBuffer();
-    if (!buffer)
-        return {};
-    std::int64_t now = traceClockNs();
-    if (now <= buffer->lastAcceptedNs)
-        now = buffer->lastAcceptedNs + 1;
-    buffer->lastAcceptedNs = now;
-    Record record;
-    record.kind = Record::Kind::Accept;
-    record.ts = now;
-    record.accepted = now;
-    record.submitter = buffer->tid;
-    append(buffer, record);
-    return { now, buffer->tid | kTracedSubmit };
+    // Nothing is recorded here: the item's run record makes its flow (see the top of this file).
+    return { traceClockNs(), submitterSerial() | kTracedSubmit };
 }
 
 void traceRun(CallableName name, const void *executor, std::int64_t startNs, std::int64_t endNs,

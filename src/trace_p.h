@@ -30,19 +30,17 @@ inline bool tracing() noexcept
     return g_tracing.load(std::memory_order_relaxed);
 }
 
-// The mark a traced submit leaves in WorkItem::m_submitter, above the submitter's serial: the
-// item's flow start was recorded, keyed by that serial and its accepted time, so its run records
-// the flow's end. Serials count threads and never come near it.
+// The mark a traced submit leaves in WorkItem::m_submitter, above the submitter's serial: its
+// m_acceptedAt is the trace's clock, and its run writes a flow from the submitting thread.
+// Serials count threads and never come near it.
 constexpr std::uint64_t kTracedSubmit = std::uint64_t(1) << 63;
 constexpr std::uint64_t submitterSerialOf(std::uint64_t stamp) noexcept
 {
     return stamp & ~kTracedSubmit;
 }
 
-// Producer, while tracing: records the start of an item's flow on the calling thread and returns
-// its accepted time (steady clock, ns, strictly increasing per thread so that it keys the flow
-// with the serial) and the calling thread's serial with kTracedSubmit; {0, 0} when the trace
-// stopped meanwhile.
+// Producer, while tracing: the item's accepted time (precise clock, ns) and the calling thread's
+// serial with kTracedSubmit. Records nothing: the item's run writes its flow from these.
 struct TraceStamp
 {
     std::int64_t acceptedNs = 0;
