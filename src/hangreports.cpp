@@ -116,7 +116,8 @@ std::int64_t hangThresholdNs() noexcept
 
 std::shared_ptr<ExecutorState> hangReportTarget(ExecutorState *state)
 {
-    if (!state || hangThresholdNs() == 0)
+    // While tracing (X12) too: the wait's event names the executor it waits on.
+    if (!state || (hangThresholdNs() == 0 && !tracing()))
         return nullptr;
     return state->shared_from_this();
 }

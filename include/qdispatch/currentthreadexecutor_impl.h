@@ -310,7 +310,8 @@ auto submitWithContext(ExecutorState *state, const QObject *context, F &&fn, Arg
 QDISPATCH_EXPORT void waitForInvoke(const QFuture<void> &future, const ExecutorState *target);
 
 // X10: a strong reference to `state` for the hang report of an invoke(), so that the report can
-// name it even if its executor is destroyed meanwhile; none when no hang threshold is set.
+// name it even if its executor is destroyed meanwhile (and X12's trace of the wait); none when no
+// hang threshold is set and no trace is recorded.
 QDISPATCH_EXPORT std::shared_ptr<ExecutorState> hangReportTarget(ExecutorState *state);
 
 template<typename R> R takeInvokeResult(const ExecutorState *target, QFuture<R> future)
