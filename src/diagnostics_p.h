@@ -36,6 +36,9 @@ namespace detail {
 std::int64_t hangThresholdNs() noexcept;
 void reportBlockedInvoke(const ExecutorState *target, std::chrono::nanoseconds waited) noexcept;
 
+// A wait mode as reports name it: its enum name ("ExecutorOnly").
+const char *runModeName(RunMode mode) noexcept;
+
 // Reads QDISPATCH_SLOW_ITEM_MS for an executor being constructed; one warning per malformed value.
 void applySlowItemEnvironment(ExecutorState &state);
 

@@ -8,6 +8,8 @@
 #include <QtCore/QThread>
 #include <QtCore/QTimer>
 
+#include <array>
+
 namespace qdispatch {
 namespace detail {
 
@@ -48,6 +50,32 @@ HangWatch::HangWatch(const ExecutorState *target, Wait wait, RunMode mode)
 
 HangWatch::~HangWatch() = default;
 
+const char *runModeName(RunMode mode) noexcept
+{
+    switch (mode) {
+    case RunMode::AllEvents:
+        return "AllEvents";
+    case RunMode::ExcludeUserInput:
+        return "ExcludeUserInput";
+    case RunMode::ExecutorOnly:
+        break;
+    }
+    return "ExecutorOnly";
+}
+
+const char *traceWaitName(RunMode mode) noexcept
+{
+    // Made once from the modes' names: a trace keeps a pointer to it per wait.
+    static const auto names = [] {
+        std::array<QByteArray, 3> result;
+        for (const RunMode each :
+             { RunMode::AllEvents, RunMode::ExcludeUserInput, RunMode::ExecutorOnly })
+            result[std::size_t(each)] = QByteArray("runUntilFuture (") + runModeName(each) + ')';
+        return result;
+    }();
+    return names[std::size_t(mode)].constData();
+}
+
 void HangWatch::startTimer()
 {
     if (m_thresholdNs == 0)
@@ -64,19 +92,6 @@ void HangWatch::startTimer()
 }
 
 namespace {
-
-const char *modeName(RunMode mode)
-{
-    switch (mode) {
-    case RunMode::AllEvents:
-        return "AllEvents";
-    case RunMode::ExcludeUserInput:
-        return "ExcludeUserInput";
-    case RunMode::ExecutorOnly:
-        break;
-    }
-    return "ExecutorOnly";
-}
 
 void writeHangReport(const ExecutorState *target, const QString &what, std::int64_t waitedNs,
                      std::int64_t thresholdNs)
@@ -101,7 +116,7 @@ void HangWatch::report()
     m_reported = true;
     const QString what = m_wait == Wait::Invoke
         ? QStringLiteral("invoke() (running its own executor's items meanwhile)")
-        : QStringLiteral("runUntilFuture() in %1 mode").arg(QLatin1String(modeName(m_mode)));
+        : QStringLiteral("runUntilFuture() in %1 mode").arg(QLatin1String(runModeName(m_mode)));
     writeHangReport(m_target, what, m_clock.nsecsElapsed(), m_thresholdNs);
 }
 

@@ -80,7 +80,7 @@ private:
     std::int64_t m_startNs = 0;
 };
 
-// How a trace names a runUntilFuture() wait in `mode` (waits.cpp).
+// How a trace names a runUntilFuture() wait in `mode` (hangreports.cpp, beside the modes' names).
 const char *traceWaitName(RunMode mode) noexcept;
 
 // The first executor of the process starts the trace QDISPATCH_TRACE asks for (once).

@@ -370,19 +370,6 @@ bool waitInEventLoop(ExecutorState &state, const QFuture<void> &future, QDeadlin
 
 } // namespace
 
-const char *traceWaitName(RunMode mode) noexcept
-{
-    switch (mode) {
-    case RunMode::AllEvents:
-        return "runUntilFuture (AllEvents)";
-    case RunMode::ExcludeUserInput:
-        return "runUntilFuture (ExcludeUserInput)";
-    case RunMode::ExecutorOnly:
-        break;
-    }
-    return "runUntilFuture (ExecutorOnly)";
-}
-
 void waitForInvoke(const QFuture<void> &future, const ExecutorState *target)
 {
     // X12: an invoke() sent to another thread is a wait, even when its item finished before
