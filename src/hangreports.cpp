@@ -65,15 +65,16 @@ const char *runModeName(RunMode mode) noexcept
 
 const char *traceWaitName(RunMode mode) noexcept
 {
-    // Made once from the modes' names: a trace keeps a pointer to it per wait.
-    static const auto names = [] {
-        std::array<QByteArray, 3> result;
+    // Made once from the modes' names: a trace keeps a pointer to it per wait. Never destroyed:
+    // a trace may be written at exit, after the statics made later than its handler are gone.
+    static const auto *const names = [] {
+        auto *result = new std::array<QByteArray, 3>;
         for (const RunMode each :
              { RunMode::AllEvents, RunMode::ExcludeUserInput, RunMode::ExecutorOnly })
-            result[std::size_t(each)] = QByteArray("runUntilFuture (") + runModeName(each) + ')';
+            (*result)[std::size_t(each)] = QByteArray("runUntilFuture (") + runModeName(each) + ')';
         return result;
     }();
-    return names[std::size_t(mode)].constData();
+    return (*names)[std::size_t(mode)].constData();
 }
 
 void HangWatch::startTimer()
