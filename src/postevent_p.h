@@ -25,6 +25,35 @@ extern "C" void AnnotateIgnoreWritesEnd(const char *file, int line);
 
 namespace qdispatch::detail {
 
+// Under ThreadSanitizer, the calling thread's memory accesses (reads, writes, frees) are not
+// recorded from begin to end; its synchronisation still is. Elsewhere, nothing.
+inline void tsanIgnoreAccessesBegin()
+{
+#if defined(QDISPATCH_TSAN)
+    AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
+    AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+#endif
+}
+
+inline void tsanIgnoreAccessesEnd()
+{
+#if defined(QDISPATCH_TSAN)
+    AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+    AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
+#endif
+}
+
+// The other way round: a scope of QDispatch's own code inside a thread whose accesses are
+// otherwise ignored (the future watch thread's) is checked again.
+class TsanChecked
+{
+public:
+    TsanChecked() { tsanIgnoreAccessesEnd(); }
+    ~TsanChecked() { tsanIgnoreAccessesBegin(); }
+    TsanChecked(const TsanChecked &) = delete;
+    TsanChecked &operator=(const TsanChecked &) = delete;
+};
+
 // QCoreApplication::postEvent(receiver, event). Under ThreadSanitizer, the memory that Qt touches
 // inside the call (its per-thread list of posted events, grown with realloc and shifted with
 // memmove) is not recorded: Qt guards that list with a QMutex locked inside libQt6Core, which is
@@ -35,15 +64,9 @@ namespace qdispatch::detail {
 inline void postEvent(QObject *receiver, QEvent::Type type)
 {
     QEvent *const event = new QEvent(type);
-#if defined(QDISPATCH_TSAN)
-    AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
-    AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
-#endif
+    tsanIgnoreAccessesBegin();
     QCoreApplication::postEvent(receiver, event);
-#if defined(QDISPATCH_TSAN)
-    AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
-    AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
-#endif
+    tsanIgnoreAccessesEnd();
 }
 
 } // namespace qdispatch::detail
