@@ -7,6 +7,7 @@
 #pragma once
 
 #include "executorstate_p.h"
+#include "waitchains_p.h"
 
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QElapsedTimer>
@@ -98,15 +99,29 @@ public:
             m_last = DiagClock::now();
             updateAlerts();
         }
+        // X11: the items of this drain run at the thread's current depth, one after another.
+        m_running = &currentRunningItems();
+        m_depth = m_running->depth.load(std::memory_order_relaxed);
+        if (m_depth < RunningItems::kDepth) {
+            m_entry = &m_running->entries[m_depth];
+            m_entry->executor.store(&state, std::memory_order_relaxed);
+            m_stampStart = hangThresholdNs() != 0;
+        }
 #endif
     }
 
     // Runs `item` (taken off the queue by takeNext()) and destroys it on this thread (C12).
     void run(WorkItem *item) noexcept
     {
+#if QDISPATCH_DIAGNOSTICS
+        if (m_entry)
+            publishRunning(item);
+#endif
         item->run();
         m_queue.closeClaimLeftOpen();
 #if QDISPATCH_DIAGNOSTICS
+        if (m_entry)
+            m_running->depth.store(m_depth, std::memory_order_release); // X11: it has returned
         if (m_timed) {
             // Per item, while timing: one clock reading, two subtractions and three tests; the
             // rest only for an item that sets a record, goes over a threshold or ends a backlog.
@@ -147,6 +162,23 @@ public:
     }
 
 private:
+#if QDISPATCH_DIAGNOSTICS
+    // X11: the item starts, for describeWaits() on any thread: relaxed stores to a line only
+    // this thread writes, inside an odd version so that a reader sees all of them or retries.
+    void publishRunning(const WorkItem *item) noexcept
+    {
+        const std::uint32_t version = m_running->version.load(std::memory_order_relaxed);
+        m_running->version.store(version + 1, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_release);
+        const CallableName name = item->callableName();
+        m_entry->key.store(item->awaitKey(), std::memory_order_relaxed);
+        m_entry->type.store(name.type, std::memory_order_relaxed);
+        m_entry->signature.store(name.signature, std::memory_order_relaxed);
+        m_entry->startNs.store(m_stampStart ? coarseNowNs() : 0, std::memory_order_relaxed);
+        m_running->depth.store(m_depth + 1, std::memory_order_relaxed);
+        m_running->version.store(version + 2, std::memory_order_release);
+    }
+#endif
     // The records, the reports and the end of a backlog of late items.
     void afterTimedRun(WorkItem *item, std::int64_t runNs, std::int64_t deliveryNs) noexcept;
     // Owner thread: the times above which an item needs afterTimedRun(): a record or a threshold.
@@ -160,6 +192,10 @@ private:
     std::int64_t m_deliveryNs = 0;
     std::int64_t m_runAlertNs = 0;
     std::int64_t m_deliveryAlertNs = 0;
+    RunningItems *m_running = nullptr;
+    RunningItems::Entry *m_entry = nullptr; // nullptr: nested too deep to publish
+    std::uint32_t m_depth = 0;
+    bool m_stampStart = false;
 #endif
     DiagClock::time_point m_last; // when the item about to run was started
 };

@@ -7,6 +7,7 @@
 #include "diagnostics_p.h"
 #include "errors_p.h"
 #include "timeslice_p.h"
+#include "waitchains_p.h"
 #include "waitdeadlinescope_p.h"
 
 #include <QtCore/QCoreApplication>
@@ -29,7 +30,10 @@ ExecutorState::ExecutorState(QThread *target)
     : thread(target), threadId(nullptr), executor(nullptr), m_chain(nullptr)
 { }
 
-ExecutorState::~ExecutorState() = default;
+ExecutorState::~ExecutorState()
+{
+    unlistExecutor(this); // X11
+}
 
 bool ExecutorState::isOwnedByLearnt(Qt::HANDLE self) const noexcept
 {
