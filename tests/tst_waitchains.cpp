@@ -275,8 +275,8 @@ void TestWaitChains::x11_cycleThroughServingEventLoopWaitIsNoDeadlock_data()
     addEventLoopModeRows();
 }
 
-// X11: thread A waits in an event-loop mode for an item on B, which invokes back on A's
-// executor. While A is busy with an event of its own (nothing QDispatch runs), the item B needs
+// X11: thread A waits in an event-loop mode for an item on B, which invokes back on another
+// executor of A's. While A is busy with an event of its own (nothing QDispatch runs), the item B needs
 // sits queued there: the chain comes back to A, but A's wait runs that executor's items, so it is
 // no deadlock.
 void TestWaitChains::x11_cycleThroughServingEventLoopWaitIsNoDeadlock()
@@ -295,10 +295,11 @@ void TestWaitChains::x11_cycleThroughServingEventLoopWaitIsNoDeadlock()
     Worker a([&] {
         QThread::currentThread()->setObjectName(QStringLiteral("x11 a"));
         CurrentThreadExecutor own;
+        CurrentThreadExecutor other; // not the one A waits on: an event loop runs it too
         QObject here;
         context = &here;
         // B calls back only once A is busy with its event.
-        const QFuture<int> f = onB.submit([&callNow, back = own.handle()] {
+        const QFuture<int> f = onB.submit([&callNow, back = other.handle()] {
             callNow.tryAcquire(1, kHandshakeMs);
             return back.invoke(DatabaseLookup {});
         });
