@@ -66,20 +66,20 @@ AllThreads &allThreads()
 }
 
 // Unlists the thread's record when the thread ends.
-struct RecordOwner
+struct WaitRecordOwner
 {
     WaitingThread *record = nullptr;
-    ~RecordOwner();
+    ~WaitRecordOwner();
 };
 
-thread_local WaitingThread *t_record = nullptr; // trivially destructible: no guard per access
-thread_local bool t_recordGone = false;
-thread_local RecordOwner t_recordOwner;
+thread_local WaitingThread *t_waitRecord = nullptr; // trivially destructible: no guard per access
+thread_local bool t_waitRecordGone = false;
+thread_local WaitRecordOwner t_waitRecordOwner;
 
-RecordOwner::~RecordOwner()
+WaitRecordOwner::~WaitRecordOwner()
 {
-    t_recordGone = true;
-    t_record = nullptr;
+    t_waitRecordGone = true;
+    t_waitRecord = nullptr;
     if (!record)
         return;
     {
@@ -90,11 +90,11 @@ RecordOwner::~RecordOwner()
     delete record;
 }
 
-WaitingThread *ownRecord()
+WaitingThread *ownWaitRecord()
 {
-    if (WaitingThread *record = t_record)
+    if (WaitingThread *record = t_waitRecord)
         return record;
-    if (t_recordGone)
+    if (t_waitRecordGone)
         return nullptr;
     auto *record = new WaitingThread;
     record->thread = QThread::currentThread();
@@ -104,8 +104,8 @@ WaitingThread *ownRecord()
         std::lock_guard locker(all.mutex);
         all.list.push_back(record);
     }
-    t_recordOwner.record = record;
-    t_record = record;
+    t_waitRecordOwner.record = record;
+    t_waitRecord = record;
     return record;
 }
 
@@ -138,7 +138,7 @@ std::int64_t coarseNowNs() noexcept
 
 RunningItems &currentRunningItems()
 {
-    if (WaitingThread *record = ownRecord())
+    if (WaitingThread *record = ownWaitRecord())
         return record->running;
     // Past the thread's teardown: published nowhere anyone reads.
     static RunningItems unread;
@@ -147,7 +147,7 @@ RunningItems &currentRunningItems()
 
 WaitRecord::WaitRecord(Kind kind, RunMode mode, WaitServes serves, const ExecutorState *executor,
                        const QFuture<void> *future, const void *signalKey) noexcept
-    : m_thread(ownRecord()), m_index(-1)
+    : m_thread(ownWaitRecord()), m_index(-1)
 {
     auto *record = static_cast<WaitingThread *>(m_thread);
     if (!record)
@@ -361,7 +361,7 @@ void takeSnapshot(Snapshot &snap)
                 t.inner.runDepth = w.runDepth;
             }
         }
-        if (record == t_record)
+        if (record == t_waitRecord)
             snap.self = std::ptrdiff_t(snap.threads.size());
         snap.threads.push_back(std::move(t));
     }
