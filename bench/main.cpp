@@ -488,10 +488,10 @@ std::vector<Plan> makePlans(const Options &options, QString *pythonNote)
             if (hangOn)
                 env.insert(u"QDISPATCH_HANG_MS"_s, u"3600000"_s);
             return [=](QJsonObject &details) {
-                details = runJsonProcess(self,
-                                         { u"--child"_s, u"p3-executor-only"_s, u"--items"_s,
-                                           QString::number(trips) },
-                                         env);
+                details = runJsonProcess(
+                    self,
+                    { u"--child"_s, u"p3-executor-only"_s, u"--items"_s, QString::number(trips) },
+                    env);
                 return details[u"microsecondsPerTrip"_s].toDouble() * 1000;
             };
         };
@@ -499,8 +499,9 @@ std::vector<Plan> makePlans(const Options &options, QString *pythonNote)
                     u"P3 `invoke` round trip (owner ExecutorOnly), hang threshold set, never "
                     u"reached"_s,
                     u"P3 hang on"_s, trip(true) },
-                  { u"p7-p3_hang_off"_s, u"P3 `invoke` round trip (owner ExecutorOnly), no hang "
-                                         u"threshold"_s,
+                  { u"p7-p3_hang_off"_s,
+                    u"P3 `invoke` round trip (owner ExecutorOnly), no hang "
+                    u"threshold"_s,
                     u"P3 hang off"_s, trip(false) },
                   Target::ratioAtMost(1.10));
         plans.push_back(std::move(p));

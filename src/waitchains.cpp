@@ -14,13 +14,16 @@
 #include "diagnostics_p.h"
 #include "executorstate_p.h"
 
+#include <QtCore/QStringList>
 #include <QtCore/QThread>
 
 #include <algorithm>
+#include <chrono>
 #include <ctime>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 namespace qdispatch {
@@ -156,9 +159,10 @@ WaitRecord::WaitRecord(Kind kind, RunMode mode, WaitServes serves, const Executo
     std::lock_guard locker(record->mutex);
     m_index = record->depth++;
     if (m_index < kWaits) {
-        record->waits[m_index] = { kind,      mode, serves,
-                                   executor,  future, signalKey,
-                                   now,       record->running.depth.load(std::memory_order_relaxed) };
+        record->waits[m_index] = { kind,   mode,
+                                   serves, executor,
+                                   future, signalKey,
+                                   now,    record->running.depth.load(std::memory_order_relaxed) };
     }
 }
 
@@ -419,7 +423,8 @@ public:
     {
         QStringList lines;
         std::vector<const ThreadSnap *> visited { &start };
-        std::vector<bool> blocking; // blocking[i]: visited[i]'s wait cannot go on unless visited[i+1] moves
+        std::vector<bool>
+            blocking; // blocking[i]: visited[i]'s wait cannot go on unless visited[i+1] moves
         *deadlock = false;
         const ThreadSnap *current = &start;
         for (;;) {
@@ -501,10 +506,10 @@ public:
                 const ExecSnap *e = executorById(run.executor);
                 const QString where = e ? e->label : QStringLiteral("an executor");
                 const QString owner = e ? e->ownerText : threadText(r);
-                QString text = QStringLiteral("It waits for the item %1 of %2, which is running "
-                                              "on %3%4")
-                                   .arg(quoted(run.name), where, owner,
-                                        forHowLong(run.startNs, m_snap.nowNs));
+                QString text =
+                    QStringLiteral("It waits for the item %1 of %2, which is running "
+                                   "on %3%4")
+                        .arg(quoted(run.name), where, owner, forHowLong(run.startNs, m_snap.nowNs));
                 if (&r == &t && r.depth > 0 && r.known && r.inner.runDepth > i) {
                     *next = &r;
                     *blocks = true;
@@ -546,8 +551,9 @@ public:
                             .arg(e.ownerText);
                 }
                 if (!owner->known) {
-                    return text + QStringLiteral("; %1 is in waits nested too deep to follow.")
-                                      .arg(owner->label);
+                    return text +
+                        QStringLiteral("; %1 is in waits nested too deep to follow.")
+                            .arg(owner->label);
                 }
                 if (owner->running.size() > owner->inner.runDepth) {
                     const RunSnap &top = owner->running.back();

@@ -485,8 +485,8 @@ void InvokeSignal::wait(const ExecutorState *target) noexcept
         return;
     }
     QThread *const self = QThread::currentThread();
-    WaitRecord record(WaitRecord::Kind::Invoke, RunMode::ExecutorOnly, WaitServes::Nothing,
-                      nullptr, nullptr, this); // X11: its item's awaitKey() is this signal
+    WaitRecord record(WaitRecord::Kind::Invoke, RunMode::ExecutorOnly, WaitServes::Nothing, nullptr,
+                      nullptr, this); // X11: its item's awaitKey() is this signal
     auto &plain = plainWaits();
     {
         std::lock_guard locker(plain.mutex);

@@ -168,8 +168,9 @@ void TestWaitChains::x11_threeThreadChainNamesEveryLink()
             answer = job.result();
     });
     const QString text = describeUntil([](const QString &t) {
-        return containsAll(t, { "thread \"x11 gui\" waits in runUntilFuture (AllEvents)",
-                                "thread \"x11 worker 2\" waits in invoke", "LongQuery" });
+        return containsAll(t,
+                           { "thread \"x11 gui\" waits in runUntilFuture (AllEvents)",
+                             "thread \"x11 worker 2\" waits in invoke", "LongQuery" });
     });
     releaseQuery.release();
     QVERIFY(gui.join());
@@ -180,14 +181,15 @@ void TestWaitChains::x11_threeThreadChainNamesEveryLink()
                          { "QDispatch: 2 threads are waiting",
                            "thread \"x11 gui\" waits in runUntilFuture (AllEvents) on the "
                            "CurrentThreadExecutor",
-                           "WorkerTwoJob", "of executorOf(thread \"x11 worker 2\"), which is "
-                                           "running on thread \"x11 worker 2\" for ",
+                           "WorkerTwoJob",
+                           "of executorOf(thread \"x11 worker 2\"), which is "
+                           "running on thread \"x11 worker 2\" for ",
                            "thread \"x11 worker 2\" waits in invoke (running this thread's "
                            "executors meanwhile)",
                            "inside the item `", "DatabaseLookup",
                            "queued on executorOf(thread \"x11 database\")",
-                           "thread \"x11 database\" is running the item `",
-                           "LongQuery", " ms, outside any QDispatch wait." }),
+                           "thread \"x11 database\" is running the item `", "LongQuery",
+                           " ms, outside any QDispatch wait." }),
              qPrintable(text));
     QVERIFY2(!text.contains(QLatin1String("deadlock")), qPrintable(text));
 }
@@ -265,8 +267,9 @@ void TestWaitChains::x11_hangReportCarriesTheChainAndSaysDeadlock()
     QVERIFY(!texts.isEmpty());
     bool found = false;
     for (const QString &t : texts)
-        found = found || (t.contains(QLatin1String("Wait chain: ")) &&
-                          t.contains(QLatin1String("This is a deadlock: ")));
+        found = found ||
+            (t.contains(QLatin1String("Wait chain: ")) &&
+             t.contains(QLatin1String("This is a deadlock: ")));
     QVERIFY2(found, qPrintable(texts.join(QLatin1Char('\n'))));
 }
 
@@ -276,9 +279,9 @@ void TestWaitChains::x11_cycleThroughServingEventLoopWaitIsNoDeadlock_data()
 }
 
 // X11: thread A waits in an event-loop mode for an item on B, which invokes back on another
-// executor of A's. While A is busy with an event of its own (nothing QDispatch runs), the item B needs
-// sits queued there: the chain comes back to A, but A's wait runs that executor's items, so it is
-// no deadlock.
+// executor of A's. While A is busy with an event of its own (nothing QDispatch runs), the item B
+// needs sits queued there: the chain comes back to A, but A's wait runs that executor's items, so
+// it is no deadlock.
 void TestWaitChains::x11_cycleThroughServingEventLoopWaitIsNoDeadlock()
 {
     QFETCH(RunMode, mode);
@@ -316,9 +319,8 @@ void TestWaitChains::x11_cycleThroughServingEventLoopWaitIsNoDeadlock()
         Qt::QueuedConnection);
     QVERIFY(inEvent.tryAcquire(1, kHandshakeMs));
     callNow.release();
-    const QString text = describeUntil([](const QString &t) {
-        return t.contains(QLatin1String("The chain comes back to"));
-    });
+    const QString text = describeUntil(
+        [](const QString &t) { return t.contains(QLatin1String("The chain comes back to")); });
     leaveEvent.release();
     QVERIFY(a.join());
     QVERIFY(returned);
@@ -377,9 +379,8 @@ void TestWaitChains::x11_cycleThroughServingExclusiveWaitIsNoDeadlock()
     });
     QVERIFY(stop.reached.tryAcquire(1, kHandshakeMs));
     stopped.release();
-    const QString text = describeUntil([](const QString &t) {
-        return t.contains(QLatin1String("The chain comes back to"));
-    });
+    const QString text = describeUntil(
+        [](const QString &t) { return t.contains(QLatin1String("The chain comes back to")); });
     stop.go.release();
     QVERIFY(a.join());
     QVERIFY(returned);

@@ -1,6 +1,6 @@
 // What describeWaits() (X11) says about two frozen programs: a chain of three threads that will
-// end by itself, and a deadlock that nothing but a deadline ends. docs/diagnostics.md quotes its
-// output.
+// end by itself, and a deadlock that nothing but a deadline ends, with the hang reports it makes.
+// docs/diagnostics.md quotes its output.
 #include <qdispatch/currentthreadexecutor.h>
 
 #include <QtCore/QCoreApplication>
@@ -63,6 +63,9 @@ int main(int argc, char *argv[])
     QCoreApplication app(argc, argv);
     QThread::currentThread()->setObjectName(QStringLiteral("GUI"));
     qdispatch::CurrentThreadExecutor &gui = *qdispatch::mainThreadExecutor();
+    // Hang reports after 700 ms: the deadlock below makes two. With a threshold set, running
+    // items also carry their start, so the description says for how long they have run.
+    qdispatch::setHangThreshold(700ms);
 
     // 1. The GUI thread waits for an invoice that worker 2 builds; worker 2 waits in invoke()
     //    on the database thread, which is busy with a slow report.
@@ -84,8 +87,8 @@ int main(int argc, char *argv[])
     qdispatch::CurrentThreadExecutor dialog; // a second executor of the GUI thread
     observer = describeAfter(300ms);
     const QFuture<int> refresh = qdispatch::executorOf(worker1.get()).submit(RefreshCache {});
-    const bool ended = dialog.runUntilFuture(refresh, QDeadlineTimer(1000ms),
-                                             qdispatch::RunMode::ExecutorOnly);
+    const bool ended =
+        dialog.runUntilFuture(refresh, QDeadlineTimer(1000ms), qdispatch::RunMode::ExecutorOnly);
     observer.join();
     gui.runUntilFuture(refresh); // the deadline broke it; the main executor now runs the item
     std::printf("deadlock: the wait %s\n", ended ? "ended" : "gave up at its deadline");
