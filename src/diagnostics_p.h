@@ -163,19 +163,20 @@ public:
 
 private:
 #if QDISPATCH_DIAGNOSTICS
-    // X11: the item starts, for describeWaits() on any thread: relaxed stores to a line only
-    // this thread writes, inside an odd version so that a reader sees all of them or retries.
+    // X11: the item starts, for describeWaits() on any thread: stores to a line only this thread
+    // writes, inside an odd version so that a reader sees all of them or retries. The stores
+    // are releases (and the reader's loads acquires) rather than fences, which ThreadSanitizer
+    // cannot follow; on x86 either is a plain move.
     void publishRunning(const WorkItem *item) noexcept
     {
         const std::uint32_t version = m_running->version.load(std::memory_order_relaxed);
         m_running->version.store(version + 1, std::memory_order_relaxed);
-        std::atomic_thread_fence(std::memory_order_release);
         const CallableName name = item->callableName();
-        m_entry->key.store(item->awaitKey(), std::memory_order_relaxed);
-        m_entry->type.store(name.type, std::memory_order_relaxed);
-        m_entry->signature.store(name.signature, std::memory_order_relaxed);
-        m_entry->startNs.store(m_stampStart ? coarseNowNs() : 0, std::memory_order_relaxed);
-        m_running->depth.store(m_depth + 1, std::memory_order_relaxed);
+        m_entry->key.store(item->awaitKey(), std::memory_order_release);
+        m_entry->type.store(name.type, std::memory_order_release);
+        m_entry->signature.store(name.signature, std::memory_order_release);
+        m_entry->startNs.store(m_stampStart ? coarseNowNs() : 0, std::memory_order_release);
+        m_running->depth.store(m_depth + 1, std::memory_order_release);
         m_running->version.store(version + 2, std::memory_order_release);
     }
 #endif

@@ -259,7 +259,10 @@ struct WaitSnap
     WaitServes serves = WaitServes::Nothing;
     const void *executor = nullptr;
     QString executorText;
-    std::optional<QFuture<void>> future; // held, so that its key is not reused meanwhile
+    // Taken while the wait is held (so its future is alive and its key not reused): the
+    // snapshot keeps no QFuture, whose last reference it must not drop (the future's state is
+    // freed inside Qt, where ThreadSanitizer cannot see the waiter's last use of it).
+    bool finished = false;
     const void *key = nullptr;
     std::int64_t startNs = 0;
     std::uint32_t runDepth = 0;
@@ -304,14 +307,14 @@ std::vector<RunSnap> readRunning(const RunningItems &running)
         for (std::uint32_t i = 0; i < depth; ++i) {
             const RunningItems::Entry &entry = running.entries[i];
             RunSnap snap;
-            snap.executor = entry.executor.load(std::memory_order_relaxed);
-            snap.key = entry.key.load(std::memory_order_relaxed);
-            snap.name.type = entry.type.load(std::memory_order_relaxed);
-            snap.name.signature = entry.signature.load(std::memory_order_relaxed);
-            snap.startNs = entry.startNs.load(std::memory_order_relaxed);
+            snap.executor = entry.executor.load(std::memory_order_acquire);
+            snap.key = entry.key.load(std::memory_order_acquire);
+            snap.name.type = entry.type.load(std::memory_order_acquire);
+            snap.name.signature = entry.signature.load(std::memory_order_acquire);
+            snap.startNs = entry.startNs.load(std::memory_order_acquire);
             items.push_back(snap);
         }
-        std::atomic_thread_fence(std::memory_order_acquire);
+        // The loads above are acquires: this one cannot move before them.
         if (running.version.load(std::memory_order_relaxed) == version)
             return items;
     }
@@ -356,8 +359,8 @@ void takeSnapshot(Snapshot &snap)
                 if (w.executor && w.kind == WaitRecord::Kind::RunUntilFuture)
                     t.inner.executorText = executorLabel(*w.executor);
                 if (w.future) {
-                    t.inner.future = *w.future;
-                    t.inner.key = &QFutureInterfaceBase::get(*t.inner.future).mutex();
+                    t.inner.key = &QFutureInterfaceBase::get(*w.future).mutex();
+                    t.inner.finished = w.future->isFinished();
                 } else {
                     t.inner.key = w.signalKey;
                 }
@@ -495,7 +498,7 @@ public:
         if (!t.known)
             return QStringLiteral("(not followed)");
         const WaitSnap &w = t.inner;
-        if (w.future && w.future->isFinished())
+        if (w.finished)
             return QStringLiteral("Its future has finished: the wait is returning.");
         // Running somewhere?
         for (const ThreadSnap &r : m_snap.threads) {
