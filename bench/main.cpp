@@ -433,7 +433,8 @@ std::vector<Plan> makePlans(const Options &options, QString *pythonNote)
         // for every executor), each against qdispatch-bench-nodiag, the same program linked to
         // the library with the diagnostics compiled out.
         Plan p(u"P7"_s,
-               u"X10 diagnostics off and on: P1 and P2 (%L1 items), time per item"_s.arg(million),
+               u"X10 diagnostics off and on: P1 and P2 (%L1 items), time per item; P3 with a "
+               u"hang threshold (X11), time per round trip"_s.arg(million),
                u"ns"_s, false, million);
         // Its targets (2% and 10%) are finer than one pair's noise (10-20% here), and a pair of
         // child processes takes about a second.
@@ -477,6 +478,33 @@ std::vector<Plan> makePlans(const Options &options, QString *pythonNote)
                         what.left(2) + u" control"_s, child(nodiag, job, false) },
                       compiledOut, std::nullopt, missing);
         }
+        // X11's cost on the waits: P3 (ExecutorOnly owner) with the hang threshold set, which a
+        // round trip never reaches, against no threshold, both this program. Every wait is
+        // recorded for describeWaits() either way; the threshold adds the hang watch, the
+        // timed items and the held reference of X10.
+        const auto trip = [=](bool hangOn) {
+            QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+            env.remove(u"QDISPATCH_SLOW_ITEM_MS"_s);
+            env.remove(u"QDISPATCH_HANG_MS"_s);
+            if (hangOn)
+                env.insert(u"QDISPATCH_HANG_MS"_s, u"3600000"_s);
+            return [=](QJsonObject &details) {
+                details = runJsonProcess(
+                    self,
+                    { u"--child"_s, u"p3-executor-only"_s, u"--items"_s, QString::number(trips) },
+                    env);
+                return details[u"microsecondsPerTrip"_s].toDouble() * 1000;
+            };
+        };
+        p.compare({ u"p7-p3_hang_on"_s,
+                    u"P3 `invoke` round trip (owner ExecutorOnly), hang threshold set, never "
+                    u"reached"_s,
+                    u"P3 hang on"_s, trip(true) },
+                  { u"p7-p3_hang_off"_s,
+                    u"P3 `invoke` round trip (owner ExecutorOnly), no hang "
+                    u"threshold"_s,
+                    u"P3 hang off"_s, trip(false) },
+                  Target::ratioAtMost(1.10));
         plans.push_back(std::move(p));
     }
     {

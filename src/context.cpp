@@ -36,6 +36,7 @@ public:
     }
 
     CallableName callableName() const noexcept override { return m_item->callableName(); }
+    const void *awaitKey() const noexcept override { return m_item->awaitKey(); }
 
     void fail(const std::exception_ptr &error) noexcept override
     {

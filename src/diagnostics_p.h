@@ -9,6 +9,7 @@
 #include "diagclock_p.h"
 #include "executorstate_p.h"
 #include "trace_p.h"
+#include "waitchains_p.h"
 
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QElapsedTimer>
@@ -102,6 +103,14 @@ public:
             readClock(!m_coarse);
             updateAlerts();
         }
+        // X11: the items of this drain run at the thread's current depth, one after another.
+        m_running = &currentRunningItems();
+        m_depth = m_running->depth.load(std::memory_order_relaxed);
+        if (m_depth < RunningItems::kDepth) {
+            m_entry = &m_running->entries[m_depth];
+            m_entry->executor.store(&state, std::memory_order_relaxed);
+            m_stampStart = hangThresholdNs() != 0;
+        }
 #endif
     }
 
@@ -109,6 +118,8 @@ public:
     void run(WorkItem *item) noexcept
     {
 #if QDISPATCH_DIAGNOSTICS
+        if (m_entry)
+            publishRunning(item);
         // X12: one relaxed load per item while no trace is recorded. While one is, an item's
         // start is the end of the item before it in this drain, read precisely (a timeline needs
         // microseconds): one clock reading per item.
@@ -119,6 +130,8 @@ public:
         item->run();
         m_queue.closeClaimLeftOpen();
 #if QDISPATCH_DIAGNOSTICS
+        if (m_entry)
+            m_running->depth.store(m_depth, std::memory_order_release); // X11: it has returned
         if (m_timed || Q_UNLIKELY(traced)) {
             // Per item, while timing: one clock reading, two subtractions and three tests; the
             // rest only for an item that sets a record, goes over a threshold or ends a backlog.
@@ -177,6 +190,22 @@ private:
         traceRun(item->callableName(), m_executor, start, m_last, item->m_acceptedAt,
                  item->m_submitter);
     }
+    // X11: the item starts, for describeWaits() on any thread: stores to a line only this thread
+    // writes, inside an odd version so that a reader sees all of them or retries. The stores
+    // are releases (and the reader's loads acquires) rather than fences, which ThreadSanitizer
+    // cannot follow; on x86 either is a plain move.
+    void publishRunning(const WorkItem *item) noexcept
+    {
+        const std::uint32_t version = m_running->version.load(std::memory_order_relaxed);
+        m_running->version.store(version + 1, std::memory_order_relaxed);
+        const CallableName name = item->callableName();
+        m_entry->key.store(item->awaitKey(), std::memory_order_release);
+        m_entry->type.store(name.type, std::memory_order_release);
+        m_entry->signature.store(name.signature, std::memory_order_release);
+        m_entry->startNs.store(m_stampStart ? diagclock::coarseNs() : 0, std::memory_order_release);
+        m_running->depth.store(m_depth + 1, std::memory_order_release);
+        m_running->version.store(version + 2, std::memory_order_release);
+    }
 #endif
     // The records, the reports and the end of a backlog of late items.
     void afterTimedRun(WorkItem *item, std::int64_t runNs, std::int64_t deliveryNs) noexcept;
@@ -194,6 +223,10 @@ private:
     std::int64_t m_deliveryNs = 0;
     std::int64_t m_runAlertNs = 0;
     std::int64_t m_deliveryAlertNs = 0;
+    RunningItems *m_running = nullptr;
+    RunningItems::Entry *m_entry = nullptr; // nullptr: nested too deep to publish
+    std::uint32_t m_depth = 0;
+    bool m_stampStart = false;
 #endif
     std::int64_t m_last = 0; // when the item about to run was started, ns
 };

@@ -8,6 +8,7 @@
 #include "errors_p.h"
 #include "timeslice_p.h"
 #include "trace_p.h"
+#include "waitchains_p.h"
 #include "waitdeadlinescope_p.h"
 
 #include <QtCore/QCoreApplication>
@@ -33,7 +34,10 @@ ExecutorState::ExecutorState(QThread *target)
     applyTraceEnvironment(); // X12
 }
 
-ExecutorState::~ExecutorState() = default;
+ExecutorState::~ExecutorState()
+{
+    unlistExecutor(this); // X11
+}
 
 bool ExecutorState::isOwnedByLearnt(Qt::HANDLE self) const noexcept
 {

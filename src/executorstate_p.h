@@ -151,6 +151,13 @@ public:
     std::chrono::nanoseconds slowItemTimeResolution() const;
     // The owner thread's name for reports: its objectName() if set, else its id.
     QString ownerLabel() const;
+    // X11: found(item) for each queued item that may be looked at (ItemQueue::forEachReadable());
+    // returns how many items the owner has taken off the queue and not yet started.
+    template<typename F> std::uint64_t scanQueued(F &&found) const
+    {
+        StateLock lock(m_mutex);
+        return m_queue.forEachReadable(lock, found);
+    }
 
     // Immutable after construction.
     QThread *const thread;
@@ -166,6 +173,10 @@ public:
     std::atomic<CurrentThreadExecutor *> executor;
     std::atomic<bool> broken { false }; // written under the state lock
     int drainDepth = 0; // owner thread only
+    // X11: this state's place in the registry of executors (waitchains.cpp), under its mutex.
+    ExecutorState *listedPrev = nullptr;
+    ExecutorState *listedNext = nullptr;
+    bool listed = false;
     std::uint64_t recordKey = 0; // owner thread only: its place in the thread's record
 
 private:

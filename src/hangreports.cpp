@@ -104,10 +104,13 @@ void writeHangReport(const ExecutorState *target, const QString &what, std::int6
                                           .arg(pending)
                                           .arg(pending == 1 ? QLatin1String() : QLatin1String("s"))
                                     : QStringLiteral("no executor");
-    qCWarning(lcHang, "QDispatch: %s has waited %s in %s on %s (hang threshold %s).",
+    // X11: the chain of this wait, from thread to thread.
+    const QString chain = describeOwnWaitChain();
+    qCWarning(lcHang, "QDispatch: %s has waited %s in %s on %s (hang threshold %s).%s%s",
               qUtf8Printable(currentThreadLabel()), qUtf8Printable(msText(waitedNs)),
               qUtf8Printable(what), qUtf8Printable(executor),
-              qUtf8Printable(thresholdText(thresholdNs)));
+              qUtf8Printable(thresholdText(thresholdNs)),
+              chain.isEmpty() ? "" : "\n  Wait chain: ", qUtf8Printable(chain));
 }
 
 } // namespace

@@ -144,6 +144,23 @@ public:
     // One moment's counts: never an item half-way between pending and started (X10).
     Counts counts(const StateLock &) const;
 
+    // X11: calls found(item) for each queued item that a reader may look at under the state
+    // lock: the inbox and a walk in progress, which change only under it. Not the batch, which
+    // the owner claims from without the lock and whose items may be gone any moment; returns
+    // how many items wait there.
+    template<typename F> std::uint64_t forEachReadable(const StateLock &lock, F &&found) const
+    {
+        if (m_inbox.load(std::memory_order_relaxed) == closedInbox())
+            return 0;
+        for (WorkItem *item = m_walkRest; item; item = item->m_next)
+            found(static_cast<const WorkItem *>(item));
+        for (WorkItem *item : m_walked)
+            found(static_cast<const WorkItem *>(item));
+        for (WorkItem *item = m_inbox.load(std::memory_order_acquire); item; item = item->m_next)
+            found(static_cast<const WorkItem *>(item));
+        return unclaimed(lock);
+    }
+
     // --- Breaking (any thread, under the state lock) ---
 
     // Closes the inbox and takes everything still queued, oldest first (linked), and its count.

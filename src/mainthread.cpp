@@ -2,6 +2,7 @@
 // it, and the free functions that use it.
 #include "errors_p.h"
 #include "executorstate_p.h"
+#include "waitchains_p.h"
 
 #include <QtCore/QCoreApplication>
 
@@ -58,6 +59,12 @@ std::shared_ptr<ExecutorState> detail::requireMainThreadState()
     if (!g_mainThreadState)
         throwError(ExecutorError::Code::NoApplication);
     return g_mainThreadState;
+}
+
+bool detail::isMainThreadState(const ExecutorState *state) noexcept
+{
+    std::lock_guard locker(g_mainThreadMutex);
+    return state && g_mainThreadState.get() == state;
 }
 
 } // namespace qdispatch

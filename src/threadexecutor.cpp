@@ -4,6 +4,7 @@
 #include "errors_p.h"
 #include "executorstate_p.h"
 #include "threadregistry_p.h"
+#include "waitchains_p.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QThread>
@@ -156,6 +157,7 @@ ExecutorHandle executorOf(QThread *thread)
     }
 
     auto state = std::make_shared<ExecutorState>(thread);
+    detail::listExecutor(state.get()); // X11
     auto link = std::make_shared<detail::ThreadLink>(thread, state);
     // Connected before isFinished() is asked: QThread marks itself finishing (isFinished() is
     // true from then on) before it emits finished(), so either the handler runs later or the

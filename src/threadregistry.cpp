@@ -3,6 +3,8 @@
 // Built on the executor's state (executorstate.cpp).
 #include "threadregistry_p.h"
 
+#include "waitchains_p.h"
+
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -50,6 +52,7 @@ ThreadRecord *threadRecord()
 
 void registerExecutor(const std::shared_ptr<ExecutorState> &state)
 {
+    listExecutor(state.get()); // X11
     if (auto *record = threadRecord()) {
         state->recordKey = record->nextKey++;
         record->executors.emplace_hint(record->executors.end(), state->recordKey, state);

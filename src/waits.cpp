@@ -9,6 +9,7 @@
 #include "testhooks_p.h"
 #include "threadregistry_p.h"
 #include "trace_p.h"
+#include "waitchains_p.h"
 #include "waitdeadlinescope_p.h"
 
 #include <QtCore/QCoreApplication>
@@ -137,6 +138,8 @@ public:
     }
     // For the poller: a future nothing else reports finished; none for a signal.
     const std::optional<QFuture<void>> &future() const { return m_future; }
+    // X11: the future, for the wait's record; nullptr for a signal (its wait records itself).
+    const QFuture<void> *futureOrNull() const { return m_future ? &*m_future : nullptr; }
 
 private:
     std::optional<QFuture<void>> m_future;
@@ -248,6 +251,14 @@ bool waitExclusive(const std::shared_ptr<ExecutorState> &primary, Serve serve,
                    const ExecutorState *invokeTarget = nullptr)
 {
     const bool invoke = serve == Serve::WholeThread;
+    // X11. A signal's wait (an invoke() that took on an executor) is recorded by its caller.
+    std::optional<WaitRecord> record;
+    if (const QFuture<void> *awaited = future.futureOrNull()) {
+        record.emplace(invoke ? WaitRecord::Kind::Invoke : WaitRecord::Kind::RunUntilFuture,
+                       RunMode::ExecutorOnly,
+                       invoke ? WaitServes::WholeThread : WaitServes::OneExecutor, primary.get(),
+                       awaited, nullptr);
+    }
     HangWatch hang(invoke ? invokeTarget : primary.get(),
                    invoke ? HangWatch::Wait::Invoke : HangWatch::Wait::RunUntilFuture,
                    RunMode::ExecutorOnly);
@@ -334,6 +345,8 @@ bool waitInEventLoop(ExecutorState &state, const QFuture<void> &future, QDeadlin
     QObject::connect(&watcher, &QFutureWatcherBase::finished, &loop, wakeUp);
     QObject::connect(&timer, &QTimer::timeout, &loop, wakeUp);
     watcher.setFuture(future);
+    const WaitRecord record(WaitRecord::Kind::RunUntilFuture, mode, WaitServes::EventLoop, &state,
+                            &future, nullptr); // X11
     HangWatch hang(&state, HangWatch::Wait::RunUntilFuture, mode); // X10
     hang.startTimer();
     // C9: the drains that run in this loop start no item once the deadline has passed.
@@ -387,6 +400,8 @@ void waitForInvoke(const QFuture<void> &future, const ExecutorState *target)
     if (!primary) {
         // invokeOn() saw a current executor, but another thread shut it down since. Nothing of
         // this thread's is left to serve: block. The caller reads the future's exception.
+        const WaitRecord record(WaitRecord::Kind::Invoke, RunMode::ExecutorOnly,
+                                WaitServes::Nothing, nullptr, &future, nullptr); // X11
         try {
             QFuture<void>(future).waitForFinished();
         } catch (...) { }
@@ -477,6 +492,8 @@ void InvokeSignal::wait(const ExecutorState *target) noexcept
         return;
     }
     QThread *const self = QThread::currentThread();
+    WaitRecord record(WaitRecord::Kind::Invoke, RunMode::ExecutorOnly, WaitServes::Nothing, nullptr,
+                      nullptr, this); // X11: its item's awaitKey() is this signal
     auto &plain = plainWaits();
     {
         std::lock_guard locker(plain.mutex);
@@ -518,8 +535,10 @@ void InvokeSignal::wait(const ExecutorState *target) noexcept
             continue; // broken again already
         const std::shared_ptr<ExecutorState> serving = s.serving;
         lock.unlock();
+        record.setServes(WaitServes::WholeThread);
         (void)waitExclusive(serving, Serve::WholeThread, Awaited(s),
                             QDeadlineTimer(QDeadlineTimer::Forever), target);
+        record.setServes(WaitServes::Nothing);
         lock.lock();
     }
     lock.unlock();

@@ -305,6 +305,20 @@ private:
 QDISPATCH_EXPORT void setHangThreshold(std::chrono::milliseconds threshold);
 QDISPATCH_EXPORT std::chrono::milliseconds hangThreshold(); ///< any thread; zero when off
 
+/// X11: a description of every thread now waiting in runUntilFuture() or invoke(), one paragraph
+/// each: the thread (named as hang reports name it), the kind of wait and its mode, for how long,
+/// and what it waits for. Where that is a QDispatch item (submit(), invoke(), the context forms,
+/// a handle's), the chain is followed link by link: the executor and thread where the item is
+/// queued or running, what that thread does now (runs which item, for how long; waits itself,
+/// and on what; or something QDispatch cannot see), and so on. A chain that comes back to a
+/// thread already in it is called a deadlock, with its cycle, when none of its waits will serve
+/// the item the next one needs. "QDispatch: no thread is waiting ..." when none is. Any thread;
+/// it briefly holds every waiting thread at the start or end of a wait, never in the middle of
+/// one. Items that an owner thread has taken off its queue and not yet started cannot be looked
+/// into safely: a wait for one of them is said to be unresolved, never a deadlock.
+/// docs/diagnostics.md shows the output.
+QDISPATCH_EXPORT QString describeWaits();
+
 /// X5: the executor of the QCoreApplication's thread, alive from the application's
 /// construction to its destruction; nullptr outside that. Any thread may call it.
 QDISPATCH_EXPORT CurrentThreadExecutor *mainThreadExecutor();

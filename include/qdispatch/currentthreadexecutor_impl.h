@@ -102,6 +102,10 @@ public:
     virtual void fail(const std::exception_ptr &error) noexcept = 0;
     // X10: the callable's name for reports; asked only when one is written.
     virtual CallableName callableName() const noexcept { return {}; }
+    // X11: what identifies the wait that this item ends, for describeWaits(): the address of its
+    // future's mutex (the same for every QFuture copy of it), or of an invoke()'s signal;
+    // nullptr for an item nobody can wait for (a post).
+    virtual const void *awaitKey() const noexcept { return nullptr; }
 
 protected:
     // The item starts (`skip` false: its callable is called next) or is skipped (C6, X8): this
@@ -183,6 +187,7 @@ public:
     }
 
     CallableName callableName() const noexcept override { return nameOf<Fn>(); }
+    const void *awaitKey() const noexcept override { return &m_promise.mutex(); }
 
 private:
     void finish() noexcept
@@ -374,6 +379,8 @@ public:
         m_error = error;
         m_signal.signal();
     }
+    // X11: what describeWaits() matches this invoke()'s wait and its item by.
+    const void *signalKey() const noexcept { return &m_signal; }
     R wait(const ExecutorState *target)
     {
         m_signal.wait(target);
@@ -405,6 +412,7 @@ public:
     }
     void fail(const std::exception_ptr &error) noexcept override { m_outcome.fail(error); }
     CallableName callableName() const noexcept override { return nameOf<Fn>(); }
+    const void *awaitKey() const noexcept override { return m_outcome.signalKey(); }
 
 private:
     InvokeOutcome<R> &m_outcome;

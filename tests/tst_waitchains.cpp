@@ -1,0 +1,451 @@
+// X11, wait chains: describeWaits() names every waiting thread and follows what it waits for from
+// thread to thread; a cycle is called a deadlock only when no wait on it serves the item the next
+// link needs; hang reports (X10) carry the chain. Threads are ordered with semaphores; a state
+// that a thread reaches on its own (a wait recorded) is awaited by asking describeWaits() again
+// until it shows, with a time limit.
+#include <qdispatch/currentthreadexecutor.h>
+
+#include "messages.h"
+#include "testhooks_p.h"
+#include "testsupport.h"
+
+#include <QtCore/QCoreApplication>
+#include <QtCore/QDeadlineTimer>
+#include <QtCore/QThread>
+#include <QtTest/QTest>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+using namespace qdispatch;
+using namespace qdispatchtest;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Named callables, so that the items read the same in every compiler's description.
+struct LongQuery
+{
+    Semaphore *started;
+    Semaphore *release;
+    void operator()() const
+    {
+        started->release();
+        release->tryAcquire(1, kJoinMs);
+    }
+};
+struct DatabaseLookup
+{
+    int operator()() const { return 7; }
+};
+struct WorkerTwoJob
+{
+    ExecutorHandle database;
+    int operator()() const { return database.invoke(DatabaseLookup {}); }
+};
+struct CallBack
+{
+    ExecutorHandle back;
+    int operator()() const { return back.invoke(DatabaseLookup {}); }
+};
+
+// A QThread named `name` running its event loop until it is destroyed.
+struct NamedLoop
+{
+    explicit NamedLoop(const char *name)
+    {
+        thread.setObjectName(QString::fromLatin1(name));
+        thread.start();
+    }
+    ~NamedLoop()
+    {
+        thread.quit();
+        if (!thread.wait(QDeadlineTimer(kJoinMs)))
+            threadHung("a NamedLoop");
+    }
+    QThread thread;
+};
+
+// Asks describeWaits() until `ok` accepts its text, for at most kHandshakeMs; returns the last.
+QString describeUntil(const std::function<bool(const QString &)> &ok)
+{
+    const QDeadlineTimer deadline(kHandshakeMs);
+    QString text;
+    do {
+        text = describeWaits();
+        if (ok(text))
+            return text;
+        std::this_thread::yield();
+    } while (!deadline.hasExpired());
+    return text;
+}
+
+bool containsAll(const QString &text, std::initializer_list<const char *> parts)
+{
+    for (const char *part : parts) {
+        if (!text.contains(QString::fromUtf8(part)))
+            return false;
+    }
+    return true;
+}
+
+// The hook of the library's test points: the thread `thread` stops once at OwnerSleeps (an
+// ExecutorOnly wait about to sleep, at the wait's own level, running no item) until `go`.
+struct SleepStop
+{
+    std::atomic<QThread *> thread { nullptr };
+    std::atomic<bool> armed { false };
+    Semaphore reached;
+    Semaphore go;
+};
+SleepStop *g_stop = nullptr;
+void stopHook(detail::TestPoint point)
+{
+    SleepStop *stop = g_stop;
+    if (!stop || point != detail::TestPoint::OwnerSleeps ||
+        QThread::currentThread() != stop->thread.load())
+        return;
+    if (stop->armed.exchange(false)) {
+        stop->reached.release();
+        stop->go.tryAcquire(1, kHandshakeMs);
+    }
+}
+
+} // namespace
+
+class TestWaitChains : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void init() { qdispatch::setHangThreshold(0ms); }
+    void cleanup() { qdispatch::setHangThreshold(0ms); }
+    void x11_noWaitsSaysSo();
+    void x11_threeThreadChainNamesEveryLink();
+    void x11_deadlockNamedWithItsCycle();
+    void x11_hangReportCarriesTheChainAndSaysDeadlock();
+    void x11_cycleThroughServingEventLoopWaitIsNoDeadlock_data();
+    void x11_cycleThroughServingEventLoopWaitIsNoDeadlock();
+    void x11_cycleThroughServingExclusiveWaitIsNoDeadlock_data();
+    void x11_cycleThroughServingExclusiveWaitIsNoDeadlock();
+    void x11_describeFromManyThreadsDuringAFloodOfWaits();
+};
+
+// X11: with nobody waiting, the text says so.
+void TestWaitChains::x11_noWaitsSaysSo()
+{
+    QCOMPARE(describeWaits(),
+             QStringLiteral("QDispatch: no thread is waiting in runUntilFuture or invoke."));
+}
+
+// X11: the GUI thread waits on an item running on worker 2, which is in invoke() on the database
+// thread, which runs a long item: every link is named, and it is no deadlock.
+void TestWaitChains::x11_threeThreadChainNamesEveryLink()
+{
+    qdispatch::setHangThreshold(3'600'000ms); // so that running items carry their start time
+    NamedLoop database("x11 database");
+    NamedLoop worker2("x11 worker 2");
+    const ExecutorHandle onDatabase = executorOf(&database.thread);
+    const ExecutorHandle onWorker2 = executorOf(&worker2.thread);
+    Semaphore queryStarted;
+    Semaphore releaseQuery;
+    const ReleaseOnExit letGo { releaseQuery };
+    onDatabase.post(LongQuery { &queryStarted, &releaseQuery });
+    QVERIFY(queryStarted.tryAcquire(1, kHandshakeMs));
+
+    int answer = 0;
+    bool finished = false;
+    Worker gui([&] {
+        QThread::currentThread()->setObjectName(QStringLiteral("x11 gui"));
+        CurrentThreadExecutor own;
+        const QFuture<int> job = onWorker2.submit(WorkerTwoJob { onDatabase });
+        finished = own.runUntilFuture(job, QDeadlineTimer(kJoinMs), RunMode::AllEvents);
+        if (finished)
+            answer = job.result();
+    });
+    const QString text = describeUntil([](const QString &t) {
+        return containsAll(t,
+                           { "thread \"x11 gui\" waits in runUntilFuture (AllEvents)",
+                             "thread \"x11 worker 2\" waits in invoke", "LongQuery" });
+    });
+    releaseQuery.release();
+    QVERIFY(gui.join());
+    QVERIFY(finished);
+    QCOMPARE(answer, 7);
+
+    QVERIFY2(containsAll(text,
+                         { "QDispatch: 2 threads are waiting",
+                           "thread \"x11 gui\" waits in runUntilFuture (AllEvents) on the "
+                           "CurrentThreadExecutor",
+                           "WorkerTwoJob",
+                           "of executorOf(thread \"x11 worker 2\"), which is "
+                           "running on thread \"x11 worker 2\" for ",
+                           "thread \"x11 worker 2\" waits in invoke (running this thread's "
+                           "executors meanwhile)",
+                           "inside the item `", "DatabaseLookup",
+                           "queued on executorOf(thread \"x11 database\")",
+                           "thread \"x11 database\" is running the item `", "LongQuery",
+                           " ms, outside any QDispatch wait." }),
+             qPrintable(text));
+    QVERIFY2(!text.contains(QLatin1String("deadlock")), qPrintable(text));
+}
+
+namespace {
+
+// Thread "x11 a" waits in ExecutorOnly on its executor `two` for an item on thread "x11 b",
+// which invokes back on A's other executor `one`: a deadlock. `whileStuck` runs while it lasts;
+// then an item posted to `two`, which A's wait runs, serves `one` and so ends it.
+struct Deadlock
+{
+    NamedLoop b { "x11 b" };
+    Semaphore ready;
+    Semaphore rescued;
+    ExecutorHandle two;
+    CurrentThreadExecutor *one = nullptr;
+    bool returned = false;
+
+    void run(const std::function<void()> &whileStuck)
+    {
+        const ExecutorHandle onB = executorOf(&b.thread);
+        Worker a([&] {
+            QThread::currentThread()->setObjectName(QStringLiteral("x11 a"));
+            CurrentThreadExecutor first;
+            CurrentThreadExecutor second;
+            one = &first;
+            two = second.handle();
+            const QFuture<int> f = onB.submit(CallBack { first.handle() });
+            ready.release();
+            returned = second.runUntilFuture(f, QDeadlineTimer(kJoinMs), RunMode::ExecutorOnly);
+        });
+        QVERIFY(ready.tryAcquire(1, kHandshakeMs));
+        whileStuck();
+        CurrentThreadExecutor *const first = one;
+        two.post([first] { first->runPending(); }); // on A, inside its wait
+        QVERIFY(a.join());
+        QVERIFY(returned);
+    }
+};
+
+} // namespace
+
+// X11: the deadlock is called one, with its cycle, in the chain of each thread on it.
+void TestWaitChains::x11_deadlockNamedWithItsCycle()
+{
+    Deadlock deadlock;
+    QString text;
+    deadlock.run([&] {
+        text = describeUntil([](const QString &t) {
+            return containsAll(t, { "thread \"x11 b\" waits in invoke", "x11 a" });
+        });
+    });
+    QVERIFY2(containsAll(text,
+                         { "thread \"x11 a\" waits in runUntilFuture (ExecutorOnly)",
+                           "the wait of thread \"x11 a\" does not run that executor's items",
+                           "This is a deadlock: thread \"x11 a\" -> thread \"x11 b\" -> thread "
+                           "\"x11 a\".",
+                           "This is a deadlock: thread \"x11 b\" -> thread \"x11 a\" -> thread "
+                           "\"x11 b\"." }),
+             qPrintable(text));
+}
+
+// X11, X10: a hang report from a wait of the cycle carries its chain and says "deadlock".
+void TestWaitChains::x11_hangReportCarriesTheChainAndSaysDeadlock()
+{
+    MessageLog reports(MessageLog::category("qdispatch.hang"),
+                       MessageLog::category("qdispatch.hang"));
+    Semaphore reported;
+    reports.releaseOn(MessageLog::category("qdispatch.hang"), &reported);
+    qdispatch::setHangThreshold(50ms);
+    Deadlock deadlock;
+    deadlock.run([&] { QVERIFY(reported.tryAcquire(1, kHandshakeMs)); });
+    qdispatch::setHangThreshold(0ms);
+    const QStringList texts = reports.texts("qdispatch.hang");
+    QVERIFY(!texts.isEmpty());
+    bool found = false;
+    for (const QString &t : texts)
+        found = found ||
+            (t.contains(QLatin1String("Wait chain: ")) &&
+             t.contains(QLatin1String("This is a deadlock: ")));
+    QVERIFY2(found, qPrintable(texts.join(QLatin1Char('\n'))));
+}
+
+void TestWaitChains::x11_cycleThroughServingEventLoopWaitIsNoDeadlock_data()
+{
+    addEventLoopModeRows();
+}
+
+// X11: thread A waits in an event-loop mode for an item on B, which invokes back on another
+// executor of A's. While A is busy with an event of its own (nothing QDispatch runs), the item B
+// needs sits queued there: the chain comes back to A, but A's wait runs that executor's items, so
+// it is no deadlock.
+void TestWaitChains::x11_cycleThroughServingEventLoopWaitIsNoDeadlock()
+{
+    QFETCH(RunMode, mode);
+    NamedLoop b("x11 b");
+    const ExecutorHandle onB = executorOf(&b.thread);
+    Semaphore ready;
+    Semaphore inEvent;
+    Semaphore leaveEvent;
+    Semaphore callNow;
+    const ReleaseOnExit letGo { leaveEvent };
+    const ReleaseOnExit call { callNow };
+    QObject *context = nullptr;
+    bool returned = false;
+    Worker a([&] {
+        QThread::currentThread()->setObjectName(QStringLiteral("x11 a"));
+        CurrentThreadExecutor own;
+        CurrentThreadExecutor other; // not the one A waits on: an event loop runs it too
+        QObject here;
+        context = &here;
+        // B calls back only once A is busy with its event.
+        const QFuture<int> f = onB.submit([&callNow, back = other.handle()] {
+            callNow.tryAcquire(1, kHandshakeMs);
+            return back.invoke(DatabaseLookup {});
+        });
+        ready.release();
+        returned = own.runUntilFuture(f, QDeadlineTimer(kJoinMs), mode);
+    });
+    QVERIFY(ready.tryAcquire(1, kHandshakeMs));
+    QMetaObject::invokeMethod(
+        context,
+        [&] {
+            inEvent.release();
+            leaveEvent.tryAcquire(1, kJoinMs);
+        },
+        Qt::QueuedConnection);
+    QVERIFY(inEvent.tryAcquire(1, kHandshakeMs));
+    callNow.release();
+    const QString text = describeUntil(
+        [](const QString &t) { return t.contains(QLatin1String("The chain comes back to")); });
+    leaveEvent.release();
+    QVERIFY(a.join());
+    QVERIFY(returned);
+    QVERIFY2(text.contains(QLatin1String("The chain comes back to thread \"x11 a\", but a wait "
+                                         "on the way serves the item it needs: not a deadlock.")),
+             qPrintable(text));
+    QVERIFY2(!text.contains(QLatin1String("This is a deadlock")), qPrintable(text));
+}
+
+void TestWaitChains::x11_cycleThroughServingExclusiveWaitIsNoDeadlock_data()
+{
+    QTest::addColumn<bool>("viaInvoke");
+    QTest::newRow("runUntilFuture-ExecutorOnly-same-executor") << false;
+    QTest::newRow("invoke-serves-whole-thread") << true;
+}
+
+// X11: A waits in ExecutorOnly on the very executor that B invokes back on, or A is itself in
+// invoke() (which serves every executor of its thread): stopped right before its wait sleeps,
+// with B's item queued, the chain comes back to A, and it is no deadlock.
+void TestWaitChains::x11_cycleThroughServingExclusiveWaitIsNoDeadlock()
+{
+    QFETCH(bool, viaInvoke);
+    SleepStop stop;
+    g_stop = &stop;
+    detail::setTestHook(&stopHook);
+    struct Unhook
+    {
+        ~Unhook()
+        {
+            detail::setTestHook(nullptr);
+            g_stop = nullptr;
+        }
+    } unhook;
+    const ReleaseOnExit letGo { stop.go };
+
+    NamedLoop b("x11 b");
+    const ExecutorHandle onB = executorOf(&b.thread);
+    Semaphore stopped;
+    std::atomic<bool> returned { false };
+    Worker a([&] {
+        QThread::currentThread()->setObjectName(QStringLiteral("x11 a"));
+        CurrentThreadExecutor own;
+        stop.thread.store(QThread::currentThread());
+        stop.armed.store(true);
+        // B calls back only once A has stopped before its sleep.
+        const auto callBack = [&stopped, back = own.handle()] {
+            stopped.tryAcquire(1, kHandshakeMs);
+            return back.invoke(DatabaseLookup {});
+        };
+        if (viaInvoke) {
+            returned = onB.invoke(callBack) == 7;
+        } else {
+            const QFuture<int> f = onB.submit(callBack);
+            returned = own.runUntilFuture(f, QDeadlineTimer(kJoinMs), RunMode::ExecutorOnly);
+        }
+    });
+    QVERIFY(stop.reached.tryAcquire(1, kHandshakeMs));
+    stopped.release();
+    const QString text = describeUntil(
+        [](const QString &t) { return t.contains(QLatin1String("The chain comes back to")); });
+    stop.go.release();
+    QVERIFY(a.join());
+    QVERIFY(returned);
+    QVERIFY2(text.contains(QLatin1String("The chain comes back to thread \"x11 a\", but a wait "
+                                         "on the way serves the item it needs: not a deadlock.")),
+             qPrintable(text));
+    QVERIFY2(!text.contains(QLatin1String("This is a deadlock")), qPrintable(text));
+}
+
+// X11: describeWaits() from four threads at once while waits begin and end by the thousand on
+// three more (invoke() round trips, with and without an executor, and nested waits): every
+// description is whole, and none calls anything a deadlock (there is none).
+void TestWaitChains::x11_describeFromManyThreadsDuringAFloodOfWaits()
+{
+    constexpr int kTrips = 2000;
+    NamedLoop owner("x11 owner");
+    const ExecutorHandle onOwner = executorOf(&owner.thread);
+    std::atomic<int> running { 3 };
+    std::atomic<int> deadlocks { 0 };
+    std::atomic<int> descriptions { 0 };
+    std::vector<std::unique_ptr<Worker>> threads;
+    // Plain invoke() from a thread without an executor.
+    threads.push_back(std::make_unique<Worker>([&] {
+        for (int i = 0; i < kTrips; ++i)
+            QCOMPARE(onOwner.invoke([i] { return i; }), i);
+        --running;
+    }));
+    // invoke() from a thread with an executor, which the owner's items call back into.
+    threads.push_back(std::make_unique<Worker>([&] {
+        CurrentThreadExecutor own;
+        for (int i = 0; i < kTrips; ++i) {
+            const ExecutorHandle back = own.handle();
+            QCOMPARE(onOwner.invoke([back, i] { return back.invoke([i] { return i; }); }), i);
+        }
+        --running;
+    }));
+    // runUntilFuture() in every mode on items of the owner.
+    threads.push_back(std::make_unique<Worker>([&] {
+        CurrentThreadExecutor own;
+        for (int i = 0; i < kTrips; ++i) {
+            const QFuture<int> f = onOwner.submit([i] { return i; });
+            QVERIFY(own.runUntilFuture(f, QDeadlineTimer(kJoinMs), kModes[i % 3]));
+        }
+        --running;
+    }));
+    std::vector<std::unique_ptr<Worker>> describers;
+    for (int d = 0; d < 4; ++d) {
+        describers.push_back(std::make_unique<Worker>([&] {
+            do {
+                const QString text = describeWaits();
+                if (!text.startsWith(QLatin1String("QDispatch: ")))
+                    ++deadlocks; // counted as a failure below
+                if (text.contains(QLatin1String("This is a deadlock")))
+                    ++deadlocks;
+                ++descriptions;
+            } while (running.load() > 0);
+        }));
+    }
+    for (auto &t : threads)
+        QVERIFY(t->join());
+    for (auto &t : describers)
+        QVERIFY(t->join());
+    QCOMPARE(deadlocks.load(), 0);
+    QVERIFY(descriptions.load() >= 4);
+}
+
+QTEST_GUILESS_MAIN(TestWaitChains)
+#include "tst_waitchains.moc"
