@@ -404,6 +404,18 @@ QByteArray hexText(const void *pointer)
 bool write(Collected &c)
 {
     auto &records = c.records;
+    // An item that was running when this trace started (a run that a trace before it saw begin)
+    // is shown from this trace's start; one that ended before it is not this trace's at all.
+    records.erase(std::remove_if(records.begin(), records.end(),
+                                 [&](const auto &record) {
+                                     const Record &r = record.first;
+                                     return r.kind == Record::Kind::Run && r.end < c.startNs;
+                                 }),
+                  records.end());
+    for (auto &[r, tid] : records) {
+        if (r.kind == Record::Kind::Run)
+            r.ts = std::max(r.ts, c.startNs);
+    }
     // Oldest first; at one instant a flow starts before the item it leads to.
     std::stable_sort(records.begin(), records.end(), [](const auto &a, const auto &b) {
         return a.first.ts != b.first.ts ? a.first.ts < b.first.ts : a.first.kind < b.first.kind;

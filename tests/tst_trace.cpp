@@ -90,6 +90,10 @@ QString load(const QString &path, Trace *trace)
         }
         ++trace->events;
         tidsUsed.insert(tid);
+        if (event.value(QLatin1String("ts")).toDouble(-1) < 0)
+            return QStringLiteral("an event before the trace's start: %1, ts %2")
+                .arg(event.value(QLatin1String("name")).toString())
+                .arg(event.value(QLatin1String("ts")).toDouble(-1));
         if (ph == QLatin1String("X") && cat == QLatin1String("qdispatch"))
             trace->items.append(event);
         else if (ph == QLatin1String("X") && cat == QLatin1String("qdispatch.wait"))
@@ -200,6 +204,7 @@ private Q_SLOTS:
     void x12_startedAndStoppedDuringAFlood();
     void x12_unwritableFileIsFalseAndAWarning();
     void x12_startWhileTracingAndStopWhileNot();
+    void x12_anItemRunningWhenATraceStartsIsShownFromItsStart();
     void x12_environment_data();
     void x12_environment();
 
@@ -553,6 +558,45 @@ void TestTrace::x12_startWhileTracingAndStopWhileNot()
     Trace trace;
     VERIFY_NO_PROBLEM(load(first, &trace));
     QCOMPARE(trace.items.size(), 1);
+}
+
+// X12: an item that a trace saw begin and that still runs when that trace stops and the next
+// one starts is in the next trace from its start (it wrote a negative ts), without a flow.
+void TestTrace::x12_anItemRunningWhenATraceStartsIsShownFromItsStart()
+{
+    if (isChild())
+        QSKIP("the parent's test");
+    CurrentThreadExecutor executor;
+    const QString first = path(QStringLiteral("before.json"));
+    const QString second = path(QStringLiteral("after.json"));
+    QVERIFY(startTrace(first));
+    Semaphore itemStarted;
+    Semaphore secondStarted;
+    std::atomic<bool> switched { false };
+    auto switcher = namedThread(QStringLiteral("switcher"), [&] {
+        const ReleaseOnExit release { secondStarted };
+        if (itemStarted.tryAcquire(1, kHandshakeMs))
+            switched = stopTrace() && startTrace(second);
+    });
+    switcher->start();
+    StartedPromise<void> ran;
+    executor.post([&] {
+        itemStarted.release();
+        (void)secondStarted.tryAcquire(1, kHandshakeMs);
+        ran.finish();
+    });
+    QVERIFY(executor.runUntilFuture(ran.future(), joinDeadline()));
+    QVERIFY(switcher->wait(kJoinMs));
+    QVERIFY(switched);
+    QVERIFY(stopTrace());
+    Trace before;
+    VERIFY_NO_PROBLEM(load(first, &before));
+    QCOMPARE(before.items.size(), 0); // it had not ended
+    Trace after;
+    VERIFY_NO_PROBLEM(load(second, &after)); // no event before its start
+    QCOMPARE(after.items.size(), 1);
+    QCOMPARE(after.items.first().value(QLatin1String("ts")).toDouble(-1), 0.0);
+    QCOMPARE(after.starts.size(), 0); // it was accepted before this trace
 }
 
 void TestTrace::x12_environment_data()
