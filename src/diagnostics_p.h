@@ -86,8 +86,9 @@ inline std::uint64_t submitterSerial()
 }
 
 // Owner thread: one drain's X10 books, and its X12 trace records. Reads the executor's
-// thresholds once; when none is set and no trace is recorded, running an item costs no clock
-// reading (the counts are the claim window's, ClaimWindow).
+// thresholds when it starts and again before an item when they have changed (one relaxed load
+// per item); when none is set and no trace is recorded, running an item costs no clock reading
+// (the counts are the claim window's, ClaimWindow).
 class ItemBooks
 {
 public:
@@ -95,14 +96,7 @@ public:
         : m_queue(state.m_queue), m_books(state.m_books), m_executor(&state)
     {
 #if QDISPATCH_DIAGNOSTICS
-        m_runNs = m_books.runThresholdNs();
-        m_deliveryNs = m_books.deliveryThresholdNs();
-        m_timed = m_runNs != 0 || m_deliveryNs != 0;
-        m_coarse = m_books.coarseClock();
-        if (m_timed) {
-            readClock(!m_coarse);
-            updateAlerts();
-        }
+        readThresholds();
         // X11: the items of this drain run at the thread's current depth, one after another.
         m_running = &currentRunningItems();
         m_depth = m_running->depth.load(std::memory_order_relaxed);
@@ -118,6 +112,10 @@ public:
     void run(WorkItem *item) noexcept
     {
 #if QDISPATCH_DIAGNOSTICS
+        // X10: a threshold set during the drain (by an item, or another thread) judges the
+        // items that start after it; this one starts now.
+        if (Q_UNLIKELY(m_books.thresholdsVersion() != m_thresholdsVersion))
+            readThresholds();
         if (m_entry)
             publishRunning(item);
         // X12: one relaxed load per item while no trace is recorded. While one is, an item's
@@ -168,6 +166,19 @@ private:
         m_lastPrecise = precise;
     }
 #if QDISPATCH_DIAGNOSTICS
+    // X10: the thresholds and the clock they are read on; the next item starts now.
+    void readThresholds() noexcept
+    {
+        m_thresholdsVersion = m_books.thresholdsVersion();
+        m_runNs = m_books.runThresholdNs();
+        m_deliveryNs = m_books.deliveryThresholdNs();
+        m_timed = m_runNs != 0 || m_deliveryNs != 0;
+        m_coarse = m_books.coarseClock();
+        if (m_timed) {
+            readClock(!m_coarse);
+            updateAlerts();
+        }
+    }
     // X10: the item ran from `start` to m_last.
     void afterRun(WorkItem *item, std::int64_t start) noexcept
     {
@@ -223,6 +234,7 @@ private:
     std::int64_t m_deliveryNs = 0;
     std::int64_t m_runAlertNs = 0;
     std::int64_t m_deliveryAlertNs = 0;
+    std::uint32_t m_thresholdsVersion = 0;
     RunningItems *m_running = nullptr;
     RunningItems::Entry *m_entry = nullptr; // nullptr: nested too deep to publish
     std::uint32_t m_depth = 0;

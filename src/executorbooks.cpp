@@ -36,6 +36,7 @@ void ExecutorBooks::setSlowItemThresholds(const StateLock &, std::chrono::nanose
     m_deliveryThresholdNs.store(deliveryNs, std::memory_order_relaxed);
     m_stamping.store(runNs != 0 || deliveryNs != 0, std::memory_order_relaxed);
     m_coarse.store(diagclock::coarseFor(runNs, deliveryNs), std::memory_order_relaxed);
+    m_thresholdsVersion.fetch_add(1, std::memory_order_release);
 }
 
 void ExecutorBooks::stamp(WorkItem *item) const noexcept

@@ -93,6 +93,8 @@ private Q_SLOTS:
     void x10_slowPostLatestItemNamedByItsCallable();
     void x10_lateDeliveryReportedOncePerBacklog();
     void x10_noSlowReportUnderThresholds();
+    void x10_thresholdsChangedDuringADrainJudgeTheItemsAfter_data();
+    void x10_thresholdsChangedDuringADrainJudgeTheItemsAfter();
     void x10_itemAcceptedWhileOffIsNotStamped();
     void x10_recordsAreReadWholeWhileTheOwnerSetsThem_data();
     void x10_recordsAreReadWholeWhileTheOwnerSetsThem();
@@ -305,6 +307,46 @@ void TestDiagnostics::x10_itemAcceptedWhileOffIsNotStamped()
 
 // X10: with thresholds that are never reached, nothing is reported, but the longest run and
 // delivery are kept, with names.
+void TestDiagnostics::x10_thresholdsChangedDuringADrainJudgeTheItemsAfter_data()
+{
+    addColumns<std::chrono::milliseconds, std::chrono::milliseconds, bool, int>(
+        { "before", "after", "fromAnotherThread", "reports" });
+    QTest::newRow("raised by an item") << 100ms << 10000ms << false << 0;
+    QTest::newRow("raised from another thread") << 100ms << 10000ms << true << 0;
+    QTest::newRow("switched on by an item") << 0ms << 100ms << false << 1;
+    QTest::newRow("switched off from another thread") << 100ms << 0ms << true << 0;
+}
+
+// X10: a threshold set while the owner drains a batch judges the items that start after it,
+// in the same batch (the drain read the thresholds once, when it began, and kept them).
+void TestDiagnostics::x10_thresholdsChangedDuringADrainJudgeTheItemsAfter()
+{
+    QFETCH(std::chrono::milliseconds, before);
+    QFETCH(std::chrono::milliseconds, after);
+    QFETCH(bool, fromAnotherThread);
+    QFETCH(int, reports);
+    CurrentThreadExecutor ex;
+    ex.setSlowItemThresholds(before, 0ms);
+    Worker worker([&] {
+        ex.post([&] {
+            if (!fromAnotherThread) {
+                ex.setSlowItemThresholds(after, 0ms);
+                return;
+            }
+            Worker setter([&] { ex.setSlowItemThresholds(after, 0ms); });
+            QVERIFY(setter.join());
+        });
+        ex.post([] { runFor(200ms); }); // over 100 ms, far under 10 s
+    });
+    QVERIFY(worker.join());
+    ex.runPending(); // both items in one drain
+    const QStringList texts = reportsIn("qdispatch.slow");
+    QCOMPARE(texts.size(), reports);
+    if (reports != 0)
+        QVERIFY2(texts.first().contains(QStringLiteral("(run threshold %1 ms)").arg(after.count())),
+                 qPrintable(texts.first()));
+}
+
 void TestDiagnostics::x10_noSlowReportUnderThresholds()
 {
     CurrentThreadExecutor ex;
