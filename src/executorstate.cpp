@@ -316,7 +316,8 @@ void ExecutorState::drainTimeSliced()
     --drainDepth;
 }
 
-void ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFlags> events)
+bool ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFlags> events,
+                                       QDeadlineTimer deadline)
 {
     ++drainDepth;
     ItemBooks books(*this); // X10
@@ -346,7 +347,19 @@ void ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFl
             slice.restart();
         }
     }
+    const bool timed = !deadline.isForever();
+    // The drains that the thread's event loop runs meanwhile (processEvents() below) keep to it
+    // too: an event-loop mode delivers this executor's wake-ups there.
+    std::optional<WaitDeadlineScope> deadlineScope;
+    if (timed)
+        deadlineScope.emplace(&deadline);
+    bool inTime = true;
     while (m_queue.claimedTotal() < target) {
+        if (timed && deadline.hasExpired()) {
+            inTime = false;
+            kick(); // the rest runs when the thread's event loop gets to it
+            break;
+        }
         Walk walk;
         WorkItem *const item = takeNext(&walk);
         if (!item) {
@@ -362,6 +375,7 @@ void ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFl
         }
     }
     --drainDepth;
+    return inTime;
 }
 
 // --- The ExecutorOnly sleep -------------------------------------------------------------------

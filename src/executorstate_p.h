@@ -96,8 +96,10 @@ public:
     void drainTimeSliced();
     // Runs every item accepted so far (and, nested, whatever they wait for) (C8). With `events`,
     // it lets the thread process its pending events after every time slice, so that finishing a
-    // long backlog does not freeze paint and timers.
-    void drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFlags> events);
+    // long backlog does not freeze paint and timers. Starts no item once `deadline` has passed
+    // (C9): then it returns false, with the rest still queued and a wake-up posted for it.
+    bool drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFlags> events,
+                            QDeadlineTimer deadline = QDeadlineTimer(QDeadlineTimer::Forever));
     // Posts a wake-up when items are queued and none is on its way.
     void kick();
 

@@ -613,8 +613,8 @@ bool CurrentThreadExecutor::runUntil(const QFuture<void> &future, QDeadlineTimer
         if (!finished)
             return false;
     }
-    state->drainAcceptedSoFar(detail::eventFlags(mode));
-    return true;
+    // C8: and every item accepted before it finished, within the deadline (C9).
+    return state->drainAcceptedSoFar(detail::eventFlags(mode), deadline);
 }
 
 } // namespace qdispatch

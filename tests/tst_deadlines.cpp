@@ -26,6 +26,8 @@ private Q_SLOTS:
     void c9_noItemStartsAfterTheDeadline();
     void c9_expiredDeadlineStartsNothing_data();
     void c9_expiredDeadlineStartsNothing();
+    void c9_deadlineHoldsWhileTheBacklogOfAFinishedFutureRuns_data();
+    void c9_deadlineHoldsWhileTheBacklogOfAFinishedFutureRuns();
 };
 
 void TestDeadlines::c9_noItemStartsAfterTheDeadline_data()
@@ -121,6 +123,47 @@ void TestDeadlines::c9_expiredDeadlineStartsNothing()
     ex.runPending();
     QCOMPARE(ran.load(), 5);
     never.finish();
+}
+
+void TestDeadlines::c9_deadlineHoldsWhileTheBacklogOfAFinishedFutureRuns_data()
+{
+    addColumns<RunMode, bool>({ "mode", "finishedBefore" });
+    for (const RunMode mode : kModes) {
+        QTest::addRow("%s, finished before the wait", modeName(mode)) << mode << true;
+        QTest::addRow("%s, finished during the wait", modeName(mode)) << mode << false;
+    }
+}
+
+// C9 over C8: once the future has finished, the wait still runs the items accepted before that
+// (C8), but starts none after its deadline; it then returns false (the deadline came first),
+// with the rest still queued. It used to run the whole backlog and return true, late.
+void TestDeadlines::c9_deadlineHoldsWhileTheBacklogOfAFinishedFutureRuns()
+{
+    QFETCH(RunMode, mode);
+    QFETCH(bool, finishedBefore);
+    constexpr qint64 kDeadlineMs = 30;
+    CurrentThreadExecutor ex;
+    StartedPromise<void> promise;
+    if (finishedBefore)
+        promise.finish();
+    QDeadlineTimer deadline; // set once the items are queued
+    std::atomic<bool> lastRan { false };
+    Worker producer([&] {
+        if (!finishedBefore)
+            ex.post([&] { promise.finish(); });
+        ex.post([&] {
+            while (!deadline.hasExpired()) // the deadline passes while this runs
+                QThread::yieldCurrentThread();
+        });
+        ex.post([&] { lastRan = true; });
+    });
+    QVERIFY(producer.join());
+    deadline.setRemainingTime(kDeadlineMs);
+    QVERIFY(!ex.runUntilFuture(promise.future(), deadline, mode));
+    QVERIFY(!lastRan);
+    QCOMPARE(ex.pendingCount(), quint64(1));
+    ex.runPending();
+    QVERIFY(lastRan);
 }
 
 QTEST_GUILESS_MAIN(TestDeadlines)

@@ -338,8 +338,8 @@ void TestWaitModes::c9_deadlineFutureFirstReturnsTrue()
 }
 
 // C9 deadline overload with a zero or already expired deadline: an unfinished future gives
-// false at once; a finished one gives true (the deadline does not matter then) and the
-// queued items run.
+// false at once; a finished one gives true when nothing is queued, and false with the queued
+// items left queued otherwise (C8 would run them, but no item starts after the deadline).
 void TestWaitModes::c9_deadlineZeroOrExpired_data()
 {
     addModeFlagRows("zero", "expired", "zero");
@@ -372,11 +372,16 @@ void TestWaitModes::c9_deadlineZeroOrExpired()
     promise.finish();
 
     clock.restart();
-    QVERIFY(executor.runUntilFuture(promise.future(), makeDeadline(), mode));
+    QVERIFY(!executor.runUntilFuture(promise.future(), makeDeadline(), mode));
     QVERIFY(clock.elapsed() < kPromptMs);
+    QCOMPARE(ran.load(), 0);
+    QCOMPARE(executor.pendingCount(), quint64(10));
+
+    QVERIFY(executor.runUntilFuture(promise.future(), QDeadlineTimer::Forever, mode));
     QCOMPARE(ran.load(), 10);
     for (const auto &f : items)
         QVERIFY(f.isFinished());
+    QVERIFY(executor.runUntilFuture(promise.future(), makeDeadline(), mode)); // nothing queued
 }
 
 // C8 + C9: when the awaited future is already finished, runUntilFuture still runs the whole

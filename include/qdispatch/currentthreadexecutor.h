@@ -193,7 +193,9 @@ public:
     {
         runUntil(QFuture<void>(future), QDeadlineTimer(QDeadlineTimer::Forever), mode);
     }
-    /// As above, but gives up at `deadline`: returns false when the deadline passed first.
+    /// As above, but gives up at `deadline`: starts no item after it (C9) and returns false when
+    /// it passed first, also when the future had finished but items accepted before that were
+    /// still queued (they stay queued).
     template<typename T>
     bool runUntilFuture(const QFuture<T> &future, QDeadlineTimer deadline,
                         RunMode mode = RunMode::AllEvents)
