@@ -316,6 +316,9 @@ struct Snapshot
     std::vector<ExecSnap> executors;
     std::int64_t nowNs = 0;
     std::ptrdiff_t self = -1; // the calling thread's, if it has a record
+    // Broken executors met on the way: released with the snapshot, after every lock is let go
+    // (the last reference runs ~ExecutorState, which takes the registry's lock).
+    std::vector<std::shared_ptr<ExecutorState>> broken;
 };
 
 void takeSnapshot(Snapshot &snap)
@@ -372,16 +375,19 @@ void takeSnapshot(Snapshot &snap)
     {
         auto &r = executors();
         std::lock_guard locker(r.mutex);
+        // Every reference taken is kept until the mutex is unlocked, broken executors' too:
+        // should one be the last, ~ExecutorState unlists itself, which takes this mutex.
         for (ExecutorState *state = r.head; state; state = state->listedNext) {
-            if (auto shared = state->weak_from_this().lock()) {
-                if (!shared->broken.load(std::memory_order_acquire))
-                    live.push_back(std::move(shared));
-            }
+            if (auto shared = state->weak_from_this().lock())
+                live.push_back(std::move(shared));
         }
     }
-    // Released outside the registry's mutex, should one be the last reference (~ExecutorState
-    // unlists itself): kept in the snapshot, which outlives every lock here.
+    // Kept in the snapshot, which outlives every lock here.
     for (auto &state : live) {
+        if (state->broken.load(std::memory_order_acquire)) {
+            snap.broken.push_back(std::move(state));
+            continue;
+        }
         ExecSnap e;
         e.state = std::move(state);
         e.untaken = e.state->scanQueued([&](const WorkItem *item) {

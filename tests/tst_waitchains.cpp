@@ -133,6 +133,7 @@ private Q_SLOTS:
     void x11_cycleThroughServingExclusiveWaitIsNoDeadlock_data();
     void x11_cycleThroughServingExclusiveWaitIsNoDeadlock();
     void x11_describeFromManyThreadsDuringAFloodOfWaits();
+    void x11_describeWhileExecutorsComeAndGo();
 };
 
 // X11: with nobody waiting, the text says so.
@@ -393,6 +394,42 @@ void TestWaitChains::x11_cycleThroughServingExclusiveWaitIsNoDeadlock()
 // X11: describeWaits() from four threads at once while waits begin and end by the thousand on
 // three more (invoke() round trips, with and without an executor, and nested waits): every
 // description is whole, and none calls anything a deadlock (there is none).
+// X11: describeWaits() while other threads make and destroy executors. A description that held
+// the last reference to an executor just destroyed ran its destructor under the registry's
+// lock, which that destructor takes: the describing thread locked itself, and with it every
+// thread that began or ended a wait (an outsider's report; 3 runs in 3 froze within 5 s).
+void TestWaitChains::x11_describeWhileExecutorsComeAndGo()
+{
+    constexpr int kExecutors = 20000;
+    NamedLoop owner("x11 owner");
+    const ExecutorHandle onOwner = executorOf(&owner.thread);
+    std::atomic<bool> churning { true };
+    std::atomic<int> descriptions { 0 };
+    std::vector<std::unique_ptr<Worker>> describers;
+    for (int d = 0; d < 2; ++d) {
+        describers.push_back(std::make_unique<Worker>([&] {
+            do {
+                (void)describeWaits();
+                ++descriptions;
+            } while (churning.load());
+        }));
+    }
+    Worker churn([&] {
+        for (int i = 0; i < kExecutors; ++i) {
+            CurrentThreadExecutor executor;
+            if (i % 10 == 0) // now and then a wait, so that there is a chain to follow
+                QVERIFY(executor.runUntilFuture(onOwner.submit([] { return 1; }),
+                                                QDeadlineTimer(kJoinMs), RunMode::ExecutorOnly));
+        }
+    });
+    const bool churned = churn.join();
+    churning = false;
+    for (auto &t : describers)
+        QVERIFY(t->join());
+    QVERIFY(churned);
+    QVERIFY(descriptions.load() > 0);
+}
+
 void TestWaitChains::x11_describeFromManyThreadsDuringAFloodOfWaits()
 {
     constexpr int kTrips = 2000;
