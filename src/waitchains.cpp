@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <vector>
 
@@ -32,7 +33,9 @@ namespace detail {
 
 namespace {
 
-constexpr int kWaits = 8; // nested waits recorded per thread; deeper ones are only counted
+// Nested waits recorded in place per thread. A deeper wait takes the last place and keeps the
+// entry it covers in a copy of its own until it ends, so the innermost is always recorded.
+constexpr int kWaits = 8;
 
 struct WaitEntry
 {
@@ -52,8 +55,9 @@ struct WaitingThread
     std::mutex mutex;
     QThread *thread = nullptr;
     Qt::HANDLE id = nullptr;
-    WaitEntry waits[kWaits] {};
+    WaitEntry waits[kWaits] {}; // the innermost at min(depth, kWaits) - 1
     int depth = 0;
+    int unrecorded = 0; // deeper waits whose copy could not be made: the innermost is unknown
     RunningItems running;
 };
 
@@ -146,11 +150,18 @@ WaitRecord::WaitRecord(Kind kind, RunMode mode, WaitServes serves, const Executo
     const std::int64_t now = diagclock::coarseNs();
     std::lock_guard locker(record->mutex);
     m_index = record->depth++;
+    const WaitEntry entry { kind,   mode,
+                            serves, executor,
+                            future, signalKey,
+                            now,    record->running.depth.load(std::memory_order_relaxed) };
     if (m_index < kWaits) {
-        record->waits[m_index] = { kind,   mode,
-                                   serves, executor,
-                                   future, signalKey,
-                                   now,    record->running.depth.load(std::memory_order_relaxed) };
+        record->waits[m_index] = entry;
+    } else if (auto *covered = new (std::nothrow) WaitEntry(record->waits[kWaits - 1])) {
+        m_covered = covered;
+        record->waits[kWaits - 1] = entry;
+    } else {
+        ++record->unrecorded;
+        m_index = -1; // nothing to restore
     }
 }
 
@@ -159,16 +170,24 @@ WaitRecord::~WaitRecord()
     if (auto *record = static_cast<WaitingThread *>(m_thread)) {
         std::lock_guard locker(record->mutex);
         --record->depth;
+        if (auto *covered = static_cast<WaitEntry *>(m_covered)) {
+            record->waits[kWaits - 1] = *covered;
+            delete covered;
+        } else if (m_index < 0) {
+            --record->unrecorded;
+        }
     }
 }
 
 void WaitRecord::setServes(WaitServes serves) noexcept
 {
     auto *record = static_cast<WaitingThread *>(m_thread);
-    if (!record || m_index < 0 || m_index >= kWaits)
+    if (!record || m_index < 0)
         return;
     std::lock_guard locker(record->mutex);
-    record->waits[m_index].serves = serves;
+    // A wait that changes what it serves (a plain invoke()) runs nothing, so it is innermost.
+    if (m_index == record->depth - 1)
+        record->waits[std::min(m_index, kWaits - 1)].serves = serves;
 }
 
 void listExecutor(ExecutorState *state)
@@ -202,19 +221,6 @@ void unlistExecutor(ExecutorState *state) noexcept
 // --- The description --------------------------------------------------------------------------
 
 namespace {
-
-const char *waitModeName(RunMode mode)
-{
-    switch (mode) {
-    case RunMode::AllEvents:
-        return "AllEvents";
-    case RunMode::ExcludeUserInput:
-        return "ExcludeUserInput";
-    case RunMode::ExecutorOnly:
-        break;
-    }
-    return "ExecutorOnly";
-}
 
 QString executorLabel(const ExecutorState &state)
 {
@@ -261,7 +267,7 @@ struct ThreadSnap
     QThread *thread = nullptr;
     QString label; // only for a waiting thread: another one may be ending
     int depth = 0;
-    bool known = false; // the innermost wait is recorded (not nested too deep)
+    bool known = false; // the innermost wait is recorded
     WaitSnap inner;
     std::vector<RunSnap> running; // outermost first
 };
@@ -340,9 +346,9 @@ void takeSnapshot(Snapshot &snap)
             // In a wait, so the thread and its QThread are alive until it leaves, which waits
             // for this record's mutex.
             t.label = ThreadName::of(record->thread).label(record->id);
-            t.known = t.depth <= kWaits;
+            t.known = record->unrecorded == 0;
             if (t.known) {
-                const WaitEntry &w = record->waits[t.depth - 1];
+                const WaitEntry &w = record->waits[std::min(t.depth, kWaits) - 1];
                 t.inner.kind = w.kind;
                 t.inner.mode = w.mode;
                 t.inner.serves = w.serves;
@@ -464,11 +470,14 @@ public:
     {
         QString line = t.label + QStringLiteral(" waits in ");
         if (!t.known)
-            return line + QStringLiteral("%1 nested waits, too deep to follow.").arg(t.depth);
+            return line +
+                QStringLiteral("%1 nested waits; the innermost could not be recorded "
+                               "(out of memory).")
+                    .arg(t.depth);
         const WaitSnap &w = t.inner;
         if (w.kind == WaitRecord::Kind::RunUntilFuture) {
             line += QStringLiteral("runUntilFuture (%1) on %2")
-                        .arg(QLatin1String(waitModeName(w.mode)), w.executorText);
+                        .arg(QLatin1String(runModeName(w.mode)), w.executorText);
         } else {
             line += QStringLiteral("invoke");
             if (w.serves == WaitServes::WholeThread)
@@ -549,7 +558,7 @@ public:
                 }
                 if (!owner->known) {
                     return text +
-                        QStringLiteral("; %1 is in waits nested too deep to follow.")
+                        QStringLiteral("; what %1 waits for could not be recorded (out of memory).")
                             .arg(owner->label);
                 }
                 if (owner->running.size() > owner->inner.runDepth) {

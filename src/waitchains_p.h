@@ -71,7 +71,8 @@ public:
 
 private:
     void *m_thread;
-    int m_index;
+    int m_index; // -1: not recorded
+    void *m_covered = nullptr; // nested deeper than the record holds: the entry this one covers
 };
 
 // The chain of the calling thread's innermost wait, for its hang report (X10); empty when it is

@@ -127,6 +127,7 @@ private Q_SLOTS:
     void x11_noWaitsSaysSo();
     void x11_threeThreadChainNamesEveryLink();
     void x11_deadlockNamedWithItsCycle();
+    void x11_deadlockNamedUnderManyNestedWaits();
     void x11_hangReportCarriesTheChainAndSaysDeadlock();
     void x11_cycleThroughServingEventLoopWaitIsNoDeadlock_data();
     void x11_cycleThroughServingEventLoopWaitIsNoDeadlock();
@@ -208,6 +209,7 @@ struct Deadlock
     ExecutorHandle two;
     CurrentThreadExecutor *one = nullptr;
     bool returned = false;
+    int nesting = 0; // AllEvents waits around the deadlocked one, each in an item of the last
 
     void run(const std::function<void()> &whileStuck)
     {
@@ -218,9 +220,23 @@ struct Deadlock
             CurrentThreadExecutor second;
             one = &first;
             two = second.handle();
-            const QFuture<int> f = onB.submit(CallBack { first.handle() });
-            ready.release();
-            returned = second.runUntilFuture(f, QDeadlineTimer(kJoinMs), RunMode::ExecutorOnly);
+            std::function<void(int)> wait = [&](int level) {
+                if (level == nesting) {
+                    const QFuture<int> f = onB.submit(CallBack { first.handle() });
+                    ready.release();
+                    returned =
+                        second.runUntilFuture(f, QDeadlineTimer(kJoinMs), RunMode::ExecutorOnly);
+                    return;
+                }
+                StartedPromise<void> inner;
+                second.post([&] {
+                    wait(level + 1);
+                    inner.finish();
+                });
+                QVERIFY(second.runUntilFuture(inner.future(), QDeadlineTimer(kJoinMs),
+                                              RunMode::AllEvents));
+            };
+            wait(0);
         });
         QVERIFY(ready.tryAcquire(1, kHandshakeMs));
         whileStuck();
@@ -250,6 +266,26 @@ void TestWaitChains::x11_deadlockNamedWithItsCycle()
                            "\"x11 a\".",
                            "This is a deadlock: thread \"x11 b\" -> thread \"x11 a\" -> thread "
                            "\"x11 b\"." }),
+             qPrintable(text));
+}
+
+// X11: the innermost wait is followed however deeply it is nested (past 8 waits a thread's
+// description said "too deep to follow" and named no deadlock: an outsider's report).
+void TestWaitChains::x11_deadlockNamedUnderManyNestedWaits()
+{
+    Deadlock deadlock;
+    deadlock.nesting = 12;
+    QString text;
+    deadlock.run([&] {
+        text = describeUntil([](const QString &t) {
+            return containsAll(t, { "thread \"x11 b\" waits in invoke", "x11 a" });
+        });
+    });
+    QVERIFY2(containsAll(text,
+                         { "thread \"x11 a\" waits in runUntilFuture (ExecutorOnly)",
+                           "(the innermost of its 13 waits)",
+                           "This is a deadlock: thread \"x11 a\" -> thread \"x11 b\" -> thread "
+                           "\"x11 a\"." }),
              qPrintable(text));
 }
 
