@@ -126,8 +126,8 @@ private Q_SLOTS:
     void cleanup() { qdispatch::setHangThreshold(0ms); }
     void x11_noWaitsSaysSo();
     void x11_threeThreadChainNamesEveryLink();
+    void x11_deadlockNamedWithItsCycle_data();
     void x11_deadlockNamedWithItsCycle();
-    void x11_deadlockNamedUnderManyNestedWaits();
     void x11_hangReportCarriesTheChainAndSaysDeadlock();
     void x11_cycleThroughServingEventLoopWaitIsNoDeadlock_data();
     void x11_cycleThroughServingEventLoopWaitIsNoDeadlock();
@@ -249,10 +249,22 @@ struct Deadlock
 
 } // namespace
 
-// X11: the deadlock is called one, with its cycle, in the chain of each thread on it.
+void TestWaitChains::x11_deadlockNamedWithItsCycle_data()
+{
+    addColumns<int>({ "nesting" });
+    QTest::newRow("one wait") << 0;
+    // Past 8 nested waits a thread's description said "too deep to follow" and named no
+    // deadlock (an outsider's report).
+    QTest::newRow("under 12 nested waits") << 12;
+}
+
+// X11: the deadlock is called one, with its cycle, in the chain of each thread on it, however
+// deeply the deadlocked wait is nested.
 void TestWaitChains::x11_deadlockNamedWithItsCycle()
 {
+    QFETCH(int, nesting);
     Deadlock deadlock;
+    deadlock.nesting = nesting;
     QString text;
     deadlock.run([&] {
         text = describeUntil([](const QString &t) {
@@ -267,26 +279,9 @@ void TestWaitChains::x11_deadlockNamedWithItsCycle()
                            "This is a deadlock: thread \"x11 b\" -> thread \"x11 a\" -> thread "
                            "\"x11 b\"." }),
              qPrintable(text));
-}
-
-// X11: the innermost wait is followed however deeply it is nested (past 8 waits a thread's
-// description said "too deep to follow" and named no deadlock: an outsider's report).
-void TestWaitChains::x11_deadlockNamedUnderManyNestedWaits()
-{
-    Deadlock deadlock;
-    deadlock.nesting = 12;
-    QString text;
-    deadlock.run([&] {
-        text = describeUntil([](const QString &t) {
-            return containsAll(t, { "thread \"x11 b\" waits in invoke", "x11 a" });
-        });
-    });
-    QVERIFY2(containsAll(text,
-                         { "thread \"x11 a\" waits in runUntilFuture (ExecutorOnly)",
-                           "(the innermost of its 13 waits)",
-                           "This is a deadlock: thread \"x11 a\" -> thread \"x11 b\" -> thread "
-                           "\"x11 a\"." }),
-             qPrintable(text));
+    if (nesting > 0)
+        QVERIFY2(text.contains(QStringLiteral("(the innermost of its %1 waits)").arg(nesting + 1)),
+                 qPrintable(text));
 }
 
 // X11, X10: a hang report from a wait of the cycle carries its chain and says "deadlock".
