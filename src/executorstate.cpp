@@ -291,6 +291,8 @@ void ExecutorState::drainTimeSliced()
     // From here on, new submissions post a fresh wake-up; cleared before the inbox is taken
     // (wakeAfterEmptyPush()).
     m_queue.wakeUpArrived();
+    if (!threadId) // executorOf()'s (X9): learn the thread's id, by which reports name it
+        (void)isOwnedByLearnt(QThread::currentThreadId());
     ++drainDepth;
     ItemBooks books(*this); // X10
     TimeSlice slice;
@@ -558,7 +560,7 @@ QString ExecutorState::ownerLabel() const
         if (!m_ownerFinished && !broken.load(std::memory_order_relaxed))
             name = ThreadName::of(thread);
     }
-    return name.label(threadId);
+    return name.label(threadId ? threadId : m_learntThreadId.load(std::memory_order_relaxed));
 }
 
 // --- What the public templates call -----------------------------------------------------------

@@ -135,6 +135,7 @@ private Q_SLOTS:
     void x11_cycleThroughServingExclusiveWaitIsNoDeadlock();
     void x11_describeFromManyThreadsDuringAFloodOfWaits();
     void x11_describeWhileExecutorsComeAndGo();
+    void x11_unnamedOwnerThreadNamedByItsId();
 };
 
 // X11: with nobody waiting, the text says so.
@@ -459,6 +460,31 @@ void TestWaitChains::x11_describeWhileExecutorsComeAndGo()
         QVERIFY(t->join());
     QVERIFY(churned);
     QVERIFY(descriptions.load() > 0);
+}
+
+// X11 with X10's names: a thread without a name is named by its id, also as the owner of an
+// executorOf() executor (it was "thread 0x0" there, the id not being known: an outsider's
+// report; two such threads read alike).
+void TestWaitChains::x11_unnamedOwnerThreadNamedByItsId()
+{
+    NamedLoop unnamed("");
+    const ExecutorHandle onUnnamed = executorOf(&unnamed.thread);
+    Semaphore started;
+    Semaphore release;
+    Worker caller([&] {
+        (void)onUnnamed.invoke([&] {
+            started.release();
+            return release.tryAcquire(1, kHandshakeMs);
+        });
+    });
+    QVERIFY(started.tryAcquire(1, kHandshakeMs));
+    const QString text = describeUntil(
+        [](const QString &t) { return t.contains(QLatin1String("waits in invoke")); });
+    release.release();
+    QVERIFY(caller.join());
+    QVERIFY2(text.contains(QLatin1String("waits in invoke")), qPrintable(text));
+    QVERIFY2(text.contains(QLatin1String("executorOf(thread 0x")), qPrintable(text));
+    QVERIFY2(!text.contains(QLatin1String("thread 0x0")), qPrintable(text));
 }
 
 void TestWaitChains::x11_describeFromManyThreadsDuringAFloodOfWaits()
