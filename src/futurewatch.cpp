@@ -6,6 +6,7 @@
 #include <qdispatch/currentthreadexecutor.h>
 
 #include "postevent_p.h"
+#include "tsan_p.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QEvent>

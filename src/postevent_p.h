@@ -7,52 +7,9 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QEvent>
 
-#if defined(__SANITIZE_THREAD__)
-#define QDISPATCH_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define QDISPATCH_TSAN 1
-#endif
-#endif
-
-#if defined(QDISPATCH_TSAN)
-// ThreadSanitizer's dynamic annotations (exported by its runtime).
-extern "C" void AnnotateIgnoreReadsBegin(const char *file, int line);
-extern "C" void AnnotateIgnoreReadsEnd(const char *file, int line);
-extern "C" void AnnotateIgnoreWritesBegin(const char *file, int line);
-extern "C" void AnnotateIgnoreWritesEnd(const char *file, int line);
-#endif
+#include "tsan_p.h"
 
 namespace qdispatch::detail {
-
-// Under ThreadSanitizer, the calling thread's memory accesses (reads, writes, frees) are not
-// recorded from begin to end; its synchronisation still is. Elsewhere, nothing.
-inline void tsanIgnoreAccessesBegin()
-{
-#if defined(QDISPATCH_TSAN)
-    AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
-    AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
-#endif
-}
-
-inline void tsanIgnoreAccessesEnd()
-{
-#if defined(QDISPATCH_TSAN)
-    AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
-    AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
-#endif
-}
-
-// The other way round: a scope of QDispatch's own code inside a thread whose accesses are
-// otherwise ignored (the future watch thread's) is checked again.
-class TsanChecked
-{
-public:
-    TsanChecked() { tsanIgnoreAccessesEnd(); }
-    ~TsanChecked() { tsanIgnoreAccessesBegin(); }
-    TsanChecked(const TsanChecked &) = delete;
-    TsanChecked &operator=(const TsanChecked &) = delete;
-};
 
 // QCoreApplication::postEvent(receiver, event). Under ThreadSanitizer, the memory that Qt touches
 // inside the call (its per-thread list of posted events, grown with realloc and shifted with
