@@ -23,8 +23,10 @@ namespace qdispatch::detail {
 //   ticks come late (on the project's 2-core virtual machine, up to 7.7 ms with 4 ms steps while
 //   builds ran), so a time read with it may be off by about two steps either way. Linux only.
 // - precise: std::chrono::steady_clock, which on Linux is CLOCK_MONOTONIC, the same epoch.
-// A time read coarse is always a whole number of steps, so a report never shows a precision its
-// clock did not have.
+// A time read coarse is recorded and reported in whole steps (wholeSteps()), so a report never
+// shows a precision its clock did not have. The kernel's steps themselves are not all equal (NTP
+// slews them; a late or early update moves one), so two coarse readings need not differ by a
+// whole number of steps: the time is rounded, only on the rare path of a record or a report.
 namespace diagclock {
 
 // Every threshold must be at least this many steps for the coarse clock to be used: an item's
@@ -49,6 +51,15 @@ inline std::int64_t coarseNs() noexcept
         return std::int64_t(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
 #endif
     return preciseNs();
+}
+
+// `ns` (a time read coarse; negative: not measured, kept) to the nearest whole number of steps.
+inline std::int64_t wholeSteps(std::int64_t ns) noexcept
+{
+    const std::int64_t step = coarseStepNs();
+    if (ns < 0 || step == 0)
+        return ns;
+    return (ns + step / 2) / step * step;
 }
 
 // Whether thresholds of `runNs` and `deliveryNs` (0: off) are read on the coarse clock.

@@ -296,6 +296,10 @@ void ItemBooks::updateAlerts() noexcept
 void ItemBooks::afterTimedRun(WorkItem *item, std::int64_t runNs, std::int64_t deliveryNs) noexcept
 {
 #if QDISPATCH_DIAGNOSTICS
+    if (m_coarse) {
+        runNs = diagclock::wholeSteps(runNs);
+        deliveryNs = diagclock::wholeSteps(deliveryNs);
+    }
     if (runNs > m_books.m_longestRun.ns())
         m_books.m_longestRun.set(runNs, item->callableName());
     if (deliveryNs > m_books.m_longestDelivery.ns())
