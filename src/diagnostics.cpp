@@ -46,6 +46,27 @@ QString idText(Qt::HANDLE id)
     return QStringLiteral("0x") + QString::number(quintptr(id), 16);
 }
 
+// A thread's objectName() as a report quotes it: a quote, a backslash or a control character in
+// it would make the quotes lie or split a report's line, so they are written as escapes.
+QString escapedName(const QString &name)
+{
+    QString text;
+    text.reserve(name.size());
+    for (const QChar c : name) {
+        if (c == QLatin1Char('"') || c == QLatin1Char('\\'))
+            text += QLatin1Char('\\') + c;
+        else if (c == QLatin1Char('\n'))
+            text += QLatin1String("\\n");
+        else if (c == QLatin1Char('\t'))
+            text += QLatin1String("\\t");
+        else if (c.unicode() < 0x20 || c.unicode() == 0x7f)
+            text += QStringLiteral("\\x%1").arg(c.unicode(), 2, 16, QLatin1Char('0'));
+        else
+            text += c;
+    }
+    return text;
+}
+
 bool isMainThread(const QThread *thread)
 {
     const QCoreApplication *app = QCoreApplication::instance();
@@ -62,7 +83,7 @@ ThreadName ThreadName::of(const QThread *thread)
 QString ThreadName::label(Qt::HANDLE id) const
 {
     QString label = name.isEmpty() ? QStringLiteral("thread ") + idText(id)
-                                   : QStringLiteral("thread \"%1\"").arg(name);
+                                   : QStringLiteral("thread \"%1\"").arg(escapedName(name));
     if (isMain)
         label += QStringLiteral(" (main)");
     return label;

@@ -583,7 +583,13 @@ public:
         std::uint64_t untaken = 0;
         for (const ExecSnap &e : m_snap.executors)
             untaken += e.untaken;
-        if (untaken > 0) {
+        if (untaken == 1) {
+            return QStringLiteral("It waits for a future that is in no queue QDispatch can read "
+                                  "and no running item: not a QDispatch item, or the one item "
+                                  "that an owner thread has taken off its queue and not yet "
+                                  "started.");
+        }
+        if (untaken > 1) {
             return QStringLiteral("It waits for a future that is in no queue QDispatch can read "
                                   "and no running item: not a QDispatch item, or one of the %1 "
                                   "items that owner threads have taken off their queues and not "

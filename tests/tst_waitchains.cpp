@@ -137,6 +137,7 @@ private Q_SLOTS:
     void x11_describeFromManyThreadsDuringAFloodOfWaits();
     void x11_describeWhileExecutorsComeAndGo();
     void x11_unnamedOwnerThreadNamedByItsId();
+    void x11_threadNamesEscaped();
 };
 
 // X11: with nobody waiting, the text says so.
@@ -493,6 +494,34 @@ void TestWaitChains::x11_unnamedOwnerThreadNamedByItsId()
     QVERIFY2(text.contains(QLatin1String("waits in invoke")), qPrintable(text));
     QVERIFY2(text.contains(QLatin1String("executorOf(thread 0x")), qPrintable(text));
     QVERIFY2(!text.contains(QLatin1String("thread 0x0")), qPrintable(text));
+}
+
+// X11 with X10's names: a thread's name is quoted with its quotes, backslashes and control
+// characters escaped, so that a name can neither end its quotes early nor split a chain's line
+// (an outsider's report: a newline in a name started a new line that read as a link).
+void TestWaitChains::x11_threadNamesEscaped()
+{
+    NamedLoop owner("x11 \"owner\"\nthread \\ one\x01");
+    const ExecutorHandle onOwner = executorOf(&owner.thread);
+    Semaphore started;
+    Semaphore release;
+    Worker caller([&] {
+        (void)onOwner.invoke([&] {
+            started.release();
+            return release.tryAcquire(1, kHandshakeMs);
+        });
+    });
+    QVERIFY(started.tryAcquire(1, kHandshakeMs));
+    const QString text = describeUntil(
+        [](const QString &t) { return t.contains(QLatin1String("waits in invoke")); });
+    release.release();
+    QVERIFY(caller.join());
+    QVERIFY2(text.contains(
+                 QLatin1String("executorOf(thread \"x11 \\\"owner\\\"\\nthread \\\\ one\\x01\")")),
+             qPrintable(text));
+    QVERIFY2(!text.contains(QLatin1Char('\x01')), qPrintable(text));
+    for (const QString &line : text.split(QLatin1Char('\n')))
+        QVERIFY2(!line.startsWith(QLatin1String("thread \\ one")), qPrintable(text));
 }
 
 void TestWaitChains::x11_describeFromManyThreadsDuringAFloodOfWaits()
