@@ -17,6 +17,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <unordered_map>
 #include <utility>
 
 #if __has_include(<cxxabi.h>)
@@ -46,27 +47,6 @@ QString idText(Qt::HANDLE id)
     return QStringLiteral("0x") + QString::number(quintptr(id), 16);
 }
 
-// A thread's objectName() as a report quotes it: a quote, a backslash or a control character in
-// it would make the quotes lie or split a report's line, so they are written as escapes.
-QString escapedName(const QString &name)
-{
-    QString text;
-    text.reserve(name.size());
-    for (const QChar c : name) {
-        if (c == QLatin1Char('"') || c == QLatin1Char('\\'))
-            text += QLatin1Char('\\') + c;
-        else if (c == QLatin1Char('\n'))
-            text += QLatin1String("\\n");
-        else if (c == QLatin1Char('\t'))
-            text += QLatin1String("\\t");
-        else if (c.unicode() < 0x20 || c.unicode() == 0x7f)
-            text += QStringLiteral("\\x%1").arg(c.unicode(), 2, 16, QLatin1Char('0'));
-        else
-            text += c;
-    }
-    return text;
-}
-
 bool isMainThread(const QThread *thread)
 {
     const QCoreApplication *app = QCoreApplication::instance();
@@ -75,15 +55,92 @@ bool isMainThread(const QThread *thread)
 
 } // namespace
 
+namespace {
+
+// Reading a QThread's objectName() on another thread races with a setObjectName() on it (by the
+// thread naming itself, or by the thread the QThread object lives in renaming it): QObject is
+// reentrant, not thread-safe, and the reports and wait chains name threads from anywhere. So a
+// thread's name is read once, when QDispatch first needs it, and kept here; from then on the
+// QThread's objectNameChanged signal, which carries a copy made by the renaming thread, keeps it
+// current, and its destroyed signal removes it (a later QThread may have the same address).
+class ThreadNames
+{
+public:
+    static ThreadNames &instance()
+    {
+        static auto *names = new ThreadNames; // never destroyed: threads may end after main()
+        return *names;
+    }
+
+    // `thread` must be alive (its QThread not yet destroyed) for the call.
+    QString of(const QThread *thread)
+    {
+        std::lock_guard locker(m_mutex);
+        const auto it = m_names.find(thread);
+        if (it != m_names.end())
+            return it->second;
+        // Connected before the name is read, under the lock: a rename from now on waits for the
+        // lock in its handler and then stores the newer name over the one read here.
+        auto *sender = const_cast<QThread *>(thread);
+        QObject::connect(sender, &QObject::objectNameChanged,
+                         [thread](const QString &name) { instance().set(thread, name); });
+        QObject::connect(sender, &QObject::destroyed, [thread] { instance().forget(thread); });
+        return m_names.emplace(thread, thread->objectName()).first->second;
+    }
+
+private:
+    void set(const QThread *thread, const QString &name)
+    {
+        std::lock_guard locker(m_mutex);
+        m_names[thread] = name;
+    }
+    void forget(const QThread *thread)
+    {
+        std::lock_guard locker(m_mutex);
+        m_names.erase(thread);
+    }
+
+    std::mutex m_mutex;
+    std::unordered_map<const QThread *, QString> m_names;
+};
+
+} // namespace
+
 ThreadName ThreadName::of(const QThread *thread)
 {
-    return { thread->objectName(), isMainThread(thread) };
+    return { ThreadNames::instance().of(thread), isMainThread(thread) };
+}
+
+QString escaped(const QString &text, QLatin1String special)
+{
+    QString result;
+    result.reserve(text.size());
+    for (const QChar c : text) {
+        const QChar::Category category = c.category();
+        if (special.contains(c)) {
+            result += QLatin1Char('\\') + c;
+        } else if (c == QLatin1Char('\n')) {
+            result += QLatin1String("\\n");
+        } else if (c == QLatin1Char('\t')) {
+            result += QLatin1String("\\t");
+        } else if (category == QChar::Other_Control || category == QChar::Separator_Line ||
+                   category == QChar::Separator_Paragraph) {
+            // C0 and C1 controls (U+0085 ends a line too), U+2028 and U+2029.
+            result += c.unicode() <= 0xff
+                ? QStringLiteral("\\x%1").arg(c.unicode(), 2, 16, QLatin1Char('0'))
+                : QStringLiteral("\\u%1").arg(c.unicode(), 4, 16, QLatin1Char('0'));
+        } else {
+            result += c;
+        }
+    }
+    return result;
 }
 
 QString ThreadName::label(Qt::HANDLE id) const
 {
-    QString label = name.isEmpty() ? QStringLiteral("thread ") + idText(id)
-                                   : QStringLiteral("thread \"%1\"").arg(escapedName(name));
+    QString label = name.isEmpty()
+        ? QStringLiteral("thread ") + idText(id)
+        : QStringLiteral("thread \"%1\"").arg(escaped(name, QLatin1String("\"\\")));
     if (isMain)
         label += QStringLiteral(" (main)");
     return label;
@@ -203,9 +260,7 @@ QString typeFromSignature(const char *signature)
     return text;
 }
 
-} // namespace
-
-QString itemName(CallableName name)
+QString unescapedItemName(CallableName name)
 {
     const QString fromSignature = name.signature ? typeFromSignature(name.signature) : QString();
     // Clang's signature names a lambda by its file and line, which says more than its type.
@@ -230,9 +285,21 @@ QString itemName(CallableName name)
     return QStringLiteral("(an item without a name)");
 }
 
+} // namespace
+
+QString itemName(CallableName name)
+{
+    // A wait chain quotes an item's name in backticks; Clang's name of a lambda holds a file
+    // path, which may hold anything.
+    return escaped(unescapedItemName(name), QLatin1String("`"));
+}
+
 QString msText(std::int64_t ns)
 {
-    return QString::number(double(ns) / 1e6, 'f', 1) + QStringLiteral(" ms");
+    // Rounded up to a tenth of a millisecond: a time over a threshold never reads as equal to it
+    // ("ran 20.0 ms (run threshold 20 ms)" for 20.01 ms).
+    const std::int64_t tenths = ns <= 0 ? 0 : (ns + 99'999) / 100'000;
+    return QString::number(double(tenths) / 10, 'f', 1) + QStringLiteral(" ms");
 }
 
 QString thresholdText(std::int64_t ns)
@@ -344,7 +411,7 @@ void ItemBooks::afterTimedRun(WorkItem *item, std::int64_t runNs, std::int64_t d
         QStringLiteral("it ran %1 (run threshold %2)").arg(msText(runNs), thresholdText(m_runNs));
     const QString deliveryText = deliveryNs < 0
         ? QStringLiteral("its delivery was not measured (no delivery threshold was set when it was "
-                         "accepted)")
+                         "accepted, or thresholds or a trace switched the clock since)")
         : QStringLiteral("it started %1 after it was accepted (delivery threshold %2)")
               .arg(msText(deliveryNs), thresholdText(m_deliveryNs));
     const char *what = slow && late ? "slow and late item" : slow ? "slow item" : "late item";

@@ -43,6 +43,11 @@ const char *runModeName(RunMode mode) noexcept;
 // Reads QDISPATCH_SLOW_ITEM_MS for an executor being constructed; one warning per malformed value.
 void applySlowItemEnvironment(ExecutorState &state);
 
+// `text` as a report quotes it: a backslash before each character of `special` (the quotes
+// around it), and escapes for the characters that would end or break its line (controls, line
+// and paragraph separators), so that a name can neither end its quotes early nor start a line.
+QString escaped(const QString &text, QLatin1String special);
+
 // How a report names a thread: `thread "name"`, or `thread 0x7f..` when it has no objectName(),
 // and " (main)" for the thread of the QCoreApplication, which is seldom named and is the one a
 // GUI developer looks for. Taken while the QThread exists; the label may be made after it is gone.
@@ -63,7 +68,7 @@ QString currentThreadLabel();
 QString submitterLabel(std::uint64_t serial, bool markEnded = true);
 // An item as reports and stats() name it: the type of its callable, demangled.
 QString itemName(CallableName name);
-// "12.3 ms"; a threshold as "50 ms" or "off".
+// "12.3 ms" (rounded up); a threshold as "50 ms" or "off".
 QString msText(std::int64_t ns);
 QString thresholdText(std::int64_t ns);
 // An environment value: a whole number of milliseconds, 0 to one day, or nothing.
@@ -134,11 +139,12 @@ public:
             // Per item, while timing: one clock reading, two subtractions and three tests; the
             // rest only for an item that sets a record, goes over a threshold or ends a backlog.
             const std::int64_t start = m_last;
+            const bool startPrecise = m_lastPrecise;
             readClock(traced || !m_coarse);
             if (Q_UNLIKELY(traced))
                 afterTracedRun(item, start);
             if (m_timed)
-                afterRun(item, start);
+                afterRun(item, start, startPrecise);
         } else {
             m_lastPrecise = false; // m_last is stale
         }
@@ -179,16 +185,21 @@ private:
             updateAlerts();
         }
     }
-    // X10: the item ran from `start` to m_last.
-    void afterRun(WorkItem *item, std::int64_t start) noexcept
+    // X10: the item ran from `start` (read precisely or not: `startPrecise`) to m_last.
+    void afterRun(WorkItem *item, std::int64_t start, bool startPrecise) noexcept
     {
         const std::int64_t runNs = m_last - start;
-        // -1: not stamped for delivery: accepted while no delivery threshold was set (a traced
-        // submit stamps the time for the trace, which counts only while one is set), or handed
-        // down from an executor that had none. A stamp read on the other clock (the thresholds
-        // changed meanwhile, or a trace) may lie a little after the start: clamped.
-        const bool stamped = item->m_acceptedAt != 0 &&
-            ((item->m_submitter & kTracedSubmit) == 0 || m_deliveryNs != 0);
+        // Its delivery time, or -1: not measured. An item is stamped when it is accepted while a
+        // delivery threshold is set (a traced submit stamps the time for the trace, which counts
+        // only while one is set), or keeps the stamp it was handed down with. Both ends must be
+        // read on one clock: where the thresholds switched clocks between its acceptance and its
+        // start, or a trace began or ended meanwhile, the threshold it is judged by was not set
+        // when it was accepted, and a coarse time less a precise one is off by up to two steps.
+        const std::uint64_t mark = item->m_submitter;
+        const bool traced = (mark & kTracedSubmit) != 0;
+        const bool stampPrecise = traced || (mark & kCoarseStamp) == 0;
+        const bool stamped = item->m_acceptedAt != 0 && (!traced || m_deliveryNs != 0) &&
+            stampPrecise == startPrecise;
         const std::int64_t deliveryNs =
             stamped ? std::max<std::int64_t>(0, start - item->m_acceptedAt) : -1;
         if (Q_UNLIKELY(runNs > m_runAlertNs || deliveryNs > m_deliveryAlertNs ||

@@ -54,9 +54,13 @@ void ExecutorBooks::stamp(WorkItem *item) const noexcept
     if (!m_stamping.load(std::memory_order_relaxed))
         return;
     // The clock only for a delivery threshold: it is most of what stamping costs (P7).
-    if (m_deliveryThresholdNs.load(std::memory_order_relaxed) != 0)
-        item->m_acceptedAt = diagclock::nowNs(m_coarse.load(std::memory_order_relaxed));
-    item->m_submitter = submitterSerial();
+    std::uint64_t mark = 0;
+    if (m_deliveryThresholdNs.load(std::memory_order_relaxed) != 0) {
+        const bool coarse = m_coarse.load(std::memory_order_relaxed);
+        item->m_acceptedAt = diagclock::nowNs(coarse);
+        mark = coarse ? kCoarseStamp : 0;
+    }
+    item->m_submitter = submitterSerial() | mark;
 #else
     Q_UNUSED(item);
 #endif

@@ -34,9 +34,12 @@ inline bool tracing() noexcept
 // m_acceptedAt is the trace's clock, and its run writes a flow from the submitting thread.
 // Serials count threads and never come near it.
 constexpr std::uint64_t kTracedSubmit = std::uint64_t(1) << 63;
+// X10: the mark of an m_acceptedAt read on the coarse clock (diagclock_p.h) rather than the
+// precise one. A delivery time needs both its ends read on one clock.
+constexpr std::uint64_t kCoarseStamp = std::uint64_t(1) << 62;
 constexpr std::uint64_t submitterSerialOf(std::uint64_t stamp) noexcept
 {
-    return stamp & ~kTracedSubmit;
+    return stamp & ~(kTracedSubmit | kCoarseStamp);
 }
 
 // Producer, while tracing: the item's accepted time (precise clock, ns) and the calling thread's

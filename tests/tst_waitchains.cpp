@@ -59,7 +59,7 @@ struct NamedLoop
 {
     explicit NamedLoop(const char *name)
     {
-        thread.setObjectName(QString::fromLatin1(name));
+        thread.setObjectName(QString::fromUtf8(name));
         thread.start();
     }
     ~NamedLoop()
@@ -138,6 +138,7 @@ private Q_SLOTS:
     void x11_describeWhileExecutorsComeAndGo();
     void x11_unnamedOwnerThreadNamedByItsId();
     void x11_threadNamesEscaped();
+    void x11_threadsRenamedWhileDescribed();
 };
 
 // X11: with nobody waiting, the text says so.
@@ -501,7 +502,8 @@ void TestWaitChains::x11_unnamedOwnerThreadNamedByItsId()
 // (an outsider's report: a newline in a name started a new line that read as a link).
 void TestWaitChains::x11_threadNamesEscaped()
 {
-    NamedLoop owner("x11 \"owner\"\nthread \\ one\x01");
+    // U+0085 (a C1 control) and U+2028 (a line separator) end a line for many readers too.
+    NamedLoop owner("x11 \"owner\"\nthread \\ one\x01 \u0085 \u2028");
     const ExecutorHandle onOwner = executorOf(&owner.thread);
     Semaphore started;
     Semaphore release;
@@ -516,12 +518,81 @@ void TestWaitChains::x11_threadNamesEscaped()
         [](const QString &t) { return t.contains(QLatin1String("waits in invoke")); });
     release.release();
     QVERIFY(caller.join());
-    QVERIFY2(text.contains(
-                 QLatin1String("executorOf(thread \"x11 \\\"owner\\\"\\nthread \\\\ one\\x01\")")),
+    QVERIFY2(text.contains(QLatin1String(
+                 "executorOf(thread \"x11 \\\"owner\\\"\\nthread \\\\ one\\x01 \\x85 \\u2028\")")),
              qPrintable(text));
-    QVERIFY2(!text.contains(QLatin1Char('\x01')), qPrintable(text));
+    for (const char16_t raw : { u'\x01', u'\x85', u'\u2028' })
+        QVERIFY2(!text.contains(QChar(raw)), qPrintable(text));
     for (const QString &line : text.split(QLatin1Char('\n')))
         QVERIFY2(!line.startsWith(QLatin1String("thread \\ one")), qPrintable(text));
+}
+
+// X11, X10's names: describeWaits() and hang reports name threads that are renamed meanwhile,
+// by the thread their QThread lives in (legal Qt), without reading a name as it is replaced.
+// They read QThread::objectName() on other threads, and the heap broke (an outsider's report:
+// 4 runs in 5 crashed).
+void TestWaitChains::x11_threadsRenamedWhileDescribed()
+{
+    constexpr int kDescriptions = 3000;
+    NamedLoop owner("x11 owner");
+    const ExecutorHandle onOwner = executorOf(&owner.thread);
+    Semaphore stuck;
+    Semaphore release;
+    onOwner.post([&] {
+        stuck.release();
+        (void)release.tryAcquire(1, kJoinMs);
+    });
+    QVERIFY(stuck.tryAcquire(1, kHandshakeMs));
+    MessageLog hangs(MessageLog::category("qdispatch.hang"),
+                     MessageLog::category("qdispatch.hang"));
+    qdispatch::setHangThreshold(1ms); // hang reports name the threads too
+    Semaphore waiting;
+    std::vector<std::unique_ptr<Worker>> callers;
+    for (int i = 0; i < 2; ++i) {
+        callers.push_back(std::make_unique<Worker>([&] {
+            waiting.release();
+            (void)onOwner.invoke([] { return 0; });
+        }));
+    }
+    QVERIFY(waiting.tryAcquire(2, kHandshakeMs));
+    // The one read of a thread's objectName() that may meet a rename is QDispatch's first, when
+    // it first names the thread: made here, before the renames.
+    (void)describeUntil([](const QString &t) { return t.contains(QLatin1String("2 threads")); });
+    std::atomic<bool> done { false };
+    std::atomic<int> descriptions { 0 };
+    std::vector<std::unique_ptr<Worker>> describers;
+    for (int i = 0; i < 2; ++i) {
+        describers.push_back(std::make_unique<Worker>([&] {
+            while (!done.load()) {
+                (void)describeWaits();
+                descriptions.fetch_add(1);
+            }
+        }));
+    }
+    // Renamed until the describers have read the names many times over; long names widen the
+    // moment in which a name being read is being replaced.
+    const QString longName(5000, QLatin1Char('n'));
+    const QDeadlineTimer deadline(kHandshakeMs);
+    for (int i = 0; descriptions.load() < kDescriptions && !deadline.hasExpired(); ++i) {
+        const QString name = i % 2 ? longName : QStringLiteral("x11 renamed %1").arg(i);
+        callers[std::size_t(i) % 2]->thread()->setObjectName(name);
+        owner.thread.setObjectName(name);
+    }
+    QVERIFY(descriptions.load() >= kDescriptions);
+    callers[0]->thread()->setObjectName(QStringLiteral("x11 caller, last name"));
+    const QString text = describeUntil([](const QString &t) {
+        return t.contains(QLatin1String("thread \"x11 caller, last name\" waits in invoke"));
+    });
+    done.store(true);
+    release.release();
+    for (auto &worker : describers)
+        QVERIFY(worker->join());
+    for (auto &worker : callers)
+        QVERIFY(worker->join());
+    qdispatch::setHangThreshold(0ms);
+    QVERIFY(descriptions.load() > 0);
+    QVERIFY2(text.contains(QLatin1String("thread \"x11 caller, last name\" waits in invoke")),
+             qPrintable(text));
 }
 
 void TestWaitChains::x11_describeFromManyThreadsDuringAFloodOfWaits()
