@@ -13,6 +13,19 @@ if(QDISPATCH_SANITIZE)
         -fsanitize=${QDISPATCH_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
     target_link_options(qdispatch_project_flags INTERFACE -fsanitize=${QDISPATCH_SANITIZE})
 endif()
+# The linker of the project's own executables (QDISPATCH_LINKER, e.g. lld): the tests are some
+# sixty executables, and linking each with a debug build's information is most of what an
+# incremental build does. When the compiler cannot use the one named, the default one links.
+if(QDISPATCH_LINKER)
+    include(CheckLinkerFlag)
+    check_linker_flag(CXX "-fuse-ld=${QDISPATCH_LINKER}" QDISPATCH_LINKER_WORKS)
+    if(QDISPATCH_LINKER_WORKS)
+        target_link_options(qdispatch_project_flags INTERFACE "-fuse-ld=${QDISPATCH_LINKER}")
+    else()
+        message(STATUS "QDispatch: the linker '${QDISPATCH_LINKER}' does not work with "
+                       "${CMAKE_CXX_COMPILER}; the default linker links")
+    endif()
+endif()
 # common/: helpers shared by the tests, the demo and the benchmark (never installed).
 target_include_directories(qdispatch_project_flags INTERFACE
     $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/common>)

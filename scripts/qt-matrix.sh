@@ -38,9 +38,9 @@ cache=${QDISPATCH_CACHE_DIR:-/var/cache/qdispatch}
 read -r -a presets <<< "${QDISPATCH_MATRIX_PRESETS:-matrix}"
 
 # What the build and every test need inside a root: Qt (Core, Gui, Widgets, Test, Concurrent),
-# the compilers of the header tests, QCoro for tst_qcoro, git for the FetchContent consumer.
+# the compilers of the header tests, lld (the presets' linker), QCoro for tst_qcoro, git for the FetchContent consumer.
 # The tests run on QT_QPA_PLATFORM=offscreen, so no X server.
-root_packages=qt6-base-dev,libgl-dev,cmake,ninja-build,g++,clang,git,qcoro-qt6-dev
+root_packages=qt6-base-dev,libgl-dev,cmake,ninja-build,g++,clang,lld,git,qcoro-qt6-dev
 
 log() { echo "== qt-matrix $*"; }
 fail() { echo "== qt-matrix $*: FAILED" >&2; }
