@@ -94,6 +94,26 @@ bool containsAll(const QString &text, std::initializer_list<const char *> parts)
     return true;
 }
 
+// Describes the waits while a worker's invoke() on executorOf(`owner`) runs its item there:
+// `*text` is a description that shows the invoke.
+void describeWhileAnInvokeRunsOn(QThread *owner, QString *text)
+{
+    const ExecutorHandle onOwner = executorOf(owner);
+    Semaphore started;
+    Semaphore release;
+    Worker caller([&] {
+        (void)onOwner.invoke([&] {
+            started.release();
+            return release.tryAcquire(1, kHandshakeMs);
+        });
+    });
+    QVERIFY(started.tryAcquire(1, kHandshakeMs));
+    *text = describeUntil(
+        [](const QString &t) { return t.contains(QLatin1String("waits in invoke")); });
+    release.release();
+    QVERIFY(caller.join());
+}
+
 // The hook of the library's test points: the thread `thread` stops once at OwnerSleeps (an
 // ExecutorOnly wait about to sleep, at the wait's own level, running no item) until `go`.
 struct SleepStop
@@ -478,20 +498,8 @@ void TestWaitChains::x11_describeWhileExecutorsComeAndGo()
 void TestWaitChains::x11_unnamedOwnerThreadNamedByItsId()
 {
     NamedLoop unnamed("");
-    const ExecutorHandle onUnnamed = executorOf(&unnamed.thread);
-    Semaphore started;
-    Semaphore release;
-    Worker caller([&] {
-        (void)onUnnamed.invoke([&] {
-            started.release();
-            return release.tryAcquire(1, kHandshakeMs);
-        });
-    });
-    QVERIFY(started.tryAcquire(1, kHandshakeMs));
-    const QString text = describeUntil(
-        [](const QString &t) { return t.contains(QLatin1String("waits in invoke")); });
-    release.release();
-    QVERIFY(caller.join());
+    QString text;
+    describeWhileAnInvokeRunsOn(&unnamed.thread, &text);
     QVERIFY2(text.contains(QLatin1String("waits in invoke")), qPrintable(text));
     QVERIFY2(text.contains(QLatin1String("executorOf(thread 0x")), qPrintable(text));
     QVERIFY2(!text.contains(QLatin1String("thread 0x0")), qPrintable(text));
@@ -504,20 +512,8 @@ void TestWaitChains::x11_threadNamesEscaped()
 {
     // U+0085 (a C1 control) and U+2028 (a line separator) end a line for many readers too.
     NamedLoop owner("x11 \"owner\"\nthread \\ one\x01 \u0085 \u2028");
-    const ExecutorHandle onOwner = executorOf(&owner.thread);
-    Semaphore started;
-    Semaphore release;
-    Worker caller([&] {
-        (void)onOwner.invoke([&] {
-            started.release();
-            return release.tryAcquire(1, kHandshakeMs);
-        });
-    });
-    QVERIFY(started.tryAcquire(1, kHandshakeMs));
-    const QString text = describeUntil(
-        [](const QString &t) { return t.contains(QLatin1String("waits in invoke")); });
-    release.release();
-    QVERIFY(caller.join());
+    QString text;
+    describeWhileAnInvokeRunsOn(&owner.thread, &text);
     QVERIFY2(text.contains(QLatin1String(
                  "executorOf(thread \"x11 \\\"owner\\\"\\nthread \\\\ one\\x01 \\x85 \\u2028\")")),
              qPrintable(text));
