@@ -126,9 +126,10 @@ QString escaped(const QString &text, QLatin1String special)
         } else if (category == QChar::Other_Control || category == QChar::Separator_Line ||
                    category == QChar::Separator_Paragraph) {
             // C0 and C1 controls (U+0085 ends a line too), U+2028 and U+2029.
-            result += c.unicode() <= 0xff
-                ? QStringLiteral("\\x%1").arg(c.unicode(), 2, 16, QLatin1Char('0'))
-                : QStringLiteral("\\u%1").arg(c.unicode(), 4, 16, QLatin1Char('0'));
+            // As a number: Qt 6.11's arg() takes a char16_t for a character, not a number.
+            const uint code = c.unicode();
+            result += code <= 0xff ? QStringLiteral("\\x%1").arg(code, 2, 16, QLatin1Char('0'))
+                                   : QStringLiteral("\\u%1").arg(code, 4, 16, QLatin1Char('0'));
         } else {
             result += c;
         }
