@@ -17,7 +17,9 @@
 # apt's cache, the Qt packages that the .debs depend on, downloaded but not installed, so that
 # apt-get install resolves the packages' dependencies itself without fetching them again.
 #
-# Usage: scripts/debian-package.sh [--no-root]   (--no-root: steps 1 to 3 only)
+# Usage: scripts/debian-package.sh [--no-root | --root-only]
+#   --no-root: steps 1 to 3 only.   --root-only: make or check the cached clean root, nothing else
+#   (.ci/run makes the roots in the background while it builds).
 # Environment: QDISPATCH_CACHE_DIR, QDISPATCH_DEBIAN_MIRROR (scripts/debian-roots.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -113,6 +115,11 @@ check_in_root() {
 if $in_namespace; then
     check_in_root
     exit $?
+fi
+
+if [ "${1:-}" = "--root-only" ]; then
+    ensure_root "$suite" "$root" "$root_packages" root_works root_prepare
+    exit 0
 fi
 
 t0=$SECONDS
