@@ -36,7 +36,7 @@ public:
     }
 
     CallableName callableName() const noexcept override { return m_item->callableName(); }
-    const void *awaitKey() const noexcept override { return m_item->awaitKey(); }
+    ItemIdentity identity() const noexcept override { return m_item->identity(); }
 
     void fail(const std::exception_ptr &error) noexcept override
     {

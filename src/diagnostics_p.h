@@ -220,10 +220,10 @@ private:
     {
         const std::uint32_t version = m_running->version.load(std::memory_order_relaxed);
         m_running->version.store(version + 1, std::memory_order_relaxed);
-        const CallableName name = item->callableName();
-        m_entry->key.store(item->awaitKey(), std::memory_order_release);
-        m_entry->type.store(name.type, std::memory_order_release);
-        m_entry->signature.store(name.signature, std::memory_order_release);
+        const ItemIdentity id = item->identity();
+        m_entry->key.store(id.awaitKey, std::memory_order_release);
+        m_entry->type.store(id.name.type, std::memory_order_release);
+        m_entry->signature.store(id.name.signature, std::memory_order_release);
         m_entry->startNs.store(m_stampStart ? diagclock::coarseNs() : 0, std::memory_order_release);
         m_running->depth.store(m_depth + 1, std::memory_order_release);
         m_running->version.store(version + 2, std::memory_order_release);

@@ -397,9 +397,9 @@ void takeSnapshot(Snapshot &snap)
         ExecSnap e;
         e.state = std::move(state);
         e.untaken = e.state->scanQueued([&](const WorkItem *item) {
-            const void *key = item->awaitKey();
-            if (key && std::binary_search(keys.begin(), keys.end(), key))
-                e.matches.push_back({ key, item->callableName() });
+            const ItemIdentity id = item->identity();
+            if (id.awaitKey && std::binary_search(keys.begin(), keys.end(), id.awaitKey))
+                e.matches.push_back({ id.awaitKey, id.name });
         });
         e.pending = e.state->pendingCount();
         e.label = executorLabel(*e.state);

@@ -30,7 +30,7 @@ struct RunningItems
     struct Entry
     {
         std::atomic<const void *> executor { nullptr }; // identity only, never dereferenced
-        std::atomic<const void *> key { nullptr }; // WorkItem::awaitKey()
+        std::atomic<const void *> key { nullptr }; // WorkItem::identity().awaitKey
         std::atomic<const std::type_info *> type { nullptr };
         std::atomic<const char *> signature { nullptr };
         std::atomic<std::int64_t> startNs { 0 }; // coarse clock; 0 unless a hang threshold is set

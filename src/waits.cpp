@@ -493,7 +493,7 @@ void InvokeSignal::wait(const ExecutorState *target) noexcept
     }
     QThread *const self = QThread::currentThread();
     WaitRecord record(WaitRecord::Kind::Invoke, RunMode::ExecutorOnly, WaitServes::Nothing, nullptr,
-                      nullptr, this); // X11: its item's awaitKey() is this signal
+                      nullptr, this); // X11: its item's identity().awaitKey is this signal
     auto &plain = plainWaits();
     {
         std::lock_guard locker(plain.mutex);

@@ -51,6 +51,15 @@ struct CallableName
     const char *signature = nullptr;
 };
 
+// X11: what describeWaits() shows of an item: its callable's name, and what identifies the wait
+// the item ends: the address of its future's mutex (the same for every QFuture copy of it), or of
+// an invoke()'s signal; nullptr for an item nobody can wait for (a post).
+struct ItemIdentity
+{
+    CallableName name;
+    const void *awaitKey = nullptr;
+};
+
 template<typename Fn> CallableName nameOf() noexcept
 {
 #if defined(__cpp_rtti) || defined(__GXX_RTTI) || defined(_CPPRTTI)
@@ -102,10 +111,9 @@ public:
     virtual void fail(const std::exception_ptr &error) noexcept = 0;
     // X10: the callable's name for reports; asked only when one is written.
     virtual CallableName callableName() const noexcept { return {}; }
-    // X11: what identifies the wait that this item ends, for describeWaits(): the address of its
-    // future's mutex (the same for every QFuture copy of it), or of an invoke()'s signal;
-    // nullptr for an item nobody can wait for (a post).
-    virtual const void *awaitKey() const noexcept { return nullptr; }
+    // X11: its name and the wait it ends, for describeWaits(). One call for both: the owner thread
+    // asks it of every item it runs (P7).
+    virtual ItemIdentity identity() const noexcept { return { callableName(), nullptr }; }
 
 protected:
     // The item starts (`skip` false: its callable is called next) or is skipped (C6, X8): this
@@ -187,7 +195,7 @@ public:
     }
 
     CallableName callableName() const noexcept override { return nameOf<Fn>(); }
-    const void *awaitKey() const noexcept override { return &m_promise.mutex(); }
+    ItemIdentity identity() const noexcept override { return { nameOf<Fn>(), &m_promise.mutex() }; }
 
 private:
     void finish() noexcept
@@ -218,6 +226,7 @@ public:
     template<typename F> explicit PostItem(F &&fn) : m_fn(std::forward<F>(fn)) { }
 
     CallableName callableName() const noexcept override { return nameOf<Fn>(); }
+    ItemIdentity identity() const noexcept override { return { nameOf<Fn>(), nullptr }; }
 
 protected:
     void call() override { std::invoke(std::move(m_fn)); }
@@ -412,7 +421,10 @@ public:
     }
     void fail(const std::exception_ptr &error) noexcept override { m_outcome.fail(error); }
     CallableName callableName() const noexcept override { return nameOf<Fn>(); }
-    const void *awaitKey() const noexcept override { return m_outcome.signalKey(); }
+    ItemIdentity identity() const noexcept override
+    {
+        return { nameOf<Fn>(), m_outcome.signalKey() };
+    }
 
 private:
     InvokeOutcome<R> &m_outcome;
