@@ -85,6 +85,25 @@ QString describeUntil(const std::function<bool(const QString &)> &ok)
     return text;
 }
 
+// Describes the waits until the chain comes back to where it started, then releases `letGo`
+// (what holds the cycle in place); returns the description.
+QString describeTheCycle(Semaphore &letGo)
+{
+    const QString text = describeUntil(
+        [](const QString &t) { return t.contains(QLatin1String("The chain comes back to")); });
+    letGo.release();
+    return text;
+}
+
+// The description calls the cycle back to thread "x11 a" served by a wait on the way, and calls
+// nothing a deadlock.
+bool callsTheCycleServed(const QString &text)
+{
+    return text.contains(QLatin1String("The chain comes back to thread \"x11 a\", but a wait on "
+                                       "the way serves the item it needs: not a deadlock.")) &&
+        !text.contains(QLatin1String("This is a deadlock"));
+}
+
 bool containsAll(const QString &text, std::initializer_list<const char *> parts)
 {
     for (const char *part : parts) {
@@ -382,15 +401,10 @@ void TestWaitChains::x11_cycleThroughServingEventLoopWaitIsNoDeadlock()
         Qt::QueuedConnection);
     QVERIFY(inEvent.tryAcquire(1, kHandshakeMs));
     callNow.release();
-    const QString text = describeUntil(
-        [](const QString &t) { return t.contains(QLatin1String("The chain comes back to")); });
-    leaveEvent.release();
+    const QString text = describeTheCycle(leaveEvent);
     QVERIFY(a.join());
     QVERIFY(returned);
-    QVERIFY2(text.contains(QLatin1String("The chain comes back to thread \"x11 a\", but a wait "
-                                         "on the way serves the item it needs: not a deadlock.")),
-             qPrintable(text));
-    QVERIFY2(!text.contains(QLatin1String("This is a deadlock")), qPrintable(text));
+    QVERIFY2(callsTheCycleServed(text), qPrintable(text));
 }
 
 void TestWaitChains::x11_cycleThroughServingExclusiveWaitIsNoDeadlock_data()
@@ -442,15 +456,10 @@ void TestWaitChains::x11_cycleThroughServingExclusiveWaitIsNoDeadlock()
     });
     QVERIFY(stop.reached.tryAcquire(1, kHandshakeMs));
     stopped.release();
-    const QString text = describeUntil(
-        [](const QString &t) { return t.contains(QLatin1String("The chain comes back to")); });
-    stop.go.release();
+    const QString text = describeTheCycle(stop.go);
     QVERIFY(a.join());
     QVERIFY(returned);
-    QVERIFY2(text.contains(QLatin1String("The chain comes back to thread \"x11 a\", but a wait "
-                                         "on the way serves the item it needs: not a deadlock.")),
-             qPrintable(text));
-    QVERIFY2(!text.contains(QLatin1String("This is a deadlock")), qPrintable(text));
+    QVERIFY2(callsTheCycleServed(text), qPrintable(text));
 }
 
 // X11: describeWaits() from four threads at once while waits begin and end by the thousand on
