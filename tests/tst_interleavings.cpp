@@ -23,9 +23,27 @@ using namespace qdispatchtest;
 
 namespace {
 
-// What the hook does, set by each test before the threads it concerns start.
+struct HookPlan;
+HookPlan *g_plan = nullptr;
+void hook(detail::TestPoint point);
+
+// What the hook does, set by each test before the threads it concerns start. The hook is
+// installed for as long as the plan exists: one test's scope, whether it fails or not.
 struct HookPlan
 {
+    HookPlan()
+    {
+        g_plan = this;
+        detail::setTestHook(&hook);
+    }
+    ~HookPlan()
+    {
+        detail::setTestHook(nullptr);
+        g_plan = nullptr;
+    }
+    HookPlan(const HookPlan &) = delete;
+    HookPlan &operator=(const HookPlan &) = delete;
+
     std::atomic<QThread *> thread { nullptr }; // only this thread stops, and
     std::atomic<detail::TestPoint> point { detail::TestPoint::ItemClaimed }; // only here,
     std::atomic<bool> armed { false }; // once.
@@ -35,8 +53,6 @@ struct HookPlan
     Semaphore ownerSleeps; // released at every OwnerSleeps of `thread`
     Semaphore invokeBlocks; // released at every InvokeBlocks of `thread`
 };
-
-HookPlan *g_plan = nullptr;
 
 void hook(detail::TestPoint point)
 {
@@ -56,21 +72,6 @@ void hook(detail::TestPoint point)
         plan->go.tryAcquire(1, kHandshakeMs);
     }
 }
-
-// Installs the hook for one test and removes it when the test ends, failed or not.
-struct HookScope
-{
-    explicit HookScope(HookPlan &plan)
-    {
-        g_plan = &plan;
-        detail::setTestHook(&hook);
-    }
-    ~HookScope()
-    {
-        detail::setTestHook(nullptr);
-        g_plan = nullptr;
-    }
-};
 
 } // namespace
 
@@ -92,7 +93,6 @@ private Q_SLOTS:
 void TestInterleavings::c4_handOffWaitsForTheItemTheOwnerTook()
 {
     HookPlan plan;
-    const HookScope hookScope(plan);
 
     CurrentThreadExecutor outer;
     std::mutex orderMutex;
@@ -166,7 +166,6 @@ void TestInterleavings::x3_invokeServesAnExecutorMadeForItsThreadDuringTheWait()
 {
     QFETCH(bool, qHasAnExecutor);
     HookPlan plan;
-    const HookScope hookScope(plan);
 
     CurrentThreadExecutor here;
     Semaphore qReady;
@@ -210,7 +209,6 @@ void TestInterleavings::c9_noItemStartsAfterADeadlinePassedWhileTakingTheInbox()
 {
     QFETCH(RunMode, mode);
     HookPlan plan;
-    const HookScope hookScope(plan);
 
     Semaphore ownerReady;
     Semaphore startWaiting;
