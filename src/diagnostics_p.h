@@ -8,6 +8,7 @@
 
 #include "diagclock_p.h"
 #include "executorstate_p.h"
+#include "threadname_p.h"
 #include "trace_p.h"
 #include "waitchains_p.h"
 
@@ -47,18 +48,6 @@ void applySlowItemEnvironment(ExecutorState &state);
 // around it), and escapes for the characters that would end or break its line (controls, line
 // and paragraph separators), so that a name can neither end its quotes early nor start a line.
 QString escaped(const QString &text, QLatin1String special);
-
-// How a report names a thread: `thread "name"`, or `thread 0x7f..` when it has no objectName(),
-// and " (main)" for the thread of the QCoreApplication, which is seldom named and is the one a
-// GUI developer looks for. Taken while the QThread exists; the label may be made after it is gone.
-struct ThreadName
-{
-    QString name;
-    bool isMain = false;
-
-    static ThreadName of(const QThread *thread);
-    QString label(Qt::HANDLE id) const;
-};
 
 // Shared by the slow-item reports (diagnostics.cpp) and the hang reports (hangreports.cpp).
 // The calling thread as a report names it: its objectName() if set, else its id.

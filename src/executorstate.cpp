@@ -62,6 +62,14 @@ void ExecutorState::markOwnerFinished()
     breakAndHandOff();
 }
 
+void ExecutorState::keepOwnerName(const StateLock &)
+{
+    // While the owner has not finished and the executor is not broken, its QThread exists (the
+    // same test as ownerLabel()'s). A thread that has finished is named by its id, as before.
+    if (!m_ownerNameAtBreak && !m_ownerFinished && !broken.load(std::memory_order_relaxed))
+        m_ownerNameAtBreak = ThreadName::of(thread);
+}
+
 bool ExecutorState::ownerFinished() const
 {
     StateLock lock(m_mutex);
@@ -426,6 +434,7 @@ void ExecutorState::breakAndHandOff()
         StateLock lock(m_mutex);
         if (broken.load(std::memory_order_relaxed))
             return;
+        keepOwnerName(lock); // X10, X11: reports name it as they did before the break
         broken.store(true, std::memory_order_release);
         first = m_queue.takeAll(lock, &count);
         // X2: the latest-items still queued stay replaceable where they go.
@@ -555,9 +564,11 @@ QString ExecutorState::ownerLabel() const
     ThreadName name;
     {
         // The QThread may be deleted once its thread has finished, which breaks this executor
-        // first (or, for a destroyed executor, may have happened unnoticed): ask only before.
+        // first: ask only before, and after that use the name kept when it broke.
         StateLock lock(m_mutex);
-        if (!m_ownerFinished && !broken.load(std::memory_order_relaxed))
+        if (m_ownerNameAtBreak)
+            name = *m_ownerNameAtBreak;
+        else if (!m_ownerFinished && !broken.load(std::memory_order_relaxed))
             name = ThreadName::of(thread);
     }
     return name.label(threadId ? threadId : m_learntThreadId.load(std::memory_order_relaxed));

@@ -15,6 +15,7 @@
 #include "ownersleep_p.h"
 #include "receiver_p.h"
 #include "statelock_p.h"
+#include "threadname_p.h"
 
 #include <qdispatch/currentthreadexecutor.h>
 
@@ -182,6 +183,8 @@ public:
     std::uint64_t recordKey = 0; // owner thread only: its place in the thread's record
 
 private:
+    // X10, X11: keeps the owner's name for ownerLabel() before the executor breaks.
+    void keepOwnerName(const StateLock &lock);
     // ItemBooks: the owner thread's drains keep the books of the items they run.
     friend class ItemBooks;
 
@@ -213,6 +216,10 @@ private:
     // follow QMutex's inline fast path in a Qt that was not built for it).
     mutable std::mutex m_mutex;
     bool m_ownerFinished = false;
+    // X10, X11: the owner thread's name as it was when the executor broke while its thread
+    // still ran (its QThread may be gone since); how ownerLabel() names it from then on. Under
+    // the state lock.
+    std::optional<ThreadName> m_ownerNameAtBreak;
     ChainLink m_chain;
     ReceiverSlot m_receivers;
     LatestMap m_latest;

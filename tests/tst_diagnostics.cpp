@@ -575,7 +575,7 @@ void TestDiagnostics::x10_slowThresholdsFromEnvironment()
         QCOMPARE(ex.slowDeliveryThreshold(), 0ms);
     }
     {
-        ScopedEnv env("QDISPATCH_SLOW_ITEM_MS", "0,15");
+        ScopedEnv env("QDISPATCH_SLOW_ITEM_MS", "0 ,\t15");
         CurrentThreadExecutor ex;
         QCOMPARE(ex.slowRunThreshold(), 0ms);
         QCOMPARE(ex.slowDeliveryThreshold(), 15ms);

@@ -216,6 +216,7 @@ void TestHangReports::x10_hangThresholdFromEnvironment_data()
 {
     addColumns<QByteArray, int, int>({ "value", "expectedMs", "warnings" });
     QTest::newRow("1234") << QByteArray("1234") << 1234 << 0;
+    QTest::newRow("spaces around") << QByteArray(" 25\t") << 25 << 0;
     QTest::newRow("0") << QByteArray("0") << 0 << 0;
     QTest::newRow("letters") << QByteArray("abc") << 0 << 1;
     QTest::newRow("negative") << QByteArray("-100") << 0 << 1;

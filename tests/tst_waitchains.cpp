@@ -176,6 +176,7 @@ private Q_SLOTS:
     void x11_describeFromManyThreadsDuringAFloodOfWaits();
     void x11_describeWhileExecutorsComeAndGo();
     void x11_unnamedOwnerThreadNamedByItsId();
+    void x11_executorShutDownKeepsItsThreadsName();
     void x11_threadNamesEscaped();
     void x11_threadsRenamedWhileDescribed();
 };
@@ -512,6 +513,36 @@ void TestWaitChains::x11_unnamedOwnerThreadNamedByItsId()
     QVERIFY2(text.contains(QLatin1String("waits in invoke")), qPrintable(text));
     QVERIFY2(text.contains(QLatin1String("executorOf(thread 0x")), qPrintable(text));
     QVERIFY2(!text.contains(QLatin1String("thread 0x0")), qPrintable(text));
+}
+
+// X11 with X10's names: an executor shut down while its thread still runs is named by that
+// thread's name, as the waiting thread itself is (an outsider's report: from the break on, the
+// executor's thread was named by its id, and one line named one thread in two ways).
+void TestWaitChains::x11_executorShutDownKeepsItsThreadsName()
+{
+    StartedPromise<void> never;
+    Semaphore made;
+    CurrentThreadExecutor *own = nullptr;
+    bool returned = false;
+    Worker t([&] {
+        QThread::currentThread()->setObjectName(QStringLiteral("x11 shut"));
+        CurrentThreadExecutor executor;
+        own = &executor;
+        made.release();
+        returned =
+            executor.runUntilFuture(never.future(), QDeadlineTimer(kJoinMs), RunMode::ExecutorOnly);
+    });
+    QVERIFY(made.tryAcquire(1, kHandshakeMs));
+    const auto waiting = [](const QString &text) {
+        return text.contains(QLatin1String("thread \"x11 shut\" waits in runUntilFuture"));
+    };
+    QVERIFY(waiting(describeUntil(waiting)));
+    own->shutdown();
+    const QString text = describeUntil(waiting);
+    never.finish();
+    QVERIFY(t.join());
+    QVERIFY(returned);
+    QVERIFY2(text.contains(QLatin1String("of thread \"x11 shut\" for ")), qPrintable(text));
 }
 
 // X11 with X10's names: a thread's name is quoted with its quotes, backslashes and control
