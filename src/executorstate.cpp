@@ -62,12 +62,13 @@ void ExecutorState::markOwnerFinished()
     breakAndHandOff();
 }
 
-void ExecutorState::keepOwnerName(const StateLock &)
+std::optional<ThreadName> ExecutorState::liveOwnerName(const StateLock &) const
 {
-    // While the owner has not finished and the executor is not broken, its QThread exists (the
-    // same test as ownerLabel()'s). A thread that has finished is named by its id, as before.
-    if (!m_ownerNameAtBreak && !m_ownerFinished && !broken.load(std::memory_order_relaxed))
-        m_ownerNameAtBreak = ThreadName::of(thread);
+    // The QThread may be deleted once its thread has finished, which breaks this executor
+    // first: while neither has happened, it exists.
+    if (m_ownerFinished || broken.load(std::memory_order_relaxed))
+        return std::nullopt;
+    return ThreadName::of(thread);
 }
 
 bool ExecutorState::ownerFinished() const
@@ -434,7 +435,7 @@ void ExecutorState::breakAndHandOff()
         StateLock lock(m_mutex);
         if (broken.load(std::memory_order_relaxed))
             return;
-        keepOwnerName(lock); // X10, X11: reports name it as they did before the break
+        m_ownerNameAtBreak = liveOwnerName(lock); // X10, X11: named as before the break
         broken.store(true, std::memory_order_release);
         first = m_queue.takeAll(lock, &count);
         // X2: the latest-items still queued stay replaceable where they go.
@@ -561,17 +562,14 @@ std::chrono::nanoseconds ExecutorState::slowItemTimeResolution() const
 
 QString ExecutorState::ownerLabel() const
 {
-    ThreadName name;
+    std::optional<ThreadName> name;
     {
-        // The QThread may be deleted once its thread has finished, which breaks this executor
-        // first: ask only before, and after that use the name kept when it broke.
+        // Once broken, the name kept at the break (none when its thread had finished: its id).
         StateLock lock(m_mutex);
-        if (m_ownerNameAtBreak)
-            name = *m_ownerNameAtBreak;
-        else if (!m_ownerFinished && !broken.load(std::memory_order_relaxed))
-            name = ThreadName::of(thread);
+        name = broken.load(std::memory_order_relaxed) ? m_ownerNameAtBreak : liveOwnerName(lock);
     }
-    return name.label(threadId ? threadId : m_learntThreadId.load(std::memory_order_relaxed));
+    return name.value_or(ThreadName {})
+        .label(threadId ? threadId : m_learntThreadId.load(std::memory_order_relaxed));
 }
 
 // --- What the public templates call -----------------------------------------------------------

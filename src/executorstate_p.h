@@ -183,8 +183,9 @@ public:
     std::uint64_t recordKey = 0; // owner thread only: its place in the thread's record
 
 private:
-    // X10, X11: keeps the owner's name for ownerLabel() before the executor breaks.
-    void keepOwnerName(const StateLock &lock);
+    // X10, X11: the owner thread's name, while its QThread surely exists (the thread has not
+    // finished and the executor is not broken); none after.
+    std::optional<ThreadName> liveOwnerName(const StateLock &lock) const;
     // ItemBooks: the owner thread's drains keep the books of the items they run.
     friend class ItemBooks;
 
