@@ -201,6 +201,13 @@ private:
         traceRun(item->callableName(), m_executor, start, m_last, item->m_acceptedAt,
                  item->m_submitter);
     }
+    // X11: the coarse time the item starts. Timed on the coarse clock, the X10 books read it at
+    // the end of the item before (or at restart()), which is this item's start: a second reading
+    // would cost as much again (P7 on).
+    std::int64_t coarseStart() const noexcept
+    {
+        return m_timed && m_coarse && !m_lastPrecise ? m_last : diagclock::coarseNs();
+    }
     // X11: the item starts, for describeWaits() on any thread: stores to a line only this thread
     // writes, inside an odd version so that a reader sees all of them or retries. The stores
     // are releases (and the reader's loads acquires) rather than fences, which ThreadSanitizer
@@ -213,7 +220,7 @@ private:
         m_entry->key.store(id.awaitKey, std::memory_order_release);
         m_entry->type.store(id.name.type, std::memory_order_release);
         m_entry->signature.store(id.name.signature, std::memory_order_release);
-        m_entry->startNs.store(m_stampStart ? diagclock::coarseNs() : 0, std::memory_order_release);
+        m_entry->startNs.store(m_stampStart ? coarseStart() : 0, std::memory_order_release);
         m_running->depth.store(m_depth + 1, std::memory_order_release);
         m_running->version.store(version + 2, std::memory_order_release);
     }
