@@ -43,6 +43,34 @@ WorkItem *ItemQueue::reversed(WorkItem *first) noexcept
     return last;
 }
 
+// The memory of a flood's batches is kept while the flood goes on, and given back once a batch
+// of `taken` items needs less than a quarter of it. Each batch of a flood is about as long as the
+// one before: allocated afresh, its pages would be new to the process, each a page fault on the
+// owner thread, and a slower owner lets the next batch grow longer still.
+void ItemQueue::keepWhileFlooded(std::vector<WorkItem *> &items, std::size_t taken)
+{
+    if (items.capacity() > kKeptCapacity && taken < items.capacity() / 4)
+        std::vector<WorkItem *>().swap(items);
+}
+
+void ItemQueue::giveBackFloodMemory(std::mutex &stateMutex)
+{
+    StateLock lock(stateMutex);
+    // Under the lock the inbox is closed exactly when the executor is broken, and then the
+    // breaking thread has taken the batch (m_claimed is kStolen: nobody reads m_batch again).
+    // Otherwise the batch is used up, as in refill().
+    if (m_inbox.load(std::memory_order_relaxed) != closedInbox()) {
+        const std::uint64_t claimed = m_claimed.load(std::memory_order_relaxed);
+        Q_ASSERT(claimed == m_batch.size());
+        m_claimedBefore.store(m_claimedBefore.load(std::memory_order_relaxed) + claimed,
+                              std::memory_order_relaxed);
+        m_claimed.store(0, std::memory_order_relaxed);
+    }
+    m_walkRest = nullptr;
+    std::vector<WorkItem *>().swap(m_batch);
+    std::vector<WorkItem *>().swap(m_walked);
+}
+
 ItemQueue::Refill ItemQueue::refill(const StateLock &, std::size_t steps)
 {
     if (m_inbox.load(std::memory_order_relaxed) == closedInbox()) {
@@ -64,21 +92,19 @@ ItemQueue::Refill ItemQueue::refill(const StateLock &, std::size_t steps)
     if (m_walkRest)
         return Refill::Walking;
 
+    const std::size_t taken = m_walked.size();
     std::uint64_t claimed = m_claimed.load(std::memory_order_relaxed);
     if (claimed == m_batch.size()) {
-        // Used up: start afresh, giving back the memory of a flood once it is over. The claims
-        // of the old batch move into m_claimedBefore (under the state lock, as counts() reads
-        // it).
+        // Used up: start afresh. The claims of the old batch move into m_claimedBefore (under
+        // the state lock, as counts() reads it).
         m_claimedBefore.store(m_claimedBefore.load(std::memory_order_relaxed) + claimed,
                               std::memory_order_relaxed);
-        if (m_batch.capacity() > 4096)
-            std::vector<WorkItem *>().swap(m_batch);
+        keepWhileFlooded(m_batch, taken);
         m_batch.clear();
         claimed = 0;
     }
     m_batch.insert(m_batch.end(), m_walked.rbegin(), m_walked.rend()); // oldest first (C4)
-    if (m_walked.capacity() > 4096)
-        std::vector<WorkItem *>().swap(m_walked);
+    keepWhileFlooded(m_walked, taken);
     m_walked.clear();
     m_claimed.store(claimed, std::memory_order_relaxed);
     notePending(m_batch.size() - claimed);
@@ -88,8 +114,11 @@ ItemQueue::Refill ItemQueue::refill(const StateLock &, std::size_t steps)
 void ItemQueue::takeInbox(std::mutex &stateMutex, Walk *walk)
 {
     *walk = Walk::Done;
-    if (!walkInProgress() && m_inbox.load(std::memory_order_relaxed) == nullptr)
+    if (!walkInProgress() && m_inbox.load(std::memory_order_relaxed) == nullptr) {
+        if (Q_UNLIKELY(m_batch.capacity() > kKeptCapacity || m_walked.capacity() > kKeptCapacity))
+            giveBackFloodMemory(stateMutex); // nothing is queued: a flood is over
         return;
+    }
     Refill refilled;
     {
         StateLock lock(stateMutex);

@@ -207,6 +207,11 @@ private:
     std::uint64_t inboxCount(const StateLock &) const;
     // X10: the queue is longest right before the owner takes it; a look at it counts too.
     void notePending(std::uint64_t pending) const noexcept;
+    // What a batch's vectors keep when empty, at most, once a flood is over.
+    static constexpr std::size_t kKeptCapacity = 4096;
+    static void keepWhileFlooded(std::vector<WorkItem *> &items, std::size_t taken);
+    // Owner thread, with nothing queued and the batch used up: gives back what a flood kept.
+    void giveBackFloodMemory(std::mutex &stateMutex);
 
     // The producers' cache line: the inbox, and the flag a push onto an empty inbox changes.
     alignas(64) std::atomic<WorkItem *> m_inbox { nullptr };

@@ -25,20 +25,10 @@
 #include <random>
 #include <vector>
 
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
-
 using namespace qdispatch;
 using namespace qdispatchtest;
 
 namespace {
-
-#if defined(QDISPATCH_TEST_SANITIZER_ALLOCATOR) || !defined(__GLIBC__)
-constexpr bool kMemoryChecked = false;
-#else
-constexpr bool kMemoryChecked = true;
-#endif
 
 constexpr unsigned kSmallStack = 256 * 1024;
 // A whole chain's life may take a while in the sanitizer builds.
@@ -49,18 +39,6 @@ int chainLength()
     bool ok = false;
     const int n = qEnvironmentVariableIntValue("QDISPATCH_CHAIN_LENGTH", &ok);
     return ok && n > 0 ? n : 1000000;
-}
-
-// Bytes malloc has handed out and not had back, in kB (all arenas); -1 where unknown.
-qint64 heapInUseKb()
-{
-#if defined(__GLIBC__)
-    malloc_trim(0);
-    const struct mallinfo2 info = mallinfo2();
-    return qint64((info.uordblks + info.hblkhd) / 1024);
-#else
-    return -1;
-#endif
 }
 
 // Runs `body` on a QThread with a small stack, joined with a time limit. A recursion as deep as
@@ -168,7 +146,7 @@ void TestChains::c11_millionReplacementsOnASmallStack()
     QVERIFY2(oldExecutorOk, "C11: oldExecutor() must be nullptr once that executor is destroyed");
     QVERIFY2(routedToAnchor, "C11: work through a long-dead executor did not reach the anchor");
     QVERIFY(ranOnAnchorThread);
-    if (kMemoryChecked) {
+    if (kHeapCounted) {
         // Flat: 4 MB over 90 % of the replacements (each dead executor cost ~290 bytes before).
         QVERIFY2(heapAtEnd - heapAtTenth < 4096,
                  qPrintable(QStringLiteral("the heap grew by %1 kB over %2 replacements")
@@ -251,7 +229,7 @@ void TestChains::c11_millionLongLiveChain()
           "%lld kB with half destroyed, %lld kB after the teardown",
           n, order, heapStart, heapBuilt, heapHalf, heapAfter);
     QVERIFY(routedOk);
-    if (kMemoryChecked) {
+    if (kHeapCounted) {
         QVERIFY2(heapAfter - heapStart < 1024,
                  qPrintable(QStringLiteral("%1 kB still in use after the teardown")
                                 .arg(heapAfter - heapStart)));

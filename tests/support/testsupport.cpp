@@ -6,7 +6,22 @@
 #include <cstdio>
 #include <cstdlib>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 namespace qdispatchtest {
+
+qint64 heapInUseKb()
+{
+#if defined(__GLIBC__)
+    malloc_trim(0);
+    const struct mallinfo2 info = mallinfo2();
+    return qint64((info.uordblks + info.hblkhd) / 1024);
+#else
+    return -1;
+#endif
+}
 
 const char *modeName(qdispatch::RunMode mode)
 {

@@ -79,6 +79,18 @@ inline QDeadlineTimer joinDeadline()
     return QDeadlineTimer(kJoinMs);
 }
 
+// ------------------------------------------------------------------------------ memory
+
+// Whether malloc's own count of the bytes in use (heapInUseKb()) means something here: glibc,
+// and no sanitizer allocator.
+#if defined(QDISPATCH_TEST_SANITIZER_ALLOCATOR) || !defined(__GLIBC__)
+constexpr bool kHeapCounted = false;
+#else
+constexpr bool kHeapCounted = true;
+#endif
+// Bytes malloc has handed out and not had back, in kB (all arenas); -1 where unknown.
+qint64 heapInUseKb();
+
 // ------------------------------------------------------------------------- data-driven rows
 
 constexpr qdispatch::RunMode kModes[] = { qdispatch::RunMode::AllEvents,
