@@ -37,8 +37,11 @@ namespace {
 
 constexpr std::uint64_t kDefaultMaxEvents = 1'000'000;
 // Large enough that handing a chunk over is rare (its mutex a few thousand times per million
-// items), small enough that an idle thread's chunk costs little (32 KiB).
+// items), small enough that an idle thread's chunk costs little (18 KiB).
 constexpr std::uint32_t kChunkRecords = 512;
+// The different names (item, executor, submitter) one chunk's records may use; a chunk that
+// needs more is handed over early.
+constexpr std::uint32_t kChunkNames = 64;
 
 struct Record
 {
@@ -58,15 +61,82 @@ struct Record
     std::uint64_t weight() const { return flowEnd() ? 3 : 1; }
 };
 
+// A record as a chunk keeps it: the times, and an index into the chunk's table of what they
+// name, half the size of a Record. Records are written at the rate items run, into memory new
+// to the process (the bound allows a million events): each page of it costs a page fault on the
+// owner thread, as much as dozens of tiny items (P8), so the fewer bytes a record, the better.
+struct PackedRecord
+{
+    static constexpr std::uint32_t kWait = 1; // flags: a wait (else an item's run)
+    static constexpr std::uint32_t kFlow = 2; // flags: a traced submit (kTracedSubmit)
+
+    std::int64_t ts;
+    std::int64_t end;
+    std::int64_t accepted;
+    std::uint32_t name; // index into Chunk::names
+    std::uint32_t flags;
+};
+
+// What a record names, apart from its times. Equal names are kept once per chunk.
+struct RecordName
+{
+    const std::type_info *type;
+    const char *text;
+    const void *executor;
+    std::uint64_t submitter; // the serial, without its marks
+
+    bool operator==(const RecordName &other) const
+    {
+        return type == other.type && text == other.text && executor == other.executor &&
+            submitter == other.submitter;
+    }
+};
+
 struct Chunk
 {
     explicit Chunk(std::uint64_t tid) : tid(tid) { }
     const std::uint64_t tid;
     std::uint64_t weight = 0; // set when handed over, under the tracer's mutex
     // The records below `count` are written; the owning thread appends, and a reader on another
-    // thread (stopTrace()) reads what it acquires.
+    // thread (stopTrace()) reads what it acquires, with the names they use (a name is written
+    // before the first record that uses it, and never changed).
     std::atomic<std::uint32_t> count { 0 };
-    Record records[kChunkRecords];
+    std::uint32_t nameCount = 0; // the owning thread's
+    std::uint32_t lastName = 0; // the owning thread's: where the next lookup starts
+    RecordName names[kChunkNames];
+    PackedRecord records[kChunkRecords]; // not initialised: a page is touched when written
+
+    // The owning thread: the index of `name` in this chunk's table, added if need be;
+    // kChunkNames when the table is full.
+    std::uint32_t indexOf(const RecordName &name) noexcept
+    {
+        if (lastName < nameCount && names[lastName] == name)
+            return lastName; // a flood of one item from one thread: always here
+        for (std::uint32_t i = 0; i < nameCount; ++i) {
+            if (names[i] == name)
+                return lastName = i;
+        }
+        if (nameCount == kChunkNames)
+            return kChunkNames;
+        names[nameCount] = name;
+        return lastName = nameCount++;
+    }
+    // Any thread that acquired `count` past `i`.
+    Record record(std::uint32_t i) const noexcept
+    {
+        const PackedRecord &packed = records[i];
+        const RecordName &name = names[packed.name];
+        Record r;
+        r.kind = (packed.flags & PackedRecord::kWait) ? Record::Kind::Wait : Record::Kind::Run;
+        r.ts = packed.ts;
+        r.end = packed.end;
+        r.accepted = packed.accepted;
+        r.submitter = name.submitter | ((packed.flags & PackedRecord::kFlow) ? kTracedSubmit : 0);
+        r.type = name.type;
+        r.text = name.text;
+        r.executor = name.executor;
+        return r;
+    }
 };
 
 // One thread's: `generation` and `chunk` change on that thread only, under the tracer's mutex,
@@ -144,8 +214,10 @@ Chunk *newChunk(std::uint64_t tid) noexcept
 std::uint64_t weightOf(const Chunk &chunk, std::uint32_t count)
 {
     std::uint64_t weight = 0;
-    for (std::uint32_t i = 0; i < count; ++i)
-        weight += chunk.records[i].weight();
+    for (std::uint32_t i = 0; i < count; ++i) {
+        const std::uint32_t flags = chunk.records[i].flags;
+        weight += (flags & PackedRecord::kWait) == 0 && (flags & PackedRecord::kFlow) != 0 ? 3 : 1;
+    }
     return weight;
 }
 
@@ -224,15 +296,17 @@ inline ThreadBuffer *currentBuffer() noexcept
     return joinTrace();
 }
 
-// A full chunk goes to the tracer; the thread goes on in a fresh one.
-void handOverFull(ThreadBuffer *buffer) noexcept
+// A chunk that is full, or whose names are used up, goes to the tracer; the thread goes on in a
+// fresh one (none when the trace has ended, or no memory is left: then currentBuffer() tries
+// again at the next record).
+void handOverAndRenew(ThreadBuffer *buffer) noexcept
 {
     QString label = currentLabel(); // the thread may have been named since
     Tracer &t = tracer();
     std::lock_guard locker(t.mutex);
     Chunk *chunk = std::exchange(buffer->chunk, nullptr);
     if (t.active && buffer->generation == g_generation.load(std::memory_order_relaxed)) {
-        handOver(t, chunk, kChunkRecords);
+        handOver(t, chunk, chunk->count.load(std::memory_order_relaxed));
         t.names[buffer->tid] = std::move(label);
         buffer->chunk = newChunk(buffer->tid);
     } else {
@@ -244,12 +318,27 @@ void handOverFull(ThreadBuffer *buffer) noexcept
 
 void append(ThreadBuffer *buffer, const Record &record) noexcept
 {
+    const RecordName name { record.type, record.text, record.executor,
+                            submitterSerialOf(record.submitter) };
+    std::uint32_t index = buffer->chunk->indexOf(name);
+    if (Q_UNLIKELY(index == kChunkNames)) {
+        handOverAndRenew(buffer);
+        if (!buffer->chunk)
+            return;
+        index = buffer->chunk->indexOf(name);
+    }
     Chunk *const chunk = buffer->chunk;
     const std::uint32_t count = chunk->count.load(std::memory_order_relaxed);
-    chunk->records[count] = record;
+    PackedRecord &packed = chunk->records[count];
+    packed.ts = record.ts;
+    packed.end = record.end;
+    packed.accepted = record.accepted;
+    packed.name = index;
+    packed.flags = (record.kind == Record::Kind::Wait ? PackedRecord::kWait : 0) |
+        ((record.submitter & kTracedSubmit) != 0 ? PackedRecord::kFlow : 0);
     chunk->count.store(count + 1, std::memory_order_release);
     if (count + 1 == kChunkRecords)
-        handOverFull(buffer);
+        handOverAndRenew(buffer);
 }
 
 // --- Reading the environment ------------------------------------------------------------------
@@ -314,7 +403,7 @@ bool collect(Collected *out)
     for (Chunk *chunk : t.handedOver) {
         const std::uint32_t count = chunk->count.load(std::memory_order_relaxed);
         for (std::uint32_t i = 0; i < count; ++i)
-            out->records.emplace_back(chunk->records[i], chunk->tid);
+            out->records.emplace_back(chunk->record(i), chunk->tid);
         delete chunk;
     }
     t.handedOver.clear();
@@ -327,7 +416,7 @@ bool collect(Collected *out)
         const Chunk *chunk = buffer->chunk;
         const std::uint32_t count = chunk->count.load(std::memory_order_acquire);
         for (std::uint32_t i = 0; i < count; ++i)
-            out->records.emplace_back(chunk->records[i], chunk->tid);
+            out->records.emplace_back(chunk->record(i), chunk->tid);
     }
     out->names = std::move(t.names);
     t.names.clear();

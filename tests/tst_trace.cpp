@@ -19,11 +19,13 @@
 #include <QtCore/QTemporaryDir>
 #include <QtTest/QtTest>
 
+#include <array>
 #include <atomic>
 #include <cstdlib>
 #include <map>
 #include <memory>
 #include <set>
+#include <utility>
 #include <vector>
 
 using namespace qdispatch;
@@ -206,6 +208,18 @@ QString runChild(const char *function, const std::map<QString, QString> &env, QS
     return {};
 }
 
+// Posts an item whose callable is a type of its own for each `Kind` (its name holds the number).
+template<int Kind> void postKind(CurrentThreadExecutor &executor, std::atomic<int> &ran)
+{
+    executor.post([&ran] { ++ran; });
+}
+template<int... Kinds>
+constexpr std::array<void (*)(CurrentThreadExecutor &, std::atomic<int> &), sizeof...(Kinds)>
+postersOf(std::integer_sequence<int, Kinds...>)
+{
+    return { &postKind<Kinds>... };
+}
+
 } // namespace
 
 class TestTrace : public QObject
@@ -217,6 +231,7 @@ private Q_SLOTS:
     void cleanup();
 
     void x12_floodFromFourThreads();
+    void x12_manyNamesAtOnce();
     void x12_waitsOfEveryKind();
     void x12_boundKeepsTheNewestAndCountsTheRest();
     void x12_malformedMaxEventsWarnsAndKeepsTheDefault();
@@ -323,6 +338,57 @@ void TestTrace::x12_floodFromFourThreads()
     QCOMPARE(trace.waits.first().value(QLatin1String("name")).toString(),
              QStringLiteral("runUntilFuture (AllEvents)"));
     QCOMPARE(trace.waits.first().value(QLatin1String("tid")).toInteger(), owner);
+}
+
+// X12: a chunk of records keeps each name (item, executor, submitter) once, in a table of its own
+// that 2 producers x 100 item types, posted in turn, overflow again and again: each run still
+// carries its own item's name and submitter, none missing and none doubled.
+void TestTrace::x12_manyNamesAtOnce()
+{
+    if (isChild())
+        QSKIP("the parent's test");
+    constexpr int kRounds = 20;
+    constexpr auto kPosters = postersOf(std::make_integer_sequence<int, 100>());
+    constexpr int kProducers = 2;
+    constexpr int kItems = kProducers * kRounds * int(kPosters.size());
+    CurrentThreadExecutor executor;
+    const QString file = path(QStringLiteral("names.json"));
+    QVERIFY(startTrace(file));
+    std::atomic<int> ran { 0 };
+    std::vector<std::unique_ptr<NamedThread>> producers;
+    for (int p = 0; p < kProducers; ++p) {
+        producers.push_back(namedThread(QStringLiteral("producer %1").arg(p), [&] {
+            for (int round = 0; round < kRounds; ++round) {
+                for (const auto post : kPosters)
+                    post(executor, ran);
+            }
+        }));
+        producers.back()->start();
+    }
+    for (auto &producer : producers)
+        QVERIFY(producer->join(kJoinMs));
+    QVERIFY(QTest::qWaitFor([&] { return ran.load() == kItems; }, kJoinMs));
+    QVERIFY(stopTrace());
+
+    Trace trace;
+    VERIFY_NO_PROBLEM(load(file, &trace));
+    QCOMPARE(trace.items.size(), kItems);
+    QCOMPARE(trace.finishes.size(), kItems);
+    std::map<std::pair<QString, int>, int> runs; // (submitter, kind): runs
+    const QRegularExpression kind(QStringLiteral("postKind<(\\d+)>"));
+    const QString executorText = arg(trace.items.first(), "executor");
+    for (const QJsonObject &x : trace.items) {
+        const QString name = x.value(QLatin1String("name")).toString();
+        const QRegularExpressionMatch match = kind.match(name);
+        QVERIFY2(match.hasMatch(), qPrintable(name));
+        QCOMPARE(arg(x, "executor"), executorText);
+        ++runs[{ arg(x, "submitter"), match.captured(1).toInt() }];
+    }
+    QCOMPARE(runs.size(), size_t(kProducers) * kPosters.size());
+    for (const auto &[key, count] : runs) {
+        QVERIFY2(key.first.startsWith(QLatin1String("thread \"producer ")), qPrintable(key.first));
+        QCOMPARE(count, kRounds);
+    }
 }
 
 // X12: every kind of wait is a complete event of category qdispatch.wait on the waiting thread:
