@@ -58,10 +58,12 @@ void ItemQueue::giveBackFloodMemory(std::mutex &stateMutex)
     StateLock lock(stateMutex);
     // Under the lock the inbox is closed exactly when the executor is broken, and then the
     // breaking thread has taken the batch (m_claimed is kStolen: nobody reads m_batch again).
-    // Otherwise the batch is used up, as in refill().
+    // Otherwise the batch is used up, as in refill(), which the caller saw.
     if (m_inbox.load(std::memory_order_relaxed) != closedInbox()) {
         const std::uint64_t claimed = m_claimed.load(std::memory_order_relaxed);
         Q_ASSERT(claimed == m_batch.size());
+        if (claimed != m_batch.size())
+            return; // never drop what is left to claim
         m_claimedBefore.store(m_claimedBefore.load(std::memory_order_relaxed) + claimed,
                               std::memory_order_relaxed);
         m_claimed.store(0, std::memory_order_relaxed);

@@ -102,7 +102,7 @@ struct Chunk
     // before the first record that uses it, and never changed).
     std::atomic<std::uint32_t> count { 0 };
     std::uint32_t nameCount = 0; // the owning thread's
-    std::uint32_t lastName = 0; // the owning thread's: where the next lookup starts
+    std::uint32_t lastName = 0; // the owning thread's: the name the last record used
     RecordName names[kChunkNames];
     PackedRecord records[kChunkRecords]; // not initialised: a page is touched when written
 
@@ -214,10 +214,8 @@ Chunk *newChunk(std::uint64_t tid) noexcept
 std::uint64_t weightOf(const Chunk &chunk, std::uint32_t count)
 {
     std::uint64_t weight = 0;
-    for (std::uint32_t i = 0; i < count; ++i) {
-        const std::uint32_t flags = chunk.records[i].flags;
-        weight += (flags & PackedRecord::kWait) == 0 && (flags & PackedRecord::kFlow) != 0 ? 3 : 1;
-    }
+    for (std::uint32_t i = 0; i < count; ++i)
+        weight += chunk.record(i).weight();
     return weight;
 }
 
