@@ -31,6 +31,7 @@ ExecutorState::ExecutorState(CurrentThreadExecutor *owner, std::shared_ptr<Execu
 ExecutorState::ExecutorState(QThread *target)
     : thread(target), threadId(nullptr), executor(nullptr), m_chain(nullptr)
 {
+    applySlowItemEnvironment(*this); // X10: executorOf()'s executors too
     applyTraceEnvironment(); // X12
 }
 

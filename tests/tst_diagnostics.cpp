@@ -94,6 +94,7 @@ private Q_SLOTS:
     void x10_deliveryAcrossAClockSwitchIsNotJudged();
     void x10_reportedTimeIsAboveItsThreshold();
     void x10_slowThresholdsFromEnvironment();
+    void x10_slowThresholdsFromEnvironmentForExecutorOf();
     void x10_malformedSlowEnvironmentWarnsOnce_data();
     void x10_malformedSlowEnvironmentWarnsOnce();
 
@@ -583,6 +584,26 @@ void TestDiagnostics::x10_slowThresholdsFromEnvironment()
     CurrentThreadExecutor unset;
     QCOMPARE(unset.slowRunThreshold(), 0ms);
     QVERIFY(reportsIn("qdispatch.slow").size() == 1);
+}
+
+// X10 with X9: "every executor constructed afterwards" includes the executor executorOf() makes
+// for a QThread, which no code of the user's constructs (and a handle cannot set thresholds).
+void TestDiagnostics::x10_slowThresholdsFromEnvironmentForExecutorOf()
+{
+    ScopedEnv env("QDISPATCH_SLOW_ITEM_MS", "100,400");
+    QThread thread;
+    thread.setObjectName(QStringLiteral("x10 served"));
+    thread.start();
+    const ExecutorHandle handle = executorOf(&thread);
+    QFuture<void> slow = handle.submit([] { runFor(200ms); });
+    slow.waitForFinished();
+    thread.quit();
+    QVERIFY(thread.wait(kJoinMs));
+    QVERIFY(handle.stats().longestRun >= 100ms);
+    const QStringList reports = reportsIn("qdispatch.slow");
+    QCOMPARE(reports.size(), 1);
+    QVERIFY2(reports.first().contains(QLatin1String("thread \"x10 served\"")),
+             qPrintable(reports.first()));
 }
 
 void TestDiagnostics::x10_malformedSlowEnvironmentWarnsOnce_data()
