@@ -69,6 +69,7 @@ private Q_SLOTS:
     void c3_c4_floodIsPutInOrderBetweenTimeSlices();
     void c4_c12_breakWhileAFloodIsPutInOrderHandsItOnInOrder();
     void c4_floodsMemoryIsGivenBackOnceNothingIsQueued();
+    void c4_floodsMemoryIsGivenBackByASmallBatchAfterIt();
 };
 
 // C4: a million items queued at once run in the order they were posted. C3: putting them in
@@ -149,6 +150,38 @@ void TestQueue::c4_floodsMemoryIsGivenBackOnceNothingIsQueued()
     QVERIFY2(after - before < 1024,
              qPrintable(QStringLiteral("%1 kB more in use after the flood than before it")
                             .arg(after - before)));
+}
+
+// docs/architecture.md, "A flood's memory": the owner never finds the queue empty here (the
+// flood's last item queues one more), and the batch after the flood, far less than a quarter of
+// it, takes the flood's memory back: it is gone while that item runs.
+void TestQueue::c4_floodsMemoryIsGivenBackByASmallBatchAfterIt()
+{
+    CurrentThreadExecutor ex;
+    Record record;
+    record.order.reserve(kFlood);
+    int ticks = 0;
+    const qint64 before = heapInUseKb();
+    QVERIFY(postFlood(ex, record, ticks));
+    qint64 during = 0;
+    bool measured = false;
+    ex.post([&] {
+        ex.post([&] {
+            during = heapInUseKb();
+            measured = true;
+        });
+    });
+
+    const QDeadlineTimer deadline(60000);
+    while (!measured && !deadline.hasExpired())
+        QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents);
+    QVERIFY(ranInOrder(record));
+    QVERIFY(measured);
+    if (!kHeapCounted)
+        return;
+    QVERIFY2(during - before < 1024,
+             qPrintable(QStringLiteral("%1 kB more in use after the flood than before it")
+                            .arg(during - before)));
 }
 
 QTEST_GUILESS_MAIN(TestQueue)
