@@ -208,10 +208,16 @@ QString runChild(const char *function, const std::map<QString, QString> &env, QS
     return {};
 }
 
-// Posts an item whose callable is a type of its own for each `Kind` (its name holds the number).
+// An item whose callable is a type of its own for each `Kind`, named with the number by every
+// compiler (a lambda is named by its file and line with Clang).
+template<int Kind> struct KindItem
+{
+    std::atomic<int> *ran;
+    void operator()() const { ++*ran; }
+};
 template<int Kind> void postKind(CurrentThreadExecutor &executor, std::atomic<int> &ran)
 {
-    executor.post([&ran] { ++ran; });
+    executor.post(KindItem<Kind> { &ran });
 }
 template<int... Kinds>
 constexpr std::array<void (*)(CurrentThreadExecutor &, std::atomic<int> &), sizeof...(Kinds)>
@@ -375,7 +381,7 @@ void TestTrace::x12_manyNamesAtOnce()
     QCOMPARE(trace.items.size(), kItems);
     QCOMPARE(trace.finishes.size(), kItems);
     std::map<std::pair<QString, int>, int> runs; // (submitter, kind): runs
-    const QRegularExpression kind(QStringLiteral("postKind<(\\d+)>"));
+    const QRegularExpression kind(QStringLiteral("KindItem<(\\d+)>"));
     const QString executorText = arg(trace.items.first(), "executor");
     for (const QJsonObject &x : trace.items) {
         const QString name = x.value(QLatin1String("name")).toString();
