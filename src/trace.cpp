@@ -18,6 +18,7 @@
 #include <QtCore/QThread>
 
 #include <algorithm>
+#include <iterator>
 #include <charconv>
 #include <cstdlib>
 #include <deque>
@@ -141,11 +142,22 @@ struct Chunk
 
 // One thread's: `generation` and `chunk` change on that thread only, under the tracer's mutex,
 // so the thread reads them without it and stopTrace() under it.
+// A wait of the thread that began while a trace was recorded and has not ended: written by
+// stopTrace(), up to the stop, if it is still under way then.
+struct OpenWait
+{
+    const TraceWait *wait;
+    const char *what;
+    const void *executor;
+    std::int64_t startNs;
+};
+
 struct ThreadBuffer
 {
     std::uint64_t tid = 0; // the thread's serial (submitterSerial())
     std::uint64_t generation = 0; // the trace its chunk belongs to; 0: none
     Chunk *chunk = nullptr;
+    std::vector<OpenWait> openWaits; // under the tracer's mutex; innermost last
 };
 
 // Odd while a trace is recorded: every start and stop moves it on, so that a buffer of an earlier
@@ -406,6 +418,20 @@ bool collect(Collected *out)
     }
     t.handedOver.clear();
     t.handedOverWeight = 0;
+    // The waits under way, up to now; each is written again, whole, by a trace recorded when it
+    // ends.
+    const std::int64_t stopNs = traceClockNs();
+    for (const ThreadBuffer *buffer : t.buffers) {
+        for (const OpenWait &open : buffer->openWaits) {
+            Record record;
+            record.kind = Record::Kind::Wait;
+            record.ts = open.startNs;
+            record.end = std::max(open.startNs, stopNs);
+            record.text = open.what;
+            record.executor = open.executor;
+            out->records.emplace_back(record, buffer->tid);
+        }
+    }
     // The chunks threads are filling: what they have written so far (they may be writing more
     // right now, past `count`, into a trace that has ended; they drop it when they see that).
     for (const ThreadBuffer *buffer : t.buffers) {
@@ -760,10 +786,24 @@ void TraceWait::begin(const char *what, const void *executor) noexcept
     m_what = what;
     m_executor = executor;
     m_startNs = traceClockNs();
+    if (ThreadBuffer *const buffer = currentBuffer()) {
+        Tracer &t = tracer();
+        std::lock_guard locker(t.mutex);
+        buffer->openWaits.push_back({ this, what, executor, m_startNs });
+    }
 }
 
 void TraceWait::end() noexcept
 {
+    if (ThreadBuffer *const buffer = t_buffer) {
+        Tracer &t = tracer();
+        std::lock_guard locker(t.mutex);
+        auto &open = buffer->openWaits;
+        const auto it = std::find_if(open.rbegin(), open.rend(),
+                                     [this](const OpenWait &w) { return w.wait == this; });
+        if (it != open.rend())
+            open.erase(std::next(it).base());
+    }
     if (!tracing())
         return;
     const std::int64_t endNs = traceClockNs();

@@ -239,6 +239,7 @@ private Q_SLOTS:
     void x12_floodFromFourThreads();
     void x12_manyNamesAtOnce();
     void x12_waitsOfEveryKind();
+    void x12_aWaitUnderWayAtTheStopIsWrittenUpToIt();
     void x12_boundKeepsTheNewestAndCountsTheRest();
     void x12_malformedMaxEventsWarnsAndKeepsTheDefault();
     void x12_startedAndStoppedDuringAFlood();
@@ -344,6 +345,54 @@ void TestTrace::x12_floodFromFourThreads()
     QCOMPARE(trace.waits.first().value(QLatin1String("name")).toString(),
              QStringLiteral("runUntilFuture (AllEvents)"));
     QCOMPARE(trace.waits.first().value(QLatin1String("tid")).toInteger(), owner);
+}
+
+// X12: "each runUntilFuture and invoke wait, as a complete event": a wait that began during the
+// trace and is still under way when it stops is written up to the stop, around the items it ran,
+// and not again when it ends (found by an outside tester: such a wait was left out).
+void TestTrace::x12_aWaitUnderWayAtTheStopIsWrittenUpToIt()
+{
+    if (isChild())
+        QSKIP("the parent's test");
+    CurrentThreadExecutor executor;
+    const QString file = path(QStringLiteral("open.json"));
+    QVERIFY(startTrace(file));
+    StartedPromise<void> gate;
+    FinishOnExit finish { gate };
+    Semaphore lastStarted;
+    bool stopped = false;
+    auto stopper = namedThread(QStringLiteral("stopper"), [&] {
+        for (int i = 0; i < 3; ++i)
+            executor.post([] {});
+        // Once a fourth has started, the three before it have ended and are recorded.
+        executor.post([&] { lastStarted.release(); });
+        if (!lastStarted.tryAcquire(1, kJoinMs))
+            return;
+        stopped = stopTrace();
+        gate.finish();
+    });
+    stopper->start();
+    QVERIFY(executor.runUntilFuture(gate.future(), QDeadlineTimer(kJoinMs),
+                                    RunMode::ExecutorOnly));
+    QVERIFY(stopper->join(kJoinMs));
+    QVERIFY(stopped);
+
+    Trace trace;
+    VERIFY_NO_PROBLEM(load(file, &trace));
+    const qint64 owner = trace.tidNamed(QStringLiteral("(main)"));
+    QVERIFY(trace.items.size() >= 3);
+    QCOMPARE(trace.waits.size(), 1);
+    const QJsonObject &wait = trace.waits.first();
+    QCOMPARE(wait.value(QLatin1String("name")).toString(),
+             QStringLiteral("runUntilFuture (ExecutorOnly)"));
+    QCOMPARE(wait.value(QLatin1String("tid")).toInteger(), owner);
+    const double waitStart = wait.value(QLatin1String("ts")).toDouble();
+    const double waitEnd = waitStart + wait.value(QLatin1String("dur")).toDouble();
+    for (const QJsonObject &x : trace.items) {
+        const double start = x.value(QLatin1String("ts")).toDouble();
+        QVERIFY(start >= waitStart);
+        QVERIFY(start + x.value(QLatin1String("dur")).toDouble() <= waitEnd);
+    }
 }
 
 // X12: a chunk of records keeps each name (item, executor, submitter) once, in a table of its own
