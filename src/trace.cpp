@@ -18,10 +18,10 @@
 #include <QtCore/QThread>
 
 #include <algorithm>
-#include <iterator>
 #include <charconv>
 #include <cstdlib>
 #include <deque>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>

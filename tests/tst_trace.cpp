@@ -372,8 +372,7 @@ void TestTrace::x12_aWaitUnderWayAtTheStopIsWrittenUpToIt()
         gate.finish();
     });
     stopper->start();
-    QVERIFY(executor.runUntilFuture(gate.future(), QDeadlineTimer(kJoinMs),
-                                    RunMode::ExecutorOnly));
+    QVERIFY(executor.runUntilFuture(gate.future(), QDeadlineTimer(kJoinMs), RunMode::ExecutorOnly));
     QVERIFY(stopper->join(kJoinMs));
     QVERIFY(stopped);
 
