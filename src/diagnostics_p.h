@@ -103,7 +103,7 @@ public:
     }
 
     // Runs `item` (taken off the queue by takeNext()) and destroys it on this thread (C12).
-    void run(WorkItem *item) noexcept
+    Q_ALWAYS_INLINE void run(WorkItem *item) noexcept
     {
 #if QDISPATCH_DIAGNOSTICS
         // X10: a threshold set during the drain (by an item, or another thread) judges the
@@ -148,6 +148,13 @@ public:
     // item's run time starts now.
     void restart()
     {
+#if QDISPATCH_DIAGNOSTICS
+        // X11: another executor's drain may have run at this depth meanwhile (a wake-up that the
+        // processed events delivered) and left its executor in the entry the items of this one
+        // are published in.
+        if (m_entry)
+            m_entry->executor.store(m_executor, std::memory_order_relaxed);
+#endif
         if (m_timed)
             readClock(!m_coarse);
         else

@@ -39,6 +39,33 @@ struct LongQuery
         release->tryAcquire(1, kJoinMs);
     }
 };
+// Takes longer than a drain's time slice (4 ms), so that the drain lets the thread's events
+// through when it next reads its clock.
+struct SliceEater
+{
+    void operator()() const
+    {
+        const QDeadlineTimer slice(50);
+        while (!slice.hasExpired()) { }
+    }
+};
+// Runs, in a wait on a finished future, the items its executor accepted before it (C8).
+struct DrainTheRest
+{
+    CurrentThreadExecutor *executor;
+    void operator()() const
+    {
+        QPromise<void> done;
+        done.start();
+        done.finish();
+        executor->runUntilFuture(done.future(), QDeadlineTimer(kJoinMs), RunMode::AllEvents);
+    }
+};
+struct MarkRan
+{
+    bool *ran;
+    void operator()() const { *ran = true; }
+};
 struct DatabaseLookup
 {
     int operator()() const { return 7; }
@@ -179,6 +206,7 @@ private Q_SLOTS:
     void x11_executorShutDownKeepsItsThreadsName();
     void x11_threadNamesEscaped();
     void x11_threadsRenamedWhileDescribed();
+    void x11_runningItemNamesItsExecutorAfterAnotherDrainedBetween();
 };
 
 // X11: with nobody waiting, the text says so.
@@ -683,6 +711,82 @@ void TestWaitChains::x11_describeFromManyThreadsDuringAFloodOfWaits()
         QVERIFY(t->join());
     QCOMPARE(deadlocks.load(), 0);
     QVERIFY(descriptions.load() >= 4);
+}
+
+// X11: a running item is named with its own executor, also when another executor of its thread
+// ran a drain at the same depth just before it. Here an item's wait on a finished future runs
+// the items accepted before it (C8) at the next depth; that drain lets the thread's events
+// through once its time slice is used up, and the other executor's wake-up runs its item there.
+// The owner thread gets Qt's Unix event dispatcher (QT_NO_GLIB, read when the thread starts):
+// it delivers posted events in a loop nested in a posted event's handler, as the dispatchers of
+// Windows and macOS do; the GLib one leaves them to the outer loop.
+void TestWaitChains::x11_runningItemNamesItsExecutorAfterAnotherDrainedBetween()
+{
+    qputenv("QT_NO_GLIB", "1");
+    struct Unset
+    {
+        ~Unset() { qunsetenv("QT_NO_GLIB"); }
+    } unset;
+    Semaphore ownerReady;
+    Semaphore queryStarted;
+    Semaphore releaseQuery;
+    const ReleaseOnExit letGo { releaseQuery };
+    QPromise<void> callerReturned;
+    callerReturned.start();
+    const FinishOnExit finishCaller { callerReturned };
+    ExecutorHandle onOwner;
+    QString ownLabel;
+    QString otherLabel;
+    bool otherRan = false;
+    bool queuedAll = false;
+    bool served = false;
+    Worker owner([&] {
+        QThread::currentThread()->setObjectName(QStringLiteral("x11 owner"));
+        CurrentThreadExecutor own;
+        CurrentThreadExecutor other;
+        const auto label = [](const CurrentThreadExecutor &e) {
+            return QStringLiteral("the CurrentThreadExecutor 0x%1 of thread \"x11 owner\"")
+                .arg(QString::number(quintptr(&e), 16));
+        };
+        ownLabel = label(own);
+        otherLabel = label(other);
+        onOwner = own.handle();
+        own.post(DrainTheRest { &own });
+        // Two: the drain may read its clock only every second item.
+        own.post(SliceEater {});
+        own.post(SliceEater {});
+        ownerReady.release();
+        // The caller's invoke() queues the long query behind them.
+        const QDeadlineTimer queued(kHandshakeMs);
+        while (own.pendingCount() < 4 && !queued.hasExpired())
+            std::this_thread::yield();
+        queuedAll = own.pendingCount() == 4;
+        other.post(MarkRan { &otherRan }); // its wake-up is posted behind own's
+        served = own.runUntilFuture(callerReturned.future(), QDeadlineTimer(kJoinMs),
+                                    RunMode::AllEvents);
+    });
+    QVERIFY(ownerReady.tryAcquire(1, kHandshakeMs));
+    qunsetenv("QT_NO_GLIB"); // the owner thread has its dispatcher
+    Worker caller([&] {
+        QThread::currentThread()->setObjectName(QStringLiteral("x11 caller"));
+        onOwner.invoke(LongQuery { &queryStarted, &releaseQuery });
+        callerReturned.finish();
+    });
+    QVERIFY(queryStarted.tryAcquire(1, kHandshakeMs));
+    const bool otherRanFirst = otherRan; // written before the query started, on its thread
+    const QString text = describeUntil([](const QString &t) {
+        return t.contains(QLatin1String("LongQuery")) && t.contains(QLatin1String("running on"));
+    });
+    releaseQuery.release();
+    QVERIFY(caller.join());
+    QVERIFY(owner.join());
+    QVERIFY(queuedAll);
+    QVERIFY(served);
+    QVERIFY(otherRanFirst); // the other executor's drain ran between the eater and the query
+    QVERIFY2(text.contains(
+                 QStringLiteral(" of %1, which is running on thread \"x11 owner\"").arg(ownLabel)),
+             qPrintable(text));
+    QVERIFY2(!text.contains(otherLabel), qPrintable(text));
 }
 
 QTEST_GUILESS_MAIN(TestWaitChains)
