@@ -36,7 +36,12 @@ public:
     }
 
     CallableName callableName() const noexcept override { return m_item->callableName(); }
-    ItemIdentity identity() const noexcept override { return m_item->identity(); }
+    ItemIdentity identity() const noexcept override
+    {
+        ItemIdentity id = m_item->identity();
+        id.sameForItsClass = false; // this one class wraps items of every kind
+        return id;
+    }
 
     void fail(const std::exception_ptr &error) noexcept override
     {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "diagclock_p.h"
+#include "diagversion_p.h"
 #include "executorstate_p.h"
 #include "threadname_p.h"
 #include "trace_p.h"
@@ -19,8 +20,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
+#include <type_traits>
 
 QT_BEGIN_NAMESPACE
 class QTimer;
@@ -79,10 +82,11 @@ inline std::uint64_t submitterSerial()
     return Q_LIKELY(serial != 0) ? serial : enterSubmitter();
 }
 
-// Owner thread: one drain's X10 books, and its X12 trace records. Reads the executor's
-// thresholds when it starts and again before an item when they have changed (one relaxed load
-// per item); when none is set and no trace is recorded, running an item costs no clock reading
-// (the counts are the claim window's, ClaimWindow).
+// Owner thread: one drain's X10 books, its X11 record of the item running and its X12 trace
+// records. Reads the settings (the executor's thresholds, the hang threshold, whether a trace is
+// recorded) when it starts and again before an item when they have changed (one load per item,
+// diagversion_p.h); when no threshold is set and no trace is recorded, running an item costs no
+// clock reading (the counts are the claim window's, ClaimWindow).
 class ItemBooks
 {
 public:
@@ -90,15 +94,14 @@ public:
         : m_queue(state.m_queue), m_books(state.m_books), m_executor(&state)
     {
 #if QDISPATCH_DIAGNOSTICS
-        readThresholds();
         // X11: the items of this drain run at the thread's current depth, one after another.
         m_running = &currentRunningItems();
         m_depth = m_running->depth.load(std::memory_order_relaxed);
         if (m_depth < RunningItems::kDepth) {
             m_entry = &m_running->entries[m_depth];
             m_entry->executor.store(&state, std::memory_order_relaxed);
-            m_stampStart = hangThresholdNs() != 0;
         }
+        readSettings();
 #endif
     }
 
@@ -106,17 +109,15 @@ public:
     Q_ALWAYS_INLINE void run(WorkItem *item) noexcept
     {
 #if QDISPATCH_DIAGNOSTICS
-        // X10: a threshold set during the drain (by an item, or another thread) judges the
-        // items that start after it; this one starts now.
-        if (Q_UNLIKELY(m_books.thresholdsVersion() != m_thresholdsVersion))
-            readThresholds();
+        // A threshold set or a trace started during the drain (by an item, or another thread)
+        // applies from the next item that starts; this one starts now.
+        if (Q_UNLIKELY(diagnosticsVersion() != m_settingsVersion))
+            readSettings();
         if (m_entry)
             publishRunning(item);
-        // X12: one relaxed load per item while no trace is recorded. While one is, an item's
-        // start is the end of the item before it in this drain, read precisely (a timeline needs
-        // microseconds): one clock reading per item.
-        const bool traced = tracing();
-        if (Q_UNLIKELY(traced) && !m_lastPrecise)
+        // X12: while a trace is recorded, an item's start is the end of the item before it in
+        // this drain, read precisely (a timeline needs microseconds): one clock reading per item.
+        if (Q_UNLIKELY(m_measured) && m_traced && !m_lastPrecise)
             readClock(true);
 #endif
         item->run();
@@ -124,18 +125,16 @@ public:
 #if QDISPATCH_DIAGNOSTICS
         if (m_entry)
             m_running->depth.store(m_depth, std::memory_order_release); // X11: it has returned
-        if (m_timed || Q_UNLIKELY(traced)) {
+        if (Q_UNLIKELY(m_measured)) {
             // Per item, while timing: one clock reading, two subtractions and three tests; the
             // rest only for an item that sets a record, goes over a threshold or ends a backlog.
             const std::int64_t start = m_last;
             const bool startPrecise = m_lastPrecise;
-            readClock(traced || !m_coarse);
-            if (Q_UNLIKELY(traced))
+            readClock(m_traced || !m_coarse);
+            if (Q_UNLIKELY(m_traced))
                 afterTracedRun(item, start);
             if (m_timed)
                 afterRun(item, start, startPrecise);
-        } else {
-            m_lastPrecise = false; // m_last is stale
         }
 #else
         (void)m_books;
@@ -154,6 +153,7 @@ public:
         // are published in.
         if (m_entry)
             m_entry->executor.store(m_executor, std::memory_order_relaxed);
+        m_publishedClass = nullptr; // and its item in that entry too
 #endif
         if (m_timed)
             readClock(!m_coarse);
@@ -168,17 +168,27 @@ private:
         m_lastPrecise = precise;
     }
 #if QDISPATCH_DIAGNOSTICS
-    // X10: the thresholds and the clock they are read on; the next item starts now.
-    void readThresholds() noexcept
+    // The settings (diagversion_p.h): X10's thresholds and the clock they are read on, X11's
+    // hang threshold, X12's trace. The next item starts now.
+    void readSettings() noexcept
     {
-        m_thresholdsVersion = m_books.thresholdsVersion();
+        m_settingsVersion = diagnosticsVersion();
         m_runNs = m_books.runThresholdNs();
         m_deliveryNs = m_books.deliveryThresholdNs();
         m_timed = m_runNs != 0 || m_deliveryNs != 0;
         m_coarse = m_books.coarseClock();
+        m_traced = tracing();
+        m_measured = m_timed || m_traced;
+        const bool stampStart = m_entry && hangThresholdNs() != 0;
+        if (stampStart != m_stampStart) {
+            m_stampStart = stampStart;
+            m_publishedClass = nullptr; // the entry's start time changes meaning
+        }
         if (m_timed) {
             readClock(!m_coarse);
             updateAlerts();
+        } else {
+            m_lastPrecise = false; // m_last is stale: a trace starting reads the clock afresh
         }
     }
     // X10: the item ran from `start` (read precisely or not: `startPrecise`) to m_last.
@@ -221,6 +231,17 @@ private:
     // cannot follow; on x86 either is a plain move.
     void publishRunning(const WorkItem *item) noexcept
     {
+        // A flood is mostly items of one class, and a post's name is its class's (its callable
+        // type's). While the items are of the class whose name the entry holds, and nothing else
+        // wrote the entry since (restart()), only the start time and the depth change: no virtual
+        // call, and no version, since what a reader reads together stays the same.
+        const void *itemClass = classOf(item);
+        if (itemClass == m_publishedClass) {
+            if (m_stampStart)
+                m_entry->startNs.store(coarseStart(), std::memory_order_release);
+            m_running->depth.store(m_depth + 1, std::memory_order_release);
+            return;
+        }
         const std::uint32_t version = m_running->version.load(std::memory_order_relaxed);
         m_running->version.store(version + 1, std::memory_order_relaxed);
         const ItemIdentity id = item->identity();
@@ -230,6 +251,17 @@ private:
         m_entry->startNs.store(m_stampStart ? coarseStart() : 0, std::memory_order_release);
         m_running->depth.store(m_depth + 1, std::memory_order_release);
         m_running->version.store(version + 2, std::memory_order_release);
+        m_publishedClass = id.sameForItsClass ? itemClass : nullptr;
+    }
+    // X11: what tells the items' classes apart without a call: the address of the class's table
+    // of virtual functions, which the C++ ABIs Qt supports keep at the start of an object of a
+    // polymorphic class without virtual bases (WorkItem's classes). Compared, never followed.
+    static const void *classOf(const WorkItem *item) noexcept
+    {
+        static_assert(std::is_polymorphic_v<WorkItem>);
+        const void *table;
+        std::memcpy(&table, static_cast<const void *>(item), sizeof table);
+        return table;
     }
 #endif
     // The records, the reports and the end of a backlog of late items.
@@ -248,11 +280,15 @@ private:
     std::int64_t m_deliveryNs = 0;
     std::int64_t m_runAlertNs = 0;
     std::int64_t m_deliveryAlertNs = 0;
-    std::uint32_t m_thresholdsVersion = 0;
+    std::uint32_t m_settingsVersion = 0;
+    bool m_traced = false; // X12: a trace is recorded
+    bool m_measured = false; // m_timed || m_traced: the items' times are read
     RunningItems *m_running = nullptr;
     RunningItems::Entry *m_entry = nullptr; // nullptr: nested too deep to publish
     std::uint32_t m_depth = 0;
-    bool m_stampStart = false;
+    bool m_stampStart = false; // X11: the entry carries the items' start time (a hang threshold)
+    // X11: the class of items whose name m_entry holds (classOf()); nullptr: none.
+    const void *m_publishedClass = nullptr;
 #endif
     std::int64_t m_last = 0; // when the item about to run was started, ns
 };

@@ -4,6 +4,7 @@
 
 #include "diagclock_p.h"
 #include "diagnostics_p.h"
+#include "diagversion_p.h"
 
 #include <algorithm>
 #include <thread>
@@ -36,7 +37,8 @@ void ExecutorBooks::setSlowItemThresholds(const StateLock &, std::chrono::nanose
     m_deliveryThresholdNs.store(deliveryNs, std::memory_order_relaxed);
     m_stamping.store(runNs != 0 || deliveryNs != 0, std::memory_order_relaxed);
     m_coarse.store(diagclock::coarseFor(runNs, deliveryNs), std::memory_order_relaxed);
-    m_thresholdsVersion.fetch_add(1, std::memory_order_release);
+    // A drain under way reads the thresholds again before its next item.
+    diagnosticsSettingsChanged();
 }
 
 void ExecutorBooks::stamp(WorkItem *item) const noexcept

@@ -77,12 +77,6 @@ public:
     // Whether times are read on the coarse clock (diagclock_p.h): every threshold set is many of
     // its steps long. Any thread, without a lock.
     bool coarseClock() const noexcept { return m_coarse.load(std::memory_order_relaxed); }
-    // Changes with every setSlowItemThresholds(): a drain under way reads the thresholds again
-    // before its next item when it differs from what it read last. Any thread, without a lock.
-    std::uint32_t thresholdsVersion() const noexcept
-    {
-        return m_thresholdsVersion.load(std::memory_order_acquire);
-    }
     // Producers, before the push: stamps `item` with the time and the calling thread when a
     // slow-item threshold is set or a trace is recorded (X12: then it also records the start of
     // the item's flow). One relaxed load of each flag when neither is.
@@ -145,8 +139,6 @@ private:
     std::atomic<bool> m_stamping { false };
     // Which clock stamps and runs are read on (written under the state lock).
     std::atomic<bool> m_coarse { false };
-    // Written under the state lock, after the values above (a release).
-    std::atomic<std::uint32_t> m_thresholdsVersion { 0 };
 };
 
 } // namespace qdispatch::detail

@@ -156,6 +156,7 @@ void reportBlockedInvoke(const ExecutorState *target, nanoseconds waited) noexce
 void setHangThreshold(std::chrono::milliseconds threshold)
 {
     detail::hangThresholdStore().store(detail::clampedNs(threshold), std::memory_order_relaxed);
+    detail::diagnosticsSettingsChanged(); // drains under way stamp their items' start or stop
 }
 
 std::chrono::milliseconds hangThreshold()

@@ -405,6 +405,7 @@ bool collect(Collected *out)
     const std::uint64_t generation = g_generation.load(std::memory_order_relaxed);
     t.active = false;
     g_tracing.store(false, std::memory_order_relaxed);
+    diagnosticsSettingsChanged();
     g_generation.store(generation + 1, std::memory_order_release);
     std::size_t total = 0;
     for (const Chunk *chunk : t.handedOver)
@@ -747,6 +748,7 @@ bool startLocked(const QString &filePath)
     t.active = true;
     g_generation.fetch_add(1, std::memory_order_release);
     g_tracing.store(true, std::memory_order_relaxed);
+    diagnosticsSettingsChanged();
     return true;
 }
 

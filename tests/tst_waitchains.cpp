@@ -19,6 +19,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -40,11 +41,18 @@ struct LongQuery
     }
 };
 // Takes longer than a drain's time slice (4 ms), so that the drain lets the thread's events
-// through when it next reads its clock.
+// through when it next reads its clock; or, given semaphores, says it started and waits.
 struct SliceEater
 {
+    Semaphore *started = nullptr;
+    Semaphore *release = nullptr;
     void operator()() const
     {
+        if (started) {
+            started->release();
+            release->tryAcquire(1, kJoinMs);
+            return;
+        }
         const QDeadlineTimer slice(50);
         while (!slice.hasExpired()) { }
     }
@@ -206,7 +214,8 @@ private Q_SLOTS:
     void x11_executorShutDownKeepsItsThreadsName();
     void x11_threadNamesEscaped();
     void x11_threadsRenamedWhileDescribed();
-    void x11_runningItemNamesItsExecutorAfterAnotherDrainedBetween();
+    void x11_runningItemNamedRightAfterAnotherDrainedBetween_data();
+    void x11_runningItemNamedRightAfterAnotherDrainedBetween();
 };
 
 // X11: with nobody waiting, the text says so.
@@ -713,24 +722,35 @@ void TestWaitChains::x11_describeFromManyThreadsDuringAFloodOfWaits()
     QVERIFY(descriptions.load() >= 4);
 }
 
-// X11: a running item is named with its own executor, also when another executor of its thread
-// ran a drain at the same depth just before it. Here an item's wait on a finished future runs
-// the items accepted before it (C8) at the next depth; that drain lets the thread's events
-// through once its time slice is used up, and the other executor's wake-up runs its item there.
-// The owner thread gets Qt's Unix event dispatcher (QT_NO_GLIB, read when the thread starts):
-// it delivers posted events in a loop nested in a posted event's handler, as the dispatchers of
-// Windows and macOS do; the GLib one leaves them to the outer loop.
-void TestWaitChains::x11_runningItemNamesItsExecutorAfterAnotherDrainedBetween()
+// X11: a running item is named with its own name and executor, also when another executor of
+// its thread ran a drain at the same depth just before it. Here an item's wait on a finished
+// future runs the items accepted before it (C8) at the next depth; that drain lets the thread's
+// events through once its time slice is used up, and the other executor's wake-up runs its item
+// there. The running item is the one a caller's invoke() waits for, or a post of the class the
+// items before it were (whose name the drain publishes once for a run of them), which the item
+// of an invoke() made meanwhile waits behind. The owner thread gets Qt's Unix event dispatcher
+// (QT_NO_GLIB, read when the thread starts): it delivers posted events in a loop nested in a posted
+// event's handler, as the dispatchers of Windows and macOS do; the GLib one leaves them to the
+// outer loop.
+void TestWaitChains::x11_runningItemNamedRightAfterAnotherDrainedBetween_data()
 {
+    QTest::addColumn<bool>("postRuns");
+    QTest::newRow("the invoke's item runs") << false;
+    QTest::newRow("a post of the class before runs") << true;
+}
+
+void TestWaitChains::x11_runningItemNamedRightAfterAnotherDrainedBetween()
+{
+    QFETCH(bool, postRuns);
     qputenv("QT_NO_GLIB", "1");
     struct Unset
     {
         ~Unset() { qunsetenv("QT_NO_GLIB"); }
     } unset;
     Semaphore ownerReady;
-    Semaphore queryStarted;
-    Semaphore releaseQuery;
-    const ReleaseOnExit letGo { releaseQuery };
+    Semaphore started;
+    Semaphore release;
+    const ReleaseOnExit letGo { release };
     QPromise<void> callerReturned;
     callerReturned.start();
     const FinishOnExit finishCaller { callerReturned };
@@ -740,6 +760,7 @@ void TestWaitChains::x11_runningItemNamesItsExecutorAfterAnotherDrainedBetween()
     bool otherRan = false;
     bool queuedAll = false;
     bool served = false;
+    const quint64 queued = 4; // the drain's item, two eaters, and the invoke's item or the post
     Worker owner([&] {
         QThread::currentThread()->setObjectName(QStringLiteral("x11 owner"));
         CurrentThreadExecutor own;
@@ -755,38 +776,53 @@ void TestWaitChains::x11_runningItemNamesItsExecutorAfterAnotherDrainedBetween()
         // Two: the drain may read its clock only every second item.
         own.post(SliceEater {});
         own.post(SliceEater {});
+        if (postRuns)
+            own.post(SliceEater { &started, &release });
         ownerReady.release();
-        // The caller's invoke() queues the long query behind them.
-        const QDeadlineTimer queued(kHandshakeMs);
-        while (own.pendingCount() < 4 && !queued.hasExpired())
+        // The caller's invoke() queues its item behind them, or comes once the post runs.
+        const QDeadlineTimer deadline(kHandshakeMs);
+        while (own.pendingCount() < queued && !deadline.hasExpired())
             std::this_thread::yield();
-        queuedAll = own.pendingCount() == 4;
+        queuedAll = own.pendingCount() == queued;
         other.post(MarkRan { &otherRan }); // its wake-up is posted behind own's
         served = own.runUntilFuture(callerReturned.future(), QDeadlineTimer(kJoinMs),
                                     RunMode::AllEvents);
     });
     QVERIFY(ownerReady.tryAcquire(1, kHandshakeMs));
     qunsetenv("QT_NO_GLIB"); // the owner thread has its dispatcher
-    Worker caller([&] {
+    const auto call = [&] {
         QThread::currentThread()->setObjectName(QStringLiteral("x11 caller"));
-        onOwner.invoke(LongQuery { &queryStarted, &releaseQuery });
+        if (postRuns)
+            (void)onOwner.invoke(DatabaseLookup {});
+        else
+            onOwner.invoke(LongQuery { &started, &release });
         callerReturned.finish();
+    };
+    std::optional<Worker> caller;
+    if (!postRuns)
+        caller.emplace(call);
+    QVERIFY(started.tryAcquire(1, kHandshakeMs));
+    const bool otherRanFirst = otherRan; // written before the item started, on its thread
+    if (postRuns)
+        caller.emplace(call); // its item waits in the queue, where describeWaits() reads it
+    const char *const running = postRuns ? "SliceEater" : "LongQuery";
+    const QString text = describeUntil([running](const QString &t) {
+        return t.contains(QLatin1String(running)) && t.contains(QLatin1String("running"));
     });
-    QVERIFY(queryStarted.tryAcquire(1, kHandshakeMs));
-    const bool otherRanFirst = otherRan; // written before the query started, on its thread
-    const QString text = describeUntil([](const QString &t) {
-        return t.contains(QLatin1String("LongQuery")) && t.contains(QLatin1String("running on"));
-    });
-    releaseQuery.release();
-    QVERIFY(caller.join());
+    release.release();
+    QVERIFY(caller->join());
     QVERIFY(owner.join());
     QVERIFY(queuedAll);
     QVERIFY(served);
-    QVERIFY(otherRanFirst); // the other executor's drain ran between the eater and the query
-    QVERIFY2(text.contains(
-                 QStringLiteral(" of %1, which is running on thread \"x11 owner\"").arg(ownLabel)),
+    QVERIFY(otherRanFirst); // the other executor's drain ran between the eaters and the item
+    const QString named = postRuns
+        ? QStringLiteral("thread \"x11 owner\" is running the item `(anonymous "
+                         "namespace)::SliceEater` of %1 inside its wait.")
+        : QStringLiteral("It waits for the item `(anonymous namespace)::LongQuery` of %1, which "
+                         "is running on thread \"x11 owner\"");
+    QVERIFY2(text.contains(named.arg(ownLabel)), qPrintable(text));
+    QVERIFY2(!text.contains(otherLabel) && !text.contains(QLatin1String("MarkRan")),
              qPrintable(text));
-    QVERIFY2(!text.contains(otherLabel), qPrintable(text));
 }
 
 QTEST_GUILESS_MAIN(TestWaitChains)

@@ -58,6 +58,9 @@ struct ItemIdentity
 {
     CallableName name;
     const void *awaitKey = nullptr;
+    // The same for every item of its class (a post of one callable type): the owner thread then
+    // publishes it once for a run of such items, not item by item (P7).
+    bool sameForItsClass = false;
 };
 
 template<typename Fn> CallableName nameOf() noexcept
@@ -226,7 +229,7 @@ public:
     template<typename F> explicit PostItem(F &&fn) : m_fn(std::forward<F>(fn)) { }
 
     CallableName callableName() const noexcept override { return nameOf<Fn>(); }
-    ItemIdentity identity() const noexcept override { return { nameOf<Fn>(), nullptr }; }
+    ItemIdentity identity() const noexcept override { return { nameOf<Fn>(), nullptr, true }; }
 
 protected:
     void call() override { std::invoke(std::move(m_fn)); }
