@@ -21,7 +21,9 @@ namespace qdispatch::detail {
 //   a reading, where the precise one costs 20-55 ns, against tiny items of 150-200 ns (P7); but
 //   it moves in steps of a tick (1-4 ms) and lags the precise clock by up to a step, more when
 //   ticks come late (on the project's 2-core virtual machine, up to 7.7 ms with 4 ms steps while
-//   builds ran), so a time read with it may be off by about two steps either way. Linux only.
+//   builds ran, up to 22 ms right after a wake-up on an idle machine whose kernel stops idle
+//   ticks), so a time read with it may be off by about two steps either way, sometimes more.
+//   Linux only.
 // - precise: std::chrono::steady_clock, which on Linux is CLOCK_MONOTONIC, the same epoch.
 // A time read coarse is recorded and reported in whole steps (wholeSteps()), so a report never
 // shows a precision its clock did not have. The kernel's steps themselves are not all equal (NTP
