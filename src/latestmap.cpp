@@ -4,6 +4,7 @@
 
 #include "executorstate_p.h"
 #include "itemqueue_p.h"
+#include "waitchains_p.h"
 
 #include <QtCore/QSet>
 
@@ -13,6 +14,7 @@ void LatestItem::run() noexcept
 {
     if (auto work = home->takeLatestPayload(this)) {
         ranName = work->callableName(); // X10: a report about this item names the payload
+        nameRunningItem(work->identity()); // X11: so does describeWaits()
         passClaimTo(*work); // the payload starts or skips itself (X8 context), for the books
         ExecutorState::runItem(work.release());
     } else {

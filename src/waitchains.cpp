@@ -140,6 +140,31 @@ RunningItems &currentRunningItems()
     return unread;
 }
 
+void nameRunningItem(const ItemIdentity &id) noexcept
+{
+#if QDISPATCH_DIAGNOSTICS
+    RunningItems &running = currentRunningItems();
+    const std::uint32_t depth = running.depth.load(std::memory_order_relaxed);
+    if (depth == 0 || depth > RunningItems::kDepth)
+        return;
+    RunningItems::Entry &entry = running.entries[depth - 1];
+    // Only an entry that names nothing yet: nested too deep to be published, the slot left the
+    // entry of the item around it, which keeps its own name.
+    if (entry.type.load(std::memory_order_relaxed) ||
+        entry.signature.load(std::memory_order_relaxed) ||
+        entry.key.load(std::memory_order_relaxed))
+        return;
+    const std::uint32_t version = running.version.load(std::memory_order_relaxed);
+    running.version.store(version + 1, std::memory_order_relaxed);
+    entry.key.store(id.awaitKey, std::memory_order_release);
+    entry.type.store(id.name.type, std::memory_order_release);
+    entry.signature.store(id.name.signature, std::memory_order_release);
+    running.version.store(version + 2, std::memory_order_release);
+#else
+    Q_UNUSED(id);
+#endif
+}
+
 WaitRecord::WaitRecord(Kind kind, RunMode mode, WaitServes serves, const ExecutorState *executor,
                        const QFuture<void> *future, const void *signalKey) noexcept
     : m_thread(ownWaitRecord()), m_index(-1)

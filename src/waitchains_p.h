@@ -42,6 +42,9 @@ struct RunningItems
 
 // The calling thread's, made and listed on its first use (a few allocations, once per thread).
 RunningItems &currentRunningItems();
+// The item running innermost on the calling thread, published without a name, is `id`: a
+// postLatest() slot knows its callable only once it has taken it, as it starts.
+void nameRunningItem(const ItemIdentity &id) noexcept;
 
 // What a wait serves while it waits: which executors' items run meanwhile.
 enum class WaitServes : unsigned char {

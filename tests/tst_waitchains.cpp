@@ -214,6 +214,7 @@ private Q_SLOTS:
     void x11_executorShutDownKeepsItsThreadsName();
     void x11_threadNamesEscaped();
     void x11_threadsRenamedWhileDescribed();
+    void x11_postLatestItemNamedByItsCallable();
     void x11_runningItemNamedRightAfterAnotherDrainedBetween_data();
     void x11_runningItemNamedRightAfterAnotherDrainedBetween();
 };
@@ -720,6 +721,30 @@ void TestWaitChains::x11_describeFromManyThreadsDuringAFloodOfWaits()
         QVERIFY(t->join());
     QCOMPARE(deadlocks.load(), 0);
     QVERIFY(descriptions.load() >= 4);
+}
+
+// X11: a postLatest() slot that runs is named by the callable it runs (X2), as its reports are
+// (X10): it takes the callable only as it starts, after the drain published it without a name.
+void TestWaitChains::x11_postLatestItemNamedByItsCallable()
+{
+    NamedLoop owner("x11 latest");
+    const ExecutorHandle onOwner = executorOf(&owner.thread);
+    Semaphore queryStarted;
+    Semaphore releaseQuery;
+    const ReleaseOnExit letGo { releaseQuery };
+    static int key;
+    onOwner.postLatest(&key, LongQuery { &queryStarted, &releaseQuery });
+    QVERIFY(queryStarted.tryAcquire(1, kHandshakeMs));
+    int answer = 0;
+    Worker caller([&] { answer = onOwner.invoke(DatabaseLookup {}); }); // queued behind it
+    const QString text = describeUntil(
+        [](const QString &t) { return t.contains(QLatin1String("is running the item")); });
+    releaseQuery.release();
+    QVERIFY(caller.join());
+    QCOMPARE(answer, 7);
+    QVERIFY2(text.contains(QLatin1String("thread \"x11 latest\" is running the item "
+                                         "`(anonymous namespace)::LongQuery` of executorOf(")),
+             qPrintable(text));
 }
 
 // X11: a running item is named with its own name and executor, also when another executor of
