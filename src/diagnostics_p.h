@@ -226,9 +226,7 @@ private:
         return m_timed && m_coarse && !m_lastPrecise ? m_last : diagclock::coarseNs();
     }
     // X11: the item starts, for describeWaits() on any thread: stores to a line only this thread
-    // writes, inside an odd version so that a reader sees all of them or retries. The stores
-    // are releases (and the reader's loads acquires) rather than fences, which ThreadSanitizer
-    // cannot follow; on x86 either is a plain move.
+    // writes (RunningItems::update()).
     void publishRunning(const WorkItem *item) noexcept
     {
         // A flood is mostly items of one class, and a post's name is its class's (its callable
@@ -242,15 +240,12 @@ private:
             m_running->depth.store(m_depth + 1, std::memory_order_release);
             return;
         }
-        const std::uint32_t version = m_running->version.load(std::memory_order_relaxed);
-        m_running->version.store(version + 1, std::memory_order_relaxed);
         const ItemIdentity id = item->identity();
-        m_entry->key.store(id.awaitKey, std::memory_order_release);
-        m_entry->type.store(id.name.type, std::memory_order_release);
-        m_entry->signature.store(id.name.signature, std::memory_order_release);
-        m_entry->startNs.store(m_stampStart ? coarseStart() : 0, std::memory_order_release);
-        m_running->depth.store(m_depth + 1, std::memory_order_release);
-        m_running->version.store(version + 2, std::memory_order_release);
+        m_running->update([&] {
+            m_entry->name(id);
+            m_entry->startNs.store(m_stampStart ? coarseStart() : 0, std::memory_order_release);
+            m_running->depth.store(m_depth + 1, std::memory_order_release);
+        });
         m_publishedClass = id.sameForItsClass ? itemClass : nullptr;
     }
     // X11: what tells the items' classes apart without a call: the address of the class's table

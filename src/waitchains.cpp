@@ -154,12 +154,7 @@ void nameRunningItem(const ItemIdentity &id) noexcept
         entry.signature.load(std::memory_order_relaxed) ||
         entry.key.load(std::memory_order_relaxed))
         return;
-    const std::uint32_t version = running.version.load(std::memory_order_relaxed);
-    running.version.store(version + 1, std::memory_order_relaxed);
-    entry.key.store(id.awaitKey, std::memory_order_release);
-    entry.type.store(id.name.type, std::memory_order_release);
-    entry.signature.store(id.name.signature, std::memory_order_release);
-    running.version.store(version + 2, std::memory_order_release);
+    running.update([&] { entry.name(id); });
 #else
     Q_UNUSED(id);
 #endif

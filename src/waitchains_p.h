@@ -34,10 +34,29 @@ struct RunningItems
         std::atomic<const std::type_info *> type { nullptr };
         std::atomic<const char *> signature { nullptr };
         std::atomic<std::int64_t> startNs { 0 }; // coarse clock; 0 unless a hang threshold is set
+
+        // Inside update(): what names the item.
+        void name(const ItemIdentity &id) noexcept
+        {
+            key.store(id.awaitKey, std::memory_order_release);
+            type.store(id.name.type, std::memory_order_release);
+            signature.store(id.name.signature, std::memory_order_release);
+        }
     };
     std::atomic<std::uint32_t> version { 0 };
     std::atomic<std::uint32_t> depth { 0 };
     Entry entries[kDepth];
+
+    // The thread itself: `write()` stores inside an odd version, so that a reader sees all of its
+    // stores or retries. Releases rather than fences, which ThreadSanitizer cannot follow; on x86
+    // either is a plain move.
+    template<typename Write> void update(Write &&write) noexcept
+    {
+        const std::uint32_t now = version.load(std::memory_order_relaxed);
+        version.store(now + 1, std::memory_order_relaxed);
+        write();
+        version.store(now + 2, std::memory_order_release);
+    }
 };
 
 // The calling thread's, made and listed on its first use (a few allocations, once per thread).
