@@ -8,6 +8,7 @@
 #include "spinwait_p.h"
 #include "testhooks_p.h"
 #include "threadregistry_p.h"
+#include "timeslice_p.h"
 #include "trace_p.h"
 #include "waitchains_p.h"
 #include "waitdeadlinescope_p.h"
@@ -183,7 +184,10 @@ private:
 };
 
 // Items one executor may run in a row before an invoke() wait turns to the next executor of the
-// thread, so that a flood on one cannot starve the others.
+// thread, so that a flood on one cannot starve the others. While the wait serves several, a turn
+// also ends once it has used up a drain's time slice (4 ms): 64 slow items in a row (a flood of
+// 15 ms items, say) would otherwise keep work sent back through another executor waiting for
+// about a second.
 constexpr int kItemsPerTurn = 64;
 
 // The executors an ExecutorOnly wait serves: one executor (runUntilFuture), or every live
@@ -282,17 +286,25 @@ bool waitExclusive(const std::shared_ptr<ExecutorState> &primary, Serve serve,
                     ~Depth() { --state.drainDepth; }
                 } depth(*state);
                 ItemBooks books(*state); // X10
+                // Started with the turn's first item: a pass that finds nothing reads no clock.
+                std::optional<TimeSlice> slice;
+                const bool several = served.states().size() > 1;
                 for (int turn = 0; turn < kItemsPerTurn && !future.isFinished(); ++turn) {
                     // C9: no item starts once the deadline has passed, however fast they come.
                     if (finite && deadline.hasExpired())
                         return false;
                     ExecutorState::Walk walk;
                     WorkItem *const item = state->takeNext(&walk);
-                    if (item)
-                        books.run(item);
-                    else if (walk == ExecutorState::Walk::Done)
+                    if (!item && walk == ExecutorState::Walk::Done)
                         break;
                     ranAny = true;
+                    if (item) {
+                        if (several && !slice)
+                            slice.emplace();
+                        books.run(item);
+                        if (slice && slice->usedUp())
+                            break;
+                    }
                 }
             }
         } while (ranAny && !future.isFinished());

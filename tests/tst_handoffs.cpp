@@ -21,7 +21,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <memory>
+#include <thread>
 #include <vector>
 
 using namespace qdispatch;
@@ -40,6 +42,7 @@ private Q_SLOTS:
     void x3_invokeServesEveryLiveExecutor_data();
     void x3_invokeServesEveryLiveExecutor();
     void x3_invokeServesAnExecutorCreatedDuringTheWait();
+    void x3_invokeTurnsFromASlowFloodWithinATimeSlice();
 };
 
 // X2: "an item moved down the chain stays replaceable by its key in the executor where it now
@@ -305,6 +308,73 @@ void TestHandOffs::x3_invokeServesAnExecutorCreatedDuringTheWait()
         gui.runUntilFuture(workerDone.future(), QDeadlineTimer(kJoinMs), RunMode::ExecutorOnly));
     QVERIFY(worker.join());
     QCOMPARE(result.load(), 1);
+}
+
+// X3, "a flood on one executor cannot starve the others": while invoke() waits, a worker's newer
+// executor holds a flood of slow items, each re-posting the next, and the item on the test thread
+// sends work back through the worker's older executor. Each flood item sleeps 5 ms, longer than
+// a drain's time slice (4 ms), so a turn on the flooded executor ends after one item and the
+// older one comes next: at most a couple of flood items may run between the work being queued
+// and it starting. Counted in items, not time (a sleep is never shorter than asked); a turn of 64
+// items made it wait for about 64.
+void TestHandOffs::x3_invokeTurnsFromASlowFloodWithinATimeSlice()
+{
+    constexpr int kMostFloodItemsBetween = 3;
+    constexpr int kGenerations = 200; // a second and more: longer than a turn of 64 items
+    CurrentThreadExecutor gui;
+    std::atomic<int> floodRan { 0 };
+    std::atomic<bool> stopFlood { false };
+    std::atomic<int> queuedAt { -1 };
+    std::atomic<int> startedAt { -1 };
+    std::atomic<int> result { -1 };
+    StartedPromise<void> workerDone;
+    AnyThread worker(true, [&] {
+        CurrentThreadExecutor older;
+        CurrentThreadExecutor newer; // invoke()'s wait sleeps on this one, and serves it first
+        struct Flood
+        {
+            CurrentThreadExecutor *ex;
+            std::atomic<int> *ran;
+            std::atomic<bool> *stop;
+            int left;
+            void operator()() const
+            {
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                ran->fetch_add(1);
+                if (left > 0 && !stop->load())
+                    ex->post(Flood { ex, ran, stop, left - 1 });
+            }
+        };
+        newer.post(Flood { &newer, &floodRan, &stopFlood, kGenerations });
+        try {
+            result = gui.invoke([&] {
+                Semaphore ran;
+                queuedAt = floodRan.load();
+                older.post([&] {
+                    startedAt = floodRan.load();
+                    stopFlood = true;
+                    ran.release();
+                });
+                return ran.tryAcquire(1, kServeMs) ? 1 : 0;
+            });
+        } catch (...) {
+            result = -2;
+        }
+        stopFlood = true;
+        drain(newer, RunMode::ExecutorOnly);
+        drain(older, RunMode::ExecutorOnly);
+        workerDone.finish();
+    });
+    QVERIFY(
+        gui.runUntilFuture(workerDone.future(), QDeadlineTimer(kJoinMs), RunMode::ExecutorOnly));
+    QVERIFY(worker.join());
+    QCOMPARE(result.load(), 1);
+    const int between = startedAt.load() - queuedAt.load();
+    QVERIFY2(between <= kMostFloodItemsBetween,
+             qPrintable(QStringLiteral("X3: %1 slow flood items ran on the newer executor between "
+                                       "the work sent back through the older one being queued and "
+                                       "it starting")
+                            .arg(between)));
 }
 
 QTEST_GUILESS_MAIN(TestHandOffs)

@@ -77,10 +77,13 @@ inline void mark()
 }
 
 constexpr int kWaitMs = 10000; // a producer's wait for one of its items
-constexpr int kInvokeBackMs = 1000; // X3: how long an invoked item waits for work sent back
+// X3: an invoked item that waits for work sent back calls it a hang once the owner has run no
+// item for this long; it looks every kInvokeBackPollMs.
+constexpr int kInvokeBackMs = 1000;
+constexpr int kInvokeBackPollMs = 20;
 // C9: how late a wait may return after its deadline. Items run inside a wait may block it
-// legitimately: an invoked item waits up to kInvokeBackMs when its executor broke meanwhile,
-// and a few owners may invoke at once.
+// legitimately: an invoked item waits while the owner works through what is queued ahead of the
+// work it sent back, and a few owners may invoke at once.
 constexpr int kOverrunMs = 5 * kInvokeBackMs;
 // C9: how much later than its deadline a wait may still start an item: none is allowed, but the
 // clock is read a little before the item starts, and the thread may be preempted in between.

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <limits>
 #include <thread>
+#include <vector>
 
 namespace model {
 
@@ -87,17 +88,25 @@ void waitOnce(const std::shared_ptr<World> &w, Rng &rng, CurrentThreadExecutor *
 // X3: an owner invokes on the main-thread executor; that item sends work back through one of
 // the owner's own executors (the oldest: not the one a newest-only wait would serve) and waits
 // for it. It must run while invoke() waits, unless another thread broke that executor meanwhile
-// (then the work went down its chain, maybe to the blocked main thread itself).
+// (then the work went down its chain, maybe to the blocked main thread itself). X3 says that it
+// runs, not by when: it queues behind whatever that executor holds, and the owner takes turns
+// with its other executors. So the item waits as long as the owner keeps running items, and
+// calls it a hang when the owner ran none for kInvokeBackMs, or after kWaitMs in all.
 void invokeBack(const std::shared_ptr<World> &w, OwnerState &owner)
 {
     if (owner.own.size() < 2)
         return;
     CurrentThreadExecutor *target = owner.own.front().get();
+    // Only this thread destroys or gives away its executors, and it is blocked in invoke().
+    std::vector<CurrentThreadExecutor *> mine;
+    for (const auto &ex : owner.own)
+        mine.push_back(ex.get());
     QThread *const self = QThread::currentThread();
     w->stats.invokes.fetch_add(1);
     int outcome = 0; // 1 ran here, 0 did not run, -1 could not be sent
+    QString waits; // X11's account of every wait, taken when the work did not run
     try {
-        outcome = qdispatch::invokeOnMainThread([target, self] {
+        outcome = qdispatch::invokeOnMainThread([target, self, &mine, &waits] {
             auto ran = std::make_shared<Semaphore>();
             auto where = std::make_shared<std::atomic<QThread *>>(nullptr);
             try {
@@ -109,8 +118,31 @@ void invokeBack(const std::shared_ptr<World> &w, OwnerState &owner)
             } catch (const ExecutorError &) {
                 return -1;
             }
-            if (!ran->tryAcquire(1, kInvokeBackMs))
-                return target->isBroken() ? -1 : 0;
+            // Items the owner has started or skipped, on any of its executors.
+            const auto progress = [&mine] {
+                quint64 total = 0;
+                for (CurrentThreadExecutor *ex : mine) {
+                    const ExecutorStats stats = ex->stats();
+                    total += stats.run + stats.cancelled;
+                }
+                return total;
+            };
+            QElapsedTimer inAll;
+            inAll.start();
+            QElapsedTimer still;
+            still.start();
+            quint64 seen = progress();
+            while (!ran->tryAcquire(1, kInvokeBackPollMs)) {
+                if (target->isBroken())
+                    return -1;
+                if (const quint64 now = progress(); now != seen) {
+                    seen = now;
+                    still.restart();
+                } else if (still.hasExpired(kInvokeBackMs) || inAll.hasExpired(kWaitMs)) {
+                    waits = qdispatch::describeWaits();
+                    return 0;
+                }
+            }
             return where->load() == self || target->isBroken() ? 1 : 0;
         });
     } catch (const ExecutorError &) {
@@ -119,8 +151,10 @@ void invokeBack(const std::shared_ptr<World> &w, OwnerState &owner)
     if (outcome == 0) {
         std::lock_guard lock(w->recMutex);
         w->hangs.append(QStringLiteral("X3: work sent back to model thread %1 through its oldest "
-                                       "live executor did not run while it waited in invoke()")
-                            .arg(t_thread));
+                                       "live executor did not run while it waited in invoke(); "
+                                       "the waits then:\n%2")
+                            .arg(t_thread)
+                            .arg(waits));
     }
 }
 
