@@ -14,6 +14,7 @@
 #include <QtCore/QJsonDocument>
 #include <QtCore/QJsonObject>
 #include <QtCore/QPromise>
+#include <QtCore/QRegularExpression>
 #include <QtGui/QGuiApplication>
 #include <QtGui/QPixmap>
 
@@ -336,11 +337,22 @@ void SelfTest::slowItem(MainWindow &window)
               named.contains(
                   QStringLiteral("(run threshold %1 ms)").arg(m_gui.slowRunThreshold().count())),
           QStringLiteral("a slow-item report named the item: %1").arg(named));
+    // stats() keeps the longest run since the executor began: this item's, unless another ran
+    // longer still (on a loaded machine, under a sanitizer, a tile delivery of an earlier step
+    // can), and then at least as long as this one.
     const qdispatch::ExecutorStats s = m_gui.stats();
-    check(s.longestRun >= std::chrono::milliseconds(MainWindow::kSlowItemMs) &&
-              named.contains(s.longestRunItem),
-          QStringLiteral("stats() kept it as the longest run: %1 ms")
-              .arg(double(s.longestRun.count()) / 1e6, 0, 'f', 1));
+    const QRegularExpressionMatch ran =
+        QRegularExpression(QStringLiteral("it ran ([0-9.]+) ms")).match(named);
+    const double ranMs = ran.hasMatch() ? ran.captured(1).toDouble() : 0.0;
+    const double longestMs = double(s.longestRun.count()) / 1e6;
+    // The report gives a tenth of a millisecond; both come from the same clock's readings.
+    const double slackMs = 0.1 + double(m_gui.slowItemTimeResolution().count()) / 1e6;
+    check(
+        ranMs >= MainWindow::kSlowItemMs && longestMs >= ranMs - slackMs,
+        QStringLiteral("stats() kept the longest run: %1 ms, by %2 (this item ran %3 ms)")
+            .arg(longestMs, 0, 'f', 1)
+            .arg(named.contains(s.longestRunItem) ? QStringLiteral("this item") : s.longestRunItem)
+            .arg(ranMs, 0, 'f', 1));
 }
 
 // "Record timeline": a trace (X12) recorded while a small flood runs, written where the window
