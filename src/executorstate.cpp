@@ -10,6 +10,7 @@
 #include "trace_p.h"
 #include "waitchains_p.h"
 #include "waitdeadlinescope_p.h"
+#include "wokenwait_p.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QThread>
@@ -326,6 +327,10 @@ void ExecutorState::drainTimeSliced()
         }
     }
     --drainDepth;
+    // C8, C9: the items may have run event loops of their own, nested in a wait of the event
+    // loop that delivered this wake-up, and that wait may have been woken meanwhile: it must not
+    // sleep once control is back with it (wokenwait_p.h).
+    WokenWait::renew();
 }
 
 bool ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFlags> events,

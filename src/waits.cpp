@@ -12,6 +12,7 @@
 #include "trace_p.h"
 #include "waitchains_p.h"
 #include "waitdeadlinescope_p.h"
+#include "wokenwait_p.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QEventLoop>
@@ -347,11 +348,13 @@ bool waitInEventLoop(ExecutorState &state, const QFuture<void> &future, QDeadlin
     QTimer timer;
     timer.setSingleShot(true);
     timer.setTimerType(Qt::PreciseTimer);
-    // Set when one of this wait's own reasons ended loop.exec(); anything else that ends it is
+    // Woken when one of this wait's own reasons ended loop.exec(); anything else that ends it is
     // the thread's quit()/exit() (QThread or QCoreApplication), which exits every running loop.
-    bool ownReason = false;
+    // Counted as woken until control is back here: a wake-up that came while a loop nested
+    // inside this one ran is renewed on the way back out (wokenwait_p.h).
+    WokenWait woken;
     const auto wakeUp = [&] {
-        ownReason = true;
+        woken.wake();
         loop.quit();
     };
     QObject::connect(&watcher, &QFutureWatcherBase::finished, &loop, wakeUp);
@@ -385,10 +388,10 @@ bool waitInEventLoop(ExecutorState &state, const QFuture<void> &future, QDeadlin
         if (quitRequested) {
             QCoreApplication::processEvents(flags | QEventLoop::WaitForMoreEvents);
         } else {
-            ownReason = false;
             loop.exec(flags);
-            quitRequested = !ownReason;
+            quitRequested = !woken.isWoken();
         }
+        woken.settle();
     }
     return true;
 }
@@ -615,6 +618,12 @@ bool CurrentThreadExecutor::runUntil(const QFuture<void> &future, QDeadlineTimer
 
     // Keep the state alive even if an item destroys this executor while we wait.
     const std::shared_ptr<ExecutorState> state = d;
+    // C8, C9: this call may have run event loops nested in a wait further out, in which that
+    // wait was woken; it must not sleep once control is back with it (wokenwait_p.h).
+    struct RenewOnReturn
+    {
+        ~RenewOnReturn() { detail::WokenWait::renew(); }
+    } renewOnReturn;
     std::optional<detail::TraceWait> trace; // X12: a wait that waits, and the drain after it
     if (!future.isFinished()) {
         trace.emplace(detail::traceWaitName(mode), state.get());

@@ -12,16 +12,23 @@
 #include "testsupport.h"
 
 #include <QtConcurrent/QtConcurrent>
+#include <QtCore/QAbstractEventDispatcher>
+#include <QtCore/QByteArray>
+#include <QtCore/QCoreApplication>
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QFuture>
+#include <QtCore/QMetaObject>
+#include <QtCore/QObject>
 #include <QtCore/QPromise>
 #include <QtCore/QThread>
 #include <QtTest/QTest>
 
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace qdispatch;
@@ -32,6 +39,15 @@ namespace {
 std::exception_ptr makeError(const char *what)
 {
     return std::make_exception_ptr(std::runtime_error(what));
+}
+
+// Keeps the thread busy for twice a drain's time slice (4 ms): a drain that lets events through
+// between time slices does so after such an item.
+void busyForTwoSlices()
+{
+    QElapsedTimer timer;
+    timer.start();
+    while (timer.elapsed() < 8) { }
 }
 
 } // namespace
@@ -55,6 +71,8 @@ private Q_SLOTS:
     void c8_cancelledFutureEndsWait();
     void c8_nested_data();
     void c8_nested();
+    void c8_c9_wokenWaitReturnsAfterANestedLoopTookItsWakeUp_data();
+    void c8_c9_wokenWaitReturnsAfterANestedLoopTookItsWakeUp();
     void c8_manyTimesInARow();
     void c8_ownerIsNotTheMainThread_data();
     void c8_ownerIsNotTheMainThread();
@@ -485,6 +503,135 @@ void TestRunUntil::c8_nested()
     QCOMPARE(offThread.load(), 0);
     QVERIFY(!executor.isBroken());
     QVERIFY(!other.isBroken());
+}
+
+// C8, C9: a wait that is woken (its future finished, or its deadline came) while an event loop
+// nested inside it runs returns once control is back with it. An outside tester found a nested
+// wait that stayed in its event loop after its future had finished, until some other event came
+// (docs/reliability.md, "Found and fixed: a woken wait that slept on"). Wait A, in an item of one
+// executor, delivers an event whose handler lets the thread's events through twice: A is woken
+// the first time, and the second time takes the one wake-up that Qt's QEventLoop::quit() gives
+// the thread. The handler is another executor's item that waits on a finished future with a
+// backlog of two items longer than a time slice behind it (C8), or such an item that calls
+// processEvents() itself, or a queued slot whose runUntilFuture(ExecutorOnly) runs such an item.
+// The owner thread gets Qt's Unix event dispatcher (QT_NO_GLIB, read when the thread starts),
+// which delivers posted events in a loop nested in a posted event's handler; the GLib one leaves
+// them to the outer loop, and A's wake-up with them.
+void TestRunUntil::c8_c9_wokenWaitReturnsAfterANestedLoopTookItsWakeUp_data()
+{
+    addColumns<RunMode, bool, int>({ "mode", "deadlinePasses", "nesting" });
+    const char *const nestings[] = { "itemWaitsOnABacklog", "itemProcessesEvents",
+                                     "slotWaitsOnAnItemThatProcessesEvents" };
+    for (RunMode mode : { RunMode::AllEvents, RunMode::ExcludeUserInput }) {
+        for (bool deadlinePasses : { false, true }) {
+            for (int nesting = 0; nesting < 3; ++nesting) {
+                QTest::addRow("%s-%s-%s", modeName(mode),
+                              deadlinePasses ? "deadlinePasses" : "futureFinishes",
+                              nestings[nesting])
+                    << mode << deadlinePasses << nesting;
+            }
+        }
+    }
+}
+
+void TestRunUntil::c8_c9_wokenWaitReturnsAfterANestedLoopTookItsWakeUp()
+{
+    QFETCH(RunMode, mode);
+    QFETCH(bool, deadlinePasses);
+    QFETCH(int, nesting);
+    const bool itemWaits = nesting == 0;
+    const bool inSlot = nesting == 2;
+    StartedPromise<void> stop; // the owner serves its executors until it finishes
+    StartedPromise<void> awaited; // what A waits for (never finished when its deadline passes)
+    Semaphore ownerReady;
+    Semaphore waiting;
+    Semaphore nestedRuns;
+    Semaphore nestedGoesOn;
+    Semaphore returned;
+    CurrentThreadExecutor *waiter = nullptr; // A waits in an item of this one
+    CurrentThreadExecutor *nester = nullptr; // the items that let events through
+    QObject *slotContext = nullptr; // on the owner thread
+    QByteArray dispatcher;
+    QDeadlineTimer deadline; // A's
+    QFuture<void> processing; // inSlot: the item that the slot's wait runs
+    std::atomic<int> result { -1 }; // what A returned: 1 true, 0 false
+
+    qputenv("QT_NO_GLIB", "1");
+    struct Unset
+    {
+        ~Unset() { qunsetenv("QT_NO_GLIB"); }
+    } unset;
+    Worker owner([&] {
+        CurrentThreadExecutor one;
+        CurrentThreadExecutor two;
+        QObject context;
+        waiter = &one;
+        nester = &two;
+        slotContext = &context;
+        dispatcher = QAbstractEventDispatcher::instance()->metaObject()->className();
+        ownerReady.release();
+        (void)one.runUntilFuture(stop.future(), joinDeadline(), mode);
+    });
+    // However the test ends: the nested handler goes on, and the owner stops serving.
+    const ReleaseOnExit letNestedGoOn { nestedGoesOn };
+    const FinishOnExit stopOwner { stop };
+    QVERIFY(ownerReady.tryAcquire(1, kHandshakeMs));
+    qunsetenv("QT_NO_GLIB"); // the owner thread has its dispatcher
+#if defined(Q_OS_LINUX)
+    QCOMPARE(dispatcher, QByteArray("QEventDispatcherUNIX"));
+#endif
+
+    waiter->post([&] {
+        deadline = deadlinePasses ? QDeadlineTimer(kShortMs) : joinDeadline();
+        waiting.release();
+        result = waiter->runUntilFuture(awaited.future(), deadline, mode) ? 1 : 0;
+        returned.release();
+    });
+    QVERIFY(waiting.tryAcquire(1, kHandshakeMs));
+    const auto processEventsTwice = [] {
+        busyForTwoSlices(); // A's deadline timer is due by now
+        QCoreApplication::processEvents(); // A is woken
+        QCoreApplication::processEvents(); // and this takes its wake-up
+    };
+    // A's loop delivers this event: its handler runs nested inside A.
+    const auto handler = [&] {
+        nestedRuns.release();
+        (void)nestedGoesOn.tryAcquire(1, kHandshakeMs);
+        if (inSlot)
+            nester->runUntilFuture(processing, RunMode::ExecutorOnly);
+        else if (itemWaits)
+            nester->runUntilFuture(qdispatch_compat::readyFuture(), mode); // runs the backlog
+        else
+            processEventsTwice();
+    };
+    if (inSlot)
+        QMetaObject::invokeMethod(slotContext, handler, Qt::QueuedConnection);
+    else
+        nester->post(handler);
+    if (itemWaits) {
+        nester->post(busyForTwoSlices);
+        nester->post(busyForTwoSlices);
+    }
+    QVERIFY(nestedRuns.tryAcquire(1, kHandshakeMs));
+    if (inSlot)
+        processing = nester->submit(processEventsTwice); // its wake-up comes before A's
+    if (deadlinePasses) {
+        while (!deadline.hasExpired())
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    } else {
+        awaited.finish(); // posts the event that wakes A, before the handler goes on
+    }
+    nestedGoesOn.release();
+
+    const bool returnedInTime = returned.tryAcquire(1, kPromptMs);
+    if (!returnedInTime) {
+        waiter->post([] {}); // any event lets it return, and the test end in order
+        (void)returned.tryAcquire(1, kHandshakeMs);
+    }
+    QVERIFY2(returnedInTime, "the woken wait did not return until another event came");
+    QCOMPARE(result.load(), deadlinePasses ? 0 : 1);
+    stop.finish();
+    QVERIFY(owner.join());
 }
 
 // C8: any number of calls in a row, each one a real wait, cycling modes and both overloads.
