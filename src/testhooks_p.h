@@ -17,7 +17,9 @@ enum class TestPoint {
                 // state lock, which may have made it wait) and claimed nothing yet
     HandOffWaitsForClaim, // a thread breaking the executor waits for such an item to start
     OwnerSleeps, // an ExecutorOnly wait (runUntilFuture(), invoke()) is about to sleep
-    InvokeBlocks // an invoke() from a thread with no executor is about to block
+    InvokeBlocks, // an invoke() from a thread with no executor is about to block
+    InvokeWaits // an invoke() from a thread with an executor sent its item, and is about to look
+                // up the executor its wait sleeps on
 };
 
 // Called on the thread that reaches the point. Set it before the threads it concerns start.

@@ -275,9 +275,12 @@ bool waitExclusive(const std::shared_ptr<ExecutorState> &primary, Serve serve,
     const WaitDeadlineScope deadlineScope(finite ? &deadline : nullptr);
 
     for (;;) {
-        served.refresh();
         bool ranAny;
         do {
+            // X3: an executor made for this thread meanwhile (by executorOf() from another
+            // thread, or by an item here) is served from the next pass, also while items keep
+            // coming and the wait never gets to sleep.
+            served.refresh();
             ranAny = false;
             for (const auto &state : served.states()) {
                 struct Depth
@@ -409,18 +412,16 @@ void waitForInvoke(const QFuture<void> &future, const ExecutorState *target)
         return; // it ran inline: the chain led back to this thread (X3)
     // The executor this wait sleeps on: the newest one constructed on this thread, else the one
     // executorOf() made for it (X9).
+    QDISPATCH_TEST_POINT(TestPoint::InvokeWaits);
     CurrentThreadExecutor *const executor = CurrentThreadExecutor::current();
-    const std::shared_ptr<ExecutorState> primary =
+    std::shared_ptr<ExecutorState> primary =
         executor ? StateOf::get(*executor) : executorOfThisThread();
     if (!primary) {
-        // invokeOn() saw a current executor, but another thread shut it down since. Nothing of
-        // this thread's is left to serve: block. The caller reads the future's exception.
-        const WaitRecord record(WaitRecord::Kind::Invoke, RunMode::ExecutorOnly,
-                                WaitServes::Nothing, nullptr, &future, nullptr); // X11
-        try {
-            QFuture<void>(future).waitForFinished();
-        } catch (...) { }
-        return;
+        // invokeOn() saw a current executor, but another thread shut it down since. The wait
+        // must still serve an executor that executorOf() makes for this thread while it lasts
+        // (X3: the item may send work back through one), so it sleeps on a state of its own
+        // that nobody else can reach: the future's finish and executorOf() wake it.
+        primary = std::make_shared<ExecutorState>(QThread::currentThread());
     }
     // X3: every live executor of this thread is served, not only the newest: work sent back to
     // this thread through an older one must run too, or the two threads deadlock.

@@ -7,6 +7,7 @@
 // C9: no item starts after a wait's deadline passed while the owner took the inbox.
 #include <qdispatch/currentthreadexecutor.h>
 
+#include "qtcompat.h"
 #include "testhooks_p.h"
 #include "testsupport.h"
 
@@ -83,6 +84,8 @@ private Q_SLOTS:
     void c4_handOffWaitsForTheItemTheOwnerTook();
     void x3_invokeServesAnExecutorMadeForItsThreadDuringTheWait_data();
     void x3_invokeServesAnExecutorMadeForItsThreadDuringTheWait();
+    void x3_invokeServesAnExecutorMadeForItsThreadWhileAFloodKeepsItBusy();
+    void x3_invokeServesAnExecutorMadeAfterItsOwnWasShutDownBeforeTheWait();
     void c9_noItemStartsAfterADeadlinePassedWhileTakingTheInbox_data();
     void c9_noItemStartsAfterADeadlinePassedWhileTakingTheInbox();
 };
@@ -191,6 +194,103 @@ void TestInterleavings::x3_invokeServesAnExecutorMadeForItsThreadDuringTheWait()
     qReady.release();
     here.runUntilFuture(q.finished());
     QVERIFY(q.join());
+    QVERIFY2(served, "the item sent through executorOf() never ran: Q's wait did not serve it");
+    QCOMPARE(ranOn, q.thread());
+}
+
+// X3 with X9, found by an outside tester: Q's invoke() wait is kept busy by a flood on Q's own
+// executor (each item posts the next), so it never sleeps. Meanwhile this thread makes Q's
+// executorOf() executor and sends Q an item through it. The wait must take the new executor on
+// while the flood goes on; it looked for new executors only before it slept, and the item waited
+// for as long as the flood lasted.
+void TestInterleavings::x3_invokeServesAnExecutorMadeForItsThreadWhileAFloodKeepsItBusy()
+{
+    CurrentThreadExecutor here;
+    std::atomic<bool> stopFlood { false };
+    std::atomic<int> floodRan { 0 };
+    Semaphore floodRuns;
+    bool served = false;
+    QThread *ranOn = nullptr;
+    Worker q([&] {
+        CurrentThreadExecutor own;
+        struct Flood
+        {
+            CurrentThreadExecutor *ex;
+            std::atomic<bool> *stop;
+            std::atomic<int> *ran;
+            Semaphore *runs;
+            void operator()() const
+            {
+                if (ran->fetch_add(1) == 2)
+                    runs->release(); // the third item: the wait is busy with the flood
+                if (!stop->load())
+                    ex->post(*this);
+            }
+        };
+        own.post(Flood { &own, &stopFlood, &floodRan, &floodRuns });
+        here.invoke([&] {
+            // On this test's thread, while Q's wait runs the flood.
+            if (!floodRuns.tryAcquire(1, kHandshakeMs))
+                return;
+            const QFuture<QThread *> onQ =
+                executorOf(q.thread()).submit([] { return QThread::currentThread(); });
+            served = here.runUntilFuture(onQ, QDeadlineTimer(5000), RunMode::ExecutorOnly);
+            if (served)
+                ranOn = onQ.result();
+        });
+        stopFlood = true;
+        own.runUntilFuture(qdispatch_compat::readyFuture(), RunMode::ExecutorOnly);
+    });
+    here.runUntilFuture(q.finished());
+    QVERIFY(q.join());
+    QVERIFY2(served,
+             qPrintable(QStringLiteral("the item sent through executorOf() did not run "
+                                       "while %1 flood items did")
+                            .arg(floodRan.load())));
+    QCOMPARE(ranOn, q.thread());
+}
+
+// X3 with X9, found by an outside tester: Q has an executor of its own when it calls invoke(), so
+// its wait is to serve Q's executors; this thread shuts that executor down after Q sent the item
+// and before its wait looked up what to serve (Q is stopped there on purpose). Then this thread
+// makes Q's executorOf() executor and sends Q an item through it. The wait found no executor and
+// blocked without serving any: both threads waited for ever. It must serve the new one.
+void TestInterleavings::x3_invokeServesAnExecutorMadeAfterItsOwnWasShutDownBeforeTheWait()
+{
+    HookPlan plan;
+
+    CurrentThreadExecutor here;
+    Semaphore qReady;
+    CurrentThreadExecutor *qsOwn = nullptr;
+    bool waited = false;
+    bool served = false;
+    QThread *ranOn = nullptr;
+    Worker q([&] {
+        CurrentThreadExecutor own;
+        qsOwn = &own;
+        qReady.acquire();
+        here.invoke([&] {
+            // On this test's thread, with Q stopped between sending this item and its wait.
+            if (!plan.reached.tryAcquire(1, kHandshakeMs))
+                return;
+            qsOwn->shutdown();
+            plan.go.release();
+            // Q's wait now sleeps with nothing of its own to serve (or, wrongly, blocks).
+            waited = plan.ownerSleeps.tryAcquire(1, kHandshakeMs);
+            const QFuture<QThread *> onQ =
+                executorOf(q.thread()).submit([] { return QThread::currentThread(); });
+            served = here.runUntilFuture(onQ, QDeadlineTimer(5000), RunMode::ExecutorOnly);
+            if (served)
+                ranOn = onQ.result();
+        });
+    });
+    plan.thread = q.thread();
+    plan.point = detail::TestPoint::InvokeWaits;
+    plan.armed = true;
+    qReady.release();
+    here.runUntilFuture(q.finished());
+    QVERIFY(q.join());
+    QVERIFY2(waited, "Q's invoke() wait did not sleep in a wait that serves its thread");
     QVERIFY2(served, "the item sent through executorOf() never ran: Q's wait did not serve it");
     QCOMPARE(ranOn, q.thread());
 }
