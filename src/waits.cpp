@@ -185,10 +185,10 @@ private:
 };
 
 // Items one executor may run in a row before an invoke() wait turns to the next executor of the
-// thread, so that a flood on one cannot starve the others. While the wait serves several, a turn
-// also ends once it has used up a drain's time slice (4 ms): 64 slow items in a row (a flood of
-// 15 ms items, say) would otherwise keep work sent back through another executor waiting for
-// about a second.
+// thread, so that a flood on one cannot starve the others. A turn of invoke()'s wait also ends
+// once it has used up a drain's time slice (4 ms): 64 slow items in a row (a flood of 15 ms
+// items, say) would otherwise keep work sent back through another executor waiting for about a
+// second, or through one made for the thread meanwhile, which the next pass takes on.
 constexpr int kItemsPerTurn = 64;
 
 // The executors an ExecutorOnly wait serves: one executor (runUntilFuture), or every live
@@ -292,7 +292,6 @@ bool waitExclusive(const std::shared_ptr<ExecutorState> &primary, Serve serve,
                 ItemBooks books(*state); // X10
                 // Started with the turn's first item: a pass that finds nothing reads no clock.
                 std::optional<TimeSlice> slice;
-                const bool several = served.states().size() > 1;
                 for (int turn = 0; turn < kItemsPerTurn && !future.isFinished(); ++turn) {
                     // C9: no item starts once the deadline has passed, however fast they come.
                     if (finite && deadline.hasExpired())
@@ -303,7 +302,7 @@ bool waitExclusive(const std::shared_ptr<ExecutorState> &primary, Serve serve,
                         break;
                     ranAny = true;
                     if (item) {
-                        if (several && !slice)
+                        if (invoke && !slice)
                             slice.emplace();
                         books.run(item);
                         if (slice && slice->usedUp())
