@@ -360,6 +360,7 @@ bool ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFl
         }
         if (refill == ItemQueue::Refill::Walking && slice.usedUp(ClockRead::Now)) {
             QCoreApplication::processEvents(*events);
+            WokenWait::eventsLetThrough();
             books.restart();
             slice.restart();
         }
@@ -387,6 +388,7 @@ bool ExecutorState::drainAcceptedSoFar(std::optional<QEventLoop::ProcessEventsFl
         books.run(item);
         if (events && slice.usedUp()) {
             QCoreApplication::processEvents(*events);
+            WokenWait::eventsLetThrough();
             books.restart();
             slice.restart();
         }

@@ -394,6 +394,7 @@ bool waitInEventLoop(ExecutorState &state, const QFuture<void> &future, QDeadlin
             quitRequested = !woken.isWoken();
         }
         woken.settle();
+        WokenWait::eventsLetThrough();
     }
     return true;
 }

@@ -12,6 +12,7 @@ namespace qdispatch::detail {
 namespace {
 
 thread_local int t_wokenWaits = 0;
+thread_local bool t_eventsLetThrough = false;
 
 } // namespace
 
@@ -27,14 +28,19 @@ void WokenWait::settle() noexcept
         --t_wokenWaits;
 }
 
+void WokenWait::eventsLetThrough() noexcept
+{
+    t_eventsLetThrough = true;
+}
+
 void WokenWait::renew()
 {
-    if (t_wokenWaits == 0)
+    if (t_wokenWaits == 0 && !std::exchange(t_eventsLetThrough, false))
         return;
-    // What QEventLoop::quit() did, again: the wait's own processEvents() returns instead of
-    // sleeping, and its exec() sees the quit that was asked of it.
+    // The wake-up that quit() or exit() gave, again: the loop's own processEvents() returns
+    // instead of sleeping, and its exec() sees the exit that was asked of it.
     if (QAbstractEventDispatcher *const dispatcher = QAbstractEventDispatcher::instance())
-        dispatcher->interrupt();
+        dispatcher->wakeUp();
 }
 
 } // namespace qdispatch::detail

@@ -9,20 +9,24 @@ namespace qdispatch::detail {
 
 // C8, C9: an event-loop wait (waitInEventLoop(), waits.cpp) is woken by QEventLoop::quit(): its
 // future finished, or its deadline came. quit() sets the thread's event dispatcher's "interrupt"
-// flag and wakes it once. When the wake-up comes while control is deeper down, in an event loop
-// or processEvents() nested inside the wait (an item it ran waits in turn, or lets events
-// through), the next nested processEvents() takes both: Qt's Unix dispatcher clears the flag
-// when a call starts and reads the wake-up from its pipe. Control then returns to the wait's own
-// processEvents() halfway through, after it delivered the posted events and before it sleeps:
-// with the flag cleared and nothing left to read, it sleeps until some other event arrives.
+// flag and wakes it once; QThread::quit() and QCoreApplication::exit() do the same for every loop
+// of the thread, exec()'s included. When the wake-up comes while control is deeper down, in an
+// event loop or processEvents() nested inside the loop it was meant for (an item that loop ran
+// waits in turn, or lets events through), the next nested processEvents() takes both: Qt's Unix
+// dispatcher clears the flag when a call starts and reads the wake-up from its pipe. Control
+// then returns to the outer loop's processEvents() halfway through, after it delivered the posted
+// events and before it sleeps: with the flag cleared and nothing left to read, it sleeps until
+// some other event arrives.
 //
-// So a wait counts itself here from its wake-up until control is back with it, and whatever
-// returns towards it after running nested event loops (a drain, a nested runUntilFuture()) calls
-// renew(), which interrupts the dispatcher again while any wait of the thread is still woken.
-// Our own nested loops (a wait's loop, the backlog after it) and whatever an item of the event
-// loop's drains does are covered. The user's own processEvents() elsewhere (in a slot of their
-// own, or in an item that invoke()'s wait or runPending() runs there) can still take the
-// wake-up, as it can from any QEventLoop.
+// So whatever returns towards an outer loop after nested event processing (a drain, a
+// runUntilFuture()) calls renew(), which wakes the thread's dispatcher again: while a wait of the
+// thread is woken and not yet back in control, or after the library itself let events through
+// (a wait's loop, the backlog after it) since the last renewal, whose wake-ups may have been an
+// outer loop's. It wakes, not interrupts: an interrupted processEvents() returns before it fires
+// timers, and a drain that renews every time it is delivered would starve them (a wait's
+// deadline among them). A spare wake-up costs the loop one turn without sleeping. The user's own
+// processEvents() elsewhere (in a slot of their own, or in an item that invoke()'s wait or
+// runPending() runs there) can still take a wake-up, as it can from any QEventLoop.
 class WokenWait
 {
 public:
@@ -37,9 +41,12 @@ public:
     void settle() noexcept;
     bool isWoken() const noexcept { return m_woken; }
 
-    // Interrupts the calling thread's event dispatcher when one of its waits was woken and has
-    // not settled yet: a wait further out, since every wait nested deeper has returned. Nothing
-    // otherwise (one thread-local read).
+    // The library let the calling thread's events through (processEvents(), a wait's loop): a
+    // wake-up meant for a loop further out may have been taken.
+    static void eventsLetThrough() noexcept;
+    // Wakes the calling thread's event dispatcher when one of its waits was woken and has not
+    // settled yet, or when the library let events through since the last renewal. Nothing
+    // otherwise (thread-local reads).
     static void renew();
 
 private:

@@ -17,6 +17,7 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QElapsedTimer>
+#include <QtCore/QEventLoop>
 #include <QtCore/QFuture>
 #include <QtCore/QMetaObject>
 #include <QtCore/QObject>
@@ -26,6 +27,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -73,6 +76,10 @@ private Q_SLOTS:
     void c8_nested();
     void c8_c9_wokenWaitReturnsAfterANestedLoopTookItsWakeUp_data();
     void c8_c9_wokenWaitReturnsAfterANestedLoopTookItsWakeUp();
+    void c9_loopExitsAfterQuitWhenAWaitLetEventsThrough_data();
+    void c9_loopExitsAfterQuitWhenAWaitLetEventsThrough();
+    void c8_c9_innerDeadlineHoldsInAFloodWhileAnOuterWaitIsWoken_data();
+    void c8_c9_innerDeadlineHoldsInAFloodWhileAnOuterWaitIsWoken();
     void c8_manyTimesInARow();
     void c8_ownerIsNotTheMainThread_data();
     void c8_ownerIsNotTheMainThread();
@@ -632,6 +639,162 @@ void TestRunUntil::c8_c9_wokenWaitReturnsAfterANestedLoopTookItsWakeUp()
     QCOMPARE(result.load(), deadlinePasses ? 0 : 1);
     stop.finish();
     QVERIFY(owner.join());
+}
+
+// Starts a thread for `body` with Qt's Unix event dispatcher (QT_NO_GLIB is read as a thread
+// starts; set only meanwhile), and says which dispatcher the thread got.
+class UnixDispatcherThread
+{
+public:
+    explicit UnixDispatcherThread(std::function<void()> body)
+    {
+        qputenv("QT_NO_GLIB", "1");
+        m_worker.emplace([this, body = std::move(body)] {
+            m_dispatcher = QAbstractEventDispatcher::instance()->metaObject()->className();
+            m_started.release();
+            body();
+        });
+        m_gotIt = m_started.tryAcquire(1, kHandshakeMs);
+        qunsetenv("QT_NO_GLIB");
+    }
+    [[nodiscard]] bool hasUnixDispatcher() const
+    {
+#if defined(Q_OS_LINUX)
+        return m_gotIt && m_dispatcher == QByteArray("QEventDispatcherUNIX");
+#else
+        return m_gotIt;
+#endif
+    }
+    [[nodiscard]] bool join()
+    {
+        return m_worker->join();
+    }
+
+private:
+    Semaphore m_started;
+    QByteArray m_dispatcher;
+    bool m_gotIt = false;
+    std::optional<Worker> m_worker;
+};
+
+// C9, "the request is left alone, so the thread's event loop still exits as asked": a queued
+// slot asks the thread's loops to quit, then waits on a finished future with a backlog longer
+// than two time slices, which lets events through between slices (C8). That processEvents()
+// took the one wake-up that quit() gives, and the loop, back in control halfway through its own
+// processEvents(), slept until some other event came (Qt's Unix dispatcher). Found by an
+// outside tester.
+void TestRunUntil::c9_loopExitsAfterQuitWhenAWaitLetEventsThrough_data()
+{
+    addRows<RunMode>(
+        "mode",
+        { { "AllEvents", RunMode::AllEvents }, { "ExcludeUserInput", RunMode::ExcludeUserInput } });
+}
+
+void TestRunUntil::c9_loopExitsAfterQuitWhenAWaitLetEventsThrough()
+{
+    QFETCH(RunMode, mode);
+    Semaphore slotReady;
+    Semaphore exited;
+    std::atomic<bool> waitReturned { false };
+    QObject *context = nullptr;
+    UnixDispatcherThread owner([&] {
+        CurrentThreadExecutor ex;
+        QObject here;
+        context = &here;
+        QEventLoop loop;
+        QMetaObject::invokeMethod(
+            &here,
+            [&] {
+                QThread::currentThread()->quit();
+                ex.post(busyForTwoSlices);
+                ex.post(busyForTwoSlices);
+                (void)ex.runUntilFuture(qdispatch_compat::readyFuture(), mode);
+                waitReturned = true;
+            },
+            Qt::QueuedConnection);
+        slotReady.release();
+        loop.exec();
+        exited.release();
+        (void)slotReady.tryAcquire(1, kHandshakeMs); // `here` lives until the test is done
+    });
+    QVERIFY(owner.hasUnixDispatcher());
+    QVERIFY(slotReady.tryAcquire(1, kHandshakeMs));
+    const bool exitedInTime = exited.tryAcquire(1, kPromptMs);
+    if (!exitedInTime) {
+        QMetaObject::invokeMethod(
+            context, [] {}, Qt::QueuedConnection); // lets it exit
+        (void)exited.tryAcquire(1, kHandshakeMs);
+    }
+    slotReady.release();
+    QVERIFY(owner.join());
+    QVERIFY(waitReturned.load());
+    QVERIFY2(exitedInTime,
+             "the thread's event loop did not exit after quit() until another "
+             "event came");
+}
+
+// C8, C9: an inner wait keeps its deadline while a flood of items (each posting the next) keeps
+// its event loop busy, and while an outer wait is woken (its future finished inside the inner
+// loop) and waits for control to come back. Renewing the outer wait's wake-up by interrupting
+// the dispatcher after every drain made the inner loop return before it fired its timers, every
+// time: the inner deadline never came, and the thread spun until the flood ended. Found by an
+// outside tester (Qt's Unix dispatcher).
+void TestRunUntil::c8_c9_innerDeadlineHoldsInAFloodWhileAnOuterWaitIsWoken_data()
+{
+    addRows<RunMode>(
+        "mode",
+        { { "AllEvents", RunMode::AllEvents }, { "ExcludeUserInput", RunMode::ExcludeUserInput } });
+}
+
+void TestRunUntil::c8_c9_innerDeadlineHoldsInAFloodWhileAnOuterWaitIsWoken()
+{
+    QFETCH(RunMode, mode);
+    std::atomic<bool> stopFlood { false };
+    std::atomic<int> innerResult { -1 };
+    std::atomic<int> outerResult { -1 };
+    Semaphore innerReturned;
+    UnixDispatcherThread owner([&] {
+        CurrentThreadExecutor outerEx;
+        CurrentThreadExecutor innerEx;
+        CurrentThreadExecutor floodEx;
+        struct Flood
+        {
+            CurrentThreadExecutor *ex;
+            std::atomic<bool> *stop;
+            void operator()() const
+            {
+                if (!stop->load())
+                    ex->post(*this);
+            }
+        };
+        QPromise<void> outerAwaited;
+        outerAwaited.start();
+        QPromise<void> never;
+        never.start();
+        // Runs in the outer wait's loop.
+        innerEx.post([&] {
+            floodEx.post(Flood { &floodEx, &stopFlood });
+            outerAwaited.finish(); // the outer wait is woken inside the inner one's loop
+            innerResult =
+                innerEx.runUntilFuture(never.future(), QDeadlineTimer(kShortMs), mode) ? 1 : 0;
+            innerReturned.release();
+        });
+        outerResult =
+            outerEx.runUntilFuture(outerAwaited.future(), joinDeadline(), RunMode::ExcludeUserInput)
+            ? 1
+            : 0;
+        stopFlood = true;
+        floodEx.runUntilFuture(qdispatch_compat::readyFuture(), RunMode::ExecutorOnly);
+    });
+    QVERIFY(owner.hasUnixDispatcher());
+    const bool inTime = innerReturned.tryAcquire(1, kShortMs + kPromptMs);
+    stopFlood = true;
+    if (!inTime)
+        (void)innerReturned.tryAcquire(1, kHandshakeMs);
+    QVERIFY2(inTime, "the inner wait did not return by its deadline while the flood went on");
+    QVERIFY(owner.join());
+    QCOMPARE(innerResult.load(), 0);
+    QCOMPARE(outerResult.load(), 1);
 }
 
 // C8: any number of calls in a row, each one a real wait, cycling modes and both overloads.
