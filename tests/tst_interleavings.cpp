@@ -74,6 +74,17 @@ void hook(detail::TestPoint point)
     }
 }
 
+// X3 with X9: sends thread `q` an item through its executorOf() executor and waits for it
+// (serving `here`) for up to 5 s. True when it ran; `ranOn` is then the thread it ran on.
+bool runsThroughExecutorOf(QThread *q, CurrentThreadExecutor &here, QThread *&ranOn)
+{
+    const QFuture<QThread *> onQ = executorOf(q).submit([] { return QThread::currentThread(); });
+    if (!here.runUntilFuture(onQ, QDeadlineTimer(5000), RunMode::ExecutorOnly))
+        return false;
+    ranOn = onQ.result();
+    return true;
+}
+
 } // namespace
 
 class TestInterleavings : public QObject
@@ -183,11 +194,7 @@ void TestInterleavings::x3_invokeServesAnExecutorMadeForItsThreadDuringTheWait()
             // On this test's thread, while Q waits for this very item.
             Semaphore &asleep = qHasAnExecutor ? plan.ownerSleeps : plan.invokeBlocks;
             QVERIFY(asleep.tryAcquire(1, kHandshakeMs));
-            const QFuture<QThread *> onQ =
-                executorOf(q.thread()).submit([] { return QThread::currentThread(); });
-            served = here.runUntilFuture(onQ, QDeadlineTimer(5000), RunMode::ExecutorOnly);
-            if (served)
-                ranOn = onQ.result();
+            served = runsThroughExecutorOf(q.thread(), here, ranOn);
         });
     });
     plan.thread = q.thread();
@@ -232,11 +239,7 @@ void TestInterleavings::x3_invokeServesAnExecutorMadeForItsThreadWhileAFloodKeep
             // On this test's thread, while Q's wait runs the flood.
             if (!floodRuns.tryAcquire(1, kHandshakeMs))
                 return;
-            const QFuture<QThread *> onQ =
-                executorOf(q.thread()).submit([] { return QThread::currentThread(); });
-            served = here.runUntilFuture(onQ, QDeadlineTimer(5000), RunMode::ExecutorOnly);
-            if (served)
-                ranOn = onQ.result();
+            served = runsThroughExecutorOf(q.thread(), here, ranOn);
         });
         stopFlood = true;
         own.runUntilFuture(qdispatch_compat::readyFuture(), RunMode::ExecutorOnly);
@@ -277,11 +280,7 @@ void TestInterleavings::x3_invokeServesAnExecutorMadeAfterItsOwnWasShutDownBefor
             plan.go.release();
             // Q's wait now sleeps with nothing of its own to serve (or, wrongly, blocks).
             waited = plan.ownerSleeps.tryAcquire(1, kHandshakeMs);
-            const QFuture<QThread *> onQ =
-                executorOf(q.thread()).submit([] { return QThread::currentThread(); });
-            served = here.runUntilFuture(onQ, QDeadlineTimer(5000), RunMode::ExecutorOnly);
-            if (served)
-                ranOn = onQ.result();
+            served = runsThroughExecutorOf(q.thread(), here, ranOn);
         });
     });
     plan.thread = q.thread();
