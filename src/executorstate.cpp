@@ -321,8 +321,12 @@ void ExecutorState::drainTimeSliced()
             books.run(item);
         else if (walk == Walk::Done)
             break;
-        if (slice.usedUp(item ? ClockRead::ByStride : ClockRead::Now)) {
-            kick(); // yield: paint and timers run before the next slice
+        // Yield once the slice is used up: paint and timers run before the next one. Unless
+        // nothing is left: then the next step finds the queue empty, which also gives back a
+        // flood's memory (yielding here kept it until the next item came).
+        if (slice.usedUp(item ? ClockRead::ByStride : ClockRead::Now) &&
+            m_queue.hasWorkForOwner()) {
+            kick();
             break;
         }
     }
